@@ -1,0 +1,45 @@
+"""lepton_jupyter: collaborative ML from Jupyter.
+
+Attach pinned DVC datasets, launch distributed PyTorch jobs, publish and pin model
+versions, and rerun any notebook run exactly. The top-level names are imported lazily so
+``import lepton_jupyter`` stays cheap for the server and for papermill.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+try:
+    from ._version import __version__
+except ImportError:  # a source tree that was never built
+    __version__ = "0.0.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lepton_jupyter' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .app import LeptonApp
+
+    return [{"module": "lepton_jupyter", "app": LeptonApp}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "lepton-jupyter"}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext lepton_jupyter``: the ``%lepton`` magics and the run ledger."""
+    from .magics import register
+
+    register(ipython)

@@ -1,0 +1,99 @@
+"""The jupyter-server extension: configuration, services and the REST route table."""
+
+from __future__ import annotations
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import List, Unicode
+
+from ._version import __version__
+from .handlers import api_routes
+from .settings import Settings, export_env, load_settings
+
+
+class LeptonApp(ExtensionApp):
+    """Datasets, jobs, the model registry and runs, served to JupyterLab and kernels."""
+
+    name = "lepton_jupyter"
+    version = __version__
+    load_other_extensions = True
+
+    state_dir = Unicode(
+        "",
+        config=True,
+        help="Folder for lepton's state: job store, local registry database and blobs, runs. "
+        "Default: <jupyter data dir>/lepton. Kernels see it as LEPTON_STATE_DIR.",
+    )
+    data_cache = Unicode(
+        "",
+        config=True,
+        help="Shared DVC cache that attached datasets link from; make it group-writable and "
+        "shared by all users of a hub. Default: <state_dir>/data-cache. Kernels: "
+        "LEPTON_DATA_CACHE.",
+    )
+    cache_link_types = List(
+        Unicode(),
+        default_value=["reflink", "hardlink", "symlink"],
+        config=True,
+        help="Link types tried, in order, when files are placed from the shared cache "
+        "(reflink, hardlink, symlink, copy).",
+    )
+    data_registries = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Data registry URLs (git repos with DVC-tracked folders) offered in the sidebar.",
+    )
+    registry_url = Unicode(
+        "",
+        config=True,
+        help="URL of a shared registry service (`lepton registry serve` or a JupyterHub "
+        "service). Empty: the registry runs inside this server on registry_db_url. "
+        "Kernels: LEPTON_REGISTRY_URL.",
+    )
+    registry_db_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the registry store (sqlite:///... or postgresql://...). "
+        "Default: SQLite at <state_dir>/registry.db.",
+    )
+    registry_storage_url = Unicode(
+        "",
+        config=True,
+        help="fsspec URL where model files are stored, content-addressed. "
+        "Default: <state_dir>/blobs.",
+    )
+    protected_aliases = List(
+        Unicode(),
+        default_value=["prod"],
+        config=True,
+        help="Aliases that only a namespace maintainer (or admin) may move.",
+    )
+    jobs_dir = Unicode(
+        "",
+        config=True,
+        help="Folder of job folders (spec, per-rank logs, metrics). For multi-node backends it "
+        "must be on a filesystem every node sees. Default: <state_dir>/jobs.",
+    )
+
+    def lepton_settings(self) -> Settings:
+        return load_settings(
+            state_dir=self.state_dir,
+            data_cache=self.data_cache,
+            cache_link_types=self.cache_link_types,
+            data_registries=self.data_registries,
+            registry_url=self.registry_url,
+            registry_db_url=self.registry_db_url,
+            registry_storage_url=self.registry_storage_url,
+            protected_aliases=self.protected_aliases,
+            jobs_dir=self.jobs_dir,
+        )
+
+    def initialize_settings(self) -> None:
+        settings = self.lepton_settings()
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        # Kernels started by this server inherit the same locations.
+        export_env(settings)
+        self.settings["lepton_settings"] = settings
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(api_routes())

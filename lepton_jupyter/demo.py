@@ -1,0 +1,154 @@
+"""``lepton demo``: a fresh workspace with a real DVC data registry, then the demo notebook.
+
+The data registry is what a team would have: a git repo whose DVC-tracked folder holds a
+small synthetic classification dataset, pushed to a local DVC remote, with tags ``v1`` and
+``v2`` as its versions. The demo notebook then runs in the workspace under papermill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import shutil
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import Conflict
+
+DATASET_PATH = "datasets/points"
+DATASET_DESCRIPTION = "Two interleaved 2-D spirals, labelled 0/1; train.csv and test.csv."
+
+
+def demo_notebook() -> Path:
+    """The demo notebook, shipped in the wheel and kept in ``notebooks/`` in the repo."""
+    shipped = resources.files("lepton_jupyter") / "notebooks" / "demo.ipynb"
+    if shipped.is_file():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parent.parent / "notebooks" / "demo.ipynb"
+
+
+def _write_points(folder: Path, n: int, seed: int) -> None:
+    """Two noisy interleaved spirals: learnable, but not by a straight line."""
+    import math
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        t = rng.uniform(0.25, 3.0)
+        angle = t * 2.2 + label * math.pi
+        x = t * math.cos(angle) + rng.gauss(0, 0.12)
+        y = t * math.sin(angle) + rng.gauss(0, 0.12)
+        rows.append((round(x, 5), round(y, 5), label))
+    split = int(n * 0.8)
+    for name, part in (("train.csv", rows[:split]), ("test.csv", rows[split:])):
+        with (folder / name).open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["x", "y", "label"])
+            writer.writerows(part)
+
+
+def create_data_registry(root: Path, remote: Path) -> Path:
+    """A git + DVC data registry at ``root`` pushed to the local remote ``remote``.
+
+    ``v1`` holds 400 points, ``v2`` 1200 (more data, same task); ``main`` is at ``v2``.
+    """
+    from dvc.repo import Repo
+    from scmrepo.git import Git
+
+    root.mkdir(parents=True)
+    git = Git.init(root)
+    git.close()
+    with Repo.init(str(root)) as repo:
+        with repo.config.edit() as conf:
+            conf["core"]["remote"] = "storage"
+            conf["core"]["analytics"] = False
+            conf["remote"]["storage"] = {"url": str(remote)}
+        repo.scm.add([".dvc/config", ".dvc/.gitignore", ".dvcignore"])
+        repo.scm.commit("Initialise the data registry")
+        for tag, n in (("v1", 400), ("v2", 1200)):
+            _write_points(root / DATASET_PATH, n, seed=n)
+            (stage,) = repo.add(DATASET_PATH)
+            stage.outs[0].annot.desc = DATASET_DESCRIPTION
+            stage.dump()
+            repo.push()
+            repo.scm.add([f"{DATASET_PATH}.dvc", str(Path(DATASET_PATH).parent / ".gitignore")])
+            repo.scm.commit(f"points: {n} samples")
+            repo.scm.tag(tag, annotated=True, message=f"points {tag}: {n} samples")
+    return root
+
+
+def create_workspace(directory: Path) -> dict[str, Path]:
+    """A fresh demo workspace: the data registry, its remote, and an empty project folder."""
+    directory = directory.resolve()
+    if directory.exists() and any(directory.iterdir()):
+        raise Conflict(f"Demo directory {directory} is not empty; pass an empty or new --dir.")
+    registry = create_data_registry(directory / "data-registry", directory / "dvc-remote")
+    workspace = directory / "workspace"
+    workspace.mkdir()
+    notebook = workspace / "demo.ipynb"
+    shutil.copyfile(demo_notebook(), notebook)
+    return {"root": directory, "data_registry": registry, "workspace": workspace,
+            "notebook": notebook, "state": directory / "state"}
+
+
+def run_demo(directory: Path, *, log_output: bool = False) -> dict[str, Any]:
+    """Create the workspace and execute the demo notebook in it with papermill."""
+    import papermill
+
+    paths = create_workspace(directory)
+    # The demo keeps all of lepton's state inside its folder, so it never touches the user's.
+    os.environ.setdefault("LEPTON_STATE_DIR", str(paths["state"]))
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    started = time.monotonic()
+    output = paths["workspace"] / "demo-output.ipynb"
+    papermill.execute_notebook(
+        str(paths["notebook"]),
+        str(output),
+        parameters={"data_registry": str(paths["data_registry"])},
+        cwd=str(paths["workspace"]),
+        log_output=log_output,
+        progress_bar=not log_output,
+    )
+    return {**paths, "output": output, "seconds": time.monotonic() - started}
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    directory = Path(args.dir) if args.dir else Path.cwd() / f"lepton-demo-{int(time.time())}"
+    print(f"lepton demo: workspace in {directory}", file=sys.stderr)
+    result = run_demo(directory, log_output=args.verbose)
+    print(_summary(result))
+    return 0
+
+
+def _summary(result: dict[str, Any]) -> str:
+    import nbformat
+
+    nb = nbformat.read(result["output"], as_version=4)
+    lines = [
+        f"Demo finished in {result['seconds']:.1f} s.",
+        f"  data registry : {result['data_registry']} (tags v1, v2)",
+        f"  workspace     : {result['workspace']}",
+        f"  output        : {result['output']}",
+    ]
+    for cell in nb.cells:
+        if "summary" in cell.metadata.get("tags", []):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream":
+                    lines.extend("  " + line for line in out["text"].splitlines())
+    return "\n".join(lines)
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="Create a demo workspace and run the demo notebook end to end."
+    )
+    parser.add_argument("--dir", help="Empty or new folder for the demo (default: ./lepton-demo-*)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Stream notebook output.")
+    parser.set_defaults(func=_demo_command)

@@ -1,0 +1,101 @@
+"""The one base handler: JSON in through pydantic, JSON out, domain errors mapped to statuses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from ..errors import Invalid, LeptonError
+from ..settings import Settings
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class LeptonHandler(APIHandler):
+    """Base of every lepton REST handler.
+
+    Subclasses set ``auth_resource`` and decorate each verb with ``@web.authenticated``
+    then ``@authorized``; they parse with :meth:`parse`, call a service and :meth:`reply`.
+    """
+
+    auth_resource = "lepton"
+
+    @property
+    def lepton_settings(self) -> Settings:
+        return self.settings["lepton_settings"]
+
+    @property
+    def username(self) -> str:
+        user = self.current_user
+        return getattr(user, "username", None) or str(user)
+
+    def parse(self, model: type[ModelT]) -> ModelT:
+        """The request body validated as ``model``; a bad body is a 400 naming the field."""
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except json.JSONDecodeError as e:
+            raise Invalid(f"Request body is not valid JSON: {e}") from e
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            raise Invalid(_describe(e)) from e
+
+    def query(self, model: type[ModelT]) -> ModelT:
+        """The query string validated as ``model``."""
+        data = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            raise Invalid(_describe(e)) from e
+
+    def reply(self, payload: Any, status: int = 200, location: str | None = None) -> None:
+        self.set_status(status)
+        if location:
+            self.set_header("Location", location)
+        self.finish(json.dumps(_jsonable(payload)))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors as ``{"message": ..., "reason": ...}``; a traceback only reaches the log."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, LeptonError):
+            status_code = exc.status
+            message = exc.message
+        elif isinstance(exc, web.HTTPError):
+            text = exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
+            message = text or exc.reason or self._reason
+        elif exc is not None:
+            message = "Internal server error; the Jupyter server log has the details."
+        else:
+            message = self._reason
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message, "reason": self._reason}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, LeptonError):
+            self.log.info("%s %s -> %s: %s", self.request.method, self.request.uri,
+                          value.status, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "Invalid request: " + "; ".join(parts)
+
+
+def _jsonable(payload: Any) -> Any:
+    if isinstance(payload, BaseModel):
+        return payload.model_dump(mode="json")
+    if isinstance(payload, list | tuple):
+        return [_jsonable(p) for p in payload]
+    if isinstance(payload, dict):
+        return {k: _jsonable(v) for k, v in payload.items()}
+    return payload

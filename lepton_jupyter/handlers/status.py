@@ -1,0 +1,51 @@
+"""``GET /lepton/api/status``: the version, the user, and which services are configured."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from pydantic import BaseModel
+from tornado import web
+
+from .._version import __version__
+from ..settings import Settings
+from .base import LeptonHandler
+
+
+class ServiceStatus(BaseModel):
+    configured: bool
+    detail: str
+
+
+class Status(BaseModel):
+    version: str
+    user: str
+    services: dict[str, ServiceStatus]
+
+
+def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
+    """One line per subsystem, as the sidebar shows it."""
+    registry = (
+        f"service at {settings.registry_url}" if settings.registry_url
+        else f"local store {settings.registry_db}"
+    )
+    registries = ", ".join(settings.data_registries) or "none configured"
+    return {
+        "datasets": ServiceStatus(
+            configured=True,
+            detail=f"shared cache {settings.data_cache}; data registries: {registries}",
+        ),
+        "jobs": ServiceStatus(configured=True, detail=f"job store {settings.jobs_path}"),
+        "registry": ServiceStatus(configured=True, detail=registry),
+        "runs": ServiceStatus(configured=True, detail=f"runs in {settings.state_dir / 'runs'}"),
+    }
+
+
+class StatusHandler(LeptonHandler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.reply(Status(version=__version__, user=self.username,
+                          services=describe_services(self.lepton_settings)))
+
+
+routes = [(r"/status", StatusHandler)]

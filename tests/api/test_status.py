@@ -1,0 +1,36 @@
+"""The server extension answers on /lepton/api/status, and only to authenticated users."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+import lepton_jupyter
+
+
+async def test_status_reports_version_user_and_services(jp_fetch):
+    # Given a running Jupyter server with lepton enabled
+    # When an authenticated client asks for the status
+    response = await jp_fetch("lepton", "api", "status")
+    # Then it gets the package version, its user name and all four services
+    assert response.code == 200
+    body = json.loads(response.body)
+    assert body["version"] == lepton_jupyter.__version__
+    assert body["user"]
+    assert set(body["services"]) == {"datasets", "jobs", "registry", "runs"}
+    assert all("detail" in s and "configured" in s for s in body["services"].values())
+
+
+async def test_status_refuses_anonymous_requests(jp_fetch):
+    # An empty Authorization header replaces pytest-jupyter's token
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("lepton", "api", "status", headers={"Authorization": ""})
+    assert info.value.code == 403
+
+
+async def test_unknown_route_is_json_404(jp_fetch):
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("lepton", "api", "no-such-thing")
+    assert info.value.code == 404

@@ -1,0 +1,48 @@
+"""Shared fixtures: a real Jupyter server with lepton enabled, isolated state per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lepton_jupyter import pins
+
+pytest_plugins = [
+    "pytest_jupyter.jupyter_server",
+    "tests.fixtures.processes",
+]
+
+
+@pytest.fixture(autouse=True)
+def lepton_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Each test gets its own lepton state folder; the environment is restored afterwards.
+
+    The server extension exports LEPTON_* variables for its kernels, so without the restore
+    one test's locations would leak into the next.
+    """
+    saved = dict(os.environ)
+    state = tmp_path_factory.mktemp("lepton-state")
+    os.environ["LEPTON_STATE_DIR"] = str(state)
+    os.environ["DVC_NO_ANALYTICS"] = "1"
+    for key in [k for k in os.environ if k.startswith("LEPTON_") and k != "LEPTON_STATE_DIR"]:
+        del os.environ[key]
+    pins.reset()
+    yield {"LEPTON_STATE_DIR": str(state)}
+    pins.reset()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def lepton_state(lepton_env: dict[str, str]) -> Path:
+    return Path(lepton_env["LEPTON_STATE_DIR"])
+
+
+@pytest.fixture
+def jp_server_config(lepton_state: Path) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"lepton_jupyter": True}},
+        "LeptonApp": {"state_dir": str(lepton_state)},
+    }
