@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import os
 import random
 import shutil
@@ -62,6 +63,16 @@ def create_data_registry(root: Path, remote: Path) -> Path:
     from dvc.repo import Repo
     from scmrepo.git import Git
 
+    # A fresh machine may have no git identity; the demo registry still needs commits.
+    for var, value in (
+        ("GIT_AUTHOR_NAME", "lepton demo"),
+        ("GIT_COMMITTER_NAME", "lepton demo"),
+        ("GIT_AUTHOR_EMAIL", "demo@lepton.invalid"),
+        ("GIT_COMMITTER_EMAIL", "demo@lepton.invalid"),
+    ):
+        os.environ.setdefault(var, value)
+    # DVC's hints ("To track the changes with git, run ...") are for humans at a prompt.
+    logging.getLogger("dvc").setLevel(logging.WARNING)
     root.mkdir(parents=True)
     git = Git.init(root)
     git.close()
@@ -70,15 +81,18 @@ def create_data_registry(root: Path, remote: Path) -> Path:
             conf["core"]["remote"] = "storage"
             conf["core"]["analytics"] = False
             conf["remote"]["storage"] = {"url": str(remote)}
-        repo.scm.add([".dvc/config", ".dvc/.gitignore", ".dvcignore"])
+        # Teams name their default branch main; git's own default may still be master.
+        repo.scm.set_ref("HEAD", "refs/heads/main", symbolic=True)
+        repo.scm.add([str(root / p) for p in (".dvc/config", ".dvc/.gitignore", ".dvcignore")])
         repo.scm.commit("Initialise the data registry")
         for tag, n in (("v1", 400), ("v2", 1200)):
             _write_points(root / DATASET_PATH, n, seed=n)
-            (stage,) = repo.add(DATASET_PATH)
+            (stage,) = repo.add(str(root / DATASET_PATH))
             stage.outs[0].annot.desc = DATASET_DESCRIPTION
             stage.dump()
             repo.push()
-            repo.scm.add([f"{DATASET_PATH}.dvc", str(Path(DATASET_PATH).parent / ".gitignore")])
+            tracked = root / DATASET_PATH
+            repo.scm.add([f"{tracked}.dvc", str(tracked.parent / ".gitignore")])
             repo.scm.commit(f"points: {n} samples")
             repo.scm.tag(tag, annotated=True, message=f"points {tag}: {n} samples")
     return root
@@ -94,8 +108,13 @@ def create_workspace(directory: Path) -> dict[str, Path]:
     workspace.mkdir()
     notebook = workspace / "demo.ipynb"
     shutil.copyfile(demo_notebook(), notebook)
-    return {"root": directory, "data_registry": registry, "workspace": workspace,
-            "notebook": notebook, "state": directory / "state"}
+    return {
+        "root": directory,
+        "data_registry": registry,
+        "workspace": workspace,
+        "notebook": notebook,
+        "state": directory / "state",
+    }
 
 
 def run_demo(directory: Path, *, log_output: bool = False) -> dict[str, Any]:

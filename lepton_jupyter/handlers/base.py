@@ -77,8 +77,13 @@ class LeptonHandler(APIHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, LeptonError):
-            self.log.info("%s %s -> %s: %s", self.request.method, self.request.uri,
-                          value.status, value.message)
+            self.log.info(
+                "%s %s -> %s: %s",
+                self.request.method,
+                self.request.uri,
+                value.status,
+                value.message,
+            )
             return
         super().log_exception(typ, value, tb)
 

@@ -25,7 +25,8 @@ class Status(BaseModel):
 def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
     """One line per subsystem, as the sidebar shows it."""
     registry = (
-        f"service at {settings.registry_url}" if settings.registry_url
+        f"service at {settings.registry_url}"
+        if settings.registry_url
         else f"local store {settings.registry_db}"
     )
     registries = ", ".join(settings.data_registries) or "none configured"
@@ -44,8 +45,13 @@ class StatusHandler(LeptonHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        self.reply(Status(version=__version__, user=self.username,
-                          services=describe_services(self.lepton_settings)))
+        self.reply(
+            Status(
+                version=__version__,
+                user=self.username,
+                services=describe_services(self.lepton_settings),
+            )
+        )
 
 
 routes = [(r"/status", StatusHandler)]
