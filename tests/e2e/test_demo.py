@@ -1,0 +1,45 @@
+"""``lepton demo`` builds a fresh workspace and runs the demo notebook to the end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+LEPTON = str(Path(sys.executable).with_name("lepton"))
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path):
+    # Given an empty folder
+    demo = tmp_path / "demo"
+    # When the user runs the demo
+    done = subprocess.run(
+        [LEPTON, "demo", "--dir", str(demo)], capture_output=True, text=True, timeout=900
+    )
+    # Then it succeeds and says where everything is
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Demo finished" in done.stdout
+    assert str(demo / "workspace") in done.stdout
+    # And the workspace holds a data registry with tagged versions and an executed notebook
+    tags = subprocess.run(
+        ["git", "tag"], cwd=demo / "data-registry", capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {"v1", "v2"} <= set(tags)
+    output = nbformat.read(demo / "workspace" / "demo-output.ipynb", as_version=4)
+    errors = [o for c in output.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert not errors, json.dumps(errors)[:2000]
+
+
+def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    done = subprocess.run(
+        [LEPTON, "demo", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "not empty" in done.stderr
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
