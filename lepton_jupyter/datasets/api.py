@@ -1,0 +1,127 @@
+"""What notebooks call: browse a data registry, attach pinned datasets into the cwd.
+
+The workspace is the current directory (a notebook's folder); settings come from the
+``LEPTON_*`` variables the server extension exports to its kernels. Progress is a tqdm bar:
+``tqdm.auto`` draws an ipywidgets bar in a notebook and text in a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..settings import load_settings
+from .models import AttachedDataset, AttachProgress, CacheReport, RegistryListing
+from .service import DatasetService, ProgressCallback
+
+
+def _service(workspace: str | os.PathLike[str] | None = None) -> DatasetService:
+    return DatasetService(Path(workspace or os.getcwd()), load_settings())
+
+
+class TqdmProgress:
+    """Files as the bar's count, bytes in its postfix; closed on the ``done`` event."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self._bar: Any = None
+
+    def __call__(self, event: AttachProgress) -> None:
+        from tqdm.auto import tqdm
+
+        if event.phase in ("resolve", "fetch") and self._bar is None:
+            return
+        if self._bar is None:
+            self._bar = tqdm(
+                total=event.files_total, desc=self.description, unit="file", leave=True
+            )
+        self._bar.n = event.files_done
+        self._bar.set_postfix_str(
+            f"{_human(event.bytes_done)}/{_human(event.bytes_total)}", refresh=False
+        )
+        self._bar.refresh()
+        if event.phase == "done":
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _progress(progress: ProgressCallback | bool | None, what: str) -> ProgressCallback | None:
+    if progress is True or progress is None:
+        return TqdmProgress(what)
+    if progress is False:
+        return None
+    return progress
+
+
+def browse(url: str, rev: str | None = None) -> RegistryListing:
+    """The datasets of data registry ``url`` at ``rev`` (path, size, files, description)
+    and its versions (tags with dates, then branches)."""
+    return _service().browse(url, rev)
+
+
+def attach(
+    url: str,
+    path: str,
+    rev: str | None = None,
+    to: str | None = None,
+    *,
+    progress: ProgressCallback | bool | None = None,
+    workspace: str | os.PathLike[str] | None = None,
+) -> AttachedDataset:
+    """Attach dataset ``path`` of registry ``url`` at ``rev`` into ``to`` (default: the
+    dataset's folder name) as a DVC import pinned to the resolved commit.
+
+    Files are linked from the shared cache; only objects it lacks are downloaded. In a
+    rerun, the same call resolves to the commit the original run recorded.
+    """
+    bar = _progress(progress, f"attach {path}")
+    try:
+        return _service(workspace).attach(url, path, rev=rev, to=to, progress=bar)
+    finally:
+        if isinstance(bar, TqdmProgress):
+            bar.close()
+
+
+def attached(*, workspace: str | os.PathLike[str] | None = None) -> list[AttachedDataset]:
+    """The datasets attached in the workspace; ``newer_tag`` is set when upstream has one."""
+    return _service(workspace).attached()
+
+
+def update(
+    to: str,
+    rev: str | None = None,
+    *,
+    progress: ProgressCallback | bool | None = None,
+    workspace: str | os.PathLike[str] | None = None,
+) -> AttachedDataset:
+    """Move the dataset attached at ``to`` to ``rev`` (default: re-resolve its own rev)."""
+    bar = _progress(progress, f"update {to}")
+    try:
+        return _service(workspace).update(to, rev=rev, progress=bar)
+    finally:
+        if isinstance(bar, TqdmProgress):
+            bar.close()
+
+
+def detach(to: str, *, workspace: str | os.PathLike[str] | None = None) -> AttachedDataset:
+    """Remove the dataset attached at ``to`` (folder, .dvc file, .gitignore entry)."""
+    return _service(workspace).detach(to)
+
+
+def verify() -> CacheReport:
+    """Rehash the shared cache and list the objects whose content no longer matches."""
+    return _service().verify()

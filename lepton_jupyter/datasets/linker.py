@@ -1,0 +1,148 @@
+"""Placing cache objects in a workspace as links, and publishing them atomically.
+
+DVC's own checkout goes through its filesystem layer file by file; for a warm shared cache
+all an attach needs is one link per file, made straight from the cache path. Files are
+linked into a hidden staging folder beside the destination and renamed into place, and the
+.dvc file is written last, so an interrupted attach never leaves a half-filled destination
+nor a .dvc file pointing at one. A journal (the pending .dvc file) lets the next attach undo
+whatever a killed one left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dvc_objects.fs import system
+
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+
+# Errors that mean "this link type does not work here", as opposed to a real failure.
+_UNSUPPORTED = {
+    errno.EXDEV,
+    errno.EPERM,
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.EINVAL,
+    errno.ENOTTY,
+    errno.EMLINK,
+    errno.EACCES,
+}
+
+
+def _copy(src: str, dst: str) -> None:
+    shutil.copyfile(src, dst)
+
+
+_LINKERS: dict[str, Callable[[str, str], None]] = {
+    "reflink": system.reflink,
+    "hardlink": system.hardlink,
+    "symlink": system.symlink,
+    "copy": _copy,
+}
+
+
+class Linker:
+    """Links files with the first configured link type that works, falling back per file.
+
+    A type that fails once (another filesystem, ``fs.protected_hardlinks`` on a cache file
+    owned by another user, no reflink support) is dropped for the rest of the run, so the
+    cost of probing is paid once, not per file.
+    """
+
+    def __init__(self, link_types: Sequence[str]) -> None:
+        unknown = [t for t in link_types if t not in _LINKERS]
+        if unknown or not link_types:
+            raise ValueError(f"Unknown link types {unknown}; choose from {list(LINK_TYPES)}.")
+        self._types = list(link_types)
+        self.used: set[str] = set()
+
+    def link(self, src: str, dst: str) -> None:
+        while True:
+            kind = self._types[0]
+            try:
+                _LINKERS[kind](src, dst)
+            except OSError as e:
+                if e.errno not in _UNSUPPORTED or len(self._types) == 1:
+                    raise
+                self._types.pop(0)
+                continue
+            self.used.add(kind)
+            return
+
+
+def link_files(
+    files: Sequence[tuple[str, str, int]],
+    root: Path,
+    linker: Linker,
+    progress: Callable[[int, int], None] | None = None,
+    every: int = 512,
+) -> None:
+    """Link ``(relative path, cache path, size)`` entries under ``root``.
+
+    ``progress(files_done, bytes_done)`` is called every ``every`` files and at the end.
+    """
+    dirs = {os.path.dirname(rel) for rel, _, _ in files}
+    dirs.discard("")
+    base = str(root)
+    os.makedirs(base, exist_ok=True)
+    for d in sorted(dirs):
+        os.makedirs(os.path.join(base, d), exist_ok=True)
+    link = linker.link
+    join = os.path.join
+    done_bytes = 0
+    for i, (rel, src, size) in enumerate(files, 1):
+        link(src, join(base, rel))
+        done_bytes += size
+        if progress is not None and i % every == 0:
+            progress(i, done_bytes)
+    if progress is not None:
+        progress(len(files), done_bytes)
+
+
+class Placement:
+    """The hidden siblings of one destination: staging folder, journal, and old copy."""
+
+    def __init__(self, dest: Path, dvc_file: Path) -> None:
+        self.dest = dest
+        self.dvc_file = dvc_file
+        self.staging = dest.parent / f".{dest.name}.lepton-staging"
+        self.pending = dvc_file.parent / f".{dvc_file.name}.lepton-pending"
+        self.trash = dest.parent / f".{dest.name}.lepton-old"
+
+    def recover(self) -> None:
+        """Undo what an interrupted attach or update left; the last committed state stays."""
+        if self.pending.exists():
+            # Not committed: the .dvc file still describes the previous state (or none).
+            if self.trash.exists():
+                _remove(self.dest)
+                os.rename(self.trash, self.dest)
+            elif not self.dvc_file.exists():
+                _remove(self.dest)
+            self.pending.unlink()
+        _remove(self.trash)
+        _remove(self.staging)
+
+    def publish(self, write_dvc_file: Callable[[Path], None]) -> None:
+        """Move the staged folder into place and write the .dvc file, commit point last."""
+        write_dvc_file(self.pending)
+        if os.path.lexists(self.dest):
+            os.rename(self.dest, self.trash)
+        os.rename(self.staging, self.dest)
+        os.replace(self.pending, self.dvc_file)
+        _remove(self.trash)
+
+    def discard(self) -> None:
+        """Forget a staged attach that failed before its commit point."""
+        self.recover()
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, link or folder tree, including read-only files (cache links)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

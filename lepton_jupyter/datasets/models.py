@@ -1,0 +1,84 @@
+"""What the datasets API returns: plain pydantic models shared by Python, REST and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class DatasetVersion(BaseModel):
+    """A tag or branch of a data registry; tags are the registry's versions."""
+
+    name: str
+    kind: Literal["tag", "branch"]
+    commit: str
+    date: datetime
+
+
+class RegistryDataset(BaseModel):
+    """One DVC-tracked folder or file of a data registry, at the browsed revision."""
+
+    path: str = Field(description="Path inside the registry, as passed to attach().")
+    hash: str = Field(description="DVC content hash (md5; '.dir' suffix for folders).")
+    size: int | None = Field(default=None, description="Bytes, when DVC recorded them.")
+    files: int | None = Field(default=None, description="Number of files (1 for a file).")
+    description: str | None = Field(default=None, description="The .dvc file's desc.")
+
+
+class RegistryListing(BaseModel):
+    """What ``browse`` shows: the datasets at one revision and every version to choose from."""
+
+    url: str
+    rev: str | None
+    commit: str
+    datasets: list[RegistryDataset]
+    versions: list[DatasetVersion]
+
+
+class AttachedDataset(BaseModel):
+    """A dataset placed in the workspace as a DVC import, pinned to one registry commit."""
+
+    to: str = Field(description="Folder relative to the workspace (the import's output).")
+    local_path: str = Field(description="Absolute path of the attached folder or file.")
+    dvc_file: str = Field(description="The .dvc file of the import, relative to the workspace.")
+    url: str = Field(description="Data registry URL.")
+    path: str = Field(description="Dataset path inside the registry.")
+    rev: str | None = Field(description="Revision asked for (tag, branch, commit or None).")
+    commit: str = Field(description="Registry commit the revision resolved to (rev_lock).")
+    hash: str = Field(description="DVC content hash of the dataset.")
+    files: int
+    bytes: int
+    link_type: str | None = Field(
+        default=None, description="How files were placed from the shared cache by this attach."
+    )
+    newer_tag: str | None = Field(
+        default=None, description="A registry tag newer than the attached commit, if any."
+    )
+
+
+class CorruptObject(BaseModel):
+    path: str
+    expected: str
+    actual: str
+
+
+class CacheReport(BaseModel):
+    """Result of rehashing the shared cache (``lepton datasets verify``)."""
+
+    cache_dir: str
+    checked: int
+    corrupted: list[CorruptObject]
+
+
+@dataclass
+class AttachProgress:
+    """A progress event: phase ``resolve``, ``fetch``, ``link`` or ``done``, with counts."""
+
+    phase: str
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0

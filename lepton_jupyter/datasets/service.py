@@ -1,0 +1,653 @@
+"""Datasets: browse a DVC data registry, attach pinned imports linked from a shared cache.
+
+The result of an attach is a standard DVC import (a ``.dvc`` file with ``rev_lock``) built
+with DVC's own stage objects and serialiser, so ``dvc status``, ``dvc update`` and
+``dvc pull`` keep working on it. What differs from ``dvc import`` is how the files arrive:
+only objects missing from the shared cache are fetched (by DVC, into that cache), and every
+file is then linked straight from the cache into a staging folder that is renamed into
+place, which makes a warm attach cost one link per file and an interrupted one leave
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from .. import pins
+from ..errors import Conflict, Invalid, NotFound, did_you_mean
+from ..settings import Settings, load_settings
+from .linker import Linker, Placement, link_files
+from .models import (
+    AttachedDataset,
+    AttachProgress,
+    CacheReport,
+    CorruptObject,
+    DatasetVersion,
+    RegistryDataset,
+    RegistryListing,
+)
+
+if TYPE_CHECKING:
+    from dvc.output import Output
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+    from dvc_data.hashfile.hash_info import HashInfo
+
+ProgressCallback = Callable[[AttachProgress], None]
+
+# Cache files are read-only for everyone; DVC's shared=group makes folders group-writable.
+CACHE_FILE_MODE = 0o444
+
+
+def _noop(_: AttachProgress) -> None:
+    pass
+
+
+def pin_key(url: str, path: str, rev: str | None) -> str:
+    """The run-ledger key of an attach: the same call in a rerun finds its recorded commit."""
+    return f"{url}|{path}|{rev or ''}"
+
+
+def normalise_url(url: str) -> str:
+    """Local registry paths become absolute so the .dvc file works from anywhere."""
+    url = url.strip()
+    if not url:
+        raise Invalid("Data registry URL is empty; pass a git URL or a local path.")
+    if "://" not in url and not url.startswith("git@") and os.path.exists(url):
+        return os.path.abspath(url)
+    return url
+
+
+class DatasetService:
+    """Every dataset operation for one workspace (a notebook's cwd or the server root)."""
+
+    def __init__(self, workspace: Path | str, settings: Settings | None = None) -> None:
+        self.workspace = Path(workspace).resolve()
+        self.settings = settings or load_settings()
+
+    # -- the shared cache -------------------------------------------------------------
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.settings.data_cache).resolve()
+
+    def _cache_config(self) -> dict[str, Any]:
+        return {
+            "dir": str(self.cache_dir),
+            "shared": "group",
+            "type": ",".join(self.settings.cache_link_types),
+        }
+
+    def _ensure_cache(self) -> None:
+        if not self.cache_dir.exists():
+            self.cache_dir.mkdir(parents=True)
+            # setgid: objects written by any member keep the folder's group.
+            self.cache_dir.chmod(0o2775)
+
+    # -- registries ---------------------------------------------------------------------
+
+    @contextmanager
+    def _registry(self, url: str, rev: str | None = None) -> Iterator[Repo]:
+        """The data registry at ``rev``, its DVC cache pointed at the shared cache."""
+        from dvc.exceptions import NotDvcRepoError
+        from dvc.repo import Repo
+        from dvc.scm import CloneError, RevError, SCMError
+
+        self._ensure_cache()
+        try:
+            repo = Repo.open(url, rev=rev, config={"cache": self._cache_config()})
+        except RevError:
+            tags = self._tags_for_message(url)
+            raise NotFound(
+                f"Revision {rev!r} not found in data registry {url}. Tags: {tags}."
+                + did_you_mean(rev or "", self._tag_names(url))
+            ) from None
+        except CloneError as e:
+            raise NotFound(
+                f"Data registry {url!r} not found or unreachable (git could not clone it: {e})."
+            ) from None
+        except NotDvcRepoError:
+            raise Invalid(
+                f"{url!r} is a git repository but not a DVC data registry (no .dvc folder)."
+            ) from None
+        except SCMError as e:
+            raise NotFound(f"Data registry {url!r} could not be read: {e}") from None
+        try:
+            yield repo
+        finally:
+            repo.close()
+
+    def _tag_names(self, url: str) -> list[str]:
+        try:
+            with self._registry(url) as repo:
+                return list(repo.scm.list_tags())
+        except (NotFound, Invalid):
+            return []
+
+    def _tags_for_message(self, url: str) -> str:
+        return ", ".join(sorted(self._tag_names(url))) or "none"
+
+    @staticmethod
+    def _versions(repo: Repo) -> list[DatasetVersion]:
+        """Tags (newest first), then branches, each with its commit and commit date."""
+        scm = repo.scm
+        versions = []
+        for tag in scm.list_tags():
+            versions.append(_version(scm, tag, f"refs/tags/{tag}", "tag"))
+        versions.sort(key=lambda v: (v.date, v.name), reverse=True)
+        seen = set()
+        for base in ("refs/heads/", "refs/remotes/origin/"):
+            for ref in scm.iter_refs(base=base):
+                name = ref[len(base) :]
+                if name == "HEAD" or name in seen:
+                    continue
+                seen.add(name)
+                versions.append(_version(scm, name, ref, "branch"))
+        return versions
+
+    @staticmethod
+    def _datasets(repo: Repo) -> dict[str, Output]:
+        outs = {}
+        for out in repo.index.outs:
+            if not out.use_cache or out.hash_info is None or not out.hash_info.value:
+                continue
+            rel = repo.fs.relpath(out.fs_path, repo.root_dir)
+            outs[PurePosixPath(rel.replace(os.sep, "/")).as_posix()] = out
+        return outs
+
+    def browse(self, url: str, rev: str | None = None) -> RegistryListing:
+        """The datasets of a data registry at ``rev`` (default branch if None) and its versions."""
+        url = normalise_url(url)
+        with self._registry(url, rev) as repo:
+            datasets = [
+                RegistryDataset(
+                    path=path,
+                    hash=out.hash_info.value,
+                    size=out.meta.size,
+                    files=out.meta.nfiles if out.meta.isdir else 1,
+                    description=out.annot.desc,
+                )
+                for path, out in sorted(self._datasets(repo).items())
+            ]
+            return RegistryListing(
+                url=url,
+                rev=rev,
+                commit=repo.get_rev(),
+                datasets=datasets,
+                versions=self._versions(repo),
+            )
+
+    # -- the workspace's DVC project ----------------------------------------------------
+
+    @contextmanager
+    def _project(self, create: bool = True) -> Iterator[Repo | None]:
+        """The workspace's DVC project (initialised when missing), using the shared cache."""
+        from dvc.exceptions import NotDvcRepoError
+        from dvc.repo import Repo
+
+        try:
+            root = Repo.find_root(str(self.workspace))
+        except NotDvcRepoError:
+            if not create:
+                yield None
+                return
+            root = self._init_project()
+        with Repo(root) as repo:
+            wanted = self._cache_config()
+            current = {k: repo.config["cache"].get(k) for k in wanted}
+            if current["type"] is not None and not isinstance(current["type"], str):
+                current["type"] = ",".join(current["type"])
+        if current != wanted and create:
+            self._ensure_cache()
+            with Repo(root) as repo, repo.config.edit("local") as conf:
+                conf["cache"].update(wanted)
+        with Repo(root) as repo:
+            yield repo
+
+    def _init_project(self) -> str:
+        from dvc.repo import Repo
+
+        git_root = next(
+            (p for p in (self.workspace, *self.workspace.parents) if (p / ".git").exists()),
+            None,
+        )
+        with Repo.init(
+            str(self.workspace),
+            no_scm=git_root is None,
+            subdir=git_root is not None and git_root != self.workspace,
+        ) as repo:
+            with repo.config.edit() as conf:
+                conf["core"]["analytics"] = False
+            return repo.root_dir
+
+    def _destination(self, to: str) -> tuple[str, Path, Path]:
+        """``to`` checked to lie inside the workspace -> (posix relpath, folder, .dvc file)."""
+        raw = to.strip()
+        posix = PurePosixPath(raw.replace(os.sep, "/"))
+        if not raw or posix.is_absolute() or Path(raw).is_absolute():
+            raise Invalid(
+                f"Destination {to!r} must be a path relative to the workspace {self.workspace}."
+            )
+        if ".." in posix.parts:
+            raise Invalid(f"Destination {to!r} leaves the workspace ('..' is not allowed).")
+        if posix.as_posix() in ("", ".") or posix.parts[0] in (".dvc", ".git"):
+            raise Invalid(f"Destination {to!r} is not a folder name lepton can attach into.")
+        dest = self.workspace / posix
+        if not dest.parent.resolve().is_relative_to(self.workspace):
+            raise Invalid(f"Destination {to!r} resolves outside the workspace.")
+        return posix.as_posix(), dest, dest.parent / f"{dest.name}.dvc"
+
+    # -- attach -------------------------------------------------------------------------
+
+    def attach(
+        self,
+        url: str,
+        path: str,
+        rev: str | None = None,
+        to: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> AttachedDataset:
+        """Attach ``path`` of the registry at ``rev`` into ``to``; see the module docstring."""
+        url = normalise_url(url)
+        path = path.strip().strip("/")
+        if not path:
+            raise Invalid("Dataset path is empty; browse() lists the registry's datasets.")
+        return self._attach(url, path, rev, to or PurePosixPath(path).name, progress, replace=False)
+
+    def _attach(
+        self,
+        url: str,
+        path: str,
+        rev: str | None,
+        to: str,
+        progress: ProgressCallback | None,
+        replace: bool,
+    ) -> AttachedDataset:
+        emit = progress or _noop
+        to_rel, dest, dvc_file = self._destination(to)
+        key = pin_key(url, path, rev)
+        pin = pins.pinned("dataset", key)
+        emit(AttachProgress("resolve"))
+        with self._registry(url, pin["commit"] if pin else rev) as registry:
+            commit = registry.get_rev()
+            datasets = self._datasets(registry)
+            out = datasets.get(path)
+            if out is None:
+                where = f"at {rev!r}" if rev else "on its default branch"
+                raise NotFound(
+                    f"Dataset {path!r} not found in data registry {url} {where}. "
+                    f"Datasets: {', '.join(sorted(datasets)) or 'none'}."
+                    + did_you_mean(path, list(datasets))
+                )
+            with self._project() as ws, _repo_lock(ws):
+                placement = Placement(dest, dvc_file)
+                placement.recover()
+                existing = self._check_destination(
+                    ws, to_rel, dest, dvc_file, url, path, commit, replace
+                )
+                if existing is not None:
+                    return existing
+                files = self._cache_objects(registry, out, emit)
+                result = self._place(
+                    ws,
+                    placement,
+                    files,
+                    out,
+                    emit,
+                    url=url,
+                    path=path,
+                    rev=rev,
+                    commit=commit,
+                    to=to_rel,
+                )
+        pins.record(
+            "dataset", key, url=url, path=path, rev=rev, commit=commit, hash=result.hash, to=to_rel
+        )
+        return result
+
+    def _check_destination(
+        self,
+        ws: Repo,
+        to: str,
+        dest: Path,
+        dvc_file: Path,
+        url: str,
+        path: str,
+        commit: str,
+        replace: bool,
+    ) -> AttachedDataset | None:
+        """None when the attach may proceed; the existing import when it already is the one."""
+        if dvc_file.exists():
+            stage = _load_import(ws, dvc_file)
+            if stage is None:
+                raise Conflict(
+                    f"Destination {to!r} is tracked by {dvc_file.name}, which is "
+                    "not a dataset import; choose another destination."
+                )
+            dep = stage.deps[0]
+            same = dep.def_repo.get("url") == url and dep.def_path == path
+            if replace:
+                return None
+            if same and dep.def_repo.get("rev_lock") == commit and os.path.lexists(dest):
+                return self._describe(ws, stage)
+            now = dep.def_repo.get("rev") or dep.def_repo.get("rev_lock")
+            raise Conflict(
+                f"Destination {to!r} already holds {dep.def_path!r} from "
+                f"{dep.def_repo.get('url')} at {now!r}; use update({to!r}, rev=...) to move "
+                "it, or choose another destination."
+            )
+        if os.path.lexists(dest):
+            raise Conflict(
+                f"Destination {to!r} already exists and is not an attached "
+                "dataset; choose another destination or remove it."
+            )
+        return None
+
+    def _cache_objects(
+        self, registry: Repo, out: Output, emit: ProgressCallback
+    ) -> list[tuple[str, str, int]]:
+        """``(relative path, cache path, size)`` per file, fetching only what is missing."""
+        from dvc_data.hashfile.tree import Tree
+
+        odb = registry.cache.local
+        hash_info = out.hash_info
+        if not hash_info.isdir:
+            src = odb.oid_to_path(hash_info.value)
+            if not os.path.exists(src):
+                self._fetch(registry, out, emit)
+            return [("", src, os.stat(src).st_size)]
+        if not os.path.exists(odb.oid_to_path(hash_info.value)):
+            self._fetch(registry, out, emit)
+        tree = Tree.load(odb, hash_info)
+        oid_to_path = odb.oid_to_path
+        entries = [("/".join(key), oid_to_path(hi.value)) for key, _, hi in tree]
+        files, missing = _stat_objects(entries)
+        if missing:
+            self._fetch(registry, out, emit)
+            files, missing = _stat_objects(entries)
+            if missing:
+                raise NotFound(
+                    f"{len(missing)} file(s) of {out} are in neither the shared cache nor the "
+                    f"registry's DVC remote, e.g. {missing[0]!r}; was the data pushed?"
+                )
+        return files
+
+    def _fetch(self, registry: Repo, out: Output, emit: ProgressCallback) -> None:
+        """Let DVC download the dataset's missing objects from the registry's remote."""
+        from dvc.exceptions import DvcException
+
+        emit(
+            AttachProgress(
+                "fetch", files_total=out.meta.nfiles or 1, bytes_total=out.meta.size or 0
+            )
+        )
+        try:
+            registry.fetch(targets=[out.fs_path])
+        except DvcException as e:
+            raise NotFound(f"Could not fetch {out} from the registry's DVC remote: {e}") from e
+
+    def _place(
+        self,
+        ws: Repo,
+        placement: Placement,
+        files: list[tuple[str, str, int]],
+        out: Output,
+        emit: ProgressCallback,
+        **info: Any,
+    ) -> AttachedDataset:
+        """Link into staging, publish atomically, then tell DVC's state what it now holds."""
+        total_bytes = sum(size for _, _, size in files)
+        n = len(files)
+        linker = Linker(self.settings.cache_link_types)
+
+        def report(done: int, done_bytes: int) -> None:
+            emit(AttachProgress("link", done, n, done_bytes, total_bytes))
+
+        try:
+            if out.hash_info.isdir:
+                link_files(files, placement.staging, linker, report)
+            else:
+                linker.link(files[0][1], str(placement.staging))
+                report(1, total_bytes)
+            stage = self._import_stage(ws, placement, out, info)
+            placement.publish(lambda target: _dump_stage(stage, target))
+        except BaseException:
+            placement.discard()
+            raise
+        with suppress(Exception):
+            stage.outs[0].ignore()
+        self._save_state(ws, placement.dest, files, linker, out)
+        result = self._describe(ws, stage)
+        result.link_type = ",".join(sorted(linker.used)) or None
+        emit(AttachProgress("done", n, n, total_bytes, total_bytes))
+        return result
+
+    @staticmethod
+    def _import_stage(ws: Repo, placement: Placement, out: Output, info: dict[str, Any]) -> Stage:
+        """The import stage DVC itself would write (``dvc import``), from its own objects."""
+        erepo = {"url": info["url"]}
+        if info["rev"]:
+            erepo["rev"] = info["rev"]
+        stage = ws.stage.create(
+            single_stage=True,
+            validate=False,
+            fname=str(placement.dvc_file),
+            wdir=str(placement.dest.parent),
+            deps=[info["path"]],
+            outs=[placement.dest.name],
+            erepo=erepo,
+            force=True,
+        )
+        stage.deps[0].def_repo["rev_lock"] = info["commit"]
+        ws_out = stage.outs[0]
+        ws_out.hash_info = out.hash_info
+        ws_out.meta = out.meta
+        ws_out.hash_name = out.hash_info.name
+        stage.frozen = True
+        stage.md5 = stage.compute_md5()
+        return stage
+
+    @staticmethod
+    def _save_state(
+        ws: Repo, dest: Path, files: list[tuple[str, str, int]], linker: Linker, out: Output
+    ) -> None:
+        """Record each file's hash in DVC's state, as ``dvc checkout`` does, so a later
+        ``dvc status`` trusts the links instead of rehashing every file."""
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        base = str(dest)
+        items = []
+        for rel, src, _ in files:
+            target = os.path.join(base, rel) if rel else base
+            st = os.stat(src if linker.used <= {"hardlink", "symlink"} else target)
+            oid = os.path.basename(os.path.dirname(src)) + os.path.basename(src)
+            items.append(
+                (
+                    target,
+                    HashInfo(out.hash_info.name, oid),
+                    {"ino": st.st_ino, "mtime": st.st_mtime, "size": st.st_size},
+                )
+            )
+        ws.state.save_many(items, ws.fs)
+        ws.state.save_link(base, ws.fs)
+
+    def _describe(self, ws: Repo, stage: Stage, newer_tag: str | None = None) -> AttachedDataset:
+        dep, out = stage.deps[0], stage.outs[0]
+        local = Path(out.fs_path)
+        return AttachedDataset(
+            to=local.relative_to(self.workspace).as_posix(),
+            local_path=str(local),
+            dvc_file=Path(stage.path).relative_to(self.workspace).as_posix(),
+            url=dep.def_repo["url"],
+            path=dep.def_path,
+            rev=dep.def_repo.get("rev"),
+            commit=dep.def_repo.get("rev_lock", ""),
+            hash=out.hash_info.value,
+            files=out.meta.nfiles if out.meta.isdir else 1,
+            bytes=out.meta.size or 0,
+            newer_tag=newer_tag,
+        )
+
+    # -- what is attached -------------------------------------------------------------
+
+    def _imports(self, ws: Repo) -> list[Stage]:
+        stages = []
+        for stage in ws.index.stages:
+            if not stage.is_repo_import:
+                continue
+            if Path(stage.outs[0].fs_path).is_relative_to(self.workspace):
+                stages.append(stage)
+        return sorted(stages, key=lambda s: s.outs[0].fs_path)
+
+    def attached(self, check_upstream: bool = True) -> list[AttachedDataset]:
+        """The imports in this workspace; ``newer_tag`` names a newer upstream tag if any."""
+        with self._project(create=False) as ws:
+            if ws is None:
+                return []
+            tags: dict[str, list[DatasetVersion] | None] = {}
+            result = []
+            for stage in self._imports(ws):
+                dep = stage.deps[0]
+                newer = None
+                if check_upstream:
+                    newer = self._newer_tag(dep.def_repo["url"], dep.def_repo.get("rev_lock"), tags)
+                result.append(self._describe(ws, stage, newer))
+            return result
+
+    def _newer_tag(
+        self, url: str, commit: str | None, cache: dict[str, list[DatasetVersion] | None]
+    ) -> str | None:
+        if url not in cache:
+            try:
+                with self._registry(url) as repo:
+                    versions = [v for v in self._versions(repo) if v.kind == "tag"]
+                    attached_at = None
+                    if commit:
+                        with suppress(Exception):
+                            attached_at = repo.scm.resolve_commit(commit).commit_time
+                    cache[url] = [
+                        v
+                        for v in versions
+                        if attached_at is not None
+                        and v.commit != commit
+                        and v.date.timestamp() > attached_at
+                    ]
+            except (NotFound, Invalid):
+                cache[url] = None
+        newer = cache[url]
+        return newer[0].name if newer else None
+
+    def _find_attached(self, ws: Repo | None, to: str) -> tuple[str, Path, Path, Stage]:
+        to_rel, dest, dvc_file = self._destination(to)
+        stage = _load_import(ws, dvc_file) if ws is not None and dvc_file.exists() else None
+        if stage is None:
+            names = [a.to for a in self.attached(check_upstream=False)]
+            raise NotFound(
+                f"No dataset is attached at {to!r}. Attached: "
+                f"{', '.join(names) or 'none'}." + did_you_mean(to_rel, names)
+            )
+        return to_rel, dest, dvc_file, stage
+
+    def update(
+        self, to: str, rev: str | None = None, progress: ProgressCallback | None = None
+    ) -> AttachedDataset:
+        """Move an attached dataset to ``rev`` (default: its own rev, re-resolved)."""
+        with self._project(create=False) as ws:
+            to_rel, _, _, stage = self._find_attached(ws, to)
+            dep = stage.deps[0]
+            url, path = dep.def_repo["url"], dep.def_path
+            new_rev = rev if rev is not None else dep.def_repo.get("rev")
+        return self._attach(url, path, new_rev, to_rel, progress, replace=True)
+
+    def detach(self, to: str) -> AttachedDataset:
+        """Remove an attached dataset: its folder, its .dvc file and its .gitignore entry."""
+        with self._project(create=False) as ws:
+            _, _, dvc_file, stage = self._find_attached(ws, to)
+            described = self._describe(ws, stage)
+            with _repo_lock(ws):
+                ws.remove(str(dvc_file), outs=True)
+        return described
+
+    # -- the shared cache's integrity ---------------------------------------------------
+
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> CacheReport:
+        """Rehash every object in the shared cache (md5, as DVC names them)."""
+        root = self.cache_dir / "files" / "md5"
+        objects = sorted(p for p in root.glob("??/*") if p.is_file()) if root.exists() else []
+        corrupted = []
+        for i, obj in enumerate(objects, 1):
+            expected = obj.parent.name + obj.name.removesuffix(".dir")
+            actual = _md5(obj)
+            if actual != expected:
+                corrupted.append(CorruptObject(path=str(obj), expected=expected, actual=actual))
+            if progress is not None:
+                progress(i, len(objects))
+        return CacheReport(cache_dir=str(self.cache_dir), checked=len(objects), corrupted=corrupted)
+
+
+def _version(scm: Any, name: str, ref: str, kind: str) -> DatasetVersion:
+    commit = scm.resolve_commit(ref)
+    return DatasetVersion(
+        name=name,
+        kind=kind,
+        commit=commit.hexsha,
+        date=datetime.fromtimestamp(commit.commit_time, tz=timezone.utc),
+    )
+
+
+def _stat_objects(entries: list[tuple[str, str]]) -> tuple[list[tuple[str, str, int]], list[str]]:
+    files, missing = [], []
+    stat = os.stat
+    for rel, src in entries:
+        try:
+            files.append((rel, src, stat(src).st_size))
+        except FileNotFoundError:
+            missing.append(rel)
+    return files, missing
+
+
+def _load_import(ws: Repo, dvc_file: Path) -> Stage | None:
+    from dvc.exceptions import DvcException
+
+    try:
+        stage = ws.stage.load_one(str(dvc_file))
+    except DvcException:
+        return None
+    return stage if stage.is_repo_import else None
+
+
+def _dump_stage(stage: Stage, target: Path) -> None:
+    """Serialise with DVC's own single-stage format, to ``target`` (the journal file)."""
+    from dvc.stage.serialize import to_single_stage_file
+    from dvc.utils.serialize import dump_yaml
+
+    dump_yaml(str(target), to_single_stage_file(stage))
+
+
+@contextmanager
+def _repo_lock(ws: Repo) -> Iterator[None]:
+    """DVC's project lock: no ``dvc`` command or other attach changes the project meanwhile."""
+    from dvc.lock import LockError
+
+    try:
+        ws.lock.lock()
+    except LockError as e:
+        raise Conflict(f"The workspace's DVC project is busy ({e}); try again.") from e
+    try:
+        yield
+    finally:
+        ws.lock.unlock()
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
