@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from dvc.output import Output
     from dvc.repo import Repo
     from dvc.stage import Stage
-    from dvc_data.hashfile.hash_info import HashInfo
 
 ProgressCallback = Callable[[AttachProgress], None]
 
