@@ -1,0 +1,129 @@
+"""What notebooks call: ``launch``, ``Job``, ``jobs``.
+
+A :class:`Job` is a handle on a job id; every property reads the store, so a handle made
+before a kernel restart (or with :meth:`Job.attach` after it) always tells the truth.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..settings import load_settings
+from .manager import JobManager
+from .spec import JobInfo, JobStatus
+
+
+def _manager() -> JobManager:
+    return JobManager(load_settings())
+
+
+class Job:
+    """A launched job: status, logs, metrics, wait, cancel, result."""
+
+    def __init__(self, job_id: str, manager: JobManager | None = None) -> None:
+        self.id = job_id
+        self._manager = manager or _manager()
+
+    @classmethod
+    def attach(cls, job_id: str) -> Job:
+        """Reconnect to a job launched earlier (by this kernel, a previous one, the CLI)."""
+        manager = _manager()
+        manager.get(job_id)  # NotFound, with close ids, for a wrong one
+        return cls(job_id, manager)
+
+    @property
+    def info(self) -> JobInfo:
+        return self._manager.get(self.id)
+
+    @property
+    def status(self) -> JobStatus:
+        return self.info.status
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def folder(self) -> str:
+        return self.info.job_dir
+
+    def logs(self, rank: int | None = None, tail: int | None = None) -> str:
+        """Rank ``rank``'s output (all ranks under headers when None), last ``tail`` lines."""
+        return self._manager.logs(self.id, rank, tail)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every ``report()`` so far: dicts with rank, step, time and the metrics."""
+        return self._manager.metrics(self.id)
+
+    def wait(self, timeout: float | None = None) -> JobStatus:
+        """Block until the job ends; raises JobFailed with the failing rank's traceback."""
+        return self._manager.wait(self.id, timeout)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Rank 0's return value (waits for the job to end first)."""
+        return self._manager.result(self.id, timeout)
+
+    def cancel(self, grace: float = 10.0) -> JobStatus:
+        """Stop every rank and the supervisor; no process of the job is left afterwards."""
+        return self._manager.cancel(self.id, grace).status
+
+    def monitor(self) -> Any:
+        """The live job monitor widget."""
+        from ..widgets.jobs import JobMonitor
+
+        return JobMonitor(self)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.monitor())
+
+    def __repr__(self) -> str:
+        info = self.info
+        return f"<Job {info.id} {info.name!r} {info.status.value}, {info.nprocs} rank(s)>"
+
+
+def launch(
+    target: Callable[..., Any] | str | os.PathLike[str],
+    *args: Any,
+    nprocs: int = 1,
+    nnodes: int = 1,
+    backend: str = "local",
+    name: str | None = None,
+    env: dict[str, str] | None = None,
+    max_restarts: int = 0,
+    **kwargs: Any,
+) -> Job:
+    """Run ``target(*args, **kwargs)`` on ``nprocs`` ranks as a job that outlives the kernel.
+
+    ``target`` is a function (a notebook-defined one travels by value), an importable
+    ``"module:function"``, or a script path (``args`` become its argv). Each rank is a
+    fresh interpreter with the process group ready (scripts set up their own, as under
+    torchrun); inside, ``report(step=..., loss=...)`` feeds the monitor.
+    """
+    manager = _manager()
+    info = manager.launch(
+        target,
+        args,
+        kwargs,
+        nprocs=nprocs,
+        nnodes=nnodes,
+        backend=backend,
+        name=name,
+        env=env,
+        max_restarts=max_restarts,
+    )
+    return Job(info.id, manager)
+
+
+def jobs(status: str | None = None) -> list[Job]:
+    """Jobs in the store, newest first; ``status`` filters (e.g. ``"running"``)."""
+    from ..errors import Invalid
+
+    manager = _manager()
+    if status is not None and status not in JobStatus.__members__:
+        raise Invalid(f"Unknown job status {status!r}; one of {', '.join(JobStatus.__members__)}.")
+    wanted = JobStatus(status) if status else None
+    return [Job(info.id, manager) for info in manager.list(wanted)]

@@ -1,0 +1,125 @@
+"""The backend contract: one fixed job lifecycle, with the engine-specific steps left open.
+
+:meth:`Backend.process` runs in the job's supervisor and is the only place a job's status
+moves after launch: ``before_start -> submit -> poll ... -> on_complete | on_failure |
+on_cancel``. A backend fills in :meth:`submit`, :meth:`poll` and :meth:`cancel`; the local
+backend runs torch's elastic agent, a Slurm backend would call ``sbatch``/``sacct``/
+``scancel``. Statuses, error text and exit codes are recorded here, the same way for all.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..folder import JobFolder
+from ..spec import JobInfo, JobSpec, JobStatus
+from ..store import JobStore
+
+LOG_LINES_IN_ERROR = 20
+
+
+@dataclass
+class Outcome:
+    """How a job's ranks ended, as a backend observed it."""
+
+    status: JobStatus
+    exit_codes: dict[int, int | None] = field(default_factory=dict)
+    failed_rank: int | None = None
+    error: str | None = None
+
+
+def describe_failure(folder: JobFolder, rank: int, exit_code: int | None) -> str:
+    """The failing rank's traceback when it wrote one, else its exit code and log tail."""
+    traceback = folder.read_error(rank)
+    if traceback:
+        return f"Rank {rank} raised:\n{traceback}"
+    log = folder.tail(folder.rank_log(rank), LOG_LINES_IN_ERROR).strip()
+    text = f"Rank {rank} exited with code {exit_code}."
+    return f"{text} Last lines of its log:\n{log}" if log else text
+
+
+class Backend(ABC):
+    """Runs a job's ranks on some engine. Subclasses implement submit, poll and cancel.
+
+    Args of every method: ``spec`` is the job's :class:`JobSpec`, ``folder`` its
+    :class:`JobFolder`. The store is the one named in the spec.
+    """
+
+    name: ClassVar[str]
+    #: Seconds between two :meth:`poll` calls while the job runs.
+    poll_interval: ClassVar[float] = 1.0
+    #: Most nodes one job may span; None for no limit.
+    max_nodes: ClassVar[int | None] = None
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def process(self, spec: JobSpec, folder: JobFolder) -> JobStatus:
+        """Drive the job from queued to a final status (runs in the supervisor)."""
+        if not self.before_start(spec, folder):
+            return self.on_cancel(spec, folder)
+        try:
+            handle = self.submit(spec, folder)
+            outcome = self.poll(spec, folder, handle)
+            while outcome is None:
+                time.sleep(self.poll_interval)
+                outcome = self.poll(spec, folder, handle)
+        except BaseException as e:
+            if self.store.get(spec.id).cancel_requested:
+                return self.on_cancel(spec, folder)
+            return self.on_failure(
+                spec,
+                folder,
+                Outcome(JobStatus.failed, error=f"The {self.name} backend failed: {e!r}"),
+            )
+        if self.store.get(spec.id).cancel_requested:
+            return self.on_cancel(spec, folder)
+        if outcome.status is JobStatus.succeeded:
+            return self.on_complete(spec, folder, outcome)
+        return self.on_failure(spec, folder, outcome)
+
+    def before_start(self, spec: JobSpec, folder: JobFolder) -> bool:
+        """Mark the job running; False when it was cancelled before it could start."""
+        return self.store.mark_running(spec.id) and not self.store.get(spec.id).cancel_requested
+
+    @abstractmethod
+    def submit(self, spec: JobSpec, folder: JobFolder) -> Any:
+        """Start the ranks; return a handle that :meth:`poll` understands.
+
+        May block until the ranks end (the local backend does, because torch's elastic
+        agent must run in the supervisor's main thread to handle signals); then
+        :meth:`poll` returns the outcome at once. Raising fails the job with the message.
+        """
+
+    @abstractmethod
+    def poll(self, spec: JobSpec, folder: JobFolder, handle: Any) -> Outcome | None:
+        """The outcome once every rank ended, None while the job still runs."""
+
+    @abstractmethod
+    def cancel(self, job: JobInfo, folder: JobFolder, grace: float) -> None:
+        """Stop every rank and the supervisor (called from the cancelling process).
+
+        Ask politely first, and force after ``grace`` seconds; return when no process of
+        the job is left. The store is already marked ``cancel_requested``.
+        """
+
+    def on_complete(self, spec: JobSpec, folder: JobFolder, outcome: Outcome) -> JobStatus:
+        self.store.finish(spec.id, JobStatus.succeeded, exit_codes=outcome.exit_codes)
+        return JobStatus.succeeded
+
+    def on_failure(self, spec: JobSpec, folder: JobFolder, outcome: Outcome) -> JobStatus:
+        self.store.finish(
+            spec.id,
+            JobStatus.failed,
+            exit_codes=outcome.exit_codes,
+            failed_rank=outcome.failed_rank,
+            error=outcome.error,
+        )
+        return JobStatus.failed
+
+    def on_cancel(self, spec: JobSpec, folder: JobFolder) -> JobStatus:
+        self.store.finish(spec.id, JobStatus.cancelled)
+        return JobStatus.cancelled

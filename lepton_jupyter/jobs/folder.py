@@ -1,0 +1,152 @@
+"""The job folder: everything a job needs and produces, in one directory on disk.
+
+Standard library only: the worker imports this module in every rank, before torch, and a
+rank's start-up time is on the user's critical path.
+
+Layout::
+
+    spec.json            the JobSpec (what to run, how many ranks, where the store is)
+    target.pkl           cloudpickled {"function", "args", "kwargs"}
+    script.py            a copy of the launched script (script targets)
+    environment.json     snapshot of the launching interpreter (versions, cwd, sys.path)
+    supervisor.log       the detached supervisor's output, and the elastic agent's
+    logs/rank-N.log      stdout and stderr of global rank N (appended across restarts)
+    ranks/rank-N.pid     PID of rank N's current process, so cancel can reach it
+    errors/rank-N.txt    the traceback of rank N's exception, when it raised
+    metrics.jsonl        one JSON object per report() call
+    result.pkl           rank 0's return value (cloudpickle)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+
+class JobFolder:
+    """Paths inside one job folder, and the small reads and writes every layer shares."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    spec = property(lambda self: self.path / "spec.json")
+    target = property(lambda self: self.path / "target.pkl")
+    script = property(lambda self: self.path / "script.py")
+    environment = property(lambda self: self.path / "environment.json")
+    supervisor_log = property(lambda self: self.path / "supervisor.log")
+    metrics = property(lambda self: self.path / "metrics.jsonl")
+    result = property(lambda self: self.path / "result.pkl")
+    elastic_logs = property(lambda self: self.path / "elastic")
+
+    def rank_log(self, rank: int) -> Path:
+        return self.path / "logs" / f"rank-{rank}.log"
+
+    def rank_pid(self, rank: int) -> Path:
+        return self.path / "ranks" / f"rank-{rank}.pid"
+
+    def rank_error(self, rank: int) -> Path:
+        return self.path / "errors" / f"rank-{rank}.txt"
+
+    def create(self) -> None:
+        for sub in ("logs", "ranks", "errors"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+
+    def read_spec(self) -> dict[str, Any]:
+        return json.loads(self.spec.read_text())
+
+    def write_atomic(self, path: Path, data: bytes) -> None:
+        """Write via a temporary file and rename, so a reader never sees half a file."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def rank_pids(self) -> dict[int, int]:
+        """The last PID each rank recorded (a restarted rank overwrites its file)."""
+        pids = {}
+        for pid_file in (self.path / "ranks").glob("rank-*.pid"):
+            try:
+                pids[int(pid_file.stem.split("-")[1])] = int(pid_file.read_text())
+            except (ValueError, OSError):
+                continue
+        return pids
+
+    def first_failed_rank(self) -> int | None:
+        """The rank whose traceback was written first: the cause, when peers then failed
+        on the broken collective."""
+        errors = list((self.path / "errors").glob("rank-*.txt"))
+        if not errors:
+            return None
+        first = min(errors, key=lambda p: p.stat().st_mtime_ns)
+        return int(first.stem.split("-")[1])
+
+    def read_error(self, rank: int) -> str | None:
+        path = self.rank_error(rank)
+        return path.read_text() if path.exists() else None
+
+    def tail(self, path: Path, lines: int | None) -> str:
+        """The file's text, or only its last ``lines`` lines; '' when it does not exist yet."""
+        if not path.exists():
+            return ""
+        with path.open(errors="replace") as f:
+            if lines is None:
+                return f.read()
+            return "".join(deque(f, maxlen=lines))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics.exists():
+            return []
+        records = []
+        with self.metrics.open() as f:
+            for line in f:
+                # A line being appended right now may be incomplete: skip it until next read.
+                if line.endswith("\n"):
+                    records.append(json.loads(line))
+        return records
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line with a single O_APPEND write, so ranks writing at once never
+    interleave within a line."""
+    data = (json.dumps(record, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def process_matches(pid: int, marker: str) -> bool:
+    """Whether ``pid`` is a live, non-zombie process whose command line contains ``marker``.
+
+    Job processes carry the job folder in their command line; checking it guards against a
+    recorded PID that the OS has since reused for something else.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return marker.encode() in f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        # No /proc (macOS): fall back to "the PID exists".
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def job_processes(marker: str) -> list[int]:
+    """Every live process whose command line contains ``marker`` (the job folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and process_matches(int(entry.name), marker):
+            found.append(int(entry.name))
+    return found

@@ -1,0 +1,366 @@
+"""The job service: validate and launch, read back, cancel. No web framework in here.
+
+The kernel (through the public API), the CLI and the server's handlers all call a
+:class:`JobManager`; they differ only in how they present its answers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from .. import pins
+from ..errors import Conflict, Invalid
+from ..settings import Settings
+from .backends import backend_class, check_backend
+from .folder import JobFolder, process_matches
+from .metrics import JOB_DIR_ENV
+from .spec import JobFailed, JobInfo, JobSpec, JobStatus
+from .store import JobStore, sqlite_url, utcnow
+
+SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
+JOB_ID_ENV = "LEPTON_JOB_ID"
+
+
+class JobManager:
+    """Jobs stored under ``settings.jobs_path``: one folder each, plus the SQLite store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.jobs_path = settings.jobs_path
+        self.store = JobStore(sqlite_url(self.jobs_path))
+
+    # -- launching -------------------------------------------------------------------
+
+    def launch(
+        self,
+        target: Callable[..., Any] | str | os.PathLike[str],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        nprocs: int = 1,
+        nnodes: int = 1,
+        backend: str = "local",
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+        max_restarts: int = 0,
+    ) -> JobInfo:
+        """Check everything, write the job folder, record the job and start its supervisor.
+
+        Raises Invalid, before anything is written or started, for a bad count, an unknown
+        backend, a missing script or module, or a target or argument that cannot be pickled.
+        """
+        kwargs = dict(kwargs or {})
+        _check_count("nprocs", nprocs, 1)
+        _check_count("nnodes", nnodes, 1)
+        _check_count("max_restarts", max_restarts, 0)
+        check_backend(backend)
+        max_nodes = backend_class(backend).max_nodes
+        if max_nodes is not None and nnodes > max_nodes:
+            raise Invalid(
+                f"The {backend!r} backend runs on at most {max_nodes} node(s); "
+                f"nnodes={nnodes} needs a cluster backend."
+            )
+        env = dict(env or {})
+        bad_env = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
+        if bad_env:
+            raise Invalid(f"env must map names to strings; not so for {bad_env}.")
+
+        kind, description, payload, script = _resolve_target(target, args, kwargs)
+        default_name = description.rsplit(":", 1)[-1].rsplit("/", 1)[-1].removesuffix(".py")
+        name = name or default_name
+        job_id = f"{_slug(name)}-{secrets.token_hex(3)}"
+        folder = JobFolder(self.jobs_path / job_id)
+        spec = JobSpec(
+            id=job_id,
+            name=name,
+            backend=backend,
+            nprocs=nprocs,
+            nnodes=nnodes,
+            max_restarts=max_restarts,
+            kind=kind,
+            target=description,
+            script_args=[str(a) for a in args] if kind == "script" else [],
+            env=env,
+            cwd=os.getcwd(),
+            sys_path=[p for p in sys.path if p],
+            python=sys.executable,
+            store_url=self.store.url,
+            created_at=utcnow(),
+        )
+        folder.create()
+        folder.spec.write_text(spec.model_dump_json(indent=2))
+        folder.target.write_bytes(payload)
+        if script is not None:
+            shutil.copyfile(script, folder.script)
+        folder.environment.write_text(json.dumps(_environment(spec), indent=2))
+        info = self.store.create(spec, folder.path)
+        pid = _start_supervisor(spec, folder)
+        self.store.set_supervisor(job_id, pid)
+        pins.record(
+            "job",
+            job_id,
+            name=name,
+            nprocs=nprocs,
+            nnodes=nnodes,
+            backend=backend,
+            target=description,
+        )
+        return info.model_copy(update={"supervisor_pid": pid})
+
+    # -- reading ---------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobInfo:
+        """The job, with a dead supervisor noticed (and the job failed) on the way."""
+        return self._check_alive(self.store.get(job_id))
+
+    def list(self, status: JobStatus | None = None) -> list[JobInfo]:
+        jobs = [self._check_alive(job) for job in self.store.list()]
+        return [job for job in jobs if status is None or job.status is status]
+
+    def folder(self, job_id: str) -> JobFolder:
+        return JobFolder(self.store.get(job_id).job_dir)
+
+    def logs(self, job_id: str, rank: int | None = None, tail: int | None = None) -> str:
+        """Rank ``rank``'s output, or every rank's under ``==> rank N <==`` headers."""
+        job = self.store.get(job_id)
+        folder = JobFolder(job.job_dir)
+        world_size = job.nprocs * job.nnodes
+        if tail is not None and tail < 0:
+            raise Invalid(f"tail must be 0 or more lines, got {tail}.")
+        if rank is not None:
+            if not 0 <= rank < world_size:
+                raise Invalid(
+                    f"Job {job_id} has ranks 0..{world_size - 1}; there is no rank {rank}."
+                )
+            return folder.tail(folder.rank_log(rank), tail)
+        return "".join(
+            f"==> rank {r} <==\n{folder.tail(folder.rank_log(r), tail)}" for r in range(world_size)
+        )
+
+    def metrics(self, job_id: str) -> list[dict[str, Any]]:
+        return self.folder(job_id).read_metrics()
+
+    def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.2) -> JobStatus:
+        """Block until the job ends; raise JobFailed carrying the failing rank's error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        job = self.get(job_id)
+        while not job.status.ended:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Job {job_id} is still {job.status.value} after {timeout} s.")
+            time.sleep(interval)
+            job = self.get(job_id)
+        if job.status is JobStatus.failed:
+            raise JobFailed(f"Job {job_id} failed. {job.error or ''}".rstrip())
+        return job.status
+
+    def result(self, job_id: str, timeout: float | None = None) -> Any:
+        """Rank 0's return value, once the job succeeded."""
+        status = self.wait(job_id, timeout)
+        if status is JobStatus.cancelled:
+            raise Conflict(f"Job {job_id} was cancelled; it has no result.")
+        job = self.store.get(job_id)
+        if job.kind == "script":
+            raise Conflict(f"Job {job_id} ran a script; scripts return no value.")
+        import cloudpickle
+
+        with JobFolder(job.job_dir).result.open("rb") as f:
+            return cloudpickle.load(f)
+
+    # -- changing --------------------------------------------------------------------
+
+    def cancel(self, job_id: str, grace: float = 10.0) -> JobInfo:
+        """End every rank and the supervisor; SIGKILL whatever outlives ``grace`` seconds."""
+        job = self.get(job_id)
+        if job.status.ended:
+            raise Conflict(f"Job {job_id} already {job.status.value}; nothing to cancel.")
+        self.store.request_cancel(job_id)
+        backend_class(job.backend)(self.store).cancel(job, JobFolder(job.job_dir), grace)
+        # The supervisor records the cancel itself unless it was killed before it could.
+        self.store.finish(job_id, JobStatus.cancelled)
+        return self.store.get(job_id)
+
+    def _check_alive(self, job: JobInfo) -> JobInfo:
+        if job.status.ended or job.supervisor_pid is None:
+            return job
+        if process_matches(job.supervisor_pid, job.job_dir):
+            return job
+        # The supervisor may have recorded the end just before exiting: read again.
+        job = self.store.get(job.id)
+        if job.status.ended:
+            return job
+        if job.cancel_requested:
+            self.store.finish(job.id, JobStatus.cancelled)
+        else:
+            folder = JobFolder(job.job_dir)
+            log = folder.tail(folder.supervisor_log, 20).strip()
+            self.store.finish(
+                job.id,
+                JobStatus.failed,
+                error=(
+                    f"The job's supervisor (pid {job.supervisor_pid}) ended without recording "
+                    f"how the job ended; it was killed or crashed. Last lines of "
+                    f"{folder.supervisor_log}:\n{log}"
+                ),
+            )
+        return self.store.get(job.id)
+
+
+def _check_count(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise Invalid(f"{name} must be an integer of at least {minimum}, got {value!r}.")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-").lower()[:40] or "job"
+
+
+def _resolve_target(
+    target: Any, args: Sequence[Any], kwargs: dict[str, Any]
+) -> tuple[str, str, bytes, Path | None]:
+    """(kind, description, pickled payload, script to copy) for what the user launched."""
+    if callable(target):
+        description = getattr(target, "__qualname__", None) or repr(target)
+        return "function", description, _pickle_payload(target, args, kwargs), None
+    if not isinstance(target, str | os.PathLike):
+        raise Invalid(
+            f"launch() takes a function, 'module:function' or a script path, "
+            f"not {type(target).__name__}."
+        )
+    text = os.fspath(target)
+    looks_like_script = text.endswith(".py") or os.sep in text or Path(text).is_file()
+    if looks_like_script:
+        script = Path(text).expanduser().resolve()
+        if not script.is_file():
+            raise Invalid(f"Script not found: {text} (looked in {Path.cwd()}).")
+        if kwargs:
+            raise Invalid(
+                f"A script takes positional arguments (its argv), not keyword "
+                f"arguments: {sorted(kwargs)}."
+            )
+        return "script", str(script), _pickle_payload(None, (), {}), script
+    module, sep, attr = text.partition(":")
+    if not sep or not module or not attr:
+        raise Invalid(f"{text!r} is neither a script path nor 'module:function'.")
+    try:
+        found = find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise Invalid(
+            f"Module {module!r} of target {text!r} cannot be imported from this kernel's sys.path."
+        )
+    return "module", text, _pickle_payload(None, args, kwargs), None
+
+
+def _pickle_payload(
+    function: Callable[..., Any] | None, args: Sequence[Any], kwargs: dict[str, Any]
+) -> bytes:
+    import cloudpickle
+
+    payload = {"function": function, "args": tuple(args), "kwargs": kwargs}
+    try:
+        return cloudpickle.dumps(payload)
+    except Exception as e:
+        culprit = _unpicklable(function, args, kwargs) or "the target"
+        raise Invalid(
+            f"Cannot send {culprit} to the ranks: it cannot be pickled ({e}). "
+            f"Create it inside the training function instead."
+        ) from e
+
+
+def _unpicklable(
+    function: Callable[..., Any] | None, args: Sequence[Any], kwargs: dict[str, Any]
+) -> str | None:
+    """Name the first object that cannot be pickled, following functions it refers to."""
+    import cloudpickle
+
+    candidates: list[tuple[str, Any]] = [
+        (f"argument {i} ({type(a).__name__})", a) for i, a in enumerate(args)
+    ]
+    candidates += [(f"keyword argument {k!r} ({type(v).__name__})", v) for k, v in kwargs.items()]
+    seen: set[int] = set()
+
+    def referenced(fn: Any) -> list[tuple[str, Any]]:
+        if not inspect.isfunction(fn) or id(fn) in seen:
+            return []
+        seen.add(id(fn))
+        refs = inspect.getclosurevars(fn)
+        found = [
+            (f"closure variable {n!r} ({type(v).__name__}) of {fn.__qualname__}", v)
+            for n, v in refs.nonlocals.items()
+        ]
+        found += [
+            (f"global {n!r} ({type(v).__name__}) used by {fn.__qualname__}", v)
+            for n, v in refs.globals.items()
+        ]
+        return found
+
+    if function is not None:
+        candidates += referenced(function)
+    while candidates:
+        label, obj = candidates.pop(0)
+        try:
+            cloudpickle.dump(obj, io.BytesIO())
+        except Exception:
+            deeper = referenced(obj)
+            if not deeper:
+                return label
+            candidates = deeper
+    return None
+
+
+def _environment(spec: JobSpec) -> dict[str, Any]:
+    """What the launching interpreter looked like; variable values stay out (secrets)."""
+    versions = {}
+    for package in ("torch", "lepton_jupyter", "cloudpickle", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return {
+        "python": sys.version,
+        "executable": sys.executable,
+        "platform": sys.platform,
+        "hostname": os.uname().nodename,
+        "cwd": spec.cwd,
+        "sys_path": spec.sys_path,
+        "packages": versions,
+        "env_overrides": spec.env,
+        "inherited_env_names": sorted(os.environ),
+    }
+
+
+def _start_supervisor(spec: JobSpec, folder: JobFolder) -> int:
+    """Start the supervisor detached: own session, no stdin, output to the job folder."""
+    env = {**os.environ, **spec.env, JOB_DIR_ENV: str(folder.path), JOB_ID_ENV: spec.id}
+    if env.get("MPLBACKEND", "").startswith("module://"):
+        # The kernel's inline backend means nothing in a rank.
+        env["MPLBACKEND"] = "Agg"
+    with folder.supervisor_log.open("ab") as log:
+        proc = subprocess.Popen(
+            [spec.python, "-m", SUPERVISOR_MODULE, str(folder.path)],
+            cwd=spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    # Reap it when it ends, so it never lingers as a zombie of this kernel.
+    threading.Thread(target=proc.wait, name=f"reap-{spec.id}", daemon=True).start()
+    return proc.pid

@@ -1,0 +1,83 @@
+"""What a job is: the spec written at launch, its status, and the record the store returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..errors import LeptonError
+
+
+class JobStatus(str, Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+TargetKind = Literal["function", "module", "script"]
+
+
+class JobSpec(BaseModel):
+    """Everything the supervisor and the ranks need, written to ``spec.json`` at launch.
+
+    The supervisor reads only this file (and the store), so a job can be started, and
+    restarted by a backend, without the kernel that launched it.
+    """
+
+    id: str
+    name: str
+    backend: str = "local"
+    nprocs: int = Field(ge=1, description="Processes (ranks) per node.")
+    nnodes: int = Field(default=1, ge=1)
+    max_restarts: int = Field(default=0, ge=0)
+    kind: TargetKind
+    target: str = Field(description="Function qualname, 'module:function' or the script path.")
+    script_args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="Set in every rank.")
+    cwd: str
+    sys_path: list[str] = Field(default_factory=list)
+    python: str = Field(description="Interpreter every rank runs (the launching kernel's).")
+    store_url: str = Field(description="SQLAlchemy URL of the job store to report to.")
+    created_at: datetime
+
+
+class JobFailed(LeptonError):
+    """The job ended in failure; the message carries the failing rank's exception."""
+
+    status = 409
+
+
+class JobInfo(BaseModel):
+    """A job as the store knows it: what ``jobs()``, the REST API and the monitor show."""
+
+    id: str
+    name: str
+    status: JobStatus
+    backend: str
+    nprocs: int
+    nnodes: int
+    max_restarts: int
+    kind: str
+    target: str
+    job_dir: str
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    supervisor_pid: int | None = None
+    exit_codes: dict[int, int | None] = Field(
+        default_factory=dict,
+        description="Global rank -> exit code; None for a rank the agent stopped because "
+        "another failed.",
+    )
+    failed_rank: int | None = None
+    error: str | None = Field(default=None, description="The failing rank's traceback.")
+    cancel_requested: bool = False

@@ -1,0 +1,195 @@
+"""The job store: one SQLite table of jobs, shared by kernels, supervisors and the server.
+
+Several processes write at once (the kernel inserts, the supervisor moves the status, the
+server marks a dead supervisor's job failed), so SQLite runs in WAL mode with a busy
+timeout, and every status change is a compare-and-set from a non-final status: whoever
+ends a job first wins, and a cancel is never overwritten by a late "failed".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from ..errors import NotFound, did_you_mean
+from .spec import JobInfo, JobSpec, JobStatus
+
+ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    nprocs: Mapped[int] = mapped_column(Integer)
+    nnodes: Mapped[int] = mapped_column(Integer)
+    max_restarts: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)
+    job_dir: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    supervisor_pid: Mapped[int | None] = mapped_column(Integer)
+    exit_codes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    failed_rank: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def _with_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _info(row: JobRow) -> JobInfo:
+    return JobInfo(
+        id=row.id,
+        name=row.name,
+        status=JobStatus(row.status),
+        backend=row.backend,
+        nprocs=row.nprocs,
+        nnodes=row.nnodes,
+        max_restarts=row.max_restarts,
+        kind=row.kind,
+        target=row.target,
+        job_dir=row.job_dir,
+        created_at=_with_utc(row.created_at),
+        started_at=_with_utc(row.started_at),
+        ended_at=_with_utc(row.ended_at),
+        supervisor_pid=row.supervisor_pid,
+        exit_codes={int(k): v for k, v in (row.exit_codes or {}).items()},
+        failed_rank=row.failed_rank,
+        error=row.error,
+        cancel_requested=row.cancel_requested,
+    )
+
+
+def sqlite_url(jobs_path: Path) -> str:
+    return f"sqlite:///{jobs_path / 'jobs.db'}"
+
+
+_engines: dict[str, Engine] = {}
+
+
+def _engine(url: str) -> Engine:
+    engine = _engines.get(url)
+    if engine is None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30} if "sqlite" in url else {})
+        if url.startswith("sqlite"):
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(conn: Any, _record: Any) -> None:
+                cursor = conn.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+
+        Base.metadata.create_all(engine)
+        _engines[url] = engine
+    return engine
+
+
+class JobStore:
+    """Create, read and move jobs through their statuses."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+
+    def create(self, spec: JobSpec, job_dir: Path) -> JobInfo:
+        row = JobRow(
+            id=spec.id,
+            name=spec.name,
+            status=JobStatus.queued.value,
+            backend=spec.backend,
+            nprocs=spec.nprocs,
+            nnodes=spec.nnodes,
+            max_restarts=spec.max_restarts,
+            kind=spec.kind,
+            target=spec.target,
+            job_dir=str(job_dir),
+            created_at=spec.created_at,
+            exit_codes={},
+            cancel_requested=False,
+        )
+        with Session(self.engine) as session, session.begin():
+            session.add(row)
+            session.flush()
+            return _info(row)
+
+    def get(self, job_id: str) -> JobInfo:
+        """The job ``job_id``; NotFound names the closest known ids."""
+        with Session(self.engine) as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                known = list(session.scalars(select(JobRow.id)))
+                raise NotFound(f"No job {job_id!r}." + did_you_mean(job_id, known))
+            return _info(row)
+
+    def list(self, status: JobStatus | None = None) -> list[JobInfo]:
+        """Jobs, newest first."""
+        query = select(JobRow).order_by(JobRow.created_at.desc())
+        if status is not None:
+            query = query.where(JobRow.status == status.value)
+        with Session(self.engine) as session:
+            return [_info(row) for row in session.scalars(query)]
+
+    def _update(self, job_id: str, only_active: bool, **values: Any) -> bool:
+        statement = sql_update(JobRow).where(JobRow.id == job_id)
+        if only_active:
+            statement = statement.where(JobRow.status.in_(ACTIVE))
+        with Session(self.engine) as session, session.begin():
+            return session.execute(statement.values(**values)).rowcount > 0
+
+    def set_supervisor(self, job_id: str, pid: int) -> None:
+        self._update(job_id, only_active=True, supervisor_pid=pid)
+
+    def mark_running(self, job_id: str) -> bool:
+        return self._update(
+            job_id, only_active=True, status=JobStatus.running.value, started_at=utcnow()
+        )
+
+    def request_cancel(self, job_id: str) -> bool:
+        return self._update(job_id, only_active=True, cancel_requested=True)
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        exit_codes: dict[int, int | None] | None = None,
+        failed_rank: int | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """End the job with ``status`` unless it already ended; True when this call ended it."""
+        values: dict[str, Any] = {
+            "status": status.value,
+            "ended_at": utcnow(),
+            "failed_rank": failed_rank,
+            "error": error,
+        }
+        if exit_codes is not None:
+            values["exit_codes"] = {str(k): v for k, v in exit_codes.items()}
+        return self._update(job_id, only_active=True, **values)

@@ -1,0 +1,115 @@
+"""One rank of a job: ``python -m lepton_jupyter.jobs.worker <job_dir>``.
+
+Started by the elastic agent in a fresh interpreter (RANK, LOCAL_RANK, WORLD_SIZE,
+MASTER_ADDR/PORT are set by it). Sends its output to ``logs/rank-N.log``, sets up the
+process group (function targets), runs the target, and leaves rank 0's return value or
+this rank's traceback in the job folder. A rank that raises exits at once so the agent
+tears the others down within its monitor interval instead of waiting on a collective.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import runpy
+import signal
+import sys
+import traceback
+from typing import Any
+
+from .folder import JobFolder
+
+PR_SET_PDEATHSIG = 1
+
+
+def _redirect_output(folder: JobFolder, rank: int) -> None:
+    log = os.open(folder.rank_log(rank), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+
+
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this rank if the supervisor dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os._exit(1)
+
+
+def _run_target(spec: dict[str, Any], folder: JobFolder) -> Any:
+    kind = spec["kind"]
+    if kind == "script":
+        sys.argv = [spec["target"], *spec["script_args"]]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(spec["target"])))
+        runpy.run_path(str(folder.script), run_name="__main__")
+        return None
+    import cloudpickle
+
+    with folder.target.open("rb") as f:
+        payload = cloudpickle.load(f)
+    function = payload["function"]
+    if function is None:  # "module:function", imported here by name
+        import importlib
+
+        module, _, attr = spec["target"].partition(":")
+        function = importlib.import_module(module)
+        for part in attr.split("."):
+            function = getattr(function, part)
+    return function(*payload["args"], **payload["kwargs"])
+
+
+def _fail(folder: JobFolder, rank: int) -> None:
+    """Leave the traceback for ``Job.wait()`` and the monitor, and exit without waiting on
+    peers (a destroy_process_group here could block on ranks stuck in a collective)."""
+    folder.rank_error(rank).write_text(traceback.format_exc())
+    traceback.print_exc()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def main(job_dir: str) -> int:
+    folder = JobFolder(job_dir)
+    rank = int(os.environ["RANK"])
+    _redirect_output(folder, rank)
+    _die_with_parent()
+    folder.rank_pid(rank).write_text(str(os.getpid()))
+    folder.rank_error(rank).unlink(missing_ok=True)  # from an earlier elastic attempt
+    spec = folder.read_spec()
+    os.chdir(spec["cwd"])
+    sys.path[:0] = [p for p in spec["sys_path"] if p not in sys.path]
+
+    import torch
+    import torch.distributed as dist
+
+    own_group = spec["kind"] != "script"  # scripts written for torchrun set up their own
+    if own_group:
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
+    try:
+        value = _run_target(spec, folder)
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            _fail(folder, rank)
+        value = None
+    except BaseException:
+        _fail(folder, rank)
+    if rank == 0 and spec["kind"] != "script":
+        import cloudpickle
+
+        folder.write_atomic(folder.result, cloudpickle.dumps(value))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
