@@ -1,0 +1,6 @@
+export { DatasetsPanel } from './DatasetsPanel';
+export { JobsPanel } from './JobsPanel';
+export { ModelsPanel } from './ModelsPanel';
+export { RunsPanel } from './RunsPanel';
+export { Section, type SectionId } from './Section';
+export type { IPanelProps } from './types';

@@ -1,0 +1,163 @@
+/**
+ * The Lepton sidebar: a header (version, user, Refresh) above one section per
+ * subsystem. The sections live in src/panels/, one component each.
+ */
+import * as React from 'react';
+import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
+
+import { IStatus } from './handler';
+import { leptonIcon } from './icon';
+import { DatasetsPanel, JobsPanel, ModelsPanel, RunsPanel } from './panels';
+import { DEFAULT_SETTINGS, ILeptonSettings } from './settings';
+
+export interface ILeptonSidebarProps {
+  /** Fetches `/lepton/api/status`; injected so tests can stub the server. */
+  fetchStatus: () => Promise<IStatus>;
+  settings: ILeptonSettings;
+}
+
+type LoadState =
+  | { kind: 'loading'; previous: IStatus | null }
+  | { kind: 'ready'; status: IStatus }
+  | { kind: 'error'; message: string };
+
+/** The sidebar's content; it loads the status on mount and on Refresh. */
+export function LeptonSidebar({
+  fetchStatus,
+  settings
+}: ILeptonSidebarProps): React.ReactElement {
+  const [state, setState] = React.useState<LoadState>({
+    kind: 'loading',
+    previous: null
+  });
+  // Only the latest request may update the state: a slow answer to an
+  // earlier Refresh must not overwrite a newer one.
+  const latest = React.useRef(0);
+
+  const refresh = React.useCallback(async (): Promise<void> => {
+    const request = ++latest.current;
+    setState(current => ({
+      kind: 'loading',
+      previous: current.kind === 'ready' ? current.status : null
+    }));
+    try {
+      const status = await fetchStatus();
+      if (request === latest.current) {
+        setState({ kind: 'ready', status });
+      }
+    } catch (error) {
+      if (request === latest.current) {
+        const message = error instanceof Error ? error.message : String(error);
+        setState({ kind: 'error', message });
+      }
+    }
+  }, [fetchStatus]);
+
+  React.useEffect(() => {
+    void refresh();
+    return () => {
+      // Drop any answer that arrives after unmount.
+      latest.current++;
+    };
+  }, [refresh]);
+
+  const status =
+    state.kind === 'ready'
+      ? state.status
+      : state.kind === 'loading'
+        ? state.previous
+        : null;
+  const loading = state.kind === 'loading';
+
+  return (
+    <div className="lepton-sidebar-content" aria-busy={loading}>
+      <header className="lepton-header">
+        <h2 className="lepton-title">
+          Lepton
+          {status && <span className="lepton-version">{status.version}</span>}
+        </h2>
+        {status && (
+          <p className="lepton-user">
+            Signed in as <span className="lepton-user-name">{status.user}</span>
+          </p>
+        )}
+        <button
+          type="button"
+          className="jp-Button lepton-refresh"
+          aria-label="Refresh Lepton status"
+          title="Refresh Lepton status"
+          onClick={() => void refresh()}
+        >
+          <refreshIcon.react tag="span" className="lepton-refresh-icon" />
+          <span>Refresh</span>
+        </button>
+      </header>
+
+      {loading && (
+        <p className="lepton-loading" role="status">
+          Loading Lepton status…
+        </p>
+      )}
+
+      {state.kind === 'error' && (
+        <div className="lepton-error" role="alert">
+          {state.message}
+        </div>
+      )}
+
+      {status && (
+        <div className="lepton-sections">
+          <DatasetsPanel
+            status={status.services.datasets}
+            settings={settings}
+          />
+          <JobsPanel status={status.services.jobs} settings={settings} />
+          <ModelsPanel status={status.services.registry} settings={settings} />
+          <RunsPanel status={status.services.runs} settings={settings} />
+        </div>
+      )}
+    </div>
+  );
+}
+
+export interface ILeptonSidebarWidgetOptions {
+  fetchStatus: () => Promise<IStatus>;
+  settings?: ILeptonSettings;
+}
+
+/** The Lumino widget that hosts {@link LeptonSidebar} in the left area. */
+export class LeptonSidebarWidget extends ReactWidget {
+  constructor(options: ILeptonSidebarWidgetOptions) {
+    super();
+    this._fetchStatus = options.fetchStatus;
+    this._settings = options.settings ?? DEFAULT_SETTINGS;
+    this.id = 'lepton-sidebar';
+    this.addClass('lepton-sidebar');
+    this.title.icon = leptonIcon;
+    this.title.caption = 'Lepton';
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'Lepton');
+  }
+
+  /** The user settings; setting them re-renders the sections. */
+  get settings(): ILeptonSettings {
+    return this._settings;
+  }
+
+  set settings(value: ILeptonSettings) {
+    this._settings = value;
+    this.update();
+  }
+
+  protected render(): React.ReactElement {
+    return (
+      <LeptonSidebar
+        fetchStatus={this._fetchStatus}
+        settings={this._settings}
+      />
+    );
+  }
+
+  private readonly _fetchStatus: () => Promise<IStatus>;
+  private _settings: ILeptonSettings;
+}

@@ -1,0 +1,183 @@
+"""Browser-test fixtures: a real ``jupyter lab`` server and headless Debian chromium.
+
+The server runs as a subprocess of the test session with its own token, port and
+folders; it is polled until it answers (no fixed sleeps) and stopped by PID at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.processes import stop_process, wait_for
+
+JUPYTER = Path(sys.executable).with_name("jupyter")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
+STARTUP_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class LabServer:
+    """A running ``jupyter lab``: where it listens and the token that opens it."""
+
+    base_url: str
+    token: str
+    root_dir: Path
+    log_path: Path
+
+    def url(self, path: str, **query: str) -> str:
+        """``base_url/path`` with the token (and any other query arguments)."""
+        params = "&".join(f"{k}={v}" if v else k for k, v in query.items())
+        separator = "&" if params else ""
+        return f"{self.base_url}{path}?token={self.token}{separator}{params}"
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url(path), timeout=10) as response:
+            return json.load(response)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """``jupyter lab`` on a free loopback port, with lepton state in a temporary folder."""
+    tmp = tmp_path_factory.mktemp("lab")
+    root_dir = tmp / "root"
+    root_dir.mkdir()
+    token = secrets.token_hex(16)
+    port = _free_port()
+    user_settings = tmp / "user-settings"
+    # No "Would you like to receive official Jupyter news?" prompt over the screenshot.
+    news = user_settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text(json.dumps({"fetchNews": "false"}))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}
+    env["LEPTON_STATE_DIR"] = str(tmp / "state")
+    env["DVC_NO_ANALYTICS"] = "1"
+
+    command = [
+        str(JUPYTER),
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--port={port}",
+        "--port-retries=0",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
+        # Keep the workspace and user settings of this run out of ~/.jupyter.
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        f"--LabApp.user_settings_dir={user_settings}",
+    ]
+    server = LabServer(
+        base_url=f"http://127.0.0.1:{port}/",
+        token=token,
+        root_dir=root_dir,
+        log_path=tmp / "jupyter.log",
+    )
+    with server.log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            cwd=root_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own process group, so the kernels it starts are stopped with it.
+            start_new_session=True,
+        )
+    try:
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"jupyter lab exited with {proc.returncode}:\n{server.log_tail()}"
+                )
+            return _answers(server.url("api/status"))
+
+        try:
+            wait_for(ready, timeout=STARTUP_TIMEOUT, interval=0.25, message="jupyter lab")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}\n{server.log_tail()}") from e
+        yield server
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium driven by Playwright (no browser download).
+
+    Function-scoped on purpose: Playwright's sync API keeps its asyncio loop marked
+    as running between calls, and pytest-jupyter's autouse per-test loop fixture
+    would pick that loop up and try to close it if Playwright outlived the test.
+    """
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page per test, closed afterwards."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

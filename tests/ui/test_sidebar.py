@@ -1,0 +1,76 @@
+"""The Lepton sidebar in a real JupyterLab, driven through headless chromium."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import REPO, LabServer
+
+SECTIONS = ("datasets", "jobs", "models", "runs")
+# JupyterLab needs a while to load on a 2-core machine.
+UI_TIMEOUT_MS = 90_000
+
+pytestmark = pytest.mark.browser
+
+
+def open_lab(page: Page, lab_server: LabServer) -> None:
+    """Load JupyterLab on a fresh workspace and wait until its shell is up."""
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(lab_server.url("lab/workspaces/lepton-ui-test", reset=""))
+    expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(page.locator('.jp-SideBar [data-id="filebrowser"]')).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+
+def expect_loaded_sidebar(page: Page, version: str) -> None:
+    sidebar = page.locator("#lepton-sidebar.lepton-sidebar")
+    expect(sidebar).to_be_visible()
+    expect(sidebar.locator(".lepton-version")).to_have_text(version, timeout=UI_TIMEOUT_MS)
+    for section in SECTIONS:
+        expect(sidebar.locator(f'[data-lepton-section="{section}"]')).to_be_visible()
+    expect(sidebar.locator(".lepton-error")).to_have_count(0)
+
+
+def test_sidebar_tab_shows_server_version_and_sections(
+    lab_server: LabServer, page: Page, artifacts_dir: Path
+) -> None:
+    # Given a JupyterLab whose server extension reports its version
+    status = lab_server.get_json("lepton/api/status")
+    open_lab(page, lab_server)
+
+    # When the user clicks the Lepton tab in the left sidebar
+    tab = page.locator('.jp-SideBar.jp-mod-left [data-id="lepton-sidebar"]')
+    expect(tab).to_have_attribute("title", "Lepton")
+    tab.click()
+
+    # Then the sidebar shows the server's version, the user and the four sections
+    # (the user is not compared: each token-only client is its own anonymous user)
+    expect_loaded_sidebar(page, status["version"])
+    expect(page.locator("#lepton-sidebar .lepton-user-name")).not_to_be_empty()
+
+    screenshot = artifacts_dir / "sidebar.png"
+    page.screenshot(path=str(screenshot))
+    docs = REPO / "labextension" / "docs"
+    docs.mkdir(exist_ok=True)
+    shutil.copyfile(screenshot, docs / "sidebar.png")
+
+
+def test_palette_command_opens_sidebar(lab_server: LabServer, page: Page) -> None:
+    # Given JupyterLab with the Lepton sidebar closed
+    status = lab_server.get_json("lepton/api/status")
+    open_lab(page, lab_server)
+    expect(page.locator("#lepton-sidebar")).to_be_hidden()
+
+    # When the user runs "Open Lepton sidebar" from the command palette by keyboard
+    page.keyboard.press("Control+Shift+C")
+    palette_input = page.locator(".lm-CommandPalette-input")
+    expect(palette_input).to_be_focused()
+    palette_input.fill("Open Lepton sidebar")
+    expect(page.locator(".lm-CommandPalette-item", has_text="Open Lepton sidebar")).to_be_visible()
+    page.keyboard.press("Enter")
+
+    # Then the sidebar opens and loads
+    expect_loaded_sidebar(page, status["version"])
