@@ -1,0 +1,165 @@
+"""The registry's data as pydantic models: what the API returns and what REST carries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["reader", "writer", "maintainer", "admin"]
+
+
+class FileEntry(BaseModel):
+    path: str = Field(description="Path inside the version, '/'-separated.")
+    digest: str = Field(description="Blob address, e.g. 'blake3:<hex>'.")
+    size: int = Field(ge=0)
+
+
+class ModelVersion(BaseModel):
+    """One immutable version; ``ref`` (``ns/model:N``) names it for ever."""
+
+    name: str = Field(description="'namespace/model'.")
+    version: int
+    digest: str = Field(description="Address of the version's file manifest.")
+    kind: Literal["state_dict", "file", "directory"]
+    entry: str = Field(description="The file load() returns; '' for a directory.")
+    size: int
+    description: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    created_by: str
+    created_at: datetime
+    aliases: list[str] = Field(default_factory=list)
+    files: list[FileEntry] = Field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class ModelSummary(BaseModel):
+    name: str
+    namespace: str
+    latest: int
+    aliases: dict[str, int] = Field(description="Alias -> version it points at.")
+    description: str = ""
+    created_by: str
+    created_at: datetime
+
+
+class AliasInfo(BaseModel):
+    name: str
+    alias: str
+    version: int
+    digest: str
+
+
+class AliasEvent(BaseModel):
+    alias: str
+    action: Literal["set", "rollback"]
+    version: int
+    previous: int | None
+    actor: str
+    at: datetime
+
+
+class GrantInfo(BaseModel):
+    namespace: str
+    role: Role
+    user: str | None = None
+    group: str | None = None
+    granted_by: str
+    granted_at: datetime
+
+
+class NamespaceInfo(BaseModel):
+    name: str
+    exists: bool
+    role: Role | None = Field(description="The caller's role here (None: no access).")
+    grants: list[GrantInfo]
+
+
+class LoadInfo(BaseModel):
+    user: str
+    notebook: str = ""
+    job: str = ""
+    at: datetime
+
+
+class Lineage(BaseModel):
+    """Where a version came from (data, parents, job, notebook, commit) and who used it."""
+
+    name: str
+    version: int
+    digest: str
+    user: str
+    created_at: datetime
+    datasets: list[dict[str, Any]] = Field(default_factory=list)
+    parents: list[dict[str, Any]] = Field(default_factory=list)
+    jobs: list[str] = Field(default_factory=list)
+    notebook: str | None = None
+    git: dict[str, Any] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    loaded_by: list[LoadInfo] = Field(default_factory=list)
+
+
+class FsckReport(BaseModel):
+    blobs: int
+    referenced: int
+    orphans: list[str] = Field(description="Stored blobs no version references (reclaimable).")
+    stale_uploads: list[str] = Field(description="Temporary files left by a dead writer.")
+    missing: list[str] = Field(description="Blobs a version references that are not stored.")
+    mismatches: list[str] = Field(description="Blobs whose bytes do not hash to their address.")
+    removed: list[str] = Field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.orphans or self.stale_uploads or self.missing or self.mismatches)
+
+
+# Request bodies
+
+
+class PublishRequest(BaseModel):
+    files: list[FileEntry] = Field(min_length=1)
+    kind: Literal["state_dict", "file", "directory"]
+    entry: str = ""
+    description: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    alias: str | None = None
+
+
+class SetAliasRequest(BaseModel):
+    version: int = Field(ge=1)
+
+
+class GrantRequest(BaseModel):
+    role: Role
+    user: str | None = None
+    group: str | None = None
+
+
+class LoadRequest(BaseModel):
+    notebook: str = ""
+    job: str = ""
+
+
+class MissingBlobsRequest(BaseModel):
+    addresses: list[str]
+
+
+class MissingBlobs(BaseModel):
+    missing: list[str]
+
+
+class RefQuery(BaseModel):
+    ref: str
+
+
+class NamespaceQuery(BaseModel):
+    namespace: str | None = None

@@ -1,0 +1,821 @@
+"""The registry's logic and its permissions, with no web framework in it.
+
+Every method takes the caller's :class:`Principal` explicitly and checks the role it needs
+on the namespace, so the rules hold the same whether the service is called by a kernel
+(direct store), the Jupyter server's REST handlers or the standalone service.
+
+Roles on a namespace, each including the ones before: reader (list, load, lineage) <
+writer (publish, move unprotected aliases) < maintainer (move protected aliases) < admin
+(grant). Whoever first writes to a namespace that does not exist yet becomes its admin; in
+a single-user setup that makes the user the admin of everything they publish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import blake3
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
+from . import store as db
+from .blobs import BlobStore, parse_address
+from .schema import (
+    AliasEvent,
+    AliasInfo,
+    FileEntry,
+    FsckReport,
+    GrantInfo,
+    Lineage,
+    LoadInfo,
+    LoadRequest,
+    ModelSummary,
+    ModelVersion,
+    NamespaceInfo,
+    PublishRequest,
+    Role,
+)
+
+T = TypeVar("T")
+
+NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+NAME_RULE_TEXT = (
+    "1-64 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+)
+ALIAS_RULE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+ALIAS_RULE_TEXT = (
+    "1-64 characters: lowercase letters, digits, '_' or '-', starting with a "
+    "letter (so it cannot be mistaken for a version number)"
+)
+RESERVED_ALIASES = ("latest",)
+EVERYONE = "*"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user and the groups (teams, organisations) they belong to."""
+
+    user: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Ref:
+    namespace: str
+    model: str
+    alias: str | None = None
+    version: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.namespace}/{self.model}"
+
+
+def check_name(value: str, what: str) -> str:
+    if not NAME_RULE.match(value or ""):
+        raise Invalid(f"Invalid {what} name {value!r}: {what} names are {NAME_RULE_TEXT}.")
+    return value
+
+
+def check_alias(value: str) -> str:
+    if not ALIAS_RULE.match(value or ""):
+        raise Invalid(f"Invalid alias {value!r}: aliases are {ALIAS_RULE_TEXT}.")
+    if value in RESERVED_ALIASES:
+        raise Invalid(f"Alias {value!r} is reserved: 'ns/model' already means the latest version.")
+    return value
+
+
+def parse_name(name: str, principal: Principal) -> tuple[str, str]:
+    """``ns/model`` -> (ns, model); a bare ``model`` lives in the caller's own namespace."""
+    if not isinstance(name, str) or not name:
+        raise Invalid("A model name is needed, like 'vision/resnet'.")
+    parts = name.split("/")
+    if len(parts) == 1:
+        parts = [principal.user, parts[0]]
+    if len(parts) != 2:
+        raise Invalid(f"Invalid model name {name!r}: use 'namespace/model', e.g. 'vision/resnet'.")
+    return check_name(parts[0], "namespace"), check_name(parts[1], "model")
+
+
+def parse_ref(ref: str, principal: Principal) -> Ref:
+    """``ns/model@alias``, ``ns/model:3`` or ``ns/model`` (the latest version)."""
+    if not isinstance(ref, str) or not ref:
+        raise Invalid("A model reference is needed: 'ns/model@alias', 'ns/model:3' or 'ns/model'.")
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+        namespace, model = parse_name(name, principal)
+        return Ref(namespace, model, alias=check_alias(alias))
+    if ":" in ref:
+        name, _, number = ref.rpartition(":")
+        namespace, model = parse_name(name, principal)
+        if not number.isdigit() or int(number) < 1:
+            raise Invalid(
+                f"Invalid reference {ref!r}: the version after ':' must be a positive "
+                "integer, e.g. 'vision/resnet:3'."
+            )
+        return Ref(namespace, model, version=int(number))
+    namespace, model = parse_name(ref, principal)
+    return Ref(namespace, model)
+
+
+def manifest_digest(files: Iterable[FileEntry]) -> str:
+    """The address of a version's content: its sorted (path, digest, size) list."""
+    rows = sorted((f.path, f.digest, f.size) for f in files)
+    return "blake3:" + blake3.blake3(json.dumps(rows).encode()).hexdigest()
+
+
+def _role_rank(role: str | None) -> int:
+    return db.ROLES.index(role) + 1 if role in db.ROLES else 0
+
+
+class RegistryService:
+    """Models, versions, aliases, lineage and grants over one store and one blob store."""
+
+    def __init__(
+        self, store: db.Store, blobs: BlobStore, protected_aliases: Iterable[str] = ("prod",)
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.protected_aliases = frozenset(protected_aliases)
+
+    # permissions
+
+    def _role(self, session: Session, principal: Principal, namespace: db.Namespace) -> str | None:
+        groups = [*principal.groups, EVERYONE]
+        roles = session.scalars(
+            select(db.Grant.role).where(
+                db.Grant.namespace_id == namespace.id,
+                or_(
+                    (db.Grant.subject_kind == "user") & (db.Grant.subject == principal.user),
+                    (db.Grant.subject_kind == "group") & db.Grant.subject.in_(groups),
+                ),
+            )
+        ).all()
+        return max(roles, key=_role_rank, default=None)
+
+    def _require(
+        self,
+        session: Session,
+        principal: Principal,
+        namespace: db.Namespace,
+        needed: str,
+        doing: str,
+    ) -> str:
+        role = self._role(session, principal, namespace)
+        if _role_rank(role) < _role_rank(needed):
+            you = f"you are {role}" if role else "you have no role there"
+            raise Forbidden(f"{doing} '{namespace.name}' needs the {needed} role; {you}.")
+        return role or ""
+
+    def _alias_role(self, alias: str) -> tuple[str, str]:
+        if alias in self.protected_aliases:
+            return "maintainer", f"moving the protected alias '{alias}' in"
+        return "writer", f"moving alias '{alias}' in"
+
+    # lookups
+
+    def _namespace(self, session: Session, principal: Principal, name: str) -> db.Namespace:
+        found = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
+        if found is None:
+            known = session.scalars(select(db.Namespace.name)).all()
+            raise NotFound(f"Namespace {name!r} does not exist.{did_you_mean(name, known)}")
+        return found
+
+    def _model(
+        self,
+        session: Session,
+        principal: Principal,
+        namespace: str,
+        model: str,
+        needed: str = "reader",
+        doing: str = "reading",
+    ) -> tuple[db.Namespace, db.Model]:
+        ns = self._namespace(session, principal, namespace)
+        self._require(session, principal, ns, needed, doing)
+        found = session.scalar(
+            select(db.Model).where(db.Model.namespace_id == ns.id, db.Model.name == model)
+        )
+        if found is None:
+            known = session.scalars(select(db.Model.name).where(db.Model.namespace_id == ns.id))
+            raise NotFound(
+                f"Model '{namespace}/{model}' does not exist.{did_you_mean(model, list(known))}"
+            )
+        return ns, found
+
+    def _version(self, session: Session, model: db.Model, name: str, number: int) -> db.Version:
+        found = session.scalar(
+            select(db.Version).where(db.Version.model_id == model.id, db.Version.number == number)
+        )
+        if found is None:
+            latest = session.scalar(
+                select(func.max(db.Version.number)).where(db.Version.model_id == model.id)
+            )
+            have = f"it has versions 1..{latest}" if latest else "it has no versions"
+            raise NotFound(f"{name} has no version {number}; {have}.")
+        return found
+
+    def _resolve(
+        self, session: Session, principal: Principal, ref: Ref
+    ) -> tuple[db.Model, db.Version]:
+        _, model = self._model(session, principal, ref.namespace, ref.model)
+        if ref.version is not None:
+            return model, self._version(session, model, ref.name, ref.version)
+        if ref.alias is not None:
+            version = session.scalar(
+                select(db.Version)
+                .join(db.Alias, db.Alias.version_id == db.Version.id)
+                .where(db.Alias.model_id == model.id, db.Alias.name == ref.alias)
+            )
+            if version is None:
+                known = session.scalars(select(db.Alias.name).where(db.Alias.model_id == model.id))
+                raise NotFound(
+                    f"{ref.name} has no alias {ref.alias!r}.{did_you_mean(ref.alias, list(known))}"
+                )
+            return model, version
+        version = session.scalar(
+            select(db.Version)
+            .where(db.Version.model_id == model.id)
+            .order_by(db.Version.number.desc())
+            .limit(1)
+        )
+        if version is None:
+            raise NotFound(f"{ref.name} has no versions yet.")
+        return model, version
+
+    def _describe(self, session: Session, name: str, version: db.Version) -> ModelVersion:
+        files = session.scalars(
+            select(db.VersionFile)
+            .where(db.VersionFile.version_id == version.id)
+            .order_by(db.VersionFile.path)
+        ).all()
+        aliases = session.scalars(
+            select(db.Alias.name).where(db.Alias.version_id == version.id).order_by(db.Alias.name)
+        ).all()
+        return ModelVersion(
+            name=name,
+            version=version.number,
+            digest=version.digest,
+            kind=version.kind,
+            entry=version.entry,
+            size=version.size,
+            description=version.description,
+            metrics=version.metrics,
+            params=version.params,
+            lineage=version.lineage,
+            created_by=version.created_by,
+            created_at=version.created_at,
+            aliases=list(aliases),
+            files=[FileEntry(path=f.path, digest=f.digest, size=f.size) for f in files],
+        )
+
+    # writes
+
+    def _retrying(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a write transaction, again when a concurrent writer won a race.
+
+        Two publishers creating the same model (or, on PostgreSQL, racing past the model
+        row lock's first insert) hit a unique constraint; the loser retries and then sees
+        the winner's rows. Nothing is half-written: each attempt is one transaction.
+        """
+        delay = 0.01
+        for attempt in range(20):
+            try:
+                with self.store.write() as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == 19:
+                    raise
+            except OperationalError as e:
+                if "locked" not in str(e) or attempt == 19:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def _ensure_namespace(self, session: Session, principal: Principal, name: str) -> db.Namespace:
+        ns = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
+        if ns is None:
+            ns = db.Namespace(name=name, created_by=principal.user)
+            session.add(ns)
+            session.flush()
+            session.add(
+                db.Grant(
+                    namespace_id=ns.id,
+                    subject_kind="user",
+                    subject=principal.user,
+                    role="admin",
+                    granted_by=principal.user,
+                )
+            )
+            session.flush()
+        return ns
+
+    def check_publish(self, principal: Principal, name: str, alias: str | None = None) -> None:
+        """Fail before any bytes are stored when this publish would be refused."""
+        namespace, _ = parse_name(name, principal)
+        if alias is not None:
+            check_alias(alias)
+        with self.store.read() as session:
+            ns = session.scalar(select(db.Namespace).where(db.Namespace.name == namespace))
+            if ns is None:
+                return
+            self._require(session, principal, ns, "writer", "publishing to")
+            if alias is not None:
+                self._require(session, principal, ns, *self._alias_role(alias))
+
+    def publish(self, principal: Principal, name: str, request: PublishRequest) -> ModelVersion:
+        """Add the next version of ``name`` whose files are already in the blob store."""
+        namespace, model_name = parse_name(name, principal)
+        if request.alias is not None:
+            check_alias(request.alias)
+        paths = [_check_path(f.path) for f in request.files]
+        if len(set(paths)) != len(paths):
+            raise Invalid("A version cannot list the same file path twice.")
+        for f in request.files:
+            parse_address(f.digest)
+        if request.kind != "directory" and request.entry not in paths:
+            raise Invalid(f"entry {request.entry!r} is not one of the version's files.")
+        missing = [f.digest for f in request.files if not self.blobs.exists(f.digest)]
+        if missing:
+            raise Invalid(f"These files were not uploaded first: {', '.join(missing)}.")
+        digest = manifest_digest(request.files)
+        full_name = f"{namespace}/{model_name}"
+
+        def insert(session: Session) -> ModelVersion:
+            ns = self._ensure_namespace(session, principal, namespace)
+            self._require(session, principal, ns, "writer", "publishing to")
+            if request.alias is not None:
+                self._require(session, principal, ns, *self._alias_role(request.alias))
+            model = session.scalar(
+                select(db.Model)
+                .where(db.Model.namespace_id == ns.id, db.Model.name == model_name)
+                .with_for_update()
+            )
+            if model is None:
+                model = db.Model(namespace_id=ns.id, name=model_name, created_by=principal.user)
+                session.add(model)
+                session.flush()
+            number = 1 + (
+                session.scalar(
+                    select(func.max(db.Version.number)).where(db.Version.model_id == model.id)
+                )
+                or 0
+            )
+            version = db.Version(
+                model_id=model.id,
+                number=number,
+                digest=digest,
+                kind=request.kind,
+                entry=request.entry if request.kind != "directory" else "",
+                size=sum(f.size for f in request.files),
+                description=request.description,
+                metrics=request.metrics,
+                params=request.params,
+                lineage=request.lineage,
+                created_by=principal.user,
+            )
+            session.add(version)
+            session.flush()
+            session.add_all(
+                db.VersionFile(version_id=version.id, path=f.path, digest=f.digest, size=f.size)
+                for f in request.files
+            )
+            if request.alias is not None:
+                self._move_alias(session, principal, model, request.alias, version, "set")
+            session.flush()
+            return self._describe(session, full_name, version)
+
+        return self._retrying(insert)
+
+    def _move_alias(
+        self,
+        session: Session,
+        principal: Principal,
+        model: db.Model,
+        alias: str,
+        version: db.Version,
+        action: str,
+    ) -> None:
+        current = session.scalar(
+            select(db.Alias).where(db.Alias.model_id == model.id, db.Alias.name == alias)
+        )
+        previous = None
+        if current is None:
+            session.add(db.Alias(model_id=model.id, name=alias, version_id=version.id))
+        else:
+            previous = session.scalar(
+                select(db.Version.number).where(db.Version.id == current.version_id)
+            )
+            current.version_id = version.id
+        session.add(
+            db.AliasEvent(
+                model_id=model.id,
+                alias=alias,
+                action=action,
+                version=version.number,
+                previous=previous,
+                actor=principal.user,
+            )
+        )
+
+    def set_alias(self, principal: Principal, name: str, alias: str, version: int) -> AliasInfo:
+        """Point ``alias`` at an existing version; the move is appended to the ledger."""
+        namespace, model_name = parse_name(name, principal)
+        check_alias(alias)
+        if not isinstance(version, int) or version < 1:
+            raise Invalid(f"Version must be a positive integer, not {version!r}.")
+        full_name = f"{namespace}/{model_name}"
+
+        def move(session: Session) -> AliasInfo:
+            _, model = self._model(
+                session, principal, namespace, model_name, *self._alias_role(alias)
+            )
+            target = self._version(session, model, full_name, version)
+            self._move_alias(session, principal, model, alias, target, "set")
+            return AliasInfo(name=full_name, alias=alias, version=version, digest=target.digest)
+
+        return self._retrying(move)
+
+    def rollback(self, principal: Principal, name: str, alias: str) -> AliasInfo:
+        """Move ``alias`` back to where it pointed before its latest move.
+
+        The ledger is replayed as a stack (a set pushes, a rollback pops), so repeated
+        rollbacks walk further back instead of toggling between two versions.
+        """
+        namespace, model_name = parse_name(name, principal)
+        check_alias(alias)
+        full_name = f"{namespace}/{model_name}"
+
+        def move(session: Session) -> AliasInfo:
+            _, model = self._model(
+                session, principal, namespace, model_name, *self._alias_role(alias)
+            )
+            stack = self._alias_stack(session, model, full_name, alias)
+            if len(stack) < 2:
+                raise Conflict(
+                    f"Alias {alias!r} of {full_name} has no earlier version to roll "
+                    f"back to (it has only ever pointed at version {stack[-1]})."
+                )
+            target = self._version(session, model, full_name, stack[-2])
+            self._move_alias(session, principal, model, alias, target, "rollback")
+            return AliasInfo(
+                name=full_name, alias=alias, version=target.number, digest=target.digest
+            )
+
+        return self._retrying(move)
+
+    def _alias_stack(self, session: Session, model: db.Model, name: str, alias: str) -> list[int]:
+        events = session.scalars(
+            select(db.AliasEvent)
+            .where(db.AliasEvent.model_id == model.id, db.AliasEvent.alias == alias)
+            .order_by(db.AliasEvent.id)
+        ).all()
+        if not events:
+            known = session.scalars(
+                select(db.AliasEvent.alias).where(db.AliasEvent.model_id == model.id).distinct()
+            )
+            raise NotFound(f"{name} has no alias {alias!r}.{did_you_mean(alias, list(known))}")
+        stack: list[int] = []
+        for e in events:
+            if e.action == "rollback":
+                stack.pop()
+            else:
+                stack.append(e.version)
+        return stack
+
+    def grant(
+        self,
+        principal: Principal,
+        namespace: str,
+        role: Role,
+        user: str | None = None,
+        group: str | None = None,
+    ) -> GrantInfo:
+        """Give a user or a group a role on a namespace (admins only; creates the namespace)."""
+        check_name(namespace, "namespace")
+        if role not in db.ROLES:
+            raise Invalid(f"Unknown role {role!r}; roles are {', '.join(db.ROLES)}.")
+        if (user is None) == (group is None):
+            raise Invalid("Grant a role to exactly one of user=... or group=....")
+        subject_kind, subject = ("user", user) if user is not None else ("group", group)
+        if not subject or len(subject) > 128:
+            raise Invalid(f"Invalid {subject_kind} name {subject!r}.")
+
+        def write(session: Session) -> GrantInfo:
+            ns = self._ensure_namespace(session, principal, namespace)
+            self._require(session, principal, ns, "admin", "granting roles on")
+            existing = session.scalar(
+                select(db.Grant).where(
+                    db.Grant.namespace_id == ns.id,
+                    db.Grant.subject_kind == subject_kind,
+                    db.Grant.subject == subject,
+                )
+            )
+            if existing is None:
+                existing = db.Grant(
+                    namespace_id=ns.id,
+                    subject_kind=subject_kind,
+                    subject=subject,
+                    role=role,
+                    granted_by=principal.user,
+                )
+                session.add(existing)
+            else:
+                existing.role = role
+                existing.granted_by = principal.user
+                existing.granted_at = db.utcnow()
+            session.flush()
+            return _grant_info(ns.name, existing)
+
+        return self._retrying(write)
+
+    def record_load(
+        self, principal: Principal, name: str, version: int, request: LoadRequest
+    ) -> None:
+        """Note that a run loaded a version (the downstream half of its lineage)."""
+        namespace, model_name = parse_name(name, principal)
+
+        def write(session: Session) -> None:
+            _, model = self._model(session, principal, namespace, model_name)
+            target = self._version(session, model, f"{namespace}/{model_name}", version)
+            session.add(
+                db.LoadEvent(
+                    version_id=target.id,
+                    user=principal.user,
+                    notebook=request.notebook,
+                    job=request.job,
+                )
+            )
+
+        self._retrying(write)
+
+    # reads
+
+    def resolve(self, principal: Principal, ref: str) -> ModelVersion:
+        parsed = parse_ref(ref, principal)
+        with self.store.read() as session:
+            _, version = self._resolve(session, principal, parsed)
+            return self._describe(session, parsed.name, version)
+
+    def alias(self, principal: Principal, name: str, alias: str) -> AliasInfo:
+        """Where an alias points now (the cheap query clients poll)."""
+        namespace, model_name = parse_name(name, principal)
+        ref = Ref(namespace, model_name, alias=check_alias(alias))
+        with self.store.read() as session:
+            _, version = self._resolve(session, principal, ref)
+            return AliasInfo(
+                name=ref.name, alias=alias, version=version.number, digest=version.digest
+            )
+
+    def aliases(self, principal: Principal, name: str) -> list[AliasInfo]:
+        namespace, model_name = parse_name(name, principal)
+        with self.store.read() as session:
+            _, model = self._model(session, principal, namespace, model_name)
+            rows = session.execute(
+                select(db.Alias.name, db.Version.number, db.Version.digest)
+                .join(db.Version, db.Alias.version_id == db.Version.id)
+                .where(db.Alias.model_id == model.id)
+                .order_by(db.Alias.name)
+            ).all()
+        return [
+            AliasInfo(name=f"{namespace}/{model_name}", alias=a, version=n, digest=d)
+            for a, n, d in rows
+        ]
+
+    def versions(self, principal: Principal, name: str) -> list[ModelVersion]:
+        namespace, model_name = parse_name(name, principal)
+        with self.store.read() as session:
+            _, model = self._model(session, principal, namespace, model_name)
+            rows = session.scalars(
+                select(db.Version)
+                .where(db.Version.model_id == model.id)
+                .order_by(db.Version.number)
+            ).all()
+            return [self._describe(session, f"{namespace}/{model_name}", v) for v in rows]
+
+    def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:
+        """Models in ``namespace``, or in every namespace the caller can read."""
+        with self.store.read() as session:
+            if namespace is not None:
+                ns = self._namespace(session, principal, check_name(namespace, "namespace"))
+                self._require(session, principal, ns, "reader", "reading")
+                spaces = [ns]
+            else:
+                spaces = [
+                    ns
+                    for ns in session.scalars(select(db.Namespace).order_by(db.Namespace.name))
+                    if self._role(session, principal, ns)
+                ]
+            result = []
+            for ns in spaces:
+                for model in session.scalars(
+                    select(db.Model).where(db.Model.namespace_id == ns.id).order_by(db.Model.name)
+                ):
+                    latest = session.scalar(
+                        select(db.Version)
+                        .where(db.Version.model_id == model.id)
+                        .order_by(db.Version.number.desc())
+                        .limit(1)
+                    )
+                    if latest is None:
+                        continue
+                    aliases = session.execute(
+                        select(db.Alias.name, db.Version.number)
+                        .join(db.Version, db.Alias.version_id == db.Version.id)
+                        .where(db.Alias.model_id == model.id)
+                    ).all()
+                    result.append(
+                        ModelSummary(
+                            name=f"{ns.name}/{model.name}",
+                            namespace=ns.name,
+                            latest=latest.number,
+                            aliases=dict(sorted(aliases)),
+                            description=latest.description,
+                            created_by=model.created_by,
+                            created_at=model.created_at,
+                        )
+                    )
+            return result
+
+    def history(self, principal: Principal, name: str, alias: str) -> list[AliasEvent]:
+        """Every move of ``alias``, oldest first: who moved it, when, from where to where."""
+        namespace, model_name = parse_name(name, principal)
+        check_alias(alias)
+        with self.store.read() as session:
+            _, model = self._model(session, principal, namespace, model_name)
+            self._alias_stack(session, model, f"{namespace}/{model_name}", alias)
+            events = session.scalars(
+                select(db.AliasEvent)
+                .where(db.AliasEvent.model_id == model.id, db.AliasEvent.alias == alias)
+                .order_by(db.AliasEvent.id)
+            ).all()
+            return [
+                AliasEvent(
+                    alias=e.alias,
+                    action=e.action,
+                    version=e.version,
+                    previous=e.previous,
+                    actor=e.actor,
+                    at=e.at,
+                )
+                for e in events
+            ]
+
+    def lineage(self, principal: Principal, ref: str) -> Lineage:
+        parsed = parse_ref(ref, principal)
+        with self.store.read() as session:
+            _, version = self._resolve(session, principal, parsed)
+            loads = session.scalars(
+                select(db.LoadEvent)
+                .where(db.LoadEvent.version_id == version.id)
+                .order_by(db.LoadEvent.id)
+            ).all()
+            captured = version.lineage or {}
+            return Lineage(
+                name=parsed.name,
+                version=version.number,
+                digest=version.digest,
+                user=version.created_by,
+                created_at=version.created_at,
+                datasets=captured.get("datasets", []),
+                parents=captured.get("parents", []),
+                jobs=captured.get("jobs", []),
+                notebook=captured.get("notebook"),
+                git=captured.get("git"),
+                params=version.params,
+                metrics=version.metrics,
+                loaded_by=[
+                    LoadInfo(user=x.user, notebook=x.notebook, job=x.job, at=x.at) for x in loads
+                ],
+            )
+
+    def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
+        """The caller's role on a namespace and, if they can read it, its grants."""
+        check_name(name, "namespace")
+        with self.store.read() as session:
+            ns = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
+            if ns is None:
+                return NamespaceInfo(name=name, exists=False, role=None, grants=[])
+            role = self._role(session, principal, ns)
+            grants = (
+                session.scalars(
+                    select(db.Grant).where(db.Grant.namespace_id == ns.id).order_by(db.Grant.id)
+                ).all()
+                if role
+                else []
+            )
+            return NamespaceInfo(
+                name=name, exists=True, role=role, grants=[_grant_info(name, g) for g in grants]
+            )
+
+    def file(self, principal: Principal, name: str, version: int, path: str) -> FileEntry:
+        """A version's file, for download: readers only."""
+        namespace, model_name = parse_name(name, principal)
+        full_name = f"{namespace}/{model_name}"
+        with self.store.read() as session:
+            _, model = self._model(session, principal, namespace, model_name)
+            target = self._version(session, model, full_name, version)
+            found = session.scalar(
+                select(db.VersionFile).where(
+                    db.VersionFile.version_id == target.id, db.VersionFile.path == path
+                )
+            )
+            if found is None:
+                known = session.scalars(
+                    select(db.VersionFile.path).where(db.VersionFile.version_id == target.id)
+                )
+                raise NotFound(
+                    f"{full_name}:{version} has no file {path!r}.{did_you_mean(path, list(known))}"
+                )
+            return FileEntry(path=found.path, digest=found.digest, size=found.size)
+
+    def missing_blobs(self, principal: Principal, addresses: list[str]) -> list[str]:
+        """Which of these blobs a publisher still has to upload."""
+        for address in addresses:
+            parse_address(address)
+        return [a for a in dict.fromkeys(addresses) if not self.blobs.exists(a)]
+
+    # maintenance
+
+    def fsck(
+        self, *, verify: bool = True, gc: bool = False, grace_seconds: float = 3600.0
+    ) -> FsckReport:
+        """Compare the blob store with the metadata: orphans, leftovers, missing, corrupt.
+
+        ``gc`` removes orphans and dead writers' leftovers older than ``grace_seconds``
+        (a publish stores its files before its metadata, so a young orphan may be one in
+        flight).
+        """
+        with self.store.read() as session:
+            referenced = set(session.scalars(select(db.VersionFile.digest).distinct()))
+        stored = set(self.blobs.addresses())
+        orphans = sorted(stored - referenced)
+        stale = [
+            key
+            for key, age, pid in self.blobs.temporaries()
+            if age > grace_seconds
+            or (self.blobs.is_local and pid is not None and not _pid_alive(pid))
+        ]
+        mismatches = [a for a in sorted(stored) if verify and self.blobs.verify(a) != a]
+        removed: list[str] = []
+        if gc:
+            now = time.time()
+            for address in orphans:
+                info = self.blobs.fs.info(self.blobs.key(address))
+                mtime = info.get("mtime") or 0
+                if now - float(mtime) > grace_seconds:
+                    self.blobs.delete(address)
+                    removed.append(address)
+            for key in stale:
+                self.blobs.delete(key)
+                removed.append(key)
+            orphans = [a for a in orphans if a not in removed]
+            stale = []
+        return FsckReport(
+            blobs=len(stored),
+            referenced=len(referenced),
+            orphans=orphans,
+            stale_uploads=stale,
+            missing=sorted(referenced - stored),
+            mismatches=mismatches,
+            removed=removed,
+        )
+
+
+def _grant_info(namespace: str, grant: db.Grant) -> GrantInfo:
+    return GrantInfo(
+        namespace=namespace,
+        role=grant.role,
+        user=grant.subject if grant.subject_kind == "user" else None,
+        group=grant.subject if grant.subject_kind == "group" else None,
+        granted_by=grant.granted_by,
+        granted_at=grant.granted_at,
+    )
+
+
+def _check_path(path: str) -> str:
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise Invalid(
+            f"Invalid file path {path!r}: use a relative '/'-separated path "
+            "without '.' or '..' parts."
+        )
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
