@@ -16,7 +16,12 @@ except ImportError:  # a source tree that was never built
     __version__ = "0.0.0"
 
 # public name -> module that defines it
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "launch": ".jobs",
+    "Job": ".jobs",
+    "jobs": ".jobs",
+    "report": ".jobs",
+}
 
 __all__ = ["__version__", *_EXPORTS]
 

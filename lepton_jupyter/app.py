@@ -94,6 +94,21 @@ class LeptonApp(ExtensionApp):
         # Kernels started by this server inherit the same locations.
         export_env(settings)
         self.settings["lepton_settings"] = settings
+        self._init_jobs(settings)
+
+    def _init_jobs(self, settings: Settings) -> None:
+        from .handlers.jobs import JobActivity
+        from .jobs.manager import JobManager
+
+        jobs = JobManager(settings)
+        self.settings["lepton_jobs"] = jobs
+        self._job_activity = JobActivity(jobs, self.serverapp.web_app.settings)
+        self._job_activity.start()
+
+    async def stop_extension(self) -> None:
+        activity = getattr(self, "_job_activity", None)
+        if activity is not None:
+            activity.stop()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(api_routes())

@@ -15,7 +15,10 @@ from ._version import __version__
 from .errors import LeptonError
 
 # Modules that define ``add_parser(subparsers)``; each sets ``func`` on its parsers.
-SUBCOMMAND_MODULES = ["lepton_jupyter.demo"]
+SUBCOMMAND_MODULES = [
+    "lepton_jupyter.demo",
+    "lepton_jupyter.jobs.cli",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

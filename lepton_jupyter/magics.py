@@ -18,6 +18,7 @@ from .errors import Invalid
 # subcommand -> "module:function"
 SUBCOMMANDS: dict[str, str] = {
     "status": "lepton_jupyter.magics:status",
+    "launch": "lepton_jupyter.jobs.cli:magic_launch",
 }
 
 

@@ -1,0 +1,113 @@
+"""``/lepton/api/jobs``: list, get, cancel, logs and metrics of jobs; and server activity.
+
+While a job runs, :class:`JobActivity` keeps the server's ``last_activity`` fresh, so a
+hub's idle culler does not stop a server whose kernel went quiet after a launch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from pydantic import BaseModel, Field
+from tornado import web
+from tornado.ioloop import PeriodicCallback
+
+from ..jobs.manager import JobManager
+from ..jobs.spec import JobStatus
+from .base import LeptonHandler
+
+ACTIVITY_KEY = "lepton_jobs"
+#: Seconds between two activity checks; well under any sensible idle-cull timeout.
+ACTIVITY_INTERVAL = 30.0
+
+
+class ListQuery(BaseModel):
+    status: JobStatus | None = None
+
+
+class LogsQuery(BaseModel):
+    rank: int | None = Field(default=None, ge=0)
+    tail: int | None = Field(default=None, ge=0)
+
+
+class JobsHandler(LeptonHandler):
+    auth_resource = "lepton"
+
+    @property
+    def jobs(self) -> JobManager:
+        return self.settings["lepton_jobs"]
+
+
+class JobListHandler(JobsHandler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        query = self.query(ListQuery)
+        self.reply({"jobs": self.jobs.list(query.status)})
+
+
+class JobHandler(JobsHandler):
+    @web.authenticated
+    @authorized
+    def get(self, job_id: str) -> None:
+        self.reply(self.jobs.get(job_id))
+
+
+class JobCancelHandler(JobsHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        # Cancelling waits for the ranks to stop: off the event loop.
+        self.reply(await asyncio.to_thread(self.jobs.cancel, job_id))
+
+
+class JobLogsHandler(JobsHandler):
+    @web.authenticated
+    @authorized
+    def get(self, job_id: str) -> None:
+        query = self.query(LogsQuery)
+        text = self.jobs.logs(job_id, query.rank, query.tail)
+        self.reply({"id": job_id, "rank": query.rank, "tail": query.tail, "text": text})
+
+
+class JobMetricsHandler(JobsHandler):
+    @web.authenticated
+    @authorized
+    def get(self, job_id: str) -> None:
+        self.reply({"id": job_id, "metrics": self.jobs.metrics(job_id)})
+
+
+class JobActivity:
+    """Report activity to jupyter-server (``last_activity_times``) while any job runs."""
+
+    def __init__(self, manager: JobManager, web_settings: dict[str, Any]) -> None:
+        self.manager = manager
+        self.web_settings = web_settings
+        self.callback = PeriodicCallback(self.tick, ACTIVITY_INTERVAL * 1000)
+
+    def tick(self) -> None:
+        # Listing also notices supervisors that died, so their jobs stop counting.
+        active = [j for j in self.manager.list() if not j.status.ended]
+        if active:
+            times = self.web_settings.setdefault("last_activity_times", {})
+            times[ACTIVITY_KEY] = datetime.now(timezone.utc)
+
+    def start(self) -> None:
+        self.tick()
+        self.callback.start()
+
+    def stop(self) -> None:
+        self.callback.stop()
+
+
+_ID = r"(?P<job_id>[^/]+)"
+routes = [
+    (r"/jobs", JobListHandler),
+    (rf"/jobs/{_ID}", JobHandler),
+    (rf"/jobs/{_ID}/cancel", JobCancelHandler),
+    (rf"/jobs/{_ID}/logs", JobLogsHandler),
+    (rf"/jobs/{_ID}/metrics", JobMetricsHandler),
+]
