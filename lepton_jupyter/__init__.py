@@ -17,6 +17,11 @@ except ImportError:  # a source tree that was never built
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "browse": ".datasets",
+    "attach": ".datasets",
+    "attached": ".datasets",
+    "update": ".datasets",
+    "detach": ".datasets",
     "launch": ".jobs",
     "Job": ".jobs",
     "jobs": ".jobs",

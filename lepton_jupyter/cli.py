@@ -17,6 +17,7 @@ from .errors import LeptonError
 # Modules that define ``add_parser(subparsers)``; each sets ``func`` on its parsers.
 SUBCOMMAND_MODULES = [
     "lepton_jupyter.demo",
+    "lepton_jupyter.datasets.cli",
     "lepton_jupyter.jobs.cli",
 ]
 

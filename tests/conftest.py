@@ -12,6 +12,7 @@ from lepton_jupyter import pins
 pytest_plugins = [
     "pytest_jupyter.jupyter_server",
     "tests.fixtures.processes",
+    "tests.fixtures.datasets",
     "tests.fixtures.jobs",
 ]
 

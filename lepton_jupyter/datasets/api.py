@@ -38,7 +38,7 @@ class TqdmProgress:
             )
         self._bar.n = event.files_done
         self._bar.set_postfix_str(
-            f"{_human(event.bytes_done)}/{_human(event.bytes_total)}", refresh=False
+            f"{human_bytes(event.bytes_done)}/{human_bytes(event.bytes_total)}", refresh=False
         )
         self._bar.refresh()
         if event.phase == "done":
@@ -50,7 +50,7 @@ class TqdmProgress:
             self._bar = None
 
 
-def _human(n: int) -> str:
+def human_bytes(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":

@@ -509,38 +509,41 @@ class DatasetService:
         with self._project(create=False) as ws:
             if ws is None:
                 return []
-            tags: dict[str, list[DatasetVersion] | None] = {}
-            result = []
-            for stage in self._imports(ws):
-                dep = stage.deps[0]
-                newer = None
-                if check_upstream:
-                    newer = self._newer_tag(dep.def_repo["url"], dep.def_repo.get("rev_lock"), tags)
-                result.append(self._describe(ws, stage, newer))
-            return result
+            stages = self._imports(ws)
+            newer: dict[str, str | None] = {}
+            if check_upstream:
+                for url in {s.deps[0].def_repo["url"] for s in stages}:
+                    locks = {
+                        s.deps[0].def_repo.get("rev_lock")
+                        for s in stages
+                        if s.deps[0].def_repo["url"] == url
+                    }
+                    newer.update(self._newer_tags(url, {c for c in locks if c}))
+            return [
+                self._describe(ws, s, newer.get(s.deps[0].def_repo.get("rev_lock") or ""))
+                for s in stages
+            ]
 
-    def _newer_tag(
-        self, url: str, commit: str | None, cache: dict[str, list[DatasetVersion] | None]
-    ) -> str | None:
-        if url not in cache:
-            try:
-                with self._registry(url) as repo:
-                    versions = [v for v in self._versions(repo) if v.kind == "tag"]
-                    attached_at = None
-                    if commit:
-                        with suppress(Exception):
-                            attached_at = repo.scm.resolve_commit(commit).commit_time
-                    cache[url] = [
-                        v
-                        for v in versions
-                        if attached_at is not None
-                        and v.commit != commit
-                        and v.date.timestamp() > attached_at
+    def _newer_tags(self, url: str, commits: set[str]) -> dict[str, str | None]:
+        """Per attached commit, the tag furthest ahead of it in the registry's history.
+
+        Descent, not dates: tags made within one second are still ordered correctly.
+        """
+        try:
+            with self._registry(url) as repo:
+                tags = [v for v in self._versions(repo) if v.kind == "tag"]
+                result: dict[str, str | None] = {}
+                for commit in commits:
+                    ahead = [
+                        (d, v.name)
+                        for v in tags
+                        if v.commit != commit
+                        and (d := _distance(repo.scm, v.commit, commit)) is not None
                     ]
-            except (NotFound, Invalid):
-                cache[url] = None
-        newer = cache[url]
-        return newer[0].name if newer else None
+                    result[commit] = max(ahead)[1] if ahead else None
+                return result
+        except (NotFound, Invalid):
+            return {}
 
     def _find_attached(self, ws: Repo | None, to: str) -> tuple[str, Path, Path, Stage]:
         to_rel, dest, dvc_file = self._destination(to)
@@ -552,6 +555,12 @@ class DatasetService:
                 f"{', '.join(names) or 'none'}." + did_you_mean(to_rel, names)
             )
         return to_rel, dest, dvc_file, stage
+
+    def describe(self, to: str) -> AttachedDataset:
+        """The dataset attached at ``to`` (404 naming what is attached otherwise)."""
+        with self._project(create=False) as ws:
+            stage = self._find_attached(ws, to)[3]
+            return self._describe(ws, stage)
 
     def update(
         self, to: str, rev: str | None = None, progress: ProgressCallback | None = None
@@ -569,8 +578,7 @@ class DatasetService:
         with self._project(create=False) as ws:
             _, _, dvc_file, stage = self._find_attached(ws, to)
             described = self._describe(ws, stage)
-            with _repo_lock(ws):
-                ws.remove(str(dvc_file), outs=True)
+            ws.remove(str(dvc_file), outs=True)  # takes DVC's project lock itself
         return described
 
     # -- the shared cache's integrity ---------------------------------------------------
@@ -598,6 +606,23 @@ def _version(scm: Any, name: str, ref: str, kind: str) -> DatasetVersion:
         commit=commit.hexsha,
         date=datetime.fromtimestamp(commit.commit_time, tz=timezone.utc),
     )
+
+
+def _distance(scm: Any, descendant: str, ancestor: str, limit: int = 10_000) -> int | None:
+    """How many commits ``descendant`` is ahead of ``ancestor``; None if not descended."""
+    frontier, seen, depth = [descendant], {descendant}, 0
+    while frontier and depth < limit:
+        depth += 1
+        parents = []
+        for sha in frontier:
+            for parent in scm.resolve_commit(sha).parents:
+                if parent == ancestor:
+                    return depth
+                if parent not in seen:
+                    seen.add(parent)
+                    parents.append(parent)
+        frontier = parents
+    return None
 
 
 def _stat_objects(entries: list[tuple[str, str]]) -> tuple[list[tuple[str, str, int]], list[str]]:
