@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from . import store as db
-from .blobs import BlobStore, parse_address
+from .blobs import BlobStore, BlobWriter, parse_address
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -126,6 +126,15 @@ def parse_ref(ref: str, principal: Principal) -> Ref:
     return Ref(namespace, model)
 
 
+def parse_version(text: str | int) -> int:
+    """A version number from a URL segment or an argument."""
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 1:
+        return text
+    if isinstance(text, str) and text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise Invalid(f"Invalid version {text!r}: versions are positive integers (1, 2, 3...).")
+
+
 def manifest_digest(files: Iterable[FileEntry]) -> str:
     """The address of a version's content: its sorted (path, digest, size) list."""
     rows = sorted((f.path, f.digest, f.size) for f in files)
@@ -218,7 +227,8 @@ class RegistryService:
             latest = session.scalar(
                 select(func.max(db.Version.number)).where(db.Version.model_id == model.id)
             )
-            have = f"it has versions 1..{latest}" if latest else "it has no versions"
+            have = (f"it has versions 1..{latest}" if latest and latest > 1
+                    else "it has only version 1" if latest else "it has no versions")
             raise NotFound(f"{name} has no version {number}; {have}.")
         return found
 
@@ -430,8 +440,7 @@ class RegistryService:
         """Point ``alias`` at an existing version; the move is appended to the ledger."""
         namespace, model_name = parse_name(name, principal)
         check_alias(alias)
-        if not isinstance(version, int) or version < 1:
-            raise Invalid(f"Version must be a positive integer, not {version!r}.")
+        version = parse_version(version)
         full_name = f"{namespace}/{model_name}"
 
         def move(session: Session) -> AliasInfo:
@@ -736,6 +745,12 @@ class RegistryService:
                     f"{full_name}:{version} has no file {path!r}.{did_you_mean(path, list(known))}"
                 )
             return FileEntry(path=found.path, digest=found.digest, size=found.size)
+
+    def begin_upload(self, principal: Principal) -> BlobWriter:
+        """A sink for one uploaded blob; it is named by its hash only when complete."""
+        if not principal.user:
+            raise Forbidden("Uploading files needs an authenticated user.")
+        return self.blobs.writer()
 
     def missing_blobs(self, principal: Principal, addresses: list[str]) -> list[str]:
         """Which of these blobs a publisher still has to upload."""

@@ -1,0 +1,294 @@
+"""``/lepton/api/registry``: models, versions, file transfer, aliases, lineage and grants.
+
+Thin over :class:`~lepton_jupyter.registry.service.RegistryService`: every verb parses,
+calls the service with the caller's principal and replies. The same handlers serve the
+Jupyter server extension and the standalone ``lepton registry serve``; only the identity
+provider differs. Writes run off the event loop, since a SQLite writer may wait for a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..registry.blobs import CHUNK, BlobWriter
+from ..registry.schema import (
+    GrantRequest,
+    LoadRequest,
+    MissingBlobs,
+    MissingBlobsRequest,
+    NamespaceQuery,
+    PublishRequest,
+    RefQuery,
+    SetAliasRequest,
+)
+from ..registry.service import Principal, RegistryService, parse_version
+from .base import LeptonHandler
+
+SERVICE_KEY = "lepton_registry"
+MAX_UPLOAD_BYTES = 1 << 40
+
+
+def registry_service(settings: dict[str, Any]) -> RegistryService:
+    """The service of this web application, opened on first use from its lepton settings."""
+    service = settings.get(SERVICE_KEY)
+    if service is None:
+        from ..registry.blobs import BlobStore, StatCache
+        from ..registry.store import Store
+
+        lepton = settings["lepton_settings"]
+        stat_cache = StatCache(lepton.state_dir / "registry-cache" / "stat.db")
+        service = settings[SERVICE_KEY] = RegistryService(
+            Store(lepton.registry_db),
+            BlobStore(lepton.registry_storage, stat_cache),
+            lepton.protected_aliases,
+        )
+    return service
+
+
+def principal_of(user: Any) -> Principal:
+    """The caller as the service sees it; a JupyterHub user model supplies the groups."""
+    name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
+    hub_user = getattr(user, "hub_user", None) or {}
+    groups = getattr(user, "groups", None) or hub_user.get("groups") or ()
+    return Principal(user=name, groups=frozenset(groups))
+
+
+class RegistryHandler(LeptonHandler):
+    auth_resource = "lepton"
+
+    @property
+    def registry(self) -> RegistryService:
+        return registry_service(self.settings)
+
+    @property
+    def principal(self) -> Principal:
+        return principal_of(self.current_user)
+
+
+def _model_url(handler: RegistryHandler, namespace: str, model: str) -> str:
+    return f"{handler.base_url.rstrip('/')}/lepton/api/registry/models/{namespace}/{model}"
+
+
+class ModelsHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        query = self.query(NamespaceQuery)
+        self.reply(self.registry.models(self.principal, query.namespace))
+
+
+class ResolveHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.reply(self.registry.resolve(self.principal, self.query(RefQuery).ref))
+
+
+class LineageHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.reply(self.registry.lineage(self.principal, self.query(RefQuery).ref))
+
+
+class VersionsHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self, namespace: str, model: str) -> None:
+        self.reply(self.registry.versions(self.principal, f"{namespace}/{model}"))
+
+    @web.authenticated
+    @authorized
+    async def post(self, namespace: str, model: str) -> None:
+        request = self.parse(PublishRequest)
+        version = await asyncio.to_thread(
+            self.registry.publish, self.principal, f"{namespace}/{model}", request
+        )
+        location = f"{_model_url(self, namespace, model)}/versions/{version.version}"
+        self.reply(version, status=201, location=location)
+
+
+class VersionHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self, namespace: str, model: str, number: str) -> None:
+        ref = f"{namespace}/{model}:{parse_version(number)}"
+        self.reply(self.registry.resolve(self.principal, ref))
+
+
+class LoadsHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, namespace: str, model: str, number: str) -> None:
+        request = self.parse(LoadRequest)
+        await asyncio.to_thread(
+            self.registry.record_load,
+            self.principal,
+            f"{namespace}/{model}",
+            parse_version(number),
+            request,
+        )
+        self.reply({}, status=201)
+
+
+class FileHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, namespace: str, model: str, number: str, path: str) -> None:
+        entry = self.registry.file(
+            self.principal, f"{namespace}/{model}", parse_version(number), path
+        )
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Length", str(entry.size))
+        self.set_header("X-Lepton-Digest", entry.digest)
+        with self.registry.blobs.open(entry.digest) as f:
+            while chunk := await asyncio.to_thread(f.read, CHUNK):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
+class AliasesHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self, namespace: str, model: str) -> None:
+        self.reply(self.registry.aliases(self.principal, f"{namespace}/{model}"))
+
+
+class AliasHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self, namespace: str, model: str, alias: str) -> None:
+        self.reply(self.registry.alias(self.principal, f"{namespace}/{model}", alias))
+
+    @web.authenticated
+    @authorized
+    async def put(self, namespace: str, model: str, alias: str) -> None:
+        request = self.parse(SetAliasRequest)
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.set_alias,
+                self.principal,
+                f"{namespace}/{model}",
+                alias,
+                request.version,
+            )
+        )
+
+
+class RollbackHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, namespace: str, model: str, alias: str) -> None:
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.rollback, self.principal, f"{namespace}/{model}", alias
+            )
+        )
+
+
+class HistoryHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self, namespace: str, model: str, alias: str) -> None:
+        self.reply(self.registry.history(self.principal, f"{namespace}/{model}", alias))
+
+
+class NamespaceHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self, namespace: str) -> None:
+        self.reply(self.registry.namespace(self.principal, namespace))
+
+
+class GrantsHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def get(self, namespace: str) -> None:
+        self.reply(self.registry.namespace(self.principal, namespace).grants)
+
+    @web.authenticated
+    @authorized
+    async def post(self, namespace: str) -> None:
+        request = self.parse(GrantRequest)
+        grant = await asyncio.to_thread(
+            self.registry.grant,
+            self.principal,
+            namespace,
+            request.role,
+            request.user,
+            request.group,
+        )
+        location = f"{self.base_url.rstrip('/')}/lepton/api/registry/namespaces/{namespace}"
+        self.reply(grant, status=201, location=location)
+
+
+class MissingBlobsHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    def post(self) -> None:
+        request = self.parse(MissingBlobsRequest)
+        self.reply(
+            MissingBlobs(missing=self.registry.missing_blobs(self.principal, request.addresses))
+        )
+
+
+@web.stream_request_body
+class BlobUploadHandler(RegistryHandler):
+    """``PUT /registry/blobs/<address>``: the body streams into the store, hashed on the way."""
+
+    writer: BlobWriter | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        # The body streams before the verb runs: refuse anonymous uploads before reading it.
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
+        self.writer = self.registry.begin_upload(self.principal)
+
+    def data_received(self, chunk: bytes) -> None:
+        assert self.writer is not None
+        self.writer.write(chunk)
+
+    @web.authenticated
+    @authorized
+    async def put(self, address: str) -> None:
+        assert self.writer is not None
+        stored = await asyncio.to_thread(self.writer.commit, address)
+        self.reply({"address": stored, "size": self.writer.size}, status=201)
+
+    def on_finish(self) -> None:
+        if self.writer is not None and self.writer.address is None:
+            self.writer.abort()
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if self.writer is not None and self.writer.address is None:
+            self.writer.abort()
+
+
+_NAME = r"([^/]+)"
+_MODEL = rf"/registry/models/{_NAME}/{_NAME}"
+
+routes = [
+    (r"/registry/models", ModelsHandler),
+    (r"/registry/resolve", ResolveHandler),
+    (r"/registry/lineage", LineageHandler),
+    (rf"{_MODEL}/versions", VersionsHandler),
+    (rf"{_MODEL}/versions/{_NAME}", VersionHandler),
+    (rf"{_MODEL}/versions/{_NAME}/loads", LoadsHandler),
+    (rf"{_MODEL}/versions/{_NAME}/files/(.+)", FileHandler),
+    (rf"{_MODEL}/aliases", AliasesHandler),
+    (rf"{_MODEL}/aliases/{_NAME}", AliasHandler),
+    (rf"{_MODEL}/aliases/{_NAME}/rollback", RollbackHandler),
+    (rf"{_MODEL}/aliases/{_NAME}/history", HistoryHandler),
+    (rf"/registry/namespaces/{_NAME}", NamespaceHandler),
+    (rf"/registry/namespaces/{_NAME}/grants", GrantsHandler),
+    (r"/registry/blobs/missing", MissingBlobsHandler),
+    (rf"/registry/blobs/{_NAME}", BlobUploadHandler),
+]

@@ -1,0 +1,179 @@
+"""``lepton registry ...``: serve, fsck, and the public API's verbs for terminals."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..errors import Invalid
+from ..settings import load_settings
+
+
+def _print(value: Any, as_json: bool) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+    if as_json or not isinstance(value, list):
+        print(json.dumps(value, indent=2, default=str))
+        return
+    for row in value:
+        print("  ".join(f"{k}={v}" for k, v in row.items() if k not in ("files", "lineage")))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import new_token, read_tokens, serve
+    from .service import Principal
+
+    settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
+    tokens = read_tokens(Path(args.tokens)) if args.tokens else {}
+    token = args.token or os.environ.get("LEPTON_REGISTRY_TOKEN")
+    if token or not tokens:
+        if not token:
+            token = new_token()
+            print(f"token for {args.user}: {token}", flush=True)
+        tokens[token] = Principal(user=args.user)
+    serve(settings, tokens, args.host, args.port, access_log=args.access_log)
+    return 0
+
+
+def _fsck(args: argparse.Namespace) -> int:
+    from .client import DirectClient, current_principal
+
+    settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
+    client = DirectClient(settings, current_principal())
+    report = client.service.fsck(verify=not args.quick, gc=args.gc, grace_seconds=args.grace)
+    _print(report, True)
+    problems = report.missing or report.mismatches
+    if not args.gc and (report.orphans or report.stale_uploads):
+        print(
+            "orphans and stale uploads are garbage from interrupted publishes; "
+            "`lepton registry fsck --gc` removes them"
+        )
+    return 1 if problems else 0
+
+
+def _api(verb: str) -> Any:
+    from . import api
+
+    return getattr(api, verb)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "registry",
+        help="the model registry",
+        description="Publish, pin, roll back and inspect models.",
+    )
+    verbs = parser.add_subparsers(dest="registry_command", metavar="VERB", required=True)
+
+    p = verbs.add_parser("serve", help="run the registry as a standalone REST service")
+    p.add_argument("--db", default="", help="SQLAlchemy URL (sqlite:///... or postgresql://...)")
+    p.add_argument("--storage", default="", help="fsspec URL of the blob store")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--token",
+        default="",
+        help="token of --user (default: $LEPTON_REGISTRY_TOKEN or a new one, printed)",
+    )
+    p.add_argument("--user", default=getpass.getuser(), help="the user --token authenticates")
+    p.add_argument(
+        "--tokens", default="", help='JSON file {"<token>": {"user": ..., "groups": [...]}}'
+    )
+    p.add_argument("--access-log", action="store_true")
+    p.set_defaults(func=_serve)
+
+    p = verbs.add_parser("fsck", help="check blobs against metadata (orphans, corruption)")
+    p.add_argument("--db", default="")
+    p.add_argument("--storage", default="")
+    p.add_argument("--quick", action="store_true", help="do not re-hash every blob")
+    p.add_argument("--gc", action="store_true", help="remove orphans and stale uploads")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=3600.0,
+        help="seconds an orphan must be old before --gc removes it",
+    )
+    p.set_defaults(func=_fsck)
+
+    def verb(name: str, help_text: str, *arguments: tuple[str, dict[str, Any]], call: Any) -> None:
+        p = verbs.add_parser(name, help=help_text)
+        for flag, options in arguments:
+            p.add_argument(flag, **options)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=lambda a: _print(call(a), a.json) or 0)
+
+    verb(
+        "models",
+        "list models you can read",
+        ("namespace", {"nargs": "?"}),
+        call=lambda a: _api("models")(a.namespace),
+    )
+    verb(
+        "versions", "list a model's versions", ("name", {}), call=lambda a: _api("versions")(a.name)
+    )
+    verb(
+        "publish",
+        "publish a file or folder as the next version",
+        ("name", {}),
+        ("path", {}),
+        ("--alias", {}),
+        ("--description", {}),
+        call=lambda a: _api("publish")(a.name, a.path, alias=a.alias, description=a.description),
+    )
+    verb(
+        "load",
+        "print the local path of a version",
+        ("ref", {}),
+        call=lambda a: str(_api("load")(a.ref)),
+    )
+    verb(
+        "alias",
+        "point an alias at a version",
+        ("name", {}),
+        ("alias", {}),
+        ("version", {"type": int}),
+        call=lambda a: _api("set_alias")(a.name, a.alias, a.version),
+    )
+    verb(
+        "rollback",
+        "move an alias back to its previous version",
+        ("name", {}),
+        ("alias", {}),
+        call=lambda a: _api("rollback")(a.name, a.alias),
+    )
+    verb(
+        "history",
+        "who moved an alias when",
+        ("name", {}),
+        ("alias", {}),
+        call=lambda a: _api("history")(a.name, a.alias),
+    )
+    verb(
+        "lineage",
+        "where a version came from and who loaded it",
+        ("ref", {}),
+        call=lambda a: _api("lineage")(a.ref),
+    )
+    verb(
+        "grant",
+        "give a user or group a role on a namespace",
+        ("namespace", {}),
+        ("role", {"choices": ["reader", "writer", "maintainer", "admin"]}),
+        ("--user", {}),
+        ("--group", {}),
+        call=lambda a: _grant(a),
+    )
+
+
+def _grant(args: argparse.Namespace) -> Any:
+    if bool(args.user) == bool(args.group):
+        raise Invalid("Give exactly one of --user or --group.")
+    return _api("grant")(args.namespace, args.role, user=args.user, group=args.group)

@@ -1,0 +1,108 @@
+"""``lepton registry serve``: the registry's REST API as a small standalone tornado app.
+
+It mounts the very handlers the Jupyter server extension uses; only the identity provider
+differs. :class:`TokenIdentityProvider` maps bearer tokens to principals; a JupyterHub
+service swaps in the hub's identity provider instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.authorizer import AllowAllAuthorizer
+from jupyter_server.auth.identity import IdentityProvider, User
+from tornado import web
+from tornado.httpserver import HTTPServer
+
+from ..errors import Invalid
+from ..handlers import API_PREFIX
+from ..handlers import registry as registry_handlers
+from ..settings import Settings
+from .service import Principal
+
+
+@dataclass
+class RegistryUser(User):
+    groups: tuple[str, ...] = field(default_factory=tuple)
+
+
+class TokenIdentityProvider(IdentityProvider):
+    """Who a request is: the principal its ``Authorization: token ...`` header maps to.
+
+    Roles are not decided here; the service checks them on every call.
+    """
+
+    def __init__(self, tokens: dict[str, Principal], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tokens = tokens
+
+    def get_user(self, handler: web.RequestHandler) -> User | None:
+        principal = self.tokens.get(self.get_token(handler) or "")
+        if principal is None:
+            return None
+        return RegistryUser(username=principal.user, groups=tuple(sorted(principal.groups)))
+
+    @property
+    def auth_enabled(self) -> bool:
+        return True
+
+
+def read_tokens(path: Path) -> dict[str, Principal]:
+    """Tokens from a JSON file ``{"<token>": {"user": "alice", "groups": ["vision"]}}``."""
+    try:
+        raw = json.loads(path.read_text())
+        return {
+            token: Principal(user=entry["user"], groups=frozenset(entry.get("groups", [])))
+            for token, entry in raw.items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise Invalid(
+            f"Cannot read tokens from {path}: expected "
+            '{"<token>": {"user": ..., "groups": [...]}} ({e}).'
+        ) from e
+
+
+def make_app(
+    settings: Settings, identity_provider: IdentityProvider, access_log: bool = False
+) -> web.Application:
+    """The registry routes under ``/lepton/api`` with the given identity provider."""
+    routes = [(API_PREFIX + path, handler) for path, handler in registry_handlers.routes]
+    app_settings: dict[str, Any] = {
+        "lepton_settings": settings,
+        "identity_provider": identity_provider,
+        "authorizer": AllowAllAuthorizer(),
+        "base_url": "/",
+        "allow_remote_access": True,
+        "disable_check_xsrf": True,
+    }
+    if not access_log:
+        app_settings["log_function"] = lambda handler: None
+    app = web.Application(routes, **app_settings)
+    registry_handlers.registry_service(app.settings)  # open (and migrate) before serving
+    return app
+
+
+def serve(
+    settings: Settings, tokens: dict[str, Principal], host: str, port: int, access_log: bool = False
+) -> None:
+    """Run until interrupted."""
+    app = make_app(settings, TokenIdentityProvider(tokens), access_log=access_log)
+
+    async def main() -> None:
+        server = HTTPServer(app, max_body_size=registry_handlers.MAX_UPLOAD_BYTES)
+        server.listen(port, host)
+        print(
+            f"lepton registry serving {settings.registry_db} on http://{host}:{port}/", flush=True
+        )
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
