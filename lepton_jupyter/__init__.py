@@ -17,15 +17,33 @@ except ImportError:  # a source tree that was never built
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "launch": ".jobs",
+    "Job": ".jobs",
+    "jobs": ".jobs",
+    "report": ".jobs",
     "browse": ".datasets",
     "attach": ".datasets",
     "attached": ".datasets",
     "update": ".datasets",
     "detach": ".datasets",
-    "launch": ".jobs",
-    "Job": ".jobs",
-    "jobs": ".jobs",
-    "report": ".jobs",
+    "publish": ".registry",
+    "load": ".registry",
+    "load_state_dict": ".registry",
+    "models": ".registry",
+    "versions": ".registry",
+    "set_alias": ".registry",
+    "rollback": ".registry",
+    "history": ".registry",
+    "lineage": ".registry",
+    "grant": ".registry",
+    "ModelVersion": ".registry",
+    "rerun": ".runs.api",
+    "Run": ".runs.api",
+    "list_runs": ".runs.api",
+    "get_run": ".runs.api",
+    "diff_runs": ".runs.api",
+    "record_run": ".runs.interactive",
+    "log_metric": ".pins",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -51,5 +69,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext lepton_jupyter``: the ``%lepton`` magics and the run ledger."""
     from .magics import register
+    from .pins import activate
 
     register(ipython)
+    activate()

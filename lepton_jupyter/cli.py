@@ -19,6 +19,8 @@ SUBCOMMAND_MODULES = [
     "lepton_jupyter.demo",
     "lepton_jupyter.datasets.cli",
     "lepton_jupyter.jobs.cli",
+    "lepton_jupyter.runs.cli",
+    "lepton_jupyter.registry.cli",
 ]
 
 
