@@ -7,20 +7,35 @@ so the same ``key`` resolves to the recorded value instead of the current one.
 
 Kinds: ``dataset`` (key ``url|path|rev``), ``model`` (key ``ref``), ``job`` (key job id),
 ``publish`` (key ``name:version``), ``metric`` (key metric name).
+
+The ledger is process-global and created on first use, so it works in any process (kernel,
+papermill batch, job rank) whether or not the IPython extension was loaded. When a run
+engine sets ``LEPTON_LEDGER``, every entry is also appended to that JSON-lines file, which
+is how a kernel's ledger reaches the run manifest written by the process that started it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import Invalid
+
 PINS_ENV = "LEPTON_PINS"
 LEDGER_ENV = "LEPTON_LEDGER"
+RUN_ID_ENV = "LEPTON_RUN_ID"
+NOTEBOOK_ENV = "LEPTON_NOTEBOOK_PATH"
+
+# Kinds whose entries are resolutions of floating references: a rerun must reproduce them.
+PIN_KINDS = ("dataset", "model")
+# Fields of an entry that describe when it was recorded, not what was resolved.
+_BOOKKEEPING = frozenset({"kind", "key", "at"})
 
 
 class Ledger:
@@ -30,6 +45,7 @@ class Ledger:
         self._entries: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.path = path
+        self.created = time.time()
 
     def record(self, kind: str, key: str, **data: Any) -> dict[str, Any]:
         entry = {"kind": kind, "key": key, "at": time.time(), **data}
@@ -37,6 +53,7 @@ class Ledger:
             self._entries.append(entry)
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                # One write per line in append mode: ranks of a job may share the file.
                 with self.path.open("a") as f:
                     f.write(json.dumps(entry, default=str) + "\n")
         return entry
@@ -51,6 +68,39 @@ class Ledger:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def read_ledger_file(path: Path) -> list[dict[str, Any]]:
+    """Entries of a JSON-lines ledger mirror; a line cut short by a killed kernel is skipped."""
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and "kind" in entry and "key" in entry:
+            entries.append(entry)
+    return entries
+
+
+def resolution(entry: dict[str, Any]) -> dict[str, Any]:
+    """What an entry resolved to, without its kind, key and timestamp (compared by diffs)."""
+    return {k: v for k, v in entry.items() if k not in _BOOKKEEPING}
+
+
+def metrics_of(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The last value logged for each metric."""
+    return {e["key"]: e.get("value") for e in entries if e.get("kind") == "metric"}
+
+
+def write_pins(entries: Iterable[dict[str, Any]], path: Path) -> Path:
+    """Write the pins file a rerun exports as ``LEPTON_PINS``: every entry but metrics."""
+    pinned_entries = [e for e in entries if e.get("kind") != "metric"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(pinned_entries, indent=1, default=str))
+    return path
 
 
 _ledger: Ledger | None = None
@@ -71,21 +121,74 @@ def record(kind: str, key: str, **data: Any) -> dict[str, Any]:
     return ledger().record(kind, key, **data)
 
 
+def log_metric(name: str, value: Any, step: int | None = None) -> dict[str, Any]:
+    """Record a metric in the run ledger; the manifest keeps the last value per name.
+
+    A rerun's diff compares these values (within a tolerance) against the original run.
+    ``value`` may be any real number, including a 0-d tensor or numpy scalar.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid(f"Metric name must be a non-empty string, got {name!r}.")
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = float(value)
+        except (TypeError, ValueError) as e:
+            raise Invalid(
+                f"Metric {name!r} must be a real number, got {type(value).__name__} {value!r}."
+            ) from e
+        if not math.isfinite(value):
+            raise Invalid(f"Metric {name!r} is {value}; log finite numbers only.")
+    data: dict[str, Any] = {"value": value}
+    if step is not None:
+        data["step"] = int(step)
+    return record("metric", name, **data)
+
+
+def metrics() -> dict[str, Any]:
+    """The last value of each metric logged in this process."""
+    return metrics_of(ledger().entries("metric"))
+
+
 def pins() -> dict[tuple[str, str], dict[str, Any]]:
-    """The pins in force: the recorded ledger of the run being rerun, keyed by (kind, key)."""
+    """The pins in force: the recorded ledger of the run being rerun, keyed by (kind, key).
+
+    When a key was resolved more than once in the recorded run, the first resolution wins:
+    it is what the run saw first.
+    """
     global _pins
     if _pins is None:
-        _pins = {}
+        loaded: dict[tuple[str, str], dict[str, Any]] = {}
         path = os.environ.get(PINS_ENV)
         if path:
-            for entry in json.loads(Path(path).read_text()):
-                _pins[(entry["kind"], entry["key"])] = entry
+            try:
+                entries = json.loads(Path(path).read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise Invalid(f"Cannot read the pins file {path} named by {PINS_ENV}: {e}") from e
+            for entry in entries:
+                loaded.setdefault((entry["kind"], entry["key"]), entry)
+        _pins = loaded
     return _pins
 
 
 def pinned(kind: str, key: str) -> dict[str, Any] | None:
     """The recorded resolution a rerun must reuse for ``key``, or None outside a rerun."""
     return pins().get((kind, key))
+
+
+def run_id() -> str | None:
+    """The id of the run this process belongs to (set by the papermill engine), if any."""
+    return os.environ.get(RUN_ID_ENV) or None
+
+
+def notebook_path() -> str | None:
+    """The notebook this kernel runs: set by the papermill engine, or by Jupyter's session."""
+    return os.environ.get(NOTEBOOK_ENV) or os.environ.get("JPY_SESSION_NAME") or None
+
+
+def activate() -> Ledger:
+    """Create the ledger and read the pins now, so a bad pins file fails at kernel start."""
+    pins()
+    return ledger()
 
 
 def reset() -> None:

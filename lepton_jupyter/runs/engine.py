@@ -1,9 +1,223 @@
-"""The papermill engine ``lepton`` (``papermill -e lepton``)."""
+"""The papermill engine ``lepton``: ``papermill -e lepton in.ipynb out.ipynb -p lr 0.1``.
+
+It executes like papermill's default nbclient engine and records a run manifest around the
+execution. The kernel gets a run-specific environment:
+
+- ``LEPTON_LEDGER``: a JSON-lines file in the run folder that ``pins.ledger()`` mirrors to,
+  so what the kernel resolved reaches the manifest written by this process;
+- ``LEPTON_PINS``: the pins of a rerun (passed by ``rerun()`` or inherited from the caller);
+- ``LEPTON_RUN_ID`` and ``LEPTON_NOTEBOOK_PATH``: for lineage recorded by the registry.
+
+The environment is passed to the kernel at start-up, never set in this process, so several
+runs may execute concurrently in one process.
+"""
 
 from __future__ import annotations
 
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine
+from papermill.log import logger
+
+from .. import pins
+from .manifest import (
+    Manifest,
+    current_user,
+    git_info,
+    kernel_python,
+    notebook_info,
+    now,
+    output_digest,
+    package_versions,
+    strip_injected,
+)
+from .store import INPUT, LEDGER, OUTPUT, RunStore
+
+
+class RunRecorder:
+    """Writes the manifest of one run: at start (status running), then at the end."""
+
+    def __init__(self, store: RunStore, manifest: Manifest, pins_path: str | None) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.folder = store.root / manifest.id
+        self.pins_path = pins_path
+
+    @classmethod
+    def begin(
+        cls,
+        nb: Any,
+        input_path: str | None,
+        output_path: str | None,
+        kernel_name: str,
+        *,
+        store: RunStore | None = None,
+        run_id: str | None = None,
+        rerun_of: str | None = None,
+        pins_path: str | None = None,
+    ) -> RunRecorder:
+        """Create the run folder, keep a copy of the notebook, write a 'running' manifest."""
+        store = store or RunStore.from_settings()
+        run_id = run_id or store.create()
+        folder = store.root / run_id
+        path = str(Path(input_path).resolve()) if _is_local(input_path) else str(input_path)
+        nbformat.write(strip_injected(nb), str(folder / INPUT))
+        cwd = os.getcwd()
+        manifest = Manifest(
+            id=run_id,
+            notebook=notebook_info(nb, path),
+            kernel_name=kernel_name or "",
+            cwd=cwd,
+            parameters=dict(nb.metadata.get("papermill", {}).get("parameters") or {}),
+            packages=package_versions(),
+            git=git_info(cwd),
+            started_at=now(),
+            output_path=_absolute(output_path),
+            rerun_of=rerun_of,
+            user=current_user(),
+            pid=os.getpid(),
+        )
+        recorder = cls(store, manifest, pins_path or os.environ.get(pins.PINS_ENV))
+        store.save(manifest)
+        return recorder
+
+    def kernel_env(self) -> dict[str, str]:
+        """The kernel's environment: this process's plus the run's ledger, pins and ids."""
+        env = dict(os.environ)
+        env[pins.LEDGER_ENV] = str(self.folder / LEDGER)
+        env[pins.RUN_ID_ENV] = self.manifest.id
+        env[pins.NOTEBOOK_ENV] = self.manifest.notebook.path
+        if self.pins_path:
+            env[pins.PINS_ENV] = str(self.pins_path)
+        else:
+            env.pop(pins.PINS_ENV, None)
+        return env
+
+    def finish(self, nb: Any, error: BaseException | None = None) -> Manifest:
+        """Record the ledger, metrics, outputs and outcome; keep a copy of the output."""
+        ledger = pins.read_ledger_file(self.folder / LEDGER)
+        failure = _error_text(error) or _cell_error(nb)
+        self.manifest = self.manifest.model_copy(
+            update={
+                "status": "failed" if failure else "completed",
+                "error": failure,
+                "ledger": ledger,
+                "metrics": pins.metrics_of(ledger),
+                "python": kernel_python(nb),
+                "ended_at": now(),
+                "output_digest": output_digest(nb),
+            }
+        )
+        nbformat.write(nb, str(self.folder / OUTPUT))
+        self.store.save(self.manifest)
+        return self.manifest
 
 
 class LeptonEngine(NBClientEngine):
-    """Executes like papermill's default engine; run recording is added by the runs subsystem."""
+    """papermill's nbclient engine plus a run manifest (see the module docstring).
+
+    Extra keyword arguments understood (``papermill.execute_notebook(..., **kwargs)``):
+    ``lepton_run_id`` (a folder already created by ``RunStore.create``), ``lepton_rerun_of``
+    and ``lepton_pins`` (path of the pins file), all set by ``rerun()``.
+    """
+
+    @classmethod
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str,
+        output_path: str | None = None,
+        progress_bar: bool = True,
+        log_output: bool = False,
+        autosave_cell_every: int = 30,
+        **kwargs: Any,
+    ) -> Any:
+        recorder = RunRecorder.begin(
+            nb,
+            kwargs.get("input_path"),
+            output_path,
+            kernel_name,
+            run_id=kwargs.pop("lepton_run_id", None),
+            rerun_of=kwargs.pop("lepton_rerun_of", None),
+            pins_path=kwargs.pop("lepton_pins", None),
+        )
+        logger.info(f"Recording run {recorder.manifest.id} in {recorder.folder}")
+        try:
+            result = super().execute_notebook(
+                nb,
+                kernel_name,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+                kernel_env=recorder.kernel_env(),
+                **kwargs,
+            )
+        except BaseException as e:
+            recorder.finish(nb, e)
+            raise
+        # The output notebook names its run, so `lepton runs show` can start from either.
+        result.metadata.setdefault("lepton", {})["run_id"] = recorder.manifest.id
+        recorder.finish(result)
+        return result
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution_timeout: int | None = None,
+        kernel_env: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the cells like papermill's engine does, starting the kernel with ``kernel_env``."""
+        kwargs.pop("input_path", None)
+        kwargs.pop("startup_timeout", None)
+        timeout = execution_timeout or kwargs.pop("timeout", None)
+        client = PapermillNotebookClient(
+            nb_man,
+            kernel_name=kernel_name,
+            timeout=timeout,
+            startup_timeout=start_timeout,
+            log=logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            **kwargs,
+        )
+        # nbclient hands these keyword arguments to KernelManager.start_kernel.
+        return client.execute(env=kernel_env) if kernel_env else client.execute()
+
+
+def _is_local(path: str | None) -> bool:
+    return bool(path) and "://" not in str(path)
+
+
+def _absolute(path: str | None) -> str | None:
+    if not path:
+        return None
+    return str(Path(path).resolve()) if _is_local(path) else str(path)
+
+
+def _error_text(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+def _cell_error(nb: Any) -> str | None:
+    """'cell N: Ename: message' for the first failed cell (papermill raises after we return)."""
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"cell {index}: {out.get('ename')}: {out.get('evalue')}"
+    return None

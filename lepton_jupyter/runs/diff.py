@@ -1,0 +1,254 @@
+"""What changed between two runs: parameters, pins, metrics (within a tolerance), cell outputs.
+
+Cells are compared on normalised outputs (``manifest.normalized_outputs``): execution counts,
+timings and display ids are not differences. Papermill's injected parameter cell is left out
+on both sides; a parameter change shows under ``parameters`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..pins import PIN_KINDS, resolution
+from .manifest import INJECTED_TAG, Manifest, normalized_outputs
+
+PinStatus = Literal["held", "changed", "missing", "new"]
+
+
+class ParameterChange(BaseModel):
+    name: str
+    before: Any = None
+    after: Any = None
+
+
+class PinDiff(BaseModel):
+    """One floating reference: did the second run resolve it as the first did?"""
+
+    kind: str
+    key: str
+    status: PinStatus = Field(
+        description="held: same resolution; changed: different; missing: only the first run "
+        "resolved it; new: only the second did."
+    )
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class MetricDiff(BaseModel):
+    name: str
+    before: Any = None
+    after: Any = None
+    abs_diff: float | None = None
+    rel_diff: float | None = None
+    equal: bool
+
+
+class CellDiff(BaseModel):
+    """A cell whose source or outputs differ; ``index`` is its position in the notebook."""
+
+    index: int
+    source: str = Field(description="First line of the cell's source, to recognise it.")
+    source_changed: bool
+    outputs_changed: bool
+    before: str = Field(default="", description="Text of the first run's outputs (shortened).")
+    after: str = Field(default="", description="Text of the second run's outputs (shortened).")
+
+
+class RunDiff(BaseModel):
+    before: str = Field(description="Id of the first run (the original).")
+    after: str = Field(description="Id of the second run (the rerun).")
+    abs_tol: float = 0.0
+    rel_tol: float = 0.0
+    notebook_changed: bool = False
+    parameters: list[ParameterChange] = Field(default_factory=list)
+    pins: list[PinDiff] = Field(default_factory=list)
+    metrics: list[MetricDiff] = Field(default_factory=list)
+    cells: list[CellDiff] = Field(default_factory=list)
+
+    @property
+    def held(self) -> list[PinDiff]:
+        return [p for p in self.pins if p.status == "held"]
+
+    @property
+    def metrics_equal(self) -> bool:
+        return all(m.equal for m in self.metrics)
+
+    @property
+    def identical(self) -> bool:
+        """Same parameters, every pin held, metrics equal within tolerance, same outputs."""
+        return (
+            not self.notebook_changed
+            and not self.parameters
+            and all(p.status == "held" for p in self.pins)
+            and self.metrics_equal
+            and not self.cells
+        )
+
+    def summary(self) -> str:
+        """A few lines for a terminal or a log."""
+        verdict = "identical" if self.identical else "different"
+        lines = [f"run {self.after} vs {self.before}: {verdict}"]
+        if self.notebook_changed:
+            lines.append("  notebook: cell sources differ")
+        for p in self.parameters:
+            lines.append(f"  parameter {p.name}: {p.before!r} -> {p.after!r}")
+        for pin in self.pins:
+            lines.append(f"  pin {pin.kind} {pin.key}: {pin.status}{_pin_detail(pin)}")
+        tol = f" (abs_tol={self.abs_tol:g}, rel_tol={self.rel_tol:g})"
+        for m in self.metrics:
+            mark = "equal" if m.equal else "differs"
+            lines.append(f"  metric {m.name}: {m.before!r} -> {m.after!r} {mark}{tol}")
+        for c in self.cells:
+            what = "source and outputs" if c.source_changed else "outputs"
+            lines.append(f"  cell {c.index} ({c.source}): {what} changed")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from ..widgets.runs import diff_html
+
+        return diff_html(self)
+
+
+def _pin_detail(pin: PinDiff) -> str:
+    if pin.status == "held" and pin.after:
+        return " " + _short(pin.after)
+    if pin.status == "changed":
+        return f" {_short(pin.before or {})} -> {_short(pin.after or {})}"
+    return ""
+
+
+def _short(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())[:120]
+
+
+def diff_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[ParameterChange]:
+    return [
+        ParameterChange(name=name, before=a.get(name), after=b.get(name))
+        for name in sorted(set(a) | set(b))
+        if a.get(name) != b.get(name) or (name in a) != (name in b)
+    ]
+
+
+def _first_resolutions(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:
+        if entry.get("kind") in PIN_KINDS:
+            first.setdefault((entry["kind"], entry["key"]), resolution(entry))
+    return first
+
+
+def diff_pins(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[PinDiff]:
+    before, after = _first_resolutions(a), _first_resolutions(b)
+    result = []
+    for kind, key in sorted(set(before) | set(after)):
+        old, new = before.get((kind, key)), after.get((kind, key))
+        if old is None:
+            status: PinStatus = "new"
+        elif new is None:
+            status = "missing"
+        else:
+            status = "held" if old == new else "changed"
+        result.append(PinDiff(kind=kind, key=key, status=status, before=old, after=new))
+    return result
+
+
+def diff_metrics(
+    a: dict[str, Any], b: dict[str, Any], abs_tol: float = 0.0, rel_tol: float = 0.0
+) -> list[MetricDiff]:
+    result = []
+    for name in sorted(set(a) | set(b)):
+        old, new = a.get(name), b.get(name)
+        if isinstance(old, int | float) and isinstance(new, int | float):
+            absolute = abs(new - old)
+            relative = absolute / abs(old) if old else (0.0 if absolute == 0 else math.inf)
+            equal = old == new or math.isclose(old, new, rel_tol=rel_tol, abs_tol=abs_tol)
+            result.append(
+                MetricDiff(
+                    name=name,
+                    before=old,
+                    after=new,
+                    abs_diff=absolute,
+                    rel_diff=relative,
+                    equal=equal,
+                )
+            )
+        else:
+            result.append(
+                MetricDiff(
+                    name=name, before=old, after=new, equal=old == new and name in a and name in b
+                )
+            )
+    return result
+
+
+def _numbered_code_cells(nb: Any) -> list[tuple[int, Any]]:
+    """(position in the notebook as the user wrote it, cell) for each code cell."""
+    cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    return [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+
+
+def _output_text(cell: Any | None, limit: int = 300) -> str:
+    if cell is None:
+        return ""
+    parts = []
+    for out in normalized_outputs(cell):
+        if out["type"] == "stream":
+            parts.append(str(out["text"]))
+        elif out["type"] == "data":
+            parts.append(str(out["data"].get("text/plain", "<" + ", ".join(out["data"]) + ">")))
+        else:
+            parts.append(f"{out['ename']}: {out['evalue']}")
+    text = "".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def diff_cells(nb_a: Any, nb_b: Any) -> list[CellDiff]:
+    cells_a, cells_b = _numbered_code_cells(nb_a), _numbered_code_cells(nb_b)
+    result = []
+    for n in range(max(len(cells_a), len(cells_b))):
+        index_a, a = cells_a[n] if n < len(cells_a) else (None, None)
+        index_b, b = cells_b[n] if n < len(cells_b) else (None, None)
+        source_a = a.get("source", "") if a is not None else None
+        source_b = b.get("source", "") if b is not None else None
+        outputs_changed = a is None or b is None or normalized_outputs(a) != normalized_outputs(b)
+        source_changed = source_a != source_b
+        if not (outputs_changed or source_changed):
+            continue
+        first_line = (source_b if source_b is not None else source_a or "").strip()
+        result.append(
+            CellDiff(
+                index=index_b if index_b is not None else index_a or 0,
+                source=first_line.splitlines()[0][:80] if first_line else "",
+                source_changed=source_changed,
+                outputs_changed=outputs_changed,
+                before=_output_text(a),
+                after=_output_text(b),
+            )
+        )
+    return result
+
+
+def compare_runs(
+    a: Manifest,
+    b: Manifest,
+    nb_a: Any | None,
+    nb_b: Any | None,
+    *,
+    abs_tol: float = 0.0,
+    rel_tol: float = 0.0,
+) -> RunDiff:
+    """Compare run ``b`` against run ``a`` given their executed notebooks (None: not kept)."""
+    return RunDiff(
+        before=a.id,
+        after=b.id,
+        abs_tol=abs_tol,
+        rel_tol=rel_tol,
+        notebook_changed=a.notebook.digest != b.notebook.digest,
+        parameters=diff_parameters(a.parameters, b.parameters),
+        pins=diff_pins(a.ledger, b.ledger),
+        metrics=diff_metrics(a.metrics, b.metrics, abs_tol, rel_tol),
+        cells=diff_cells(nb_a, nb_b) if nb_a is not None and nb_b is not None else [],
+    )

@@ -1,0 +1,181 @@
+"""The run manifest: everything needed to rerun a notebook run exactly and to compare runs.
+
+Notebook digests cover cell types and sources only (outputs, execution counts and metadata
+are not content), so a notebook saved again with fresh outputs is still "the same
+notebook". Output digests cover normalised outputs: no execution counts, no transient data.
+"""
+
+from __future__ import annotations
+
+import copy
+import getpass
+import hashlib
+import json
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+# Packages whose versions decide whether a rerun can reproduce the original.
+KEY_PACKAGES = ("lepton_jupyter", "papermill", "torch", "numpy", "dvc", "nbclient", "ipykernel")
+INJECTED_TAG = "injected-parameters"
+PARAMETERS_TAG = "parameters"
+
+RunStatus = Literal["running", "completed", "failed"]
+
+
+class NotebookInfo(BaseModel):
+    """The notebook a run executed, as it was before papermill injected parameters."""
+
+    path: str = Field(description="Absolute path (or URL) of the input notebook.")
+    digest: str = Field(description="sha256 of the cells' types and sources.")
+    cells: list[str] = Field(default_factory=list, description="sha256 of each cell's source.")
+
+
+class GitInfo(BaseModel):
+    """The workspace's git state when the run started."""
+
+    root: str
+    commit: str | None = Field(description="HEAD commit; None in a repo without commits.")
+    dirty: bool = Field(description="Tracked files differ from HEAD (untracked files ignored).")
+
+
+class Manifest(BaseModel):
+    """One run of a notebook: inputs, what it resolved, what it produced."""
+
+    id: str
+    status: RunStatus = "running"
+    engine: str = Field(default="lepton", description="'lepton' (papermill) or 'interactive'.")
+    notebook: NotebookInfo
+    kernel_name: str = ""
+    cwd: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    ledger: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    python: str = ""
+    git: GitInfo | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    output_path: str | None = Field(default=None, description="Where the output was written.")
+    output_digest: str | None = None
+    error: str | None = None
+    rerun_of: str | None = Field(default=None, description="Id of the run this one reran.")
+    user: str = ""
+    pid: int | None = Field(default=None, description="Process executing the run.")
+
+    @property
+    def duration(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def pin_entries(self) -> list[dict[str, Any]]:
+        """Ledger entries that resolved floating references (what a rerun pins)."""
+        from ..pins import PIN_KINDS
+
+        return [e for e in self.ledger if e.get("kind") in PIN_KINDS]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sha256(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def strip_injected(nb: Any) -> Any:
+    """A copy of ``nb`` as the user wrote it: no papermill-injected cell, no outputs."""
+    clean = copy.deepcopy(nb)
+    clean.cells = [c for c in clean.cells if INJECTED_TAG not in _tags(c)]
+    for cell in clean.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+    clean.metadata.pop("papermill", None)
+    return clean
+
+
+def notebook_info(nb: Any, path: str) -> NotebookInfo:
+    """Path and content digests of ``nb`` (papermill-injected cells are not content)."""
+    cells = [
+        _sha256([c.get("cell_type"), c.get("source", "")])
+        for c in nb.cells
+        if INJECTED_TAG not in _tags(c)
+    ]
+    return NotebookInfo(path=path, digest=_sha256(cells), cells=cells)
+
+
+def normalized_outputs(cell: Any) -> list[dict[str, Any]]:
+    """A code cell's outputs without execution counts, metadata or transient display ids."""
+    result = []
+    for out in cell.get("outputs", []):
+        kind = out.get("output_type")
+        if kind == "stream":
+            result.append({"type": "stream", "name": out.get("name"), "text": out.get("text")})
+        elif kind in ("execute_result", "display_data"):
+            result.append({"type": "data", "data": dict(out.get("data", {}))})
+        elif kind == "error":
+            result.append({"type": "error", "ename": out.get("ename"), "evalue": out.get("evalue")})
+    return result
+
+
+def code_cells(nb: Any) -> list[Any]:
+    """The code cells the user wrote (injected parameter cells left out), in order."""
+    return [c for c in nb.cells if c.get("cell_type") == "code" and INJECTED_TAG not in _tags(c)]
+
+
+def output_digest(nb: Any) -> str:
+    return _sha256([normalized_outputs(c) for c in code_cells(nb)])
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_info(folder: str | Path) -> GitInfo | None:
+    """HEAD and dirty flag of the git repo containing ``folder``; None outside a repo."""
+    import pygit2
+
+    found = pygit2.discover_repository(str(folder))
+    if found is None:
+        return None
+    repo = pygit2.Repository(found)
+    if repo.is_bare:
+        return None
+    commit = None if repo.head_is_unborn else str(repo.head.target)
+    changes = repo.status(untracked_files="no")
+    dirty = any(flags != pygit2.enums.FileStatus.CURRENT for flags in changes.values())
+    return GitInfo(root=str(Path(repo.workdir).resolve()), commit=commit, dirty=dirty)
+
+
+def kernel_python(nb: Any) -> str:
+    """The kernel's Python version as papermill recorded it, else this process's."""
+    info = nb.get("metadata", {}).get("language_info", {})
+    if info.get("name") == "python" and info.get("version"):
+        return str(info["version"])
+    return platform.python_version()
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""

@@ -1,0 +1,247 @@
+"""Rerun a recorded run exactly: same notebook, same parameters, the recorded pins in force.
+
+A rerun is planned first (everything checkable before a kernel starts: the notebook is still
+there and unchanged, overriding parameters are declared), then executed by papermill with
+the ``lepton`` engine, which records the new run. The rerun's folder also holds the pins it
+ran under and its diff against the original.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .. import errors, pins
+from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
+from .diff import RunDiff, compare_runs
+from .manifest import Manifest, notebook_info, now
+from .store import DIFF, INPUT, OUTPUT, PINS, RunStore
+
+ENGINE = "lepton"
+
+
+class RunFailed(Conflict):
+    """The rerun executed but a cell raised; the failed run is recorded with its output."""
+
+
+@dataclass
+class RerunPlan:
+    """What a rerun will execute, checked before any kernel starts."""
+
+    original: Manifest
+    notebook: Path
+    parameters: dict[str, Any]
+    cwd: str
+    from_copy: bool
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _first_line(cell: Any) -> str:
+    source = cell.get("source", "").strip()
+    return source.splitlines()[0][:60] if source else f"<empty {cell.get('cell_type')} cell>"
+
+
+def describe_changes(recorded: Any, current: Any) -> str:
+    """Which cells differ between the recorded copy and the notebook now, by first line."""
+    old = notebook_info(recorded, "").cells
+    new = notebook_info(current, "").cells
+    changes = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op in ("replace", "delete"):
+            verb = "changed" if op == "replace" else "removed"
+            changes += [
+                f"cell {i + 1} {verb} ({_first_line(recorded.cells[i])!r})" for i in range(a1, a2)
+            ]
+        if op == "insert" or (op == "replace" and b2 - b1 > a2 - a1):
+            start = b1 if op == "insert" else b1 + (a2 - a1)
+            changes += [
+                f"cell {i + 1} added ({_first_line(current.cells[i])!r})" for i in range(start, b2)
+            ]
+    return "; ".join(changes[:5]) + ("; ..." if len(changes) > 5 else "")
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """Parameters the notebook declares in its cell tagged 'parameters' (papermill's view)."""
+    from papermill import inspect_notebook
+
+    return inspect_notebook(str(notebook))
+
+
+def plan_rerun(
+    store: RunStore,
+    original: Manifest,
+    parameters: dict[str, Any] | None = None,
+    *,
+    from_copy: bool = False,
+) -> RerunPlan:
+    """Check that ``original`` can be rerun as asked; raise a clear error if not."""
+    copy = store.root / original.id / INPUT
+    recorded = original.notebook.path
+    if from_copy:
+        if not copy.is_file():
+            raise NotFound(f"Run {original.id} kept no copy of its notebook ({copy} is missing).")
+        notebook = copy
+    else:
+        notebook = Path(recorded)
+        offer = (
+            f"To rerun the copy recorded with the run, pass from_copy=True "
+            f"(CLI: --from-copy); the copy is {copy}."
+        )
+        if "://" in recorded:
+            raise Invalid(f"Run {original.id} ran the remote notebook {recorded}. {offer}")
+        if not notebook.is_file():
+            raise NotFound(f"Notebook {recorded} recorded by run {original.id} is gone. {offer}")
+        current = nbformat.read(str(notebook), as_version=4)
+        if notebook_info(current, recorded).digest != original.notebook.digest:
+            detail = describe_changes(nbformat.read(str(copy), as_version=4), current)
+            raise Conflict(
+                f"Notebook {recorded} changed since run {original.id} ({detail}). {offer}"
+            )
+    overrides = dict(parameters or {})
+    if overrides:
+        declared = declared_parameters(notebook)
+        for name in overrides:
+            if name not in declared:
+                listed = ", ".join(declared) or "none (no cell is tagged 'parameters')"
+                raise Invalid(
+                    f"Parameter {name!r} is not declared by notebook {notebook}; declared "
+                    f"parameters: {listed}.{did_you_mean(name, list(declared))}"
+                )
+    cwd = original.cwd if original.cwd and Path(original.cwd).is_dir() else str(notebook.parent)
+    return RerunPlan(
+        original=original,
+        notebook=notebook,
+        parameters={**original.parameters, **overrides},
+        cwd=cwd,
+        from_copy=from_copy,
+        overrides=overrides,
+    )
+
+
+def placeholder(store: RunStore, plan: RerunPlan, run_id: str) -> Manifest:
+    """The manifest of a rerun that was started but whose kernel is not up yet."""
+    manifest = Manifest(
+        id=run_id,
+        notebook=plan.original.notebook,
+        kernel_name=plan.original.kernel_name,
+        cwd=plan.cwd,
+        parameters=plan.parameters,
+        started_at=now(),
+        rerun_of=plan.original.id,
+        user=plan.original.user,
+    )
+    store.save(manifest)
+    return manifest
+
+
+def execute_rerun(
+    store: RunStore,
+    plan: RerunPlan,
+    *,
+    run_id: str | None = None,
+    output_path: str | None = None,
+    log_output: bool = False,
+) -> Manifest:
+    """Execute a planned rerun with papermill; return the new run's manifest.
+
+    Errors raised by lepton inside the notebook (a pinned dataset commit or model version
+    that no longer exists) are re-raised as the same class, naming the run and the cell.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    run_id = run_id or store.create()
+    folder = store.root / run_id
+    pins_path = pins.write_pins(plan.original.ledger, folder / PINS)
+    output = output_path or str(folder / OUTPUT)
+    try:
+        papermill.execute_notebook(
+            str(plan.notebook),
+            output,
+            parameters=plan.parameters or None,
+            engine_name=ENGINE,
+            kernel_name=plan.original.kernel_name or None,
+            cwd=plan.cwd,
+            log_output=log_output,
+            progress_bar=False,
+            lepton_run_id=run_id,
+            lepton_rerun_of=plan.original.id,
+            lepton_pins=str(pins_path),
+        )
+    except PapermillExecutionError as e:
+        _mark_failed(store, run_id, f"cell {e.cell_index}: {e.ename}: {e.evalue}")
+        cls = getattr(errors, e.ename, None)
+        if not (isinstance(cls, type) and issubclass(cls, LeptonError)):
+            cls = RunFailed
+        raise cls(
+            f"Rerun {run_id} of run {plan.original.id} failed in cell {e.cell_index}: "
+            f"{e.ename}: {e.evalue} (output notebook: {output})"
+        ) from e
+    except BaseException as e:
+        _mark_failed(store, run_id, f"{type(e).__name__}: {e}")
+        raise
+    manifest = store.get(run_id)
+    write_diff(store, plan.original, manifest)
+    return manifest
+
+
+def _mark_failed(store: RunStore, run_id: str, error: str) -> None:
+    """Make sure a rerun that died before or inside the engine is not left 'running'."""
+    try:
+        manifest = store.get(run_id)
+    except LeptonError:
+        return
+    if manifest.status == "running":
+        store.save(
+            manifest.model_copy(update={"status": "failed", "error": error, "ended_at": now()})
+        )
+
+
+def load_output(store: RunStore, manifest: Manifest) -> Any | None:
+    """The executed notebook kept in the run folder, or None if it was never written."""
+    path = store.root / manifest.id / OUTPUT
+    if not path.is_file():
+        return None
+    return nbformat.read(str(path), as_version=4)
+
+
+def diff_stored(
+    store: RunStore, a: Manifest, b: Manifest, *, abs_tol: float = 0.0, rel_tol: float = 0.0
+) -> RunDiff:
+    return compare_runs(
+        a, b, load_output(store, a), load_output(store, b), abs_tol=abs_tol, rel_tol=rel_tol
+    )
+
+
+def write_diff(store: RunStore, original: Manifest, rerun: Manifest) -> RunDiff:
+    result = diff_stored(store, original, rerun)
+    (store.root / rerun.id / DIFF).write_text(result.model_dump_json(indent=1))
+    return result
+
+
+def parse_parameters(pairs: list[str] | None, as_json: str | None = None) -> dict[str, Any]:
+    """``name=value`` pairs (values read as JSON when they parse, else as strings)."""
+    result: dict[str, Any] = {}
+    if as_json:
+        try:
+            loaded = json.loads(as_json)
+        except json.JSONDecodeError as e:
+            raise Invalid(f"Parameters are not valid JSON: {e}") from e
+        if not isinstance(loaded, dict):
+            raise Invalid("Parameters must be a JSON object of name: value.")
+        result.update(loaded)
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise Invalid(f"Parameter {pair!r} is not name=value.")
+        try:
+            result[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            result[name] = raw
+    return result

@@ -1,0 +1,118 @@
+"""The runs store: one folder per run under ``<state_dir>/runs``.
+
+Why folders of JSON rather than a database: a run is already a set of files (the recorded
+copy of the notebook, the executed output, the kernel's ledger, the pins and diff of a
+rerun), so the manifest sits beside them and a run folder is complete on its own (copy it to
+a colleague, attach it to a bug). Every run is written by the one process executing it
+(papermill batch jobs run in parallel), so a folder per run needs no locking: the folder is
+created exclusively and the manifest replaced atomically. Run ids start with a UTC
+timestamp, so the sorted directory listing is the index, newest last, and listing the
+latest N runs reads N manifests. Keeping SQLAlchemy out also keeps ``papermill -e lepton``
+start-up cheap.
+
+Layout of a run folder::
+
+    manifest.json   the Manifest
+    input.ipynb     the notebook as it ran (parameters not injected, no outputs)
+    output.ipynb    the executed notebook
+    ledger.jsonl    the kernel's ledger mirror (LEPTON_LEDGER)
+    pins.json       a rerun's pins (LEPTON_PINS)
+    diff.json       a rerun's diff against the run it reran
+    rerun.log       output of a rerun started in the background (REST)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import Invalid, NotFound, did_you_mean
+from ..settings import Settings, load_settings
+from .manifest import Manifest
+
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+MANIFEST = "manifest.json"
+INPUT = "input.ipynb"
+OUTPUT = "output.ipynb"
+LEDGER = "ledger.jsonl"
+PINS = "pins.json"
+DIFF = "diff.json"
+LOG = "rerun.log"
+
+
+class RunStore:
+    """Run folders under ``root``; see the module docstring for the layout."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> RunStore:
+        return cls((settings or load_settings()).state_dir / "runs")
+
+    def create(self) -> str:
+        """A new run id whose folder now exists and belongs to the caller."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+            run_id = f"{stamp}-{secrets.token_hex(3)}"
+            try:
+                (self.root / run_id).mkdir()
+            except FileExistsError:
+                continue
+            return run_id
+
+    def folder(self, run_id: str) -> Path:
+        """The folder of an existing run; Invalid for a malformed id, NotFound for unknown."""
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            raise Invalid(
+                f"{run_id!r} is not a run id; run ids look like 20260131-142501-a1b2c3 "
+                "(see `lepton runs list`)."
+            )
+        folder = self.root / run_id
+        if not (folder / MANIFEST).is_file():
+            hint = did_you_mean(run_id, self.ids())
+            raise NotFound(f"No run {run_id!r} in {self.root}.{hint}")
+        return folder
+
+    def save(self, manifest: Manifest) -> Path:
+        """Write the manifest atomically: readers see the old or the new one, never half."""
+        folder = self.root / manifest.id
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            f.write(manifest.model_dump_json(indent=1))
+        target = folder / MANIFEST
+        os.replace(tmp, target)
+        return target
+
+    def get(self, run_id: str) -> Manifest:
+        return Manifest.model_validate_json((self.folder(run_id) / MANIFEST).read_text())
+
+    def ids(self) -> list[str]:
+        """Ids of every recorded run, oldest first."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir() if RUN_ID.match(p.name) and (p / MANIFEST).is_file()
+        )
+
+    def list(self, notebook: str | None = None, limit: int | None = 50) -> list[Manifest]:
+        """Runs newest first, optionally only those of one notebook (path as recorded)."""
+        result: list[Manifest] = []
+        wanted = str(Path(notebook).resolve()) if notebook else None
+        for run_id in reversed(self.ids()):
+            try:
+                manifest = self.get(run_id)
+            except (OSError, ValueError):
+                continue  # a folder being written right now
+            if wanted and manifest.notebook.path != wanted:
+                continue
+            result.append(manifest)
+            if limit is not None and len(result) >= limit:
+                break
+        return result
