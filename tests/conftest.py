@@ -12,8 +12,11 @@ from lepton_jupyter import pins
 pytest_plugins = [
     "pytest_jupyter.jupyter_server",
     "tests.fixtures.processes",
-    "tests.fixtures.datasets",
     "tests.fixtures.jobs",
+    "tests.fixtures.datasets",
+    "tests.fixtures.slurm",
+    "tests.fixtures.registry",
+    "tests.fixtures.runs",
 ]
 
 
