@@ -8,6 +8,8 @@ only needs ``report`` never loads the store or pydantic.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __all__ = ["Job", "jobs", "launch", "report"]
@@ -20,3 +22,17 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'lepton_jupyter.jobs' has no attribute {name!r}")
     return getattr(importlib.import_module(module, __name__), name)
+
+
+class _CallableJobs(types.ModuleType):
+    """Once imported, this subpackage is the attribute ``lepton_jupyter.jobs``, which
+    hides the ``jobs()`` function of the same name; calling the module lists jobs, so
+    ``from lepton_jupyter import jobs; jobs()`` works either way."""
+
+    def __call__(self, status: str | None = None) -> Any:
+        from .api import jobs
+
+        return jobs(status)
+
+
+sys.modules[__name__].__class__ = _CallableJobs

@@ -40,6 +40,7 @@ class JobManager:
     """Jobs stored under ``settings.jobs_path``: one folder each, plus the SQLite store."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.jobs_path = settings.jobs_path
         self.store = JobStore(sqlite_url(self.jobs_path))
 
@@ -68,7 +69,8 @@ class JobManager:
         _check_count("nnodes", nnodes, 1)
         _check_count("max_restarts", max_restarts, 0)
         check_backend(backend)
-        max_nodes = backend_class(backend).max_nodes
+        engine = backend_class(backend)
+        max_nodes = engine.max_nodes
         if max_nodes is not None and nnodes > max_nodes:
             raise Invalid(
                 f"The {backend!r} backend runs on at most {max_nodes} node(s); "
@@ -79,6 +81,9 @@ class JobManager:
         if bad_env:
             raise Invalid(f"env must map names to strings; not so for {bad_env}.")
 
+        # Keywords the backend takes (Slurm's partition, time...) do not reach the target.
+        given = {k: kwargs.pop(k) for k in list(kwargs) if k in engine.option_names}
+        backend_options = engine.resolve_options(given, self.settings)
         kind, description, payload, script = _resolve_target(target, args, kwargs)
         default_name = description.rsplit(":", 1)[-1].rsplit("/", 1)[-1].removesuffix(".py")
         name = name or default_name
@@ -95,12 +100,14 @@ class JobManager:
             target=description,
             script_args=[str(a) for a in args] if kind == "script" else [],
             env=env,
+            backend_options=backend_options,
             cwd=os.getcwd(),
-            sys_path=[p for p in sys.path if p],
+            sys_path=[p or os.getcwd() for p in sys.path],
             python=sys.executable,
             store_url=self.store.url,
             created_at=utcnow(),
         )
+        engine.check(spec, folder)
         folder.create()
         folder.spec.write_text(spec.model_dump_json(indent=2))
         folder.target.write_bytes(payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -43,6 +43,9 @@ class JobSpec(BaseModel):
     target: str = Field(description="Function qualname, 'module:function' or the script path.")
     script_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description="Set in every rank.")
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict, description="The backend's own options (Slurm: partition, time...)."
+    )
     cwd: str
     sys_path: list[str] = Field(default_factory=list)
     python: str = Field(description="Interpreter every rank runs (the launching kernel's).")
@@ -81,3 +84,7 @@ class JobInfo(BaseModel):
     failed_rank: int | None = None
     error: str | None = Field(default=None, description="The failing rank's traceback.")
     cancel_requested: bool = False
+    detail: str | None = Field(
+        default=None,
+        description="What the engine says about the job (Slurm: its job id, pending reason).",
+    )

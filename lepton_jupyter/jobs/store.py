@@ -12,7 +12,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -52,6 +64,7 @@ class JobRow(Base):
     failed_rank: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 def _with_utc(value: datetime | None) -> datetime | None:
@@ -81,6 +94,7 @@ def _info(row: JobRow) -> JobInfo:
         failed_rank=row.failed_rank,
         error=row.error,
         cancel_requested=row.cancel_requested,
+        detail=row.detail,
     )
 
 
@@ -107,8 +121,21 @@ def _engine(url: str) -> Engine:
                 cursor.close()
 
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
         _engines[url] = engine
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add columns introduced since a store file was created (nullable ones only)."""
+    present = {c["name"] for c in inspect(engine).get_columns(JobRow.__tablename__)}
+    with engine.begin() as conn:
+        for column in JobRow.__table__.columns:
+            if column.name not in present:
+                kind = column.type.compile(engine.dialect)
+                conn.execute(
+                    text(f"ALTER TABLE {JobRow.__tablename__} ADD COLUMN {column.name} {kind}")
+                )
 
 
 class JobStore:
@@ -162,6 +189,10 @@ class JobStore:
             statement = statement.where(JobRow.status.in_(ACTIVE))
         with Session(self.engine) as session, session.begin():
             return session.execute(statement.values(**values)).rowcount > 0
+
+    def set_detail(self, job_id: str, detail: str | None) -> None:
+        """What the engine says about an active job (a Slurm pending reason, its nodes)."""
+        self._update(job_id, only_active=True, detail=detail)
 
     def set_supervisor(self, job_id: str, pid: int) -> None:
         self._update(job_id, only_active=True, supervisor_pid=pid)

@@ -63,6 +63,31 @@ def _run_target(spec: dict[str, Any], folder: JobFolder) -> Any:
     return function(*payload["args"], **payload["kwargs"])
 
 
+def _init_process_group(backend: str, rank: int) -> None:
+    """``init_process_group`` on the agent's store, under a prefix per elastic attempt.
+
+    torch keeps the agent's store across elastic restarts, so the keys of a failed attempt
+    would hand a restarted rank its peers' old addresses (gloo: "Connection refused");
+    a fresh prefix per attempt makes ``max_restarts`` work.
+    """
+    import torch.distributed as dist
+
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        dist.init_process_group(backend)
+        return
+    world_size = int(os.environ["WORLD_SIZE"])
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size, is_master=False
+    )
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(
+        backend,
+        store=dist.PrefixStore(f"lepton/attempt-{attempt}", store),
+        rank=rank,
+        world_size=world_size,
+    )
+
+
 def _fail(folder: JobFolder, rank: int) -> None:
     """Leave the traceback for ``Job.wait()`` and the monitor, and exit without waiting on
     peers (a destroy_process_group here could block on ranks stuck in a collective)."""
@@ -87,13 +112,12 @@ def main(job_dir: str) -> int:
     import torch
     import torch.distributed as dist
 
-    own_group = spec["kind"] != "script"  # scripts written for torchrun set up their own
-    if own_group:
+    if spec["kind"] != "script":  # scripts written for torchrun set up their own
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-            dist.init_process_group("nccl")
+            _init_process_group("nccl", rank)
         else:
-            dist.init_process_group("gloo")
+            _init_process_group("gloo", rank)
     try:
         value = _run_target(spec, folder)
     except SystemExit as e:

@@ -13,7 +13,10 @@ from ...errors import Invalid, did_you_mean
 from .base import Backend
 
 ENTRY_POINT_GROUP = "lepton_jupyter.job_backends"
-BUILTIN = {"local": "lepton_jupyter.jobs.backends.local:LocalBackend"}
+BUILTIN = {
+    "local": "lepton_jupyter.jobs.backends.local:LocalBackend",
+    "slurm": "lepton_jupyter.jobs.backends.slurm:SlurmBackend",
+}
 
 
 def _available() -> dict[str, str]:

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ...settings import Settings
 from ..folder import JobFolder
 from ..spec import JobInfo, JobSpec, JobStatus
 from ..store import JobStore
@@ -53,6 +54,23 @@ class Backend(ABC):
     poll_interval: ClassVar[float] = 1.0
     #: Most nodes one job may span; None for no limit.
     max_nodes: ClassVar[int | None] = None
+    #: Keyword arguments of ``launch()`` that configure this backend rather than the target
+    #: (Slurm's ``partition``, ``time``...).
+    option_names: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def resolve_options(cls, given: dict[str, Any], settings: Settings) -> dict[str, Any]:
+        """One job's backend options: ``given`` over the configured defaults, validated.
+
+        Runs in the launching process; raises Invalid naming a bad option.
+        """
+        return {}
+
+    @classmethod
+    def check(cls, spec: JobSpec, folder: JobFolder) -> None:
+        """Raise Invalid, before anything is written or started, for a job the engine
+        cannot run (asked of the engine itself where it can answer)."""
+        return None
 
     def __init__(self, store: JobStore) -> None:
         self.store = store
