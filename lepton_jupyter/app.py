@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import List, Unicode
+from traitlets import Dict, List, Unicode
 
 from ._version import __version__
 from .handlers import api_routes
@@ -74,6 +74,13 @@ class LeptonApp(ExtensionApp):
         help="Folder of job folders (spec, per-rank logs, metrics). For multi-node backends it "
         "must be on a filesystem every node sees. Default: <state_dir>/jobs.",
     )
+    slurm_defaults = Dict(
+        default_value={},
+        config=True,
+        help="Default options of jobs launched with backend='slurm', overridden per launch() "
+        "call: partition, account, time, gpus_per_node, cpus_per_task, mem, sbatch_extra "
+        '(a list of extra #SBATCH arguments). Example: {"partition": "gpu", "time": "2:00:00"}.',
+    )
 
     def lepton_settings(self) -> Settings:
         return load_settings(
@@ -86,6 +93,7 @@ class LeptonApp(ExtensionApp):
             registry_storage_url=self.registry_storage_url,
             protected_aliases=self.protected_aliases,
             jobs_dir=self.jobs_dir,
+            slurm_defaults=self.slurm_defaults,
         )
 
     def initialize_settings(self) -> None:

@@ -8,8 +8,10 @@ under the Jupyter data dir, so a laptop needs no configuration.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from pydantic import BaseModel, Field
@@ -30,6 +32,9 @@ class Settings(BaseModel):
     registry_storage_url: str = Field(default="", description="fsspec URL of registry blobs.")
     protected_aliases: list[str] = Field(default_factory=lambda: ["prod"])
     jobs_dir: Path | None = None
+    slurm_defaults: dict[str, Any] = Field(
+        default_factory=dict, description="Default sbatch options of Slurm jobs (partition...)."
+    )
 
     @property
     def jobs_path(self) -> Path:
@@ -51,6 +56,8 @@ class Settings(BaseModel):
                 continue
             if isinstance(value, list):
                 value = ",".join(value)
+            elif isinstance(value, dict):
+                value = json.dumps(value)
             env[ENV_PREFIX + name.upper()] = str(value)
         return env
 
@@ -63,14 +70,17 @@ def load_settings(**overrides: object) -> Settings:
     """Settings from explicit overrides, then ``LEPTON_*`` variables, then defaults."""
     values: dict[str, object] = {}
     for name, field in Settings.model_fields.items():
-        if overrides.get(name) not in (None, "", []):
+        if overrides.get(name) not in (None, "", [], {}):
             values[name] = overrides[name]
             continue
         raw = _from_env(name)
         if raw is None or raw == "":
             continue
         annotation = str(field.annotation)
-        values[name] = [v for v in raw.split(",") if v] if "list" in annotation else raw
+        if "dict" in annotation:
+            values[name] = json.loads(raw)
+        else:
+            values[name] = [v for v in raw.split(",") if v] if "list" in annotation else raw
     state_dir = Path(values.pop("state_dir", None) or Path(jupyter_data_dir()) / "lepton")
     data_cache = values.pop("data_cache", None) or state_dir / "data-cache"
     return Settings(state_dir=state_dir, data_cache=data_cache, **values)
