@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from dvc_objects.fs import system
 
@@ -43,6 +44,18 @@ _LINKERS: dict[str, Callable[[str, str], None]] = {
     "symlink": system.symlink,
     "copy": _copy,
 }
+
+
+class CacheFile(NamedTuple):
+    """A dataset file: its path in the dataset, its cache object and the object's size."""
+
+    rel: str
+    src: str
+    size: int
+
+    @classmethod
+    def of(cls, rel: str, src: str) -> CacheFile:
+        return cls(rel, src, os.stat(src).st_size)
 
 
 class Linker:
@@ -75,17 +88,17 @@ class Linker:
 
 
 def link_files(
-    files: Sequence[tuple[str, str, int]],
+    files: Sequence[CacheFile],
     root: Path,
     linker: Linker,
     progress: Callable[[int, int], None] | None = None,
     every: int = 512,
 ) -> None:
-    """Link ``(relative path, cache path, size)`` entries under ``root``.
+    """Link each file's cache object to ``root / rel``.
 
     ``progress(files_done, bytes_done)`` is called every ``every`` files and at the end.
     """
-    dirs = {os.path.dirname(rel) for rel, _, _ in files}
+    dirs = {os.path.dirname(f.rel) for f in files}
     dirs.discard("")
     base = str(root)
     os.makedirs(base, exist_ok=True)

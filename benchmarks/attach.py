@@ -1,0 +1,210 @@
+"""Warm attach vs ``dvc import`` vs ``cp -al``, at several dataset sizes.
+
+For each size a data registry is built (git + DVC, ``--file-size`` byte files, pushed to a
+local DVC remote) and one cold attach fills the shared cache. Then, with the cache full:
+
+- ``attach``: ``lepton datasets attach`` into a fresh folder (the command, end to end),
+  and the same call in-process, with its linking phase timed from progress events;
+- ``dvc import``: the real ``dvc import`` into a fresh DVC project using the same cache;
+- ``cp -al``: hard-linking the attached tree, the floor for "one link per file".
+
+Run: ``python benchmarks/attach.py`` (1k, 10k, 50k files; about 5 minutes on 2 cores) or
+``--sizes 1000,10000`` for a shorter run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+BIN = Path(sys.executable).parent
+
+
+def build_registry(root: Path, n: int, size: int) -> str:
+    """A git + DVC registry holding ``datasets/images`` (n files), pushed, tagged v1."""
+    from dvc.repo import Repo
+    from scmrepo.git import Git
+
+    for var, value in (
+        ("GIT_AUTHOR_NAME", "bench"),
+        ("GIT_COMMITTER_NAME", "bench"),
+        ("GIT_AUTHOR_EMAIL", "bench@invalid"),
+        ("GIT_COMMITTER_EMAIL", "bench@invalid"),
+    ):
+        os.environ.setdefault(var, value)
+    registry = root / "registry"
+    registry.mkdir(parents=True)
+    Git.init(registry).close()
+    data = registry / "datasets" / "images"
+    for i in range(n):
+        sub = data / f"part{i // 1000:03d}"
+        if i % 1000 == 0:
+            sub.mkdir(parents=True)
+        head = f"{n}:{i}\n".encode()
+        (sub / f"{i:06d}.bin").write_bytes(head + os.urandom(max(0, size - len(head))))
+    with Repo.init(str(registry)) as repo:
+        with repo.config.edit() as conf:
+            conf["core"]["remote"] = "storage"
+            conf["core"]["analytics"] = False
+            conf["remote"]["storage"] = {"url": str(root / "remote")}
+        repo.add(str(data))
+        repo.push()
+        repo.scm.add([str(registry / p) for p in (".dvc", ".dvcignore", "datasets")])
+        repo.scm.commit("images")
+        repo.scm.tag("v1")
+    return str(registry)
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    return time.perf_counter() - start
+
+
+def run_size(root: Path, n: int, size: int) -> dict[str, float]:
+    from lepton_jupyter.datasets import DatasetService
+    from lepton_jupyter.settings import load_settings
+
+    root.mkdir(parents=True)
+    t = time.perf_counter()
+    url = build_registry(root, n, size)
+    print(f"  registry with {n} files built in {time.perf_counter() - t:.0f} s", flush=True)
+    cache = root / "shared-cache"
+    env = {
+        **ENV,
+        "LEPTON_DATA_CACHE": str(cache),
+        "LEPTON_STATE_DIR": str(root / "state"),
+        "LEPTON_CACHE_LINK_TYPES": "reflink,hardlink,symlink",
+    }
+    settings = load_settings(data_cache=cache, state_dir=root / "state")
+
+    # Cold attach: fills the shared cache.
+    (root / "cold").mkdir()
+    t = time.perf_counter()
+    DatasetService(root / "cold", settings).attach(url, "datasets/images", rev="v1")
+    cold = time.perf_counter() - t
+
+    # Warm attach, the CLI command end to end (Python start-up and imports included).
+    (root / "warm-cli").mkdir()
+    attach_cli = timed(
+        [
+            str(BIN / "lepton"),
+            "datasets",
+            "attach",
+            url,
+            "datasets/images",
+            "--rev",
+            "v1",
+            "--json",
+        ],
+        root / "warm-cli",
+        env,
+    )
+
+    # Warm attach in-process, with the linking phase timed from progress events.
+    (root / "warm").mkdir()
+    marks: dict[str, float] = {}
+
+    def progress(event) -> None:
+        marks.setdefault(event.phase, time.perf_counter())
+
+    t = time.perf_counter()
+    DatasetService(root / "warm", settings).attach(
+        url, "datasets/images", rev="v1", progress=progress
+    )
+    attach_api = time.perf_counter() - t
+    link_phase = marks["done"] - marks["link"]
+    assert "fetch" not in marks, "the warm attach fetched: the shared cache was not used"
+
+    # The peer: a real `dvc import` into a DVC project configured with the same cache.
+    project = root / "dvc-import"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    for args in (
+        ["init", "-q"],
+        ["config", "cache.dir", str(cache)],
+        ["config", "cache.shared", "group"],
+        ["config", "cache.type", "reflink,hardlink,symlink"],
+    ):
+        subprocess.run([str(BIN / "dvc"), *args], cwd=project, env=ENV, check=True)
+    dvc_import = timed(
+        [str(BIN / "dvc"), "import", url, "datasets/images", "--rev", "v1", "-o", "images"],
+        project,
+        ENV,
+    )
+
+    # The floor: hard-link the same tree.
+    cp_al = timed(["cp", "-al", str(root / "warm" / "images"), str(root / "cp-al")], root, ENV)
+
+    # The real dvc CLI agrees the attached workspace is clean.
+    status = subprocess.run(
+        [str(BIN / "dvc"), "status", "--json"],
+        cwd=root / "warm-cli",
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout.strip() in ("{}", ""), status.stdout
+    return {
+        "files": n,
+        "cold": cold,
+        "attach_cli": attach_cli,
+        "attach_api": attach_api,
+        "link": link_phase,
+        "dvc_import": dvc_import,
+        "cp_al": cp_al,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        default="1000,10000,50000",
+        help="Comma-separated file counts (default: 1000,10000,50000).",
+    )
+    parser.add_argument("--file-size", type=int, default=10 * 1024, help="Bytes per file.")
+    parser.add_argument("--dir", help="Work folder (default: a temporary one, removed).")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    base = Path(args.dir or tempfile.mkdtemp(prefix="lepton-bench-attach-"))
+    rows = []
+    try:
+        for n in sizes:
+            print(f"{n} files of {args.file_size} bytes:", flush=True)
+            rows.append(run_size(base / f"n{n}", n, args.file_size))
+    finally:
+        if not args.dir:
+            shutil.rmtree(base, ignore_errors=True)
+    print()
+    print(
+        f"{'files':>7} {'cold':>7} {'attach':>8} {'in-proc':>8} {'link':>7} "
+        f"{'dvc imp':>8} {'cp -al':>7} {'attach/imp':>10} {'in-proc/imp':>11} "
+        f"{'link/cp-al':>10} {'us/file':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['files']:>7} {r['cold']:>6.2f}s {r['attach_cli']:>7.2f}s "
+            f"{r['attach_api']:>7.2f}s {r['link']:>6.2f}s {r['dvc_import']:>7.2f}s "
+            f"{r['cp_al']:>6.2f}s {r['attach_cli'] / r['dvc_import']:>10.3f} "
+            f"{r['attach_api'] / r['dvc_import']:>11.3f} {r['link'] / r['cp_al']:>10.2f} "
+            f"{r['attach_api'] / r['files'] * 1e6:>8.1f}"
+        )
+    print(
+        "\nGoals: attach/imp <= 0.25 at 10k files and <= 0.1 at 50k; link/cp-al <= 3; "
+        "us/file roughly constant (linear cost)."
+    )
+
+
+if __name__ == "__main__":
+    main()
