@@ -72,8 +72,8 @@ class JobMonitor(widgets.VBox):
         self.header = widgets.HTML()
         self.ranks = widgets.HTML()
         self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="480px"))
-        self.log = widgets.HTML()
-        self.error = widgets.HTML()
+        self.log_tail = widgets.HTML()
+        self.error_box = widgets.HTML()
         self.cancel_button = widgets.Button(
             description="Cancel", icon="stop", button_style="danger"
         )
@@ -83,8 +83,8 @@ class JobMonitor(widgets.VBox):
                 widgets.HBox([self.header, self.cancel_button]),
                 self.ranks,
                 self.plot,
-                self.log,
-                self.error,
+                self.log_tail,
+                self.error_box,
             ]
         )
         self._metrics_seen = -1
@@ -114,11 +114,11 @@ class JobMonitor(widgets.VBox):
             self.plot.layout.display = None if png is not None else "none"
             self._metrics_seen = len(metrics)
         tail = self.job.logs(tail=LOG_LINES)
-        self.log.value = (
+        self.log_tail.value = (
             "<details><summary>log tail</summary><pre style='max-height:16em;overflow:auto'>"
             f"{html.escape(tail)}</pre></details>"
         )
-        self.error.value = (
+        self.error_box.value = (
             f"<pre style='color:#dc3545'>{html.escape(info.error)}</pre>" if info.error else ""
         )
         self.cancel_button.disabled = info.status.ended
@@ -150,7 +150,7 @@ class JobMonitor(widgets.VBox):
                 if self.refresh().status.ended:
                     return
             except Exception as e:  # keep the kernel's log clean; show it in the view
-                self.error.value = f"<pre>monitor stopped: {html.escape(repr(e))}</pre>"
+                self.error_box.value = f"<pre>monitor stopped: {html.escape(repr(e))}</pre>"
                 return
 
     def _on_cancel(self, _button: widgets.Button) -> None:
@@ -162,7 +162,7 @@ class JobMonitor(widgets.VBox):
         try:
             self.job.cancel()
         except Exception as e:
-            self.error.value = f"<pre>{html.escape(str(e))}</pre>"
+            self.error_box.value = f"<pre>{html.escape(str(e))}</pre>"
         self.refresh()
 
     def close(self) -> None:

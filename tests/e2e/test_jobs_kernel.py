@@ -1,0 +1,112 @@
+"""Jobs launched from real kernels: a notebook-defined function under papermill (with the
+monitor shown and the cell magic), and a kernel killed while its job runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from lepton_jupyter import Job
+from lepton_jupyter.jobs.spec import JobStatus
+from tests.fixtures.processes import pid_alive, wait_for
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+TRAIN_CELL = """\
+def train(steps):
+    import torch
+    import torch.distributed as dist
+    from lepton_jupyter.jobs import report
+
+    total = torch.zeros(1)
+    for step in range(steps):
+        value = torch.ones(1)
+        dist.all_reduce(value)
+        total += value
+        report(step=step, loss=1.0 / (step + 1))
+    return f"{dist.get_world_size()} ranks, total {total.item():.0f}"
+"""
+
+MAGIC_CELL = """\
+%%lepton launch --nprocs 2 --name cell
+import torch.distributed as dist
+dist.init_process_group("gloo")
+print("cell rank", dist.get_rank(), "of", dist.get_world_size())
+dist.destroy_process_group()
+"""
+
+
+def stdout_of(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_notebook_function_runs_on_two_ranks_under_papermill(jobs_path, tmp_path):
+    # Given a notebook that defines train() in a cell, launches it as the cell's last
+    # expression, waits for the result, then launches a cell body with the magic
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("from lepton_jupyter import launch\n%load_ext lepton_jupyter"),
+        nbformat.v4.new_code_cell(TRAIN_CELL),
+        nbformat.v4.new_code_cell("job = launch(train, 3, nprocs=2)\njob"),
+        nbformat.v4.new_code_cell("print('RESULT', job.result(timeout=180))"),
+        nbformat.v4.new_code_cell(MAGIC_CELL),
+        nbformat.v4.new_code_cell(
+            "cell_job = _\nprint('CELL', cell_job.wait(timeout=180).value)\n"
+            "print(cell_job.logs(rank=1))"
+        ),
+    ]
+    source = tmp_path / "launch.ipynb"
+    nbformat.write(notebook, source)
+    # When papermill runs it in a real kernel
+    done = papermill.execute_notebook(
+        str(source), str(tmp_path / "out.ipynb"), cwd=str(tmp_path), kernel_name="python3"
+    )
+    cells = done.cells
+    # Then rank 0's return value of the notebook-defined function comes back
+    assert "RESULT 2 ranks, total 6" in stdout_of(cells[3])
+    # and the launch cell shows the job monitor widget
+    assert any(WIDGET_VIEW in o.get("data", {}) for o in cells[2].outputs)
+    # and the magic ran the cell body on both ranks
+    assert "CELL succeeded" in stdout_of(cells[5])
+    assert "cell rank 1 of 2" in stdout_of(cells[5])
+
+
+def test_job_outlives_a_killed_kernel_and_is_found_with_attach(jobs_path):
+    # Given a kernel that launched a job
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(REPO))
+    outputs: list[dict] = []
+    try:
+        reply = client.execute_interactive(
+            "from lepton_jupyter import launch\n"
+            "job = launch('tests.fixtures.jobs:train', 30, pause=0.1, nprocs=2)\n"
+            "print('JOB', job.id)",
+            timeout=60,
+            output_hook=lambda msg: outputs.append(msg),
+        )
+        assert reply["content"]["status"] == "ok"
+        job_id = re.search(
+            r"JOB (\S+)", "".join(m["content"].get("text", "") for m in outputs)
+        ).group(1)
+        job = Job.attach(job_id)
+        wait_for(lambda: job.metrics(), 120, message="first report")
+        # When the kernel is killed -9 while the job runs
+        kernel_pid = manager.provisioner.process.pid
+        os.kill(kernel_pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(kernel_pid), 30, message="kernel dead")
+        assert job.status is JobStatus.running
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    # Then the job completes, and attaching by id finds it and its result
+    again = Job.attach(job_id)
+    assert again.wait(timeout=180) is JobStatus.succeeded
+    assert again.result() == {"world_size": 2, "total": float(sum(1 + 2 * s for s in range(30)))}
