@@ -12,9 +12,11 @@ import asyncio
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from tornado import web
 
 from ..registry.blobs import CHUNK, BlobWriter
+from ..registry.client import current_principal
 from ..registry.schema import (
     GrantRequest,
     LoadRequest,
@@ -49,8 +51,15 @@ def registry_service(settings: dict[str, Any]) -> RegistryService:
     return service
 
 
-def principal_of(user: Any) -> Principal:
-    """The caller as the service sees it; a JupyterHub user model supplies the groups."""
+def principal_of(user: Any, identity_provider: Any = None) -> Principal:
+    """The caller as the service sees it; a JupyterHub user model supplies the groups.
+
+    A plain single-user Jupyter server (password or token login) names each token holder
+    with a random anonymous user; they are all the server's owner, so they act as the OS
+    user, the same identity the kernels of that server use on the direct store.
+    """
+    if type(identity_provider) in (IdentityProvider, PasswordIdentityProvider):
+        return current_principal()
     name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
     hub_user = getattr(user, "hub_user", None) or {}
     groups = getattr(user, "groups", None) or hub_user.get("groups") or ()
@@ -66,7 +75,7 @@ class RegistryHandler(LeptonHandler):
 
     @property
     def principal(self) -> Principal:
-        return principal_of(self.current_user)
+        return principal_of(self.current_user, self.identity_provider)
 
 
 def _model_url(handler: RegistryHandler, namespace: str, model: str) -> str:
@@ -237,6 +246,10 @@ class MissingBlobsHandler(RegistryHandler):
         )
 
 
+def _accept(handler: RegistryHandler) -> None:
+    """The no-op verb the upload handler's early authorization check wraps."""
+
+
 @web.stream_request_body
 class BlobUploadHandler(RegistryHandler):
     """``PUT /registry/blobs/<address>``: the body streams into the store, hashed on the way."""
@@ -245,11 +258,13 @@ class BlobUploadHandler(RegistryHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        # The body streams before the verb runs: refuse anonymous uploads before reading it.
+        # The body streams before the verb runs: make the verb's own checks (authenticated,
+        # then authorized) now, before a byte is read.
         if self.current_user is None:
             raise web.HTTPError(403)
+        await authorized(_accept)(self)
         self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
-        self.writer = self.registry.begin_upload(self.principal)
+        self.writer = self.registry.begin_upload(self.principal, self.path_args[0])
 
     def data_received(self, chunk: bytes) -> None:
         assert self.writer is not None

@@ -227,8 +227,13 @@ class RegistryService:
             latest = session.scalar(
                 select(func.max(db.Version.number)).where(db.Version.model_id == model.id)
             )
-            have = (f"it has versions 1..{latest}" if latest and latest > 1
-                    else "it has only version 1" if latest else "it has no versions")
+            have = (
+                f"it has versions 1..{latest}"
+                if latest and latest > 1
+                else "it has only version 1"
+                if latest
+                else "it has no versions"
+            )
             raise NotFound(f"{name} has no version {number}; {have}.")
         return found
 
@@ -746,10 +751,11 @@ class RegistryService:
                 )
             return FileEntry(path=found.path, digest=found.digest, size=found.size)
 
-    def begin_upload(self, principal: Principal) -> BlobWriter:
-        """A sink for one uploaded blob; it is named by its hash only when complete."""
+    def begin_upload(self, principal: Principal, address: str) -> BlobWriter:
+        """A sink for the blob ``address``; :meth:`BlobWriter.commit` checks the bytes match."""
         if not principal.user:
             raise Forbidden("Uploading files needs an authenticated user.")
+        parse_address(address)
         return self.blobs.writer()
 
     def missing_blobs(self, principal: Principal, addresses: list[str]) -> list[str]:
