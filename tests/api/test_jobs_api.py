@@ -1,0 +1,143 @@
+"""``/lepton/api/jobs``: list, get, logs, metrics and cancel of a real job; activity for
+the idle culler while it runs; JSON errors for bad requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timezone
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from lepton_jupyter import launch
+from lepton_jupyter.handlers import jobs as jobs_handlers
+from lepton_jupyter.jobs.folder import job_processes
+from lepton_jupyter.jobs.spec import JobSpec
+from tests.fixtures.processes import wait_for
+
+TIMEOUT = 180
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config, monkeypatch):
+    # Check for running jobs every 0.2 s instead of every 30 s, before the server starts.
+    monkeypatch.setattr(jobs_handlers, "ACTIVITY_INTERVAL", 0.2)
+    return jp_server_config
+
+
+async def get_json(jp_fetch, *parts: str, **params: str) -> dict:
+    response = await jp_fetch("lepton", "api", *parts, params=params)
+    assert response.code == 200
+    return json.loads(response.body)
+
+
+async def error_of(jp_fetch, *parts: str, method: str = "GET", **params: str) -> tuple[int, str]:
+    body = "" if method == "POST" else None
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("lepton", "api", *parts, method=method, body=body, params=params)
+    return info.value.code, json.loads(info.value.response.body)["message"]
+
+
+@pytest.mark.slow
+async def test_rest_follows_and_cancels_a_running_job(jp_fetch, jobs_path):
+    # Given a server, and a running job that has reported
+    before = datetime.now(timezone.utc)
+    job = launch("tests.fixtures.jobs:train", 10_000, pause=0.05, nprocs=2)
+    wait_for(lambda: len(job.metrics()) >= 2, TIMEOUT, message="first reports")
+
+    # When a client lists jobs and reads this one, Then it sees it running
+    listed = await get_json(jp_fetch, "jobs")
+    assert [j["id"] for j in listed["jobs"]] == [job.id]
+    assert (await get_json(jp_fetch, "jobs", status="running"))["jobs"][0]["id"] == job.id
+    got = await get_json(jp_fetch, "jobs", job.id)
+    assert got["status"] == "running" and got["nprocs"] == 2
+    # and its per-rank log tail and metrics
+    logs = await get_json(jp_fetch, "jobs", job.id, "logs", rank="1", tail="1")
+    assert logs["text"].startswith("rank 1 step ")
+    metrics = (await get_json(jp_fetch, "jobs", job.id, "metrics"))["metrics"]
+    assert {"rank", "step", "time", "loss"} <= set(metrics[0])
+
+    # and while it runs, the server reports activity to an idle culler
+    async def last_activity() -> datetime:
+        response = await jp_fetch("api", "status")
+        return datetime.fromisoformat(json.loads(response.body)["last_activity"])
+
+    deadline = time.monotonic() + 30
+    while await last_activity() < before and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert await last_activity() >= before
+
+    # When the client cancels it
+    response = await jp_fetch("lepton", "api", "jobs", job.id, "cancel", method="POST", body="")
+    # Then it is cancelled with no process left, and a second cancel is a conflict
+    assert json.loads(response.body)["status"] == "cancelled"
+    assert job_processes(job.folder) == []
+    code, message = await error_of(jp_fetch, "jobs", job.id, "cancel", method="POST")
+    assert (code, message) == (409, f"Job {job.id} already cancelled; nothing to cancel.")
+
+
+@pytest.fixture
+def stored_job(job_manager) -> str:
+    """A job in the store with no processes: enough for lookups and errors."""
+    spec = JobSpec(
+        id="train-3fa9c1",
+        name="train",
+        nprocs=2,
+        kind="module",
+        target="m:f",
+        cwd="/",
+        python="python",
+        store_url=job_manager.store.url,
+        created_at=datetime.now(timezone.utc),
+    )
+    job_manager.store.create(spec, job_manager.jobs_path / spec.id)
+    return spec.id
+
+
+@pytest.mark.parametrize(
+    ("parts", "params", "expected"),
+    [
+        (
+            ("jobs", "train-3fa9c2"),
+            {},
+            (404, "No job 'train-3fa9c2'. Did you mean 'train-3fa9c1'?"),
+        ),
+        (("jobs", "nope", "logs"), {}, (404, "No job 'nope'.")),
+        (("jobs", "nope", "metrics"), {}, (404, "No job 'nope'.")),
+        (
+            ("jobs", "train-3fa9c1", "logs"),
+            {"rank": "2"},
+            (400, "Job train-3fa9c1 has ranks 0..1; there is no rank 2."),
+        ),
+        (
+            ("jobs", "train-3fa9c1", "logs"),
+            {"tail": "many"},
+            (
+                400,
+                "Invalid request: tail: Input should be a valid integer, unable to parse "
+                "string as an integer",
+            ),
+        ),
+        (
+            ("jobs", "train-3fa9c1", "logs"),
+            {"rank": "-1"},
+            (400, "Invalid request: rank: Input should be greater than or equal to 0"),
+        ),
+        (("jobs",), {"status": "done"}, (400, "Invalid request: status: Input should be")),
+    ],
+)
+async def test_rest_errors_are_json_with_a_clear_message(
+    jp_fetch, stored_job, parts, params, expected
+):
+    code, message = await error_of(jp_fetch, *parts, **params)
+    assert code == expected[0]
+    assert message.startswith(expected[1])
+
+
+async def test_rest_cancel_of_an_unknown_job_is_404(jp_fetch, stored_job):
+    assert await error_of(jp_fetch, "jobs", "trian-3fa9c1", "cancel", method="POST") == (
+        404,
+        "No job 'trian-3fa9c1'. Did you mean 'train-3fa9c1'?",
+    )
