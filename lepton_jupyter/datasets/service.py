@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -228,11 +229,14 @@ class DatasetService:
             (p for p in (self.workspace, *self.workspace.parents) if (p / ".git").exists()),
             None,
         )
-        with Repo.init(
-            str(self.workspace),
-            no_scm=git_root is None,
-            subdir=git_root is not None and git_root != self.workspace,
-        ) as repo:
+        with (
+            _quiet_dvc(),
+            Repo.init(
+                str(self.workspace),
+                no_scm=git_root is None,
+                subdir=git_root is not None and git_root != self.workspace,
+            ) as repo,
+        ):
             with repo.config.edit() as conf:
                 conf["core"]["analytics"] = False
             self._configure_cache(repo)
@@ -304,20 +308,22 @@ class DatasetService:
                     ws, to_rel, dest, dvc_file, url, path, commit, replace
                 )
                 if existing is not None:
-                    return existing
-                files = self._cache_objects(registry, out, emit)
-                result = self._place(
-                    ws,
-                    placement,
-                    files,
-                    out,
-                    emit,
-                    url=url,
-                    path=path,
-                    rev=rev,
-                    commit=commit,
-                    to=to_rel,
-                )
+                    # Already attached at this commit: no work, but the run still resolved
+                    # it, so the ledger (and a rerun's pins) must say so.
+                    result = existing
+                else:
+                    result = self._place(
+                        ws,
+                        placement,
+                        self._cache_objects(registry, out, emit),
+                        out,
+                        emit,
+                        url=url,
+                        path=path,
+                        rev=rev,
+                        commit=commit,
+                        to=to_rel,
+                    )
         pins.record(
             "dataset", key, url=url, path=path, rev=rev, commit=commit, hash=result.hash, to=to_rel
         )
@@ -665,6 +671,18 @@ def _dump_stage(stage: Stage, target: Path) -> None:
     from dvc.utils.serialize import dump_yaml
 
     dump_yaml(str(target), to_single_stage_file(stage))
+
+
+@contextmanager
+def _quiet_dvc() -> Iterator[None]:
+    """Hide DVC's hints for humans at a prompt ("Initialized DVC repository...")."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager

@@ -1,0 +1,94 @@
+"""Atomic placement: whatever moment an attach or update dies at, the next one recovers the
+last committed state (the journal is the pending .dvc file)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lepton_jupyter.datasets.linker import CacheFile, Linker, Placement, link_files
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> list[CacheFile]:
+    objects = tmp_path / "cache"
+    objects.mkdir()
+    files = []
+    for i, rel in enumerate(["a.txt", "sub/b.txt", "sub/deeper/c.txt"]):
+        obj = objects / f"obj{i}"
+        obj.write_text(f"content {i}")
+        obj.chmod(0o444)
+        files.append(CacheFile.of(rel, str(obj)))
+    return files
+
+
+def _stage(place: Placement, files: list[CacheFile]) -> None:
+    link_files(files, place.staging, Linker(["hardlink"]))
+
+
+def test_link_files_links_every_file_and_reports_progress(tmp_path, cache):
+    events = []
+    link_files(
+        cache,
+        tmp_path / "out",
+        Linker(["reflink", "hardlink"]),
+        lambda n, b: events.append((n, b)),
+        every=2,
+    )
+    assert (tmp_path / "out" / "sub" / "deeper" / "c.txt").read_text() == "content 2"
+    assert os.stat(tmp_path / "out" / "a.txt").st_ino == os.stat(cache[0].src).st_ino
+    assert events[-1] == (3, sum(f.size for f in cache))
+
+
+def test_a_link_type_that_fails_falls_back_to_the_next(tmp_path, cache):
+    # reflink is not supported on ext4/tmpfs here: the linker must fall back to hardlink
+    linker = Linker(["reflink", "hardlink"])
+    link_files(cache, tmp_path / "out", linker)
+    assert linker.used in ({"hardlink"}, {"reflink"})
+
+
+def test_killed_after_the_folder_moved_but_before_the_dvc_file(tmp_path, cache):
+    # Given a fresh attach that moved its folder into place, then died
+    place = Placement(tmp_path / "data", tmp_path / "data.dvc")
+    _stage(place, cache)
+    place.pending.write_text("outs: []\n")
+    os.rename(place.staging, place.dest)
+    # When the next attach recovers
+    place.recover()
+    # Then the uncommitted folder and journal are gone
+    assert not place.dest.exists() and not place.pending.exists()
+    assert not place.dvc_file.exists()
+
+
+def test_killed_in_the_middle_of_an_update_restores_the_old_version(tmp_path, cache):
+    # Given an attached dataset (committed) being updated
+    place = Placement(tmp_path / "data", tmp_path / "data.dvc")
+    _stage(place, cache[:1])
+    place.publish(lambda p: p.write_text("old\n"))
+    _stage(place, cache)
+    place.pending.write_text("new\n")
+    os.rename(place.dest, place.trash)
+    # When it dies before the new folder moved in, and the next call recovers
+    place.recover()
+    # Then the old version is back, with its .dvc file
+    assert place.dvc_file.read_text() == "old\n"
+    assert sorted(p.name for p in place.dest.rglob("*")) == ["a.txt"]
+    assert not place.staging.exists() and not place.trash.exists()
+
+
+def test_killed_after_the_commit_point_keeps_the_new_version(tmp_path, cache):
+    place = Placement(tmp_path / "data", tmp_path / "data.dvc")
+    _stage(place, cache[:1])
+    place.publish(lambda p: p.write_text("old\n"))
+    _stage(place, cache)
+    place.pending.write_text("new\n")
+    os.rename(place.dest, place.trash)
+    os.rename(place.staging, place.dest)
+    os.replace(place.pending, place.dvc_file)
+    # died before removing the old copy
+    place.recover()
+    assert place.dvc_file.read_text() == "new\n"
+    assert len([p for p in place.dest.rglob("*") if p.is_file()]) == 3
+    assert not place.trash.exists()
