@@ -3,6 +3,7 @@ job, a pending job's reason, cancel, a failing rank, jobs Slurm itself kills, ba
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -31,6 +32,19 @@ def where_am_i() -> dict:
     world = dist.get_world_size()
     report(step=0, world_size=world, node=node, reduced=value.item(), all_ranks=True)
     return {"world_size": world, "node": node}
+
+
+def fail_once() -> str:
+    """Rank 1 raises the first time any attempt reaches it; later attempts succeed."""
+    import torch.distributed as dist
+
+    dist.barrier()
+    marker = os.path.join(os.environ["LEPTON_JOB_DIR"], "rank-1-failed-once")
+    if dist.get_rank() == 1 and not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("rank 1 fails once")
+    dist.barrier()
+    return f"world of {dist.get_world_size()} after a restart"
 
 
 def slurm_job(slurm, job) -> dict[str, str]:
@@ -67,15 +81,43 @@ def test_two_nodes_one_rank_each_train_together(slurm, jobs_path):
     assert sorted(os.listdir(JobFolder(job.folder).path / "nodes")) == ["n1", "n2"]
 
 
-def test_a_pending_job_shows_slurm_s_reason_and_cancels(slurm, jobs_path):
+async def test_a_pending_job_shows_slurm_s_reason_here_and_over_rest(slurm, jobs_path, jp_fetch):
     # Given a job Slurm may only start in an hour
     job = launch(where_am_i, nnodes=2, backend="slurm", sbatch_extra=["--begin=now+1hour"])
     # When it is looked at, Then it is queued with Slurm's pending reason
     wait_for(lambda: "pending: BeginTime" in (job.info.detail or ""), 60, message="reason")
     assert job.status is JobStatus.queued
-    # and cancelling it removes it from Slurm's queue
-    assert job.cancel() is JobStatus.cancelled
+    # and the REST API (the Jobs panel) shows the same
+    body = json.loads((await jp_fetch("lepton", "api", "jobs", job.id)).body)
+    assert body["status"] == "queued" and "pending: BeginTime" in body["detail"]
+    # When it is cancelled over REST, Then it leaves Slurm's queue
+    response = await jp_fetch("lepton", "api", "jobs", job.id, "cancel", method="POST", body="")
+    assert json.loads(response.body)["status"] == "cancelled"
     assert slurm.job_ids() == []
+
+
+def test_elastic_restarts_span_the_nodes(slurm, jobs_path):
+    # Given a function whose rank 1 fails once
+    # When it runs on 2 nodes with one restart allowed
+    job = launch(fail_once, nnodes=2, backend="slurm", max_restarts=1)
+    # Then both nodes' agents meet again, restart their ranks, and the job succeeds
+    assert job.result(timeout=TIMEOUT) == "world of 2 after a restart"
+
+
+def test_a_job_folder_a_node_cannot_see_is_named(slurm, jobs_path, monkeypatch):
+    # Given a jobs folder node n3 does not see (partition "blind" holds n1 and n3)
+    if not slurm.blind_node:
+        pytest.skip("no mount namespaces here (unshare -m failed): node n3 is not running")
+    monkeypatch.setenv("LEPTON_JOBS_DIR", str(slurm.unseen / "jobs"))
+    # When a 2-node job is launched there
+    job = launch(where_am_i, nnodes=2, backend="slurm", partition="blind")
+    # Then it fails before any rank starts, saying the folder must be shared and where not seen
+    with pytest.raises(JobFailed) as info:
+        job.wait(timeout=TIMEOUT)
+    message = str(info.value)
+    assert f"The job folder {job.folder} is not visible from every node of n[1,3]" in message
+    assert "(seen from: n1)" in message and "LEPTON_JOBS_DIR" in message
+    assert job.metrics() == []
 
 
 def test_cancel_leaves_no_process_of_the_job(slurm, jobs_path):

@@ -180,6 +180,10 @@ def batch_script(spec: JobSpec, folder: JobFolder) -> str:
         *(f"#SBATCH {option}" for option in sbatch_options(spec, folder)),
         "set -u",
         *(f"export {name}={q(value)}" for name, value in env.items()),
+        "# Ranks meet on a store rank 0 opens anew in every rendezvous round, not on the",
+        "# agents' shared one: after an elastic restart the agents' restart counts differ",
+        "# between nodes, so keys of a failed round could not be told apart by attempt.",
+        "export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1",
         f"job_dir={q(str(path))}",
         "",
         "# Every node must see the job folder: ranks read the spec there and write logs,",
@@ -302,15 +306,11 @@ class SlurmBackend(Backend):
                 f"{', '.join(sorted(cls.option_names))}."
                 + did_you_mean(unknown[0], cls.option_names)
             )
-        merged = {**defaults, **given}
-        merged["sbatch_extra"] = [*defaults.get("sbatch_extra", []), *given.get("sbatch_extra", [])]
-        try:
-            options = SlurmOptions.model_validate(merged)
-        except ValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-            )
-            raise Invalid(f"Bad Slurm option: {problems}.") from None
+        base = _validated(defaults, "slurm_defaults")
+        call = _validated(given, "launch()")
+        merged = {**base.model_dump(exclude_unset=True), **call.model_dump(exclude_unset=True)}
+        merged["sbatch_extra"] = [*base.sbatch_extra, *call.sbatch_extra]
+        options = SlurmOptions.model_validate(merged)
         return options.model_dump(exclude_defaults=True)
 
     @classmethod
@@ -393,6 +393,16 @@ class SlurmBackend(Backend):
         """Whether a job of this name is still pending, running or completing."""
         listed = run_slurm("squeue", "-h", f"--name={name}", "-o", "%T")
         return listed.returncode != 0 or bool(listed.stdout.split())
+
+
+def _validated(options: dict[str, Any], where: str) -> SlurmOptions:
+    try:
+        return SlurmOptions.model_validate(options)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise Invalid(f"Bad Slurm option in {where}: {problems}.") from None
 
 
 def _slurm_message(done: subprocess.CompletedProcess[str]) -> str:
