@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import blake3
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -143,6 +143,20 @@ def manifest_digest(files: Iterable[FileEntry]) -> str:
 
 def _role_rank(role: str | None) -> int:
     return db.ROLES.index(role) + 1 if role in db.ROLES else 0
+
+
+_ALIAS_WITH_ROLE = text("""
+    SELECT v.number AS number, v.digest AS digest,
+           (SELECT count(*) FROM grants g
+             WHERE g.namespace_id = n.id
+               AND ((g.subject_kind = 'user' AND g.subject = :user)
+                    OR (g.subject_kind = 'group' AND g.subject IN :groups))) AS rank
+      FROM namespaces n
+      JOIN models m ON m.namespace_id = n.id
+      JOIN aliases a ON a.model_id = m.id
+      JOIN versions v ON v.id = a.version_id
+     WHERE n.name = :namespace AND m.name = :model AND a.name = :alias
+""").bindparams(bindparam("groups", expanding=True))
 
 
 class RegistryService:
@@ -580,9 +594,26 @@ class RegistryService:
             return self._describe(session, parsed.name, version)
 
     def alias(self, principal: Principal, name: str, alias: str) -> AliasInfo:
-        """Where an alias points now (the cheap query clients poll)."""
+        """Where an alias points now: the query every serving client polls.
+
+        One statement resolves the alias and the caller's best role together; only when it
+        finds nothing readable does the general path run, to raise the precise error.
+        """
         namespace, model_name = parse_name(name, principal)
         ref = Ref(namespace, model_name, alias=check_alias(alias))
+        with self.store.read_engine.connect() as connection:
+            row = connection.execute(
+                _ALIAS_WITH_ROLE,
+                {
+                    "namespace": namespace,
+                    "model": model_name,
+                    "alias": alias,
+                    "user": principal.user,
+                    "groups": [*principal.groups, EVERYONE],
+                },
+            ).first()
+        if row is not None and row.rank:
+            return AliasInfo(name=ref.name, alias=alias, version=row.number, digest=row.digest)
         with self.store.read() as session:
             _, version = self._resolve(session, principal, ref)
             return AliasInfo(

@@ -308,3 +308,15 @@ def test_fsck_finds_orphans_and_corruption(registry, tmp_path):
     assert registry.fsck(gc=True).orphans == [orphan_address]
     assert registry.fsck(gc=True, grace_seconds=0).removed == [orphan_address]
     assert not registry.fsck().orphans
+
+
+def test_alias_lookup_checks_roles_like_every_read(registry, tmp_path):
+    # Given prod on alice's model, readable by the group nlp
+    put(registry, ALICE, "vision/resnet", b"1", tmp_path, alias="prod")
+    with pytest.raises(Forbidden, match="reading 'vision' needs the reader role"):
+        registry.alias(BOB, "vision/resnet", "prod")
+    registry.grant(ALICE, "vision", "reader", group="nlp")
+    # Then bob resolves it through his group, and unknown aliases still suggest names
+    assert registry.alias(BOB, "vision/resnet", "prod").version == 1
+    with pytest.raises(NotFound, match="Did you mean 'prod'"):
+        registry.alias(BOB, "vision/resnet", "prd")
