@@ -2,7 +2,7 @@
 
 Notebook digests cover cell types and sources only (outputs, execution counts and metadata
 are not content), so a notebook saved again with fresh outputs is still "the same
-notebook". Output digests cover normalised outputs: no execution counts, no transient data.
+notebook". Output digests cover normalised outputs (``normalized_outputs``).
 """
 
 from __future__ import annotations
@@ -117,15 +117,32 @@ def notebook_info(nb: Any, path: str) -> NotebookInfo:
     return NotebookInfo(path=path, digest=_sha256(cells), cells=cells)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def normalized_outputs(cell: Any) -> list[dict[str, Any]]:
-    """A code cell's outputs without execution counts, metadata or transient display ids."""
-    result = []
+    """A code cell's results, without what differs between identical executions.
+
+    Left out: execution counts, output metadata, transient display ids, stderr (progress
+    bars and warnings) and widget views (live progress bars and monitors: a first attach
+    shows one, a rerun that finds the data already attached does not). Consecutive stdout
+    chunks are joined, since how a kernel splits a stream is timing.
+    """
+    result: list[dict[str, Any]] = []
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "stream":
-            result.append({"type": "stream", "name": out.get("name"), "text": out.get("text")})
+            if out.get("name") == "stderr":
+                continue
+            if result and result[-1]["type"] == "stream":
+                result[-1]["text"] += out.get("text", "")
+            else:
+                result.append({"type": "stream", "text": out.get("text", "")})
         elif kind in ("execute_result", "display_data"):
-            result.append({"type": "data", "data": dict(out.get("data", {}))})
+            data = dict(out.get("data", {}))
+            if WIDGET_VIEW in data:
+                continue
+            result.append({"type": "data", "data": data})
         elif kind == "error":
             result.append({"type": "error", "ename": out.get("ename"), "evalue": out.get("evalue")})
     return result

@@ -82,9 +82,17 @@ def test_pins_held_changed_missing_and_new_ignore_when_they_were_recorded():
     }
 
 
-def test_cells_compare_outputs_not_execution_counts_or_the_injected_parameters_cell():
+def test_cells_compare_results_not_counts_progress_bars_or_the_injected_parameters_cell():
     # Given two executions with the same outputs but other counts and parameter cells
-    a = _nb([[_stream("1\n")], [_result("2", 3)]], injected="lr = 0.1", counts=1)
+    # (and, in only one of them, progress bars and a stream split in two chunks)
+    bar = {"output_type": "stream", "name": "stderr", "text": "attach: 100%|##| 2/2\n"}
+    widget = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": "0%"},
+    }
+    first = [bar, widget, _stream("1"), _stream("\n")]
+    a = _nb([first, [_result("2", 3)]], injected="lr = 0.1", counts=1)
     b = _nb([[_stream("1\n")], [_result("2", 7)]], injected="lr = 0.2", counts=5)
     # Then no cell differs and the output digests agree
     assert diff_cells(a, b) == []
