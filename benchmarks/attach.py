@@ -15,6 +15,7 @@ Run: ``python benchmarks/attach.py`` (1k, 10k, 50k files; about 5 minutes on 2 c
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import subprocess
@@ -39,6 +40,7 @@ def build_registry(root: Path, n: int, size: int) -> str:
         ("GIT_COMMITTER_EMAIL", "bench@invalid"),
     ):
         os.environ.setdefault(var, value)
+    logging.getLogger("dvc").setLevel(logging.WARNING)  # no "To track the changes..." hints
     registry = root / "registry"
     registry.mkdir(parents=True)
     Git.init(registry).close()

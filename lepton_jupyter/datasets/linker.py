@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 from dvc_objects.fs import system
 
+from ..errors import Invalid
+
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 
 # Errors that mean "this link type does not work here", as opposed to a real failure.
@@ -69,7 +71,10 @@ class Linker:
     def __init__(self, link_types: Sequence[str]) -> None:
         unknown = [t for t in link_types if t not in _LINKERS]
         if unknown or not link_types:
-            raise ValueError(f"Unknown link types {unknown}; choose from {list(LINK_TYPES)}.")
+            raise Invalid(
+                f"Unknown cache link types {unknown} (cache_link_types / "
+                f"LEPTON_CACHE_LINK_TYPES); choose from {list(LINK_TYPES)}."
+            )
         self._types = list(link_types)
         self.used: set[str] = set()
 

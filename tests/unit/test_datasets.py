@@ -258,3 +258,10 @@ def test_update_and_detach_of_nothing_attached_are_not_found(data_registry, work
         update("pionts")
     with pytest.raises(NotFound, match="No dataset is attached"):
         detach("nothing")
+
+
+def test_unknown_link_type_in_settings_is_invalid(data_registry, workspace, monkeypatch):
+    monkeypatch.setenv("LEPTON_CACHE_LINK_TYPES", "teleport")
+    with pytest.raises(Invalid, match="Unknown cache link types \\['teleport'\\]"):
+        attach(data_registry.url, POINTS, rev="v1", progress=False)
+    assert not (workspace / "points").exists() and not (workspace / "points.dvc").exists()
