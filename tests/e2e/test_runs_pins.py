@@ -162,3 +162,24 @@ def test_a_pinned_data_commit_gone_upstream_fails_the_rerun_naming_it(restored: 
     message = info.value.message
     assert f"of run {restored.run_id} failed in cell" in message
     assert restored.main_commit in message and str(repo) in message
+
+
+def test_demo_rerun_check_moves_prod_tags_data_and_reports_the_pins_that_held(
+    restored: World,
+):
+    # Given the recorded run (the demo registry already has v3 here, so the tag is v4)
+    from lepton_jupyter.runs import demo_rerun_check
+
+    # When the demo's closing step runs
+    check = demo_rerun_check(restored.run_id, tag="v4")
+    # Then it moved @prod and tagged data, and the rerun is identical under held pins
+    assert check.identical, check.report()
+    assert resolve("team/m@prod").version == 2
+    registry = DataRegistry(url=str(restored.data_registry), remote=restored.root / "remote")
+    assert registry.commit_of("main") == registry.commit_of("v4") != restored.main_commit
+    report = check.report()
+    assert "team/m@prod moved from version 1 to 2" in report
+    assert "datasets/points tagged v4" in report
+    assert f"Rerun {check.rerun.id}: metrics identical (rows=960, weight=1.0)" in report
+    assert f"pin dataset datasets/points@main -> {restored.main_commit}: held" in report
+    assert "pin model team/m@prod -> 1: held" in report
