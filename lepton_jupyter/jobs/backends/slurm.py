@@ -263,7 +263,8 @@ def slurm_outcome(
     world_size = spec.nnodes * spec.nprocs
     if job.state == "COMPLETED":
         return Outcome(JobStatus.succeeded, dict.fromkeys(range(world_size), 0))
-    slurm_says = f"Slurm job {slurm_id} ended {job.state} (reason: {job.reason or 'none given'})"
+    slurm_says = f"Slurm job {slurm_id} ended {job.state} (reason: {job.reason or 'none given'}"
+    slurm_says += f", exit code {job.exit_code})" if job.state == "FAILED" else ")"
     if job.state in END_EXPLANATIONS:
         slurm_says += f": {END_EXPLANATIONS[job.state]}"
     slurm_says += "."
@@ -274,8 +275,8 @@ def slurm_outcome(
         return Outcome(
             JobStatus.failed, exit_codes, rank, f"{describe_failure(folder, rank, 1)}\n{slurm_says}"
         )
-    seen = sorted(p.name for p in (folder.path / "nodes").glob("*")) if job.nodes else []
-    if job.state == "FAILED" and len(seen) < spec.nnodes:
+    seen = sorted(p.name for p in (folder.path / "nodes").glob("*"))
+    if job.state == "FAILED" and job.nodes and len(seen) < spec.nnodes:
         slurm_says += (
             f" The job folder {folder.path} is not visible from every node of {job.nodes} "
             f"(seen from: {', '.join(seen) or 'none'}). Ranks read their spec and write logs "
@@ -283,7 +284,9 @@ def slurm_outcome(
             f"shared by the Jupyter machine and every compute node."
         )
     output = folder.tail(folder.path / f"slurm-{slurm_id}.out", OUTPUT_LINES_IN_ERROR).strip()
-    if output:
+    # When Slurm killed the job its reason is the cause; the agents' output only shows
+    # them being signalled.
+    if output and job.state in ("FAILED", "OUT_OF_MEMORY", "SPECIAL_EXIT"):
         slurm_says += f"\nLast lines of the job's Slurm output:\n{output}"
     return Outcome(JobStatus.failed, dict.fromkeys(range(world_size)), None, slurm_says)
 
@@ -341,7 +344,11 @@ class SlurmBackend(Backend):
         return slurm_id
 
     def poll(self, spec: JobSpec, folder: JobFolder, handle: str) -> Outcome | None:
-        shown = run_slurm("scontrol", "show", "job", "-o", handle)
+        try:
+            shown = run_slurm("scontrol", "show", "job", "-o", handle)
+        except Invalid as e:  # scontrol timed out: the controller is busy or restarting
+            self.store.set_detail(spec.id, f"Slurm job {handle}: {e.message}")
+            return None
         if shown.returncode != 0:
             message = _slurm_message(shown)
             if "Invalid job id" in message:
