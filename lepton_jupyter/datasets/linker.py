@@ -48,6 +48,17 @@ _LINKERS: dict[str, Callable[[str, str], None]] = {
 }
 
 
+def check_link_types(link_types: Sequence[str]) -> list[str]:
+    """The configured link types, or Invalid naming the unknown ones."""
+    unknown = [t for t in link_types if t not in _LINKERS]
+    if unknown or not link_types:
+        raise Invalid(
+            f"Unknown cache link types {unknown} (cache_link_types / "
+            f"LEPTON_CACHE_LINK_TYPES); choose from {list(LINK_TYPES)}."
+        )
+    return list(link_types)
+
+
 class CacheFile(NamedTuple):
     """A dataset file: its path in the dataset, its cache object and the object's size."""
 
@@ -69,13 +80,7 @@ class Linker:
     """
 
     def __init__(self, link_types: Sequence[str]) -> None:
-        unknown = [t for t in link_types if t not in _LINKERS]
-        if unknown or not link_types:
-            raise Invalid(
-                f"Unknown cache link types {unknown} (cache_link_types / "
-                f"LEPTON_CACHE_LINK_TYPES); choose from {list(LINK_TYPES)}."
-            )
-        self._types = list(link_types)
+        self._types = check_link_types(link_types)
         self.used: set[str] = set()
 
     def link(self, src: str, dst: str) -> None:

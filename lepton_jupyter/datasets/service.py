@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
-from .linker import CacheFile, Linker, Placement, link_files
+from .linker import CacheFile, Linker, Placement, check_link_types, link_files
 from .models import (
     AttachedDataset,
     AttachProgress,
@@ -72,6 +72,7 @@ class DatasetService:
     def __init__(self, workspace: Path | str, settings: Settings | None = None) -> None:
         self.workspace = Path(workspace).resolve()
         self.settings = settings or load_settings()
+        check_link_types(self.settings.cache_link_types)
 
     # -- the shared cache -------------------------------------------------------------
 
