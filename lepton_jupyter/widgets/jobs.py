@@ -106,6 +106,8 @@ class JobMonitor(widgets.VBox):
             f"<span style='color:{colour};font-weight:bold'>{info.status.value}</span> "
             f"&middot; {info.nprocs * info.nnodes} rank(s) on {info.backend}"
         )
+        if info.detail:  # what the engine says: a Slurm job id, its pending reason, nodes
+            self.header.value += f" &middot; <i>{html.escape(info.detail)}</i>"
         self.ranks.value = self._rank_table(info, metrics)
         if len(metrics) != self._metrics_seen:
             png = loss_curve_png(metrics)

@@ -87,6 +87,12 @@ async def test_a_pending_job_shows_slurm_s_reason_here_and_over_rest(slurm, jobs
     # When it is looked at, Then it is queued with Slurm's pending reason
     wait_for(lambda: "pending: BeginTime" in (job.info.detail or ""), 60, message="reason")
     assert job.status is JobStatus.queued
+    # and so does the job monitor a cell shows
+    monitor = job.monitor()
+    try:
+        assert "queued" in monitor.header.value and "pending: BeginTime" in monitor.header.value
+    finally:
+        monitor.close()
     # and the REST API (the Jobs panel) shows the same
     body = json.loads((await jp_fetch("lepton", "api", "jobs", job.id)).body)
     assert body["status"] == "queued" and "pending: BeginTime" in body["detail"]
