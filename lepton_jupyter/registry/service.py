@@ -168,6 +168,9 @@ class RegistryService:
         self.store = store
         self.blobs = blobs
         self.protected_aliases = frozenset(protected_aliases)
+        # alias() answers, valid while the store's generation stays the same
+        self._alias_cache: dict[tuple[str, str, str, Principal], AliasInfo] = {}
+        self._alias_generation: int | None = None
 
     # permissions
 
@@ -601,6 +604,15 @@ class RegistryService:
         """
         namespace, model_name = parse_name(name, principal)
         ref = Ref(namespace, model_name, alias=check_alias(alias))
+        generation = self.store.generation()
+        key = (namespace, model_name, alias, principal)
+        if generation is not None:
+            if generation != self._alias_generation:
+                self._alias_cache.clear()
+                self._alias_generation = generation
+            cached = self._alias_cache.get(key)
+            if cached is not None:
+                return cached
         with self.store.read_engine.connect() as connection:
             row = connection.execute(
                 _ALIAS_WITH_ROLE,
@@ -613,7 +625,10 @@ class RegistryService:
                 },
             ).first()
         if row is not None and row.rank:
-            return AliasInfo(name=ref.name, alias=alias, version=row.number, digest=row.digest)
+            found = AliasInfo(name=ref.name, alias=alias, version=row.number, digest=row.digest)
+            if generation is not None and len(self._alias_cache) < 100_000:
+                self._alias_cache[key] = found
+            return found
         with self.store.read() as session:
             _, version = self._resolve(session, principal, ref)
             return AliasInfo(

@@ -7,6 +7,7 @@ migrations in ``migrations/`` whenever a store is opened.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,6 +171,7 @@ class Store:
             self.read_engine = self.write_engine
         self._writes = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reads = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._local = threading.local()
         upgrade(self)
 
     @contextmanager
@@ -182,6 +184,22 @@ class Store:
     def read(self) -> Iterator[Session]:
         with self._reads() as session:
             yield session
+
+    def generation(self) -> int | None:
+        """A number that changes whenever any connection commits (SQLite), else None.
+
+        SQLite's ``PRAGMA data_version`` on a connection of our own moves on every commit
+        made through any other connection, in this process or another; read caches key on
+        it. PostgreSQL offers no equivalent this cheap, so nothing is cached there.
+        """
+        if not self.is_sqlite:
+            return None
+        connection = getattr(self._local, "generation", None)
+        if connection is None:
+            path = self.url.split("///", 1)[-1]
+            connection = sqlite3.connect(path, timeout=60, check_same_thread=False)
+            self._local.generation = connection
+        return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
     def dispose(self) -> None:
         self.write_engine.dispose()

@@ -320,3 +320,17 @@ def test_alias_lookup_checks_roles_like_every_read(registry, tmp_path):
     assert registry.alias(BOB, "vision/resnet", "prod").version == 1
     with pytest.raises(NotFound, match="Did you mean 'prod'"):
         registry.alias(BOB, "vision/resnet", "prd")
+
+
+def test_alias_lookup_sees_moves_made_by_other_processes(registry, registry_db_url, tmp_path):
+    from lepton_jupyter.registry.store import Store
+
+    put(registry, ALICE, "vision/resnet", b"1", tmp_path, alias="prod")
+    put(registry, ALICE, "vision/resnet", b"2", tmp_path)
+    assert registry.alias(ALICE, "vision/resnet", "prod").version == 1
+    # When another store (as another process would) moves prod
+    other = RegistryService(Store(registry_db_url), registry.blobs)
+    other.set_alias(ALICE, "vision/resnet", "prod", 2)
+    # Then the next lookup answers the new version, not a cached one
+    assert registry.alias(ALICE, "vision/resnet", "prod").version == 2
+    other.store.dispose()
