@@ -112,6 +112,24 @@ def run_size(root: Path, n: int, size: int) -> dict[str, float]:
         env,
     )
 
+    # The same with the datasets-only entry point (no other subsystems' imports).
+    (root / "warm-mod").mkdir()
+    attach_mod = timed(
+        [
+            sys.executable,
+            "-m",
+            "lepton_jupyter.datasets",
+            "attach",
+            url,
+            "datasets/images",
+            "--rev",
+            "v1",
+            "--json",
+        ],
+        root / "warm-mod",
+        env,
+    )
+
     # Warm attach in-process, with the linking phase timed from progress events.
     (root / "warm").mkdir()
     marks: dict[str, float] = {}
@@ -161,6 +179,7 @@ def run_size(root: Path, n: int, size: int) -> dict[str, float]:
         "files": n,
         "cold": cold,
         "attach_cli": attach_cli,
+        "attach_mod": attach_mod,
         "attach_api": attach_api,
         "link": link_phase,
         "dvc_import": dvc_import,
@@ -189,22 +208,45 @@ def main() -> None:
         if not args.dir:
             shutil.rmtree(base, ignore_errors=True)
     print()
+    print("seconds:")
     print(
-        f"{'files':>7} {'cold':>7} {'attach':>8} {'in-proc':>8} {'link':>7} "
-        f"{'dvc imp':>8} {'cp -al':>7} {'attach/imp':>10} {'in-proc/imp':>11} "
-        f"{'link/cp-al':>10} {'us/file':>8}"
+        f"{'files':>7} {'cold':>7} {'lepton':>7} {'-m':>7} {'in-proc':>7} {'link':>7} "
+        f"{'dvc imp':>7} {'cp -al':>7}"
     )
     for r in rows:
         print(
-            f"{r['files']:>7} {r['cold']:>6.2f}s {r['attach_cli']:>7.2f}s "
-            f"{r['attach_api']:>7.2f}s {r['link']:>6.2f}s {r['dvc_import']:>7.2f}s "
-            f"{r['cp_al']:>6.2f}s {r['attach_cli'] / r['dvc_import']:>10.3f} "
-            f"{r['attach_api'] / r['dvc_import']:>11.3f} {r['link'] / r['cp_al']:>10.2f} "
-            f"{r['attach_api'] / r['files'] * 1e6:>8.1f}"
+            f"{r['files']:>7} "
+            + " ".join(
+                f"{r[k]:>7.2f}"
+                for k in (
+                    "cold",
+                    "attach_cli",
+                    "attach_mod",
+                    "attach_api",
+                    "link",
+                    "dvc_import",
+                    "cp_al",
+                )
+            )
+        )
+    print("ratios (warm attach / warm dvc import; link phase / cp -al) and us per file:")
+    print(
+        f"{'files':>7} {'lepton':>7} {'-m':>7} {'in-proc':>7} {'link/cp':>7} "
+        f"{'link us':>7} {'cp us':>7} {'total us':>8}"
+    )
+    for r in rows:
+        n, imp = r["files"], r["dvc_import"]
+        print(
+            f"{n:>7} {r['attach_cli'] / imp:>7.3f} {r['attach_mod'] / imp:>7.3f} "
+            f"{r['attach_api'] / imp:>7.3f} {r['link'] / r['cp_al']:>7.2f} "
+            f"{r['link'] / n * 1e6:>7.1f} {r['cp_al'] / n * 1e6:>7.1f} "
+            f"{r['attach_api'] / n * 1e6:>8.1f}"
         )
     print(
-        "\nGoals: attach/imp <= 0.25 at 10k files and <= 0.1 at 50k; link/cp-al <= 3; "
-        "us/file roughly constant (linear cost)."
+        "\nColumns: lepton = `lepton datasets attach` (start-up of every subsystem's CLI "
+        "included); -m = `python -m lepton_jupyter.datasets attach`; in-proc = attach() in a "
+        "running kernel.\nGoals: attach/import <= 0.25 at 10k files and <= 0.1 at 50k; "
+        "link/cp -al <= 3; cost per file roughly constant."
     )
 
 

@@ -197,6 +197,16 @@ def test_lepton_datasets_cli_round_trip(data_registry, workspace, capsys):
     # Bad input: a clear message and exit code 2
     assert lepton(["datasets", "attach", data_registry.url, "datasets/pionts"]) == 2
     assert "Did you mean 'datasets/points'" in capsys.readouterr().err
+    # The datasets-only entry point for batch scripts answers the same
+    listed = subprocess.run(
+        [sys.executable, "-m", "lepton_jupyter.datasets", "list", "--json"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(listed.stdout) == []
 
 
 def test_lepton_attach_magic(data_registry, workspace):
