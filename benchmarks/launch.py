@@ -1,0 +1,162 @@
+"""Launch overhead, 2 CPU ranks (gloo): lepton's launch() against torchrun and accelerate.
+
+Times, from the launch call, (a) the first training step of rank 0 and (b) completion,
+for the same tiny DDP training:
+
+* ``torchrun``: ``python -m torch.distributed.run --standalone`` on the script;
+* ``lepton script``: ``launch("train.py", nprocs=2)`` + ``job.wait()`` on the same script;
+* ``lepton function``: ``launch(train, nprocs=2)`` with ``train`` defined in ``__main__``,
+  the notebook case (pickled by value, fresh interpreters, detached supervisor);
+* ``notebook_launcher``: accelerate's, which forks this process (torch already imported,
+  as in a notebook), when accelerate is installed.
+
+Run: ``python benchmarks/launch.py [--repeat 3]``; prints medians and ratios.
+Goal: lepton <= 1.1x torchrun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+STEPS = 20
+MARK_ENV = "BENCH_FIRST_STEP_FILE"
+
+SCRIPT = f'''\
+import os, time
+import torch
+import torch.distributed as dist
+
+def train(steps={STEPS}):
+    from lepton_jupyter.jobs import report
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    torch.manual_seed(0)
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(16, 1))
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.05)
+    for step in range(steps):
+        x = torch.randn(64, 16)
+        loss = ((model(x) - x.sum(dim=1, keepdim=True)) ** 2).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if step == 0 and dist.get_rank() == 0:
+            with open(os.environ["{MARK_ENV}"], "w") as f:
+                f.write(repr(time.time()))
+        report(step=step, loss=loss.item())
+    return loss.item()
+
+if __name__ == "__main__":
+    train()
+    dist.destroy_process_group()
+'''
+
+
+def timed(run: Callable[[], None], mark: Path) -> tuple[float, float]:
+    """(seconds to rank 0's first step, seconds to completion) of one run."""
+    mark.unlink(missing_ok=True)
+    start = time.time()
+    run()
+    end = time.time()
+    return float(mark.read_text()) - start, end - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="lepton-bench-"))
+    os.environ.setdefault("LEPTON_STATE_DIR", str(work / "state"))
+    mark = work / "first-step"
+    os.environ[MARK_ENV] = str(mark)
+    script = work / "train.py"
+    script.write_text(SCRIPT)
+    namespace: dict = {"__name__": "bench_train"}
+    exec(compile(SCRIPT, str(script), "exec"), namespace)
+    train = namespace["train"]
+    train.__module__ = "__main__"  # a notebook's function: cloudpickle sends it by value
+
+    import torch  # noqa: F401  (a notebook has it imported; notebook_launcher forks that)
+
+    from lepton_jupyter import launch
+
+    def torchrun() -> None:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc-per-node",
+                "2",
+                str(script),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def lepton_script() -> None:
+        launch(str(script), nprocs=2).wait()
+
+    def lepton_function() -> None:
+        launch(train, nprocs=2).wait()
+
+    runs: dict[str, Callable[[], None]] = {
+        "torchrun": torchrun,
+        "lepton script": lepton_script,
+        "lepton function": lepton_function,
+    }
+    try:
+        from accelerate import notebook_launcher
+
+        def accelerate_notebook_launcher() -> None:
+            notebook_launcher(train, num_processes=2)
+
+        runs["notebook_launcher"] = accelerate_notebook_launcher
+    except ImportError:
+        print("accelerate is not installed: notebook_launcher skipped")
+
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for i in range(args.repeat):
+        for name, run in runs.items():  # interleaved, so load drifts hit every path alike
+            results[name].append(timed(run, mark))
+            print(
+                f"run {i + 1} {name:18s} first step {results[name][-1][0]:5.2f} s, "
+                f"done {results[name][-1][1]:5.2f} s",
+                flush=True,
+            )
+
+    medians = {
+        name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+        for name, rs in results.items()
+    }
+    base_first, base_done = medians["torchrun"]
+    print(f"\nmedian of {args.repeat}, 2 ranks, gloo, {STEPS} DDP steps")
+    print(
+        f"{'path':18s} {'first step':>10s} {'done':>7s} {'/torchrun first':>16s} "
+        f"{'/torchrun done':>15s}"
+    )
+    for name, (first, done) in medians.items():
+        print(
+            f"{name:18s} {first:9.2f}s {done:6.2f}s {first / base_first:15.2f}x "
+            f"{done / base_done:14.2f}x"
+        )
+    goal = max(medians["lepton function"][1], medians["lepton script"][1]) / base_done
+    print(
+        f"\ngoal <= 1.10x torchrun (completion): {'met' if goal <= 1.1 else 'NOT met'} "
+        f"({goal:.2f}x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The job monitor draws the loss curve and per-rank progress from what the job wrote."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from lepton_jupyter.jobs import Job
+from lepton_jupyter.jobs.folder import JobFolder, append_line
+from lepton_jupyter.jobs.spec import JobSpec, JobStatus
+from lepton_jupyter.widgets.jobs import JobMonitor
+
+
+def test_monitor_of_a_failed_job_shows_curve_steps_error_and_no_cancel(job_manager):
+    # Given a 2-rank job that reported 5 steps per rank, then failed on rank 1
+    spec = JobSpec(
+        id="train-00aa11",
+        name="train",
+        nprocs=2,
+        kind="module",
+        target="m:f",
+        cwd="/",
+        python="python",
+        store_url=job_manager.store.url,
+        created_at=datetime.now(timezone.utc),
+    )
+    folder = JobFolder(job_manager.jobs_path / spec.id)
+    folder.create()
+    job_manager.store.create(spec, folder.path)
+    for step in range(5):
+        for rank in (0, 1):
+            append_line(
+                folder.metrics, {"rank": rank, "step": step, "time": 0.0, "loss": 1 / (step + 1)}
+            )
+    folder.rank_log(1).write_text("rank 1 step 4\nRuntimeError: out of data\n")
+    job_manager.store.finish(
+        spec.id,
+        JobStatus.failed,
+        exit_codes={0: None, 1: 1},
+        failed_rank=1,
+        error="Rank 1 raised:\nRuntimeError: out of data",
+    )
+    # When the monitor is built
+    monitor = JobMonitor(Job(spec.id, job_manager))
+    # Then it draws the curve as a PNG, shows each rank's last step and exit code,
+    assert bytes(monitor.plot.value).startswith(b"\x89PNG")
+    assert "<td>1</td><td>4</td><td>0.2</td><td>1</td>" in monitor.ranks.value
+    # the failure and the log tail, and offers no cancel for a finished job
+    assert "RuntimeError: out of data" in monitor.error_box.value
+    assert "rank 1 step 4" in monitor.log_tail.value
+    assert "failed" in monitor.header.value
+    assert monitor.cancel_button.disabled
+    assert monitor._thread is None
+    monitor.close()
