@@ -71,6 +71,7 @@ def _describe(job: JobInfo) -> str:
         f"id:          {job.id}",
         f"name:        {job.name}",
         f"status:      {job.status.value}",
+        f"detail:      {job.detail or '-'}",
         f"target:      {job.kind} {job.target}",
         f"ranks:       {job.nprocs} x {job.nnodes} node(s), backend {job.backend}",
         f"created:     {job.created_at}",

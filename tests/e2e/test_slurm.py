@@ -10,6 +10,7 @@ import re
 import pytest
 
 from lepton_jupyter import launch
+from lepton_jupyter.cli import main as lepton_cli
 from lepton_jupyter.errors import Invalid
 from lepton_jupyter.jobs.folder import JobFolder, job_processes
 from lepton_jupyter.jobs.spec import JobFailed, JobStatus
@@ -81,7 +82,7 @@ def test_two_nodes_one_rank_each_train_together(slurm, jobs_path):
     assert sorted(os.listdir(JobFolder(job.folder).path / "nodes")) == ["n1", "n2"]
 
 
-async def test_a_pending_job_shows_slurm_s_reason_here_and_over_rest(slurm, jobs_path, jp_fetch):
+async def test_a_pending_job_shows_slurm_s_reason_everywhere(slurm, jobs_path, jp_fetch, capsys):
     # Given a job Slurm may only start in an hour
     job = launch(where_am_i, nnodes=2, backend="slurm", sbatch_extra=["--begin=now+1hour"])
     # When it is looked at, Then it is queued with Slurm's pending reason
@@ -93,6 +94,9 @@ async def test_a_pending_job_shows_slurm_s_reason_here_and_over_rest(slurm, jobs
         assert "queued" in monitor.header.value and "pending: BeginTime" in monitor.header.value
     finally:
         monitor.close()
+    # and so does the CLI
+    assert lepton_cli(["jobs", "show", job.id]) == 0
+    assert re.search(r"detail: +Slurm job \d+ pending: BeginTime", capsys.readouterr().out)
     # and the REST API (the Jobs panel) shows the same
     body = json.loads((await jp_fetch("lepton", "api", "jobs", job.id)).body)
     assert body["status"] == "queued" and "pending: BeginTime" in body["detail"]
