@@ -57,10 +57,6 @@ def store_only_job(manager: JobManager, job_id: str) -> None:
         ({"nprocs": 1.5}, "nprocs must be an integer of at least 1, got 1.5"),
         ({"nnodes": 0}, "nnodes must be an integer of at least 1"),
         ({"max_restarts": -1}, "max_restarts must be an integer of at least 0"),
-        (
-            {"backend": "locall"},
-            "Unknown job backend 'locall'; known: local. Did you mean 'local'?",
-        ),
         ({"nnodes": 2}, "The 'local' backend runs on at most 1 node(s); nnodes=2"),
         ({"env": {"SEED": 1}}, "env must map names to strings; not so for ['SEED']"),
     ],
@@ -90,6 +86,14 @@ def test_unpicklable_global_is_named(jobs_path, by_value):
     # Then the error names the lock and where it is used
     assert "global 'LOCK' (lock) used by uses_a_lock" in str(info.value)
     assert "cannot be pickled" in str(info.value)
+    assert_nothing_started(jobs_path)
+
+
+def test_unknown_backend_names_the_known_ones(jobs_path):
+    with pytest.raises(Invalid) as info:
+        launch("tests.fixtures.jobs:train", backend="locall")
+    assert str(info.value).startswith("Unknown job backend 'locall'; known: local")
+    assert str(info.value).endswith("Did you mean 'local'?")
     assert_nothing_started(jobs_path)
 
 
