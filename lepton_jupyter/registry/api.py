@@ -136,9 +136,10 @@ def load(ref: str) -> Path:
     client = get_client()
     version = resolve(ref)
     path = client.materialize(version)
-    client.record_load(
-        version, LoadRequest(notebook=_notebook() or "", job=os.environ.get("LEPTON_JOB_ID", ""))
+    loader = LoadRequest(
+        notebook=_notebook() or "", job=os.environ.get("LEPTON_JOB_ID", ""), run=pins.run_id() or ""
     )
+    client.record_load(version, loader)
     return path
 
 

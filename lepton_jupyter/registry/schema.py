@@ -85,6 +85,7 @@ class LoadInfo(BaseModel):
     user: str
     notebook: str = ""
     job: str = ""
+    run: str = Field(default="", description="The lepton run id, when a run engine ran it.")
     at: datetime
 
 
@@ -147,6 +148,7 @@ class GrantRequest(BaseModel):
 class LoadRequest(BaseModel):
     notebook: str = ""
     job: str = ""
+    run: str = ""
 
 
 class MissingBlobsRequest(BaseModel):

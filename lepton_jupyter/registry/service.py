@@ -583,6 +583,7 @@ class RegistryService:
                     user=principal.user,
                     notebook=request.notebook,
                     job=request.job,
+                    run=request.run,
                 )
             )
 
@@ -753,7 +754,8 @@ class RegistryService:
                 params=version.params,
                 metrics=version.metrics,
                 loaded_by=[
-                    LoadInfo(user=x.user, notebook=x.notebook, job=x.job, at=x.at) for x in loads
+                    LoadInfo(user=x.user, notebook=x.notebook, job=x.job, run=x.run, at=x.at)
+                    for x in loads
                 ],
             )
 

@@ -148,6 +148,7 @@ class LoadEvent(Base):
     user: Mapped[str] = mapped_column(String(128))
     notebook: Mapped[str] = mapped_column(String(1024), default="")
     job: Mapped[str] = mapped_column(String(128), default="")
+    run: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -139,6 +139,7 @@ def test_publish_records_lineage_from_the_run_ledger(tmp_path, monkeypatch):
     (workspace / "train.py").write_text("print(2)\n")
     monkeypatch.chdir(workspace)
     monkeypatch.setenv("LEPTON_NOTEBOOK_PATH", "notebooks/train.ipynb")
+    monkeypatch.setenv("LEPTON_RUN_ID", "run-7")
     # And a run that attached a dataset, loaded a base model and launched a job
     pins.record(
         "dataset",
@@ -167,10 +168,9 @@ def test_publish_records_lineage_from_the_run_ledger(tmp_path, monkeypatch):
     assert lineage.git is not None
     assert (lineage.git["commit"], lineage.git["dirty"]) == (commit, True)
     assert lineage.params == {"lr": 0.01} and lineage.metrics == {"acc": 0.8}
-    # And the parent knows who loaded it
-    assert [x.notebook for x in lepton.lineage("vision/base:1").loaded_by] == [
-        "notebooks/train.ipynb"
-    ]
+    # And the parent knows which run loaded it, from which notebook
+    (loaded,) = lepton.lineage("vision/base:1").loaded_by
+    assert (loaded.notebook, loaded.run) == ("notebooks/train.ipynb", "run-7")
 
 
 def test_history_and_rollback_through_the_api(tmp_path):

@@ -334,3 +334,27 @@ def test_alias_lookup_sees_moves_made_by_other_processes(registry, registry_db_u
     # Then the next lookup answers the new version, not a cached one
     assert registry.alias(ALICE, "vision/resnet", "prod").version == 2
     other.store.dispose()
+
+
+def test_an_older_store_is_migrated_when_opened(registry_db_url, tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, inspect
+
+    from lepton_jupyter.registry import store as db
+
+    # Given a database at the first schema revision (loads without a run column)
+    engine = create_engine(registry_db_url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    assert "run" not in {c["name"] for c in inspect(engine).get_columns("loads")}
+    engine.dispose()
+    # When the registry opens it
+    store = db.Store(registry_db_url)
+    # Then it is at the latest schema
+    columns = {c["name"] for c in inspect(store.read_engine).get_columns("loads")}
+    assert "run" in columns
+    store.dispose()
