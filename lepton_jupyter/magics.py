@@ -18,8 +18,9 @@ from .errors import Invalid
 # subcommand -> "module:function"
 SUBCOMMANDS: dict[str, str] = {
     "status": "lepton_jupyter.magics:status",
-    "attach": "lepton_jupyter.datasets.cli:magic_attach",
     "launch": "lepton_jupyter.jobs.cli:magic_launch",
+    "attach": "lepton_jupyter.datasets.cli:magic_attach",
+    "registry": "lepton_jupyter.registry.cli:magic_registry",
 }
 
 

@@ -108,7 +108,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         for flag, options in arguments:
             p.add_argument(flag, **options)
         p.add_argument("--json", action="store_true", help="print JSON")
-        p.set_defaults(func=lambda a: _print(call(a), a.json) or 0)
+        p.set_defaults(func=lambda a: _print(call(a), a.json) or 0, call=call)
 
     verb(
         "models",
@@ -177,3 +177,30 @@ def _grant(args: argparse.Namespace) -> Any:
     if bool(args.user) == bool(args.group):
         raise Invalid("Give exactly one of --user or --group.")
     return _api("grant")(args.namespace, args.role, user=args.user, group=args.group)
+
+
+API_VERBS = (
+    "models",
+    "versions",
+    "publish",
+    "load",
+    "alias",
+    "rollback",
+    "history",
+    "lineage",
+    "grant",
+)
+
+
+def magic_registry(args: list[str], cell: str | None, shell: Any) -> Any:
+    """``%lepton registry VERB ...``: the CLI's API verbs, returning the result object."""
+    parser = argparse.ArgumentParser(prog="%lepton", add_help=False, exit_on_error=False)
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    usage = f"Usage: %lepton registry {{{','.join(API_VERBS)}}} ARGS"
+    if not args or args[0] not in API_VERBS:
+        raise Invalid(usage)
+    try:
+        parsed = parser.parse_args(["registry", *args])
+    except (argparse.ArgumentError, SystemExit) as e:
+        raise Invalid(f"{usage} ({e})") from None
+    return parsed.call(parsed)

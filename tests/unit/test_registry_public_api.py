@@ -228,3 +228,36 @@ def test_any_fsspec_storage_works_and_downloads_are_verified(monkeypatch, tmp_pa
     with pytest.raises(Conflict, match="hashes to"):
         lepton.load("vision/n")
     assert version.version == 1
+
+
+def test_magic_runs_the_api_verbs(tmp_path):
+    from lepton_jupyter.registry.cli import magic_registry
+
+    (tmp_path / "m.bin").write_bytes(b"magic")
+    published = magic_registry(
+        ["publish", "vision/m", str(tmp_path / "m.bin"), "--alias", "prod"], None, None
+    )
+    assert published.ref == "vision/m:1"
+    assert magic_registry(["load", "vision/m@prod"], None, None).endswith("m.bin")
+    with pytest.raises(Invalid, match="Usage: %lepton registry"):
+        magic_registry(["serve"], None, None)
+    with pytest.raises(Invalid, match="Usage: %lepton registry"):
+        magic_registry(["alias", "vision/m"], None, None)
+
+
+def test_hub_identity_supplies_groups_and_single_user_servers_act_as_their_owner():
+    # JupyterHub is not installed here: its user model is stood in by a plain object with
+    # the `hub_user` dict the hub's identity provider attaches.
+    import getpass
+    from types import SimpleNamespace
+
+    from jupyter_server.auth.identity import PasswordIdentityProvider
+
+    from lepton_jupyter.handlers.registry import principal_of
+
+    hub_user = SimpleNamespace(username="alice", hub_user={"groups": ["vision", "research"]})
+    principal = principal_of(hub_user, identity_provider=object())
+    assert (principal.user, principal.groups) == ("alice", frozenset({"vision", "research"}))
+    anonymous = SimpleNamespace(username="3f2a...", hub_user=None)
+    owner = principal_of(anonymous, identity_provider=PasswordIdentityProvider())
+    assert owner.user == getpass.getuser()
