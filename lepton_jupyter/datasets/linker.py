@@ -15,7 +15,6 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from dvc_objects.fs import system
 
@@ -40,10 +39,17 @@ def _copy(src: str, dst: str) -> None:
     shutil.copyfile(src, dst)
 
 
+def _symlink(src: str, dst: str) -> None:
+    os.stat(src)  # a dangling link would hide a missing cache object
+    os.symlink(src, dst)
+
+
 _LINKERS: dict[str, Callable[[str, str], None]] = {
     "reflink": system.reflink,
-    "hardlink": system.hardlink,
-    "symlink": system.symlink,
+    # Cache objects are regular files, so one link(2) call; dvc_objects' hardlink() also
+    # lstat()s the source to dereference symlinks, a second system call per file.
+    "hardlink": os.link,
+    "symlink": _symlink,
     "copy": _copy,
 }
 
@@ -57,18 +63,6 @@ def check_link_types(link_types: Sequence[str]) -> list[str]:
             f"LEPTON_CACHE_LINK_TYPES); choose from {list(LINK_TYPES)}."
         )
     return list(link_types)
-
-
-class CacheFile(NamedTuple):
-    """A dataset file: its path in the dataset, its cache object and the object's size."""
-
-    rel: str
-    src: str
-    size: int
-
-    @classmethod
-    def of(cls, rel: str, src: str) -> CacheFile:
-        return cls(rel, src, os.stat(src).st_size)
 
 
 class Linker:
@@ -98,32 +92,38 @@ class Linker:
 
 
 def link_files(
-    files: Sequence[CacheFile],
+    files: Sequence[tuple[str, str]],
     root: Path,
     linker: Linker,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
     every: int = 512,
-) -> None:
-    """Link each file's cache object to ``root / rel``.
+) -> list[tuple[str, str]]:
+    """Link each ``(relative path, cache object path)`` to ``root / relative path``.
 
-    ``progress(files_done, bytes_done)`` is called every ``every`` files and at the end.
+    Returns the entries whose cache object does not exist (to fetch, then link): trying the
+    link is the existence check, so a warm attach costs one system call per file.
+    ``progress(files_linked)`` is called every ``every`` files and at the end.
     """
-    dirs = {os.path.dirname(f.rel) for f in files}
-    dirs.discard("")
     base = str(root)
     os.makedirs(base, exist_ok=True)
-    for d in sorted(dirs):
+    for d in sorted({os.path.dirname(rel) for rel, _ in files} - {""}):
         os.makedirs(os.path.join(base, d), exist_ok=True)
     link = linker.link
     join = os.path.join
-    done_bytes = 0
-    for i, (rel, src, size) in enumerate(files, 1):
-        link(src, join(base, rel))
-        done_bytes += size
-        if progress is not None and i % every == 0:
-            progress(i, done_bytes)
+    missing = []
+    done = 0
+    for rel, src in files:
+        try:
+            link(src, join(base, rel))
+        except FileNotFoundError:
+            missing.append((rel, src))
+            continue
+        done += 1
+        if progress is not None and done % every == 0:
+            progress(done)
     if progress is not None:
-        progress(len(files), done_bytes)
+        progress(done)
+    return missing
 
 
 class Placement:

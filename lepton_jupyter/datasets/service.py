@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
-from .linker import CacheFile, Linker, Placement, check_link_types, link_files
+from .linker import Linker, Placement, check_link_types, link_files
 from .models import (
     AttachedDataset,
     AttachProgress,
@@ -315,8 +315,8 @@ class DatasetService:
                 else:
                     result = self._place(
                         ws,
+                        registry,
                         placement,
-                        self._cache_objects(registry, out, emit),
                         out,
                         emit,
                         url=url,
@@ -370,29 +370,17 @@ class DatasetService:
 
     def _cache_objects(
         self, registry: Repo, out: Output, emit: ProgressCallback
-    ) -> list[CacheFile]:
-        """The dataset's files as cache objects, fetching only what the cache lacks."""
+    ) -> list[tuple[str, str]]:
+        """``(relative path, cache path)`` of each file; the ``.dir`` manifest is fetched
+        first if the shared cache lacks it (file objects are checked while linking)."""
         odb = registry.cache.local
         hash_info = out.hash_info
         if not hash_info.isdir:
-            src = odb.oid_to_path(hash_info.value)
-            if not os.path.exists(src):
-                self._fetch(registry, out, emit)
-            return [CacheFile.of("", src)]
+            return [("", odb.oid_to_path(hash_info.value))]
         if not os.path.exists(odb.oid_to_path(hash_info.value)):
             self._fetch(registry, out, emit)
-        entries = _manifest(odb, hash_info)
         oid_to_path = odb.oid_to_path
-        files, missing = _stat_objects(entries, oid_to_path)
-        if missing:
-            self._fetch(registry, out, emit)
-            files, missing = _stat_objects(entries, oid_to_path)
-            if missing:
-                raise NotFound(
-                    f"{len(missing)} file(s) of {out} are in neither the shared cache nor the "
-                    f"registry's DVC remote, e.g. {missing[0]!r}; was the data pushed?"
-                )
-        return files
+        return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 
     def _fetch(self, registry: Repo, out: Output, emit: ProgressCallback) -> None:
         """Let DVC download the dataset's missing objects from the registry's remote."""
@@ -411,27 +399,46 @@ class DatasetService:
     def _place(
         self,
         ws: Repo,
+        registry: Repo,
         placement: Placement,
-        files: list[CacheFile],
         out: Output,
         emit: ProgressCallback,
         **info: Any,
     ) -> AttachedDataset:
-        """Link into staging, publish atomically, then tell DVC's state what it now holds."""
-        total_bytes = sum(f.size for f in files)
+        """Link into staging (fetching what the cache lacks), then publish atomically."""
+        files = self._cache_objects(registry, out, emit)
         n = len(files)
+        total_bytes = out.meta.size or 0
         linker = Linker(self.settings.cache_link_types)
+        linked = 0
 
-        def report(done: int, done_bytes: int) -> None:
-            emit(AttachProgress("link", done, n, done_bytes, total_bytes))
+        def report(done: int) -> None:
+            # The manifest holds no per-file sizes: bytes advance with the files.
+            files_done = linked + done
+            emit(
+                AttachProgress(
+                    "link", files_done, n, total_bytes * files_done // max(n, 1), total_bytes
+                )
+            )
 
-        report(0, 0)
+        report(0)
         try:
             if out.hash_info.isdir:
-                link_files(files, placement.staging, linker, report)
+                missing = link_files(files, placement.staging, linker, report)
             else:
-                linker.link(files[0].src, str(placement.staging))
-                report(1, total_bytes)
+                missing = _link_one(files[0][1], placement.staging, linker, report)
+            if missing:
+                linked = n - len(missing)
+                self._fetch(registry, out, emit)
+                if out.hash_info.isdir:
+                    still = link_files(missing, placement.staging, linker, report)
+                else:
+                    still = _link_one(files[0][1], placement.staging, linker, report)
+                if still:
+                    raise NotFound(
+                        f"{len(still)} file(s) of {out} are in neither the shared cache nor "
+                        f"the registry's DVC remote, e.g. {still[0][0]!r}; was it pushed?"
+                    )
             stage = self._import_stage(ws, placement, out, info)
             placement.publish(lambda target: _dump_stage(stage, target))
         except BaseException:
@@ -642,18 +649,17 @@ def _manifest(odb: Any, hash_info: HashInfo) -> list[tuple[str, str]]:
         ) from None
 
 
-def _stat_objects(
-    entries: list[tuple[str, str]], oid_to_path: Callable[[str], str]
-) -> tuple[list[CacheFile], list[str]]:
-    """``(relative path, oid)`` entries as cache files, and the paths whose object is missing."""
-    files, missing = [], []
-    of = CacheFile.of
-    for rel, oid in entries:
-        try:
-            files.append(of(rel, oid_to_path(oid)))
-        except FileNotFoundError:
-            missing.append(rel)
-    return files, missing
+def _link_one(
+    src: str, dest: Path, linker: Linker, progress: Callable[[int], None]
+) -> list[tuple[str, str]]:
+    """A single-file dataset: link it, or report its object missing."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        linker.link(src, str(dest))
+    except FileNotFoundError:
+        return [("", src)]
+    progress(1)
+    return []
 
 
 def _load_import(ws: Repo, dvc_file: Path) -> Stage | None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lepton_jupyter.datasets.linker import CacheFile, Linker, Placement, link_files
+from lepton_jupyter.datasets.linker import Linker, Placement, link_files
 
 
 @pytest.fixture
-def cache(tmp_path: Path) -> list[CacheFile]:
+def cache(tmp_path: Path) -> list[tuple[str, str]]:
     objects = tmp_path / "cache"
     objects.mkdir()
     files = []
@@ -20,26 +20,32 @@ def cache(tmp_path: Path) -> list[CacheFile]:
         obj = objects / f"obj{i}"
         obj.write_text(f"content {i}")
         obj.chmod(0o444)
-        files.append(CacheFile.of(rel, str(obj)))
+        files.append((rel, str(obj)))
     return files
 
 
-def _stage(place: Placement, files: list[CacheFile]) -> None:
+def _stage(place: Placement, files: list[tuple[str, str]]) -> None:
     link_files(files, place.staging, Linker(["hardlink"]))
 
 
 def test_link_files_links_every_file_and_reports_progress(tmp_path, cache):
     events = []
-    link_files(
-        cache,
-        tmp_path / "out",
-        Linker(["reflink", "hardlink"]),
-        lambda n, b: events.append((n, b)),
-        every=2,
-    )
+    missing = link_files(cache, tmp_path / "out", Linker(["hardlink"]), events.append, every=2)
+    assert missing == []
     assert (tmp_path / "out" / "sub" / "deeper" / "c.txt").read_text() == "content 2"
-    assert os.stat(tmp_path / "out" / "a.txt").st_ino == os.stat(cache[0].src).st_ino
-    assert events[-1] == (3, sum(f.size for f in cache))
+    assert os.stat(tmp_path / "out" / "a.txt").st_ino == os.stat(cache[0][1]).st_ino
+    assert events == [2, 3]
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink", "copy"])
+def test_link_files_reports_missing_cache_objects(tmp_path, cache, kind):
+    # Given a manifest naming an object the cache does not hold
+    files = [*cache, ("lost.txt", str(tmp_path / "cache" / "nope"))]
+    # Then it is reported, not linked (no dangling symlink either), and the rest is linked
+    missing = link_files(files, tmp_path / "out", Linker([kind]))
+    assert missing == [files[-1]]
+    assert not os.path.lexists(tmp_path / "out" / "lost.txt")
+    assert (tmp_path / "out" / "a.txt").read_text() == "content 0"
 
 
 def test_a_link_type_that_fails_falls_back_to_the_next(tmp_path, cache):
