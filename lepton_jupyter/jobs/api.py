@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import Invalid
 from ..settings import load_settings
 from .manager import JobManager
 from .spec import JobInfo, JobStatus
@@ -120,8 +121,6 @@ def launch(
 
 def jobs(status: str | None = None) -> list[Job]:
     """Jobs in the store, newest first; ``status`` filters (e.g. ``"running"``)."""
-    from ..errors import Invalid
-
     manager = _manager()
     if status is not None and status not in JobStatus.__members__:
         raise Invalid(f"Unknown job status {status!r}; one of {', '.join(JobStatus.__members__)}.")
