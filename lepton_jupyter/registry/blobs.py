@@ -285,10 +285,8 @@ class BlobStore:
         if not self.fs.exists(base):
             return []
         result = []
-        now = time.time()
         for key, info in self.fs.find(base, detail=True).items():
-            mtime = info.get("mtime") or info.get("LastModified") or now
-            age = now - (mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime))
+            age = age_of(info)
             pid_text = key.rsplit("/", 1)[-1].split("-", 1)[0]
             result.append((key, age, int(pid_text) if pid_text.isdigit() else None))
         return result
@@ -307,6 +305,14 @@ class BlobStore:
     def delete(self, key_or_address: str) -> None:
         key = self.key(key_or_address) if ":" in key_or_address else key_or_address
         self.fs.rm(key)
+
+
+def age_of(info: dict[str, Any]) -> float:
+    """Seconds since an fsspec entry was modified (local ``mtime`` or S3 ``LastModified``)."""
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+    if mtime is None:
+        return 0.0
+    return time.time() - (mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime))
 
 
 def link_or_copy(source: Path, dest: Path, link_types: list[str]) -> str:

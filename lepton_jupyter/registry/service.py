@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from . import store as db
-from .blobs import BlobStore, BlobWriter, parse_address
+from .blobs import BlobStore, BlobWriter, age_of, parse_address
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -836,11 +836,8 @@ class RegistryService:
         mismatches = [a for a in sorted(stored) if verify and self.blobs.verify(a) != a]
         removed: list[str] = []
         if gc:
-            now = time.time()
             for address in orphans:
-                info = self.blobs.fs.info(self.blobs.key(address))
-                mtime = info.get("mtime") or 0
-                if now - float(mtime) > grace_seconds:
+                if age_of(self.blobs.fs.info(self.blobs.key(address))) > grace_seconds:
                     self.blobs.delete(address)
                     removed.append(address)
             for key in stale:

@@ -193,11 +193,11 @@ class Store:
         made through any other connection, in this process or another; read caches key on
         it. PostgreSQL offers no equivalent this cheap, so nothing is cached there.
         """
-        if not self.is_sqlite:
-            return None
+        path = self.url.split("///", 1)[-1] if self.is_sqlite else ""
+        if path in ("", ":memory:") or "mode=memory" in path:
+            return None  # no file another connection could see: nothing to compare with
         connection = getattr(self._local, "generation", None)
         if connection is None:
-            path = self.url.split("///", 1)[-1]
             connection = sqlite3.connect(path, timeout=60, check_same_thread=False)
             self._local.generation = connection
         return int(connection.execute("PRAGMA data_version").fetchone()[0])
