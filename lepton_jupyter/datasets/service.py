@@ -43,9 +43,6 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[AttachProgress], None]
 
-# Cache files are read-only for everyone; DVC's shared=group makes folders group-writable.
-CACHE_FILE_MODE = 0o444
-
 
 def _noop(_: AttachProgress) -> None:
     pass
@@ -104,12 +101,13 @@ class DatasetService:
 
         self._ensure_cache()
         try:
-            repo = Repo.open(url, rev=rev, config={"cache": self._cache_config()})
+            # No rev: the committed default branch, never a local registry's working tree.
+            repo = Repo.open(url, rev=rev or "HEAD", config={"cache": self._cache_config()})
         except RevError:
-            tags = self._tags_for_message(url)
+            tags = sorted(self._tag_names(url))
             raise NotFound(
-                f"Revision {rev!r} not found in data registry {url}. Tags: {tags}."
-                + did_you_mean(rev or "", self._tag_names(url))
+                f"Revision {rev!r} not found in data registry {url}. "
+                f"Tags: {', '.join(tags) or 'none'}." + did_you_mean(rev or "", tags)
             ) from None
         except CloneError as e:
             raise NotFound(
@@ -132,9 +130,6 @@ class DatasetService:
                 return list(repo.scm.list_tags())
         except (NotFound, Invalid):
             return []
-
-    def _tags_for_message(self, url: str) -> str:
-        return ", ".join(sorted(self._tag_names(url))) or "none"
 
     @staticmethod
     def _versions(repo: Repo) -> list[DatasetVersion]:
