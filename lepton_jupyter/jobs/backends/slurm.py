@@ -10,7 +10,6 @@ is never called. ``scancel`` cancels.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -297,6 +296,8 @@ class SlurmBackend(Backend):
     name: ClassVar[str] = "slurm"
     poll_interval: ClassVar[float] = 2.0
     option_names: ClassVar[frozenset[str]] = frozenset(SlurmOptions.model_fields)
+    #: Whether the job was seen started (and marked running in the store).
+    _running: bool = False
 
     @classmethod
     def resolve_options(cls, given: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -335,15 +336,14 @@ class SlurmBackend(Backend):
         if done.returncode != 0:
             raise RuntimeError(f"sbatch refused the job: {_slurm_message(done)}")
         slurm_id = done.stdout.strip().split(";")[0]
-        (folder.path / "slurm.json").write_text(json.dumps({"job_id": slurm_id}))
         self.store.set_detail(spec.id, f"Slurm job {slurm_id} submitted")
-        self._running = False
         if self.store.get(spec.id).cancel_requested:
             # cancel() ran while sbatch did and found nothing to cancel yet.
             run_slurm("scancel", slurm_id)
         return slurm_id
 
     def poll(self, spec: JobSpec, folder: JobFolder, handle: str) -> Outcome | None:
+        """Read the job from ``scontrol``; record its state and Slurm's reason as detail."""
         try:
             shown = run_slurm("scontrol", "show", "job", "-o", handle)
         except Invalid as e:  # scontrol timed out: the controller is busy or restarting
@@ -366,7 +366,8 @@ class SlurmBackend(Backend):
             self._running = self.store.mark_running(spec.id)
         outcome = slurm_outcome(spec, folder, handle, job)
         if outcome is not None:
-            self.store.set_detail(spec.id, f"Slurm job {handle} {job.state} ({job.reason})")
+            why = f" ({job.reason})" if job.reason not in ("", "None") else ""
+            self.store.set_detail(spec.id, f"Slurm job {handle} {job.state}{why}")
             return outcome
         if job.state in PENDING_STATES:
             self.store.set_detail(spec.id, f"Slurm job {handle} pending: {job.reason}")
