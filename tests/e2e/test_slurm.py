@@ -1,5 +1,6 @@
 """The slurm backend against a real two-node Slurm (tests/fixtures/slurm.py): a 2-node gloo
-job, a pending job's reason, cancel, a failing rank, jobs Slurm itself kills, bad input."""
+job, a pending job's reason (API, monitor, CLI, REST), cancel, a failing rank, elastic restarts
+across nodes, a job folder a node cannot see, jobs Slurm itself kills, and bad input."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def test_two_nodes_one_rank_each_train_together(slurm, jobs_path):
     # Given a function that reports where it runs and what torch.distributed sees
     # When it is launched on 2 nodes x 1 rank through Slurm
     job = launch(where_am_i, nnodes=2, nprocs=1, backend="slurm", partition="debug", time="10")
-    # Then it succeeds, and each rank saw a world of 2 and reduced across both nodes
+    # Then it succeeds (the Slurm keywords did not reach where_am_i, which takes none), and
+    # each rank saw a world of 2 and reduced across both nodes
     assert job.wait(timeout=TIMEOUT) is JobStatus.succeeded
     reports = sorted(job.metrics(), key=lambda m: m["rank"])
     assert [(m["rank"], m["world_size"], m["reduced"]) for m in reports] == [
