@@ -79,7 +79,7 @@ def _rerun(args: argparse.Namespace) -> int:
         into=args.into,
         log_output=args.log_output,
     )
-    result = service.diff(manifest.id)
+    result = service.saved_diff(manifest.id)
     if args.json:
         _print_json(
             {"run": manifest.model_dump(mode="json"), "diff": result.model_dump(mode="json")}

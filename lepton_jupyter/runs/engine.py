@@ -15,6 +15,7 @@ runs may execute concurrently in one process.
 from __future__ import annotations
 
 import os
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,16 @@ class RunRecorder:
         self.manifest = manifest
         self.folder = store.root / manifest.id
         self.pins_path = pins_path
+        self._environment: dict[str, Any] = {}
+        # Package versions and git state are read while the kernel starts, off the
+        # critical path (importing pygit2 and scanning dist-info take a few hundred ms).
+        self._capture = threading.Thread(
+            target=self._capture_environment, args=(manifest.cwd,), daemon=True
+        )
+        self._capture.start()
+
+    def _capture_environment(self, cwd: str) -> None:
+        self._environment = {"packages": package_versions(), "git": git_info(cwd)}
 
     @classmethod
     def begin(
@@ -74,8 +85,6 @@ class RunRecorder:
             kernel_name=kernel_name or "",
             cwd=cwd,
             parameters=dict(nb.metadata.get("papermill", {}).get("parameters") or {}),
-            packages=package_versions(),
-            git=git_info(cwd),
             started_at=now(),
             output_path=_absolute(output_path),
             rerun_of=rerun_of,
@@ -102,8 +111,10 @@ class RunRecorder:
         """Record the ledger, metrics, outputs and outcome; keep a copy of the output."""
         ledger = pins.read_ledger_file(self.folder / LEDGER)
         failure = _error_text(error) or _cell_error(nb)
+        self._capture.join()
         self.manifest = self.manifest.model_copy(
             update={
+                **self._environment,
                 "status": "failed" if failure else "completed",
                 "error": failure,
                 "ledger": ledger,

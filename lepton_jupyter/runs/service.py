@@ -16,7 +16,7 @@ from ..settings import Settings
 from .diff import RunDiff
 from .manifest import Manifest
 from .rerunner import diff_stored, execute_rerun, placeholder, plan_rerun
-from .store import LOG, RunStore
+from .store import DIFF, LOG, RunStore
 
 
 class RunService:
@@ -60,6 +60,13 @@ class RunService:
             against = after.rerun_of
         before = self.store.get(against)
         return diff_stored(self.store, before, after, abs_tol=abs_tol, rel_tol=rel_tol)
+
+    def saved_diff(self, run_id: str) -> RunDiff:
+        """The diff a rerun wrote against its original (exact comparison), else computed."""
+        path = self.store.folder(run_id) / DIFF
+        if path.is_file():
+            return RunDiff.model_validate_json(path.read_text())
+        return self.diff(run_id)
 
     def rerun(
         self,

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 import lepton_jupyter as lepton
 from lepton_jupyter import pins
 from lepton_jupyter.errors import NotFound
+from lepton_jupyter.registry import client as registry_client
 from lepton_jupyter.registry.api import resolve
 from lepton_jupyter.runs import rerun
 from lepton_jupyter.runs.store import RunStore
@@ -100,6 +101,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def restored(world: World) -> World:
     """The world as right after the original run; this test's lepton state is the world's."""
     world.restore()
+    # The registry database was replaced at the same path: a client this process cached
+    # would still hold the replaced file open.
+    registry_client._clients.clear()
     os.environ["LEPTON_STATE_DIR"] = str(world.state)
     pins.reset()
     return world
