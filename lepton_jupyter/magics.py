@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "launch": "lepton_jupyter.jobs.cli:magic_launch",
     "attach": "lepton_jupyter.datasets.cli:magic_attach",
     "registry": "lepton_jupyter.registry.cli:magic_registry",
+    "runs": "lepton_jupyter.runs.cli:magic_runs",
 }
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from ..errors import Invalid
 from .manifest import Manifest
 from .rerunner import parse_parameters
 from .service import RunService
@@ -146,3 +147,32 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--check", action="store_true", help="Exit 1 unless the runs are identical.")
     p.add_argument("--json", action="store_true", help="Print the diff as JSON.")
     p.set_defaults(func=_diff)
+
+
+def magic_runs(args: list[str], cell: str | None, shell: Any) -> Any:
+    """``%lepton runs list|show|rerun|diff ...`` (as the CLI) and ``%lepton runs record``.
+
+    Returns objects rather than printing: runs, a Run, or a RunDiff (shown as a table).
+    """
+    from . import api
+    from .interactive import record_run
+
+    if args[:1] == ["record"]:
+        return record_run(notebook=args[1] if len(args) > 1 else None)
+    parser = argparse.ArgumentParser(prog="%lepton", add_help=False)
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    try:
+        ns = parser.parse_args(["runs", *args])
+    except SystemExit:
+        raise Invalid(
+            "Usage: %lepton runs list [--notebook NB] | show RUN | rerun RUN [-p NAME=VALUE] "
+            "[--from-copy] | diff RUN [AGAINST] [--abs-tol X] [--rel-tol X] | record [NB]"
+        ) from None
+    if ns.runs_command == "list":
+        return api.list_runs(notebook=ns.notebook, limit=ns.limit)
+    if ns.runs_command == "show":
+        return api.get_run(ns.run_id)
+    if ns.runs_command == "rerun":
+        parameters = parse_parameters(ns.parameter, ns.parameters_json)
+        return api.rerun(ns.run_id, parameters, from_copy=ns.from_copy, output_path=ns.output)
+    return api.diff_runs(ns.run_id, ns.against, abs_tol=ns.abs_tol, rel_tol=ns.rel_tol)

@@ -5,8 +5,8 @@ copy of the notebook, the executed output, the kernel's ledger, the pins and dif
 rerun), so the manifest sits beside them and a run folder is complete on its own (copy it to
 a colleague, attach it to a bug). Every run is written by the one process executing it
 (papermill batch jobs run in parallel), so a folder per run needs no locking: the folder is
-created exclusively and the manifest replaced atomically. Run ids start with a UTC
-timestamp, so the sorted directory listing is the index, newest last, and listing the
+created exclusively and the manifest replaced atomically. Run ids are UTC timestamps to
+the microsecond, so the sorted directory listing is the index, newest last, and listing the
 latest N runs reads N manifests. Keeping SQLAlchemy out also keeps ``papermill -e lepton``
 start-up cheap.
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +33,7 @@ from ..errors import Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from .manifest import Manifest
 
-RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+RUN_ID = re.compile(r"^\d{8}-\d{6}-\d{6}$")
 MANIFEST = "manifest.json"
 INPUT = "input.ipynb"
 OUTPUT = "output.ipynb"
@@ -58,8 +57,9 @@ class RunStore:
         """A new run id whose folder now exists and belongs to the caller."""
         self.root.mkdir(parents=True, exist_ok=True)
         while True:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-            run_id = f"{stamp}-{secrets.token_hex(3)}"
+            # To the microsecond, so ids sort in creation order; a clash (another process in
+            # the same microsecond) loses the mkdir race and takes the next timestamp.
+            run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
             try:
                 (self.root / run_id).mkdir()
             except FileExistsError:
@@ -70,7 +70,7 @@ class RunStore:
         """The folder of an existing run; Invalid for a malformed id, NotFound for unknown."""
         if not isinstance(run_id, str) or not RUN_ID.match(run_id):
             raise Invalid(
-                f"{run_id!r} is not a run id; run ids look like 20260131-142501-a1b2c3 "
+                f"{run_id!r} is not a run id; run ids look like 20260131-142501-123456 "
                 "(see `lepton runs list`)."
             )
         folder = self.root / run_id

@@ -176,8 +176,8 @@ def test_a_cell_that_raises_fails_the_rerun_and_is_recorded(use_recorded_state: 
 
 
 def test_unknown_run_is_not_found(use_recorded_state: RecordedRun):
-    with pytest.raises(NotFound, match="No run '20200101-000000-abcdef'"):
-        rerun("20200101-000000-abcdef")
+    with pytest.raises(NotFound, match="No run '20200101-000000-000000'"):
+        rerun("20200101-000000-000000")
 
 
 def test_record_run_makes_an_interactive_session_rerunnable(use_recorded_state: RecordedRun):

@@ -102,6 +102,7 @@ def test_the_ipython_extension_activates_the_ledger_and_registers_the_magics(mon
     from IPython.testing.globalipapp import get_ipython
 
     shell = get_ipython()
+    shell.extension_manager.loaded.discard("lepton_jupyter")  # the shell is process-global
     # When the extension loads (the shipped startup file does this in every kernel)
     startup = Path(lepton_jupyter.__file__).parent / "etc/ipython/startup/50-lepton_jupyter.py"
     shell.run_cell(startup.read_text(), store_history=False).raise_error()

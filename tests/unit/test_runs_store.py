@@ -90,3 +90,22 @@ def test_git_state_is_the_head_commit_and_whether_tracked_files_changed(tmp_path
     # When a tracked file changes, Then it is dirty
     write_notebook(path, ["print(2)"])
     assert git_info(tmp_path).dirty
+
+
+def test_the_runs_magic_lists_shows_and_diffs_and_explains_its_usage(tmp_path, monkeypatch):
+    # Given two recorded runs and an IPython shell with the lepton extension
+    from IPython.testing.globalipapp import get_ipython
+
+    monkeypatch.setenv("LEPTON_STATE_DIR", str(tmp_path))
+    store = RunStore(tmp_path / "runs")
+    first, second = _save(store, "/a.ipynb"), _save(store, "/a.ipynb")
+    shell = get_ipython()
+    shell.extension_manager.load_extension("lepton_jupyter")
+    # When the user asks through %lepton runs, Then the objects come back
+    assert [r.id for r in shell.run_line_magic("lepton", "runs list")] == [second, first]
+    assert shell.run_line_magic("lepton", f"runs show {first}").id == first
+    result = shell.run_line_magic("lepton", f"runs diff {second} {first} --abs-tol 0.1")
+    assert (result.before, result.after, result.abs_tol) == (first, second, 0.1)
+    # And a wrong verb gets the usage
+    with pytest.raises(Invalid, match=r"Usage: %lepton runs list"):
+        shell.run_line_magic("lepton", "runs frobnicate")
