@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from tornado import web
 
 from .._version import __version__
@@ -20,6 +20,11 @@ class Status(BaseModel):
     version: str
     user: str
     services: dict[str, ServiceStatus]
+    protected_aliases: list[str] = Field(
+        default_factory=list,
+        description="Registry aliases only a maintainer may move (the sidebar explains why "
+        "their buttons are disabled).",
+    )
 
 
 def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
@@ -50,6 +55,7 @@ class StatusHandler(LeptonHandler):
                 version=__version__,
                 user=self.username,
                 services=describe_services(self.lepton_settings),
+                protected_aliases=self.lepton_settings.protected_aliases,
             )
         )
 

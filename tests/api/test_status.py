@@ -34,3 +34,11 @@ async def test_unknown_route_is_json_404(jp_fetch):
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch("lepton", "api", "no-such-thing")
     assert info.value.code == 404
+
+
+async def test_status_names_the_protected_aliases(jp_fetch):
+    # Given a server with the default settings (prod is protected)
+    # When the sidebar asks for the status
+    response = await jp_fetch("lepton", "api", "status")
+    # Then it learns which aliases need the maintainer role, to explain disabled buttons
+    assert json.loads(response.body)["protected_aliases"] == ["prod"]
