@@ -119,4 +119,11 @@ class LeptonApp(ExtensionApp):
             activity.stop()
 
     def initialize_handlers(self) -> None:
+        if self.settings["lepton_settings"].registry_url:
+            from .handlers import API_PREFIX
+            from .handlers.registry import forward_routes
+
+            # Ahead of the local registry's routes: the sidebar sees the shared registry,
+            # as the kernels do.
+            self.handlers.extend((API_PREFIX + path, h) for path, h in forward_routes)
         self.handlers.extend(api_routes())

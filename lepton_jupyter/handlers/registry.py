@@ -16,7 +16,7 @@ from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvi
 from tornado import web
 
 from ..registry.blobs import CHUNK, BlobWriter
-from ..registry.client import current_principal
+from ..registry.client import current_principal, service_auth
 from ..registry.schema import (
     GrantRequest,
     LoadRequest,
@@ -31,6 +31,8 @@ from ..registry.service import Principal, RegistryService, parse_version
 from .base import LeptonHandler
 
 SERVICE_KEY = "lepton_registry"
+#: Application setting holding the service's namespace policy (a hub's TeamPolicy).
+POLICY_KEY = "lepton_registry_policy"
 MAX_UPLOAD_BYTES = 1 << 40
 
 
@@ -47,6 +49,7 @@ def registry_service(settings: dict[str, Any]) -> RegistryService:
             Store(lepton.registry_db),
             BlobStore(lepton.registry_storage, stat_cache),
             lepton.protected_aliases,
+            settings.get(POLICY_KEY),
         )
     return service
 
@@ -286,6 +289,59 @@ class BlobUploadHandler(RegistryHandler):
         if self.writer is not None and self.writer.address is None:
             self.writer.abort()
 
+
+class ForwardHandler(LeptonHandler):
+    """Every ``/registry/...`` call, answered by the shared service at ``registry_url``.
+
+    With a shared registry configured, the sidebar must see what the kernels see: the
+    request goes on to the service as this server's owner (with the server's registry
+    token, on a hub its ``JUPYTERHUB_API_TOKEN``), and the service's answer comes back.
+    """
+
+    auth_resource = "lepton"
+
+    async def _forward(self, path: str) -> None:
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+        base = self.lepton_settings.registry_url.rstrip("/") + "/lepton/api/registry/"
+        url = base + path + (f"?{self.request.query}" if self.request.query else "")
+        headers = {**service_auth(self.lepton_settings)}
+        if "Content-Type" in self.request.headers:
+            headers["Content-Type"] = self.request.headers["Content-Type"]
+        body = self.request.body if self.request.method in ("POST", "PUT") else None
+        request = HTTPRequest(
+            url,
+            method=self.request.method or "GET",
+            headers=headers,
+            body=body,
+            allow_nonstandard_methods=True,
+            request_timeout=600,
+        )
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        if response.code == 599:
+            raise web.HTTPError(502, f"Cannot reach the registry at {base}: {response.error}")
+        self.set_status(response.code)
+        self.set_header("Content-Type", response.headers.get("Content-Type", "application/json"))
+        self.finish(response.body)
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        await self._forward(path)
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str) -> None:
+        await self._forward(path)
+
+    @web.authenticated
+    @authorized
+    async def put(self, path: str) -> None:
+        await self._forward(path)
+
+
+#: The route table of a server whose registry is the shared service at ``registry_url``.
+forward_routes = [(r"/registry/(.*)", ForwardHandler)]
 
 _NAME = r"([^/]+)"
 _MODEL = rf"/registry/models/{_NAME}/{_NAME}"

@@ -32,6 +32,15 @@ def _serve(args: argparse.Namespace) -> int:
     from .service import Principal
 
     settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
+    if args.hub or os.environ.get("JUPYTERHUB_SERVICE_NAME"):
+        from .hub import serve_hub
+        from .policy import TeamPolicy
+
+        policy = TeamPolicy.of(args.admin, args.admin_group, args.team_role)
+        serve_hub(settings, policy, access_log=args.access_log)
+        return 0
+    if args.admin or args.admin_group:
+        raise Invalid("--admin and --admin-group apply to a JupyterHub service (see --hub).")
     tokens = read_tokens(Path(args.tokens)) if args.tokens else {}
     token = args.token or os.environ.get("LEPTON_REGISTRY_TOKEN")
     if token or not tokens:
@@ -88,6 +97,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--tokens", default="", help='JSON file {"<token>": {"user": ..., "groups": [...]}}'
     )
     p.add_argument("--access-log", action="store_true")
+    hub = p.add_argument_group(
+        "as a JupyterHub service",
+        "Started by the hub (c.JupyterHub.services), the service authenticates hub users "
+        "(their API tokens, or OAuth in a browser) and ignores --host/--port/--token(s).",
+    )
+    hub.add_argument(
+        "--hub",
+        action="store_true",
+        help="serve as a hub service (default when $JUPYTERHUB_SERVICE_NAME is set)",
+    )
+    hub.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="hub user who administers every namespace (repeatable)",
+    )
+    hub.add_argument(
+        "--admin-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="hub group whose members administer every namespace (repeatable)",
+    )
+    hub.add_argument(
+        "--team-role",
+        default="maintainer",
+        choices=["reader", "writer", "maintainer", "admin"],
+        help="role a hub group gets on the namespace named after it, created by its first "
+        "member to publish there (default: maintainer)",
+    )
     p.set_defaults(func=_serve)
 
     p = verbs.add_parser("fsck", help="check blobs against metadata (orphans, corruption)")

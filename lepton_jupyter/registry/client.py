@@ -302,6 +302,13 @@ class DirectClient(RegistryClient):
 _ERRORS: dict[int, type[LeptonError]] = {400: Invalid, 403: Forbidden, 404: NotFound, 409: Conflict}
 
 
+def service_auth(settings: Settings) -> dict[str, str]:
+    """The header a registry service authenticates us by: ``LEPTON_REGISTRY_TOKEN``, else
+    the ``JUPYTERHUB_API_TOKEN`` a hub gives every single-user server and its kernels."""
+    token = settings.registry_token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    return {"Authorization": f"token {token}"} if token else {}
+
+
 class HttpClient(RegistryClient):
     """REST to a Jupyter server running lepton, or to ``lepton registry serve``."""
 
@@ -311,9 +318,7 @@ class HttpClient(RegistryClient):
         super().__init__(settings, principal)
         self.base = settings.registry_url.rstrip("/") + "/lepton/api/registry"
         self.http = requests.Session()
-        token = settings.registry_token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
-        if token:
-            self.http.headers["Authorization"] = f"token {token}"
+        self.http.headers.update(service_auth(settings))
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         import requests

@@ -16,6 +16,7 @@ from typing import Any
 
 from jupyter_server.auth.authorizer import AllowAllAuthorizer
 from jupyter_server.auth.identity import IdentityProvider, User
+from sqlalchemy.engine import make_url
 from tornado import web
 from tornado.httpserver import HTTPServer
 
@@ -68,17 +69,32 @@ def read_tokens(path: Path) -> dict[str, Principal]:
 
 
 def make_app(
-    settings: Settings, identity_provider: IdentityProvider, access_log: bool = False
+    settings: Settings,
+    identity_provider: IdentityProvider,
+    access_log: bool = False,
+    *,
+    base_url: str = "/",
+    extra_routes: list[tuple[Any, ...]] | None = None,
+    app_settings: dict[str, Any] | None = None,
 ) -> web.Application:
-    """The registry routes under ``/lepton/api`` with the given identity provider."""
-    routes = [(API_PREFIX + path, handler) for path, handler in registry_handlers.routes]
-    app_settings: dict[str, Any] = {
+    """The registry routes under ``<base_url>lepton/api`` with the given identity provider.
+
+    A hub service passes its prefix as ``base_url``, its OAuth routes, and settings with its
+    namespace policy and cookie key.
+    """
+    routes: list[tuple[Any, ...]] = [
+        (base_url.rstrip("/") + API_PREFIX + path, handler)
+        for path, handler in registry_handlers.routes
+    ]
+    routes.extend(extra_routes or [])
+    app_settings = {
         "lepton_settings": settings,
         "identity_provider": identity_provider,
         "authorizer": AllowAllAuthorizer(),
-        "base_url": "/",
+        "base_url": base_url,
         "allow_remote_access": True,
         "disable_check_xsrf": True,
+        **(app_settings or {}),
     }
     if not access_log:
         app_settings["log_function"] = lambda handler: None
@@ -91,14 +107,18 @@ def serve(
     settings: Settings, tokens: dict[str, Principal], host: str, port: int, access_log: bool = False
 ) -> None:
     """Run until interrupted."""
-    app = make_app(settings, TokenIdentityProvider(tokens), access_log=access_log)
+    run(make_app(settings, TokenIdentityProvider(tokens), access_log=access_log), host, port)
+
+
+def run(app: web.Application, host: str, port: int) -> None:
+    """Serve ``app`` on ``host:port`` until interrupted."""
 
     async def main() -> None:
         server = HTTPServer(app, max_body_size=registry_handlers.MAX_UPLOAD_BYTES)
         server.listen(port, host)
-        print(
-            f"lepton registry serving {settings.registry_db} on http://{host}:{port}/", flush=True
-        )
+        where = f"http://{host}:{port}{app.settings['base_url']}"
+        db = make_url(app.settings["lepton_settings"].registry_db)
+        print(f"lepton registry serving {db!r} on {where}", flush=True)
         await asyncio.Event().wait()
 
     asyncio.run(main())

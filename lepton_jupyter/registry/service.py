@@ -6,8 +6,10 @@ on the namespace, so the rules hold the same whether the service is called by a 
 
 Roles on a namespace, each including the ones before: reader (list, load, lineage) <
 writer (publish, move unprotected aliases) < maintainer (move protected aliases) < admin
-(grant). Whoever first writes to a namespace that does not exist yet becomes its admin; in
-a single-user setup that makes the user the admin of everything they publish.
+(grant). Who may create a namespace, and with which grants, is the service's
+:mod:`~lepton_jupyter.registry.policy`: by default whoever first writes to a namespace that
+does not exist yet becomes its admin (in a single-user setup, the admin of everything they
+publish); on a JupyterHub, namespaces follow the hub's groups.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from . import store as db
 from .blobs import BlobStore, BlobWriter, age_of, parse_address
+from .policy import NamespacePolicy
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -163,11 +166,16 @@ class RegistryService:
     """Models, versions, aliases, lineage and grants over one store and one blob store."""
 
     def __init__(
-        self, store: db.Store, blobs: BlobStore, protected_aliases: Iterable[str] = ("prod",)
+        self,
+        store: db.Store,
+        blobs: BlobStore,
+        protected_aliases: Iterable[str] = ("prod",),
+        policy: NamespacePolicy | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.protected_aliases = frozenset(protected_aliases)
+        self.policy = policy or NamespacePolicy()
         # alias() answers, valid while the store's generation stays the same
         self._alias_cache: dict[tuple[str, str, str, Principal], AliasInfo] = {}
         self._alias_generation: int | None = None
@@ -175,6 +183,8 @@ class RegistryService:
     # permissions
 
     def _role(self, session: Session, principal: Principal, namespace: db.Namespace) -> str | None:
+        if self.policy.is_admin(principal.user, principal.groups):
+            return "admin"
         groups = [*principal.groups, EVERYONE]
         roles = session.scalars(
             select(db.Grant.role).where(
@@ -335,18 +345,20 @@ class RegistryService:
     def _ensure_namespace(self, session: Session, principal: Principal, name: str) -> db.Namespace:
         ns = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
         if ns is None:
+            founding = self.policy.founding(principal.user, principal.groups, name)
             ns = db.Namespace(name=name, created_by=principal.user)
             session.add(ns)
             session.flush()
-            session.add(
-                db.Grant(
-                    namespace_id=ns.id,
-                    subject_kind="user",
-                    subject=principal.user,
-                    role="admin",
-                    granted_by=principal.user,
+            for grant in founding:
+                session.add(
+                    db.Grant(
+                        namespace_id=ns.id,
+                        subject_kind=grant.subject_kind,
+                        subject=grant.subject,
+                        role=grant.role,
+                        granted_by=principal.user,
+                    )
                 )
-            )
             session.flush()
         return ns
 
@@ -358,6 +370,7 @@ class RegistryService:
         with self.store.read() as session:
             ns = session.scalar(select(db.Namespace).where(db.Namespace.name == namespace))
             if ns is None:
+                self.policy.founding(principal.user, principal.groups, namespace)
                 return
             self._require(session, principal, ns, "writer", "publishing to")
             if alias is not None:

@@ -1,0 +1,81 @@
+"""Who may create a namespace, and who administers every namespace.
+
+The service asks its policy at the two points where a namespace's ownership is decided:
+when a write names a namespace that does not exist yet (:meth:`NamespacePolicy.founding`)
+and when it looks up a caller's role (:meth:`NamespacePolicy.is_admin`).
+
+* :class:`NamespacePolicy` (single user, standalone service): whoever first writes to a
+  namespace becomes its admin.
+* :class:`TeamPolicy` (a JupyterHub): hub groups are teams. A namespace named after a hub
+  group is created by any member of the group and the group gets ``team_role`` on it; a
+  namespace named after a user is that user's, who becomes its admin; any other namespace,
+  and grants on team namespaces, are for the registry admins the operator configured
+  (users, or members of admin groups), who hold the admin role on every namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..errors import Forbidden
+
+SubjectKind = Literal["user", "group"]
+
+
+@dataclass(frozen=True)
+class FoundingGrant:
+    """A grant written together with a new namespace."""
+
+    subject_kind: SubjectKind
+    subject: str
+    role: str
+
+
+class NamespacePolicy:
+    """Single-user default: the first writer of a namespace administers it; no superusers."""
+
+    def founding(self, user: str, groups: frozenset[str], namespace: str) -> list[FoundingGrant]:
+        """The grants a new namespace starts with; raise :class:`Forbidden` to refuse it."""
+        return [FoundingGrant("user", user, "admin")]
+
+    def is_admin(self, user: str, groups: frozenset[str]) -> bool:
+        """Whether the caller is an admin of every namespace."""
+        return False
+
+
+@dataclass(frozen=True)
+class TeamPolicy(NamespacePolicy):
+    """A hub's rules: team namespaces from hub groups, operator-configured admins."""
+
+    admins: frozenset[str] = field(default_factory=frozenset)
+    admin_groups: frozenset[str] = field(default_factory=frozenset)
+    team_role: str = "maintainer"
+
+    @classmethod
+    def of(
+        cls, admins: Iterable[str] = (), admin_groups: Iterable[str] = (), team_role: str = ""
+    ) -> TeamPolicy:
+        return cls(
+            frozenset(a for a in admins if a),
+            frozenset(g for g in admin_groups if g),
+            team_role or "maintainer",
+        )
+
+    def is_admin(self, user: str, groups: frozenset[str]) -> bool:
+        return user in self.admins or bool(groups & self.admin_groups)
+
+    def founding(self, user: str, groups: frozenset[str], namespace: str) -> list[FoundingGrant]:
+        if namespace in groups:
+            return [FoundingGrant("group", namespace, self.team_role)]
+        if namespace == user:
+            return [FoundingGrant("user", user, "admin")]
+        if self.is_admin(user, groups):
+            return []
+        yours = ", ".join(sorted({user, *groups}))
+        raise Forbidden(
+            f"Namespace '{namespace}' does not exist, and on this hub only members of the hub "
+            f"group '{namespace}', the user '{namespace}' or a registry admin may create it "
+            f"(you can create: {yours})."
+        )
