@@ -67,13 +67,12 @@ class RunRecorder:
         output_path: str | None,
         kernel_name: str,
         *,
-        store: RunStore | None = None,
         run_id: str | None = None,
         rerun_of: str | None = None,
         pins_path: str | None = None,
     ) -> RunRecorder:
         """Create the run folder, keep a copy of the notebook, write a 'running' manifest."""
-        store = store or RunStore.from_settings()
+        store = RunStore.from_settings()
         run_id = run_id or store.create()
         folder = store.root / run_id
         path = str(Path(input_path).resolve()) if _is_local(input_path) else str(input_path)

@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 # Packages whose versions decide whether a rerun can reproduce the original.
 KEY_PACKAGES = ("lepton_jupyter", "papermill", "torch", "numpy", "dvc", "nbclient", "ipykernel")
 INJECTED_TAG = "injected-parameters"
-PARAMETERS_TAG = "parameters"
 
 RunStatus = Literal["running", "completed", "failed"]
 

@@ -37,7 +37,6 @@ class RerunPlan:
     notebook: Path
     parameters: dict[str, Any]
     cwd: str
-    from_copy: bool
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,7 +98,11 @@ def plan_rerun(
             raise NotFound(f"Notebook {recorded} recorded by run {original.id} is gone. {offer}")
         current = nbformat.read(str(notebook), as_version=4)
         if notebook_info(current, recorded).digest != original.notebook.digest:
-            detail = describe_changes(nbformat.read(str(copy), as_version=4), current)
+            detail = (
+                describe_changes(nbformat.read(str(copy), as_version=4), current)
+                if copy.is_file()
+                else "cell sources differ"
+            )
             raise Conflict(
                 f"Notebook {recorded} changed since run {original.id} ({detail}). {offer}"
             )
@@ -119,7 +122,6 @@ def plan_rerun(
         notebook=notebook,
         parameters={**original.parameters, **overrides},
         cwd=cwd,
-        from_copy=from_copy,
         overrides=overrides,
     )
 
