@@ -53,6 +53,11 @@ def pin_key(url: str, path: str, rev: str | None) -> str:
     return f"{url}|{path}|{rev or ''}"
 
 
+def default_destination(path: str) -> str:
+    """Where a dataset lands when no ``to`` is given: its folder name."""
+    return PurePosixPath(path.strip().strip("/")).name
+
+
 def normalise_url(url: str) -> str:
     """Local registry paths become absolute so the .dvc file works from anywhere."""
     url = url.strip()
@@ -270,7 +275,9 @@ class DatasetService:
         path = path.strip().strip("/")
         if not path:
             raise Invalid("Dataset path is empty; browse() lists the registry's datasets.")
-        return self._attach(url, path, rev, to or PurePosixPath(path).name, progress, replace=False)
+        return self._attach(
+            url, path, rev, to or default_destination(path), progress, replace=False
+        )
 
     def _attach(
         self,

@@ -11,7 +11,8 @@ from jupyter_server.auth.decorator import authorized
 from pydantic import BaseModel, Field
 from tornado import web
 
-from ..datasets.service import DatasetService
+from ..datasets.progress import ATTACHES
+from ..datasets.service import DatasetService, default_destination
 from .base import LeptonHandler
 
 
@@ -61,9 +62,19 @@ class AttachedHandler(DatasetsHandler):
     @authorized
     async def post(self) -> None:
         req = self.parse(AttachRequest)
-        result = await asyncio.to_thread(self.service.attach, req.url, req.path, req.rev, req.to)
+        with ATTACHES.tracking(req.to or default_destination(req.path)) as progress:
+            result = await asyncio.to_thread(
+                self.service.attach, req.url, req.path, req.rev, req.to, progress
+            )
         location = self.base_url.rstrip("/") + "/lepton/api/datasets/" + quote(result.to)
         self.reply(result, status=201, location=location)
+
+
+class ProgressHandler(DatasetsHandler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.reply(ATTACHES.snapshot())
 
 
 class UpdateHandler(DatasetsHandler):
@@ -90,5 +101,6 @@ routes = [
     (r"/datasets", AttachedHandler),
     (r"/datasets/browse", BrowseHandler),
     (r"/datasets/update", UpdateHandler),
+    (r"/datasets/progress", ProgressHandler),
     (r"/datasets/(?P<to>.+)", AttachedItemHandler),
 ]

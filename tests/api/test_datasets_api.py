@@ -60,6 +60,8 @@ async def test_browse_attach_list_update_detach(jp_fetch, jp_root_dir, data_regi
     assert json.loads(response.body)["to"] == "points"
     assert not (jp_root_dir / "points").exists() and not (jp_root_dir / "points.dvc").exists()
     assert json.loads((await _call(jp_fetch)).body) == []
+    # And no attach is running any more
+    assert json.loads((await _call(jp_fetch, "progress")).body) == []
 
 
 async def test_bad_input_gets_json_4xx_naming_the_problem(

@@ -265,3 +265,24 @@ def test_unknown_link_type_in_settings_is_invalid(data_registry, workspace, monk
     with pytest.raises(Invalid, match="Unknown cache link types \\['teleport'\\]"):
         attach(data_registry.url, POINTS, rev="v1", progress=False)
     assert not (workspace / "points").exists() and not (workspace / "points.dvc").exists()
+
+
+def test_running_attaches_are_visible_on_the_progress_board(data_registry, workspace):
+    from lepton_jupyter.datasets.progress import AttachBoard
+
+    # Given a board the REST layer polls, tracking an attach of the images
+    board = AttachBoard()
+    seen = []
+    with board.tracking("images") as post:
+
+        def progress(event):
+            post(event)
+            if event.phase == "link" and event.files_done:
+                seen.append(board.snapshot())
+
+        attach(data_registry.url, IMAGES_PATH, rev="v3", progress=progress)
+    # Then while it linked, the board showed its files and bytes; afterwards it is empty
+    entry = seen[0][0]
+    assert entry["to"] == "images" and entry["files_total"] == IMAGES_FILES
+    assert entry["files_done"] > 0 and entry["bytes_total"] == IMAGES_FILES * 64
+    assert board.snapshot() == []
