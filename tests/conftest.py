@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.slurm",
     "tests.fixtures.registry",
     "tests.fixtures.runs",
+    "tests.fixtures.hub",
 ]
 
 

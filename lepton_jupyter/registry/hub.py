@@ -81,6 +81,13 @@ class HubIdentityProvider(IdentityProvider):
         """The hub does the login; there is no token or password of our own to check."""
 
 
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    """Finishes a browser's OAuth login with the hub: sets the cookie the API accepts."""
+
+    def initialize(self, hub_auth: HubOAuth) -> None:
+        self.hub_auth = hub_auth
+
+
 class WhoAmIHandler(HubOAuthenticated, web.RequestHandler):
     """The service's root, for browsers: logs in through the hub (OAuth), then says who.
 
@@ -121,7 +128,7 @@ def hub_app(
         access_log=access_log,
         base_url=prefix,
         extra_routes=[
-            (callback, HubOAuthCallbackHandler, {"hub_auth": identity.hub_auth}),
+            (callback, OAuthCallbackHandler, {"hub_auth": identity.hub_auth}),
             (prefix, WhoAmIHandler, {"hub_auth": identity.hub_auth, "api_url": api_url}),
         ],
         # Cookies (the OAuth login's) are signed with a key of this process; requests
