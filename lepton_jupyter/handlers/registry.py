@@ -301,7 +301,7 @@ class ForwardHandler(LeptonHandler):
     auth_resource = "lepton"
 
     async def _forward(self, path: str) -> None:
-        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+        from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
         base = self.lepton_settings.registry_url.rstrip("/") + "/lepton/api/registry/"
         url = base + path + (f"?{self.request.query}" if self.request.query else "")
@@ -317,9 +317,10 @@ class ForwardHandler(LeptonHandler):
             allow_nonstandard_methods=True,
             request_timeout=600,
         )
-        response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        if response.code == 599:
-            raise web.HTTPError(502, f"Cannot reach the registry at {base}: {response.error}")
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as e:  # refused, unresolvable, timed out
+            raise web.HTTPError(502, f"Cannot reach the registry at {base}: {e}") from e
         self.set_status(response.code)
         self.set_header("Content-Type", response.headers.get("Content-Type", "application/json"))
         self.finish(response.body)
