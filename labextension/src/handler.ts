@@ -69,6 +69,8 @@ export interface IStatus {
   /** The Jupyter user the server sees. */
   user: string;
   services: Record<ServiceName, IServiceStatus>;
+  /** Aliases only a maintainer may move; absent from servers before 0.1. */
+  protected_aliases?: string[];
 }
 
 /** The JSON body of an error answered by the server extension. */

@@ -4,19 +4,16 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { getStatus } from './handler';
-import { leptonIcon } from './icon';
+import { leptonClient } from './api';
+import { addCommands } from './commands';
 import { readSettings } from './settings';
 import { LeptonSidebarWidget } from './sidebar';
 
 /** The plugin id; its settings schema is schema/plugin.json. */
 const PLUGIN_ID = 'lepton-jupyter:plugin';
-
-namespace CommandIDs {
-  export const openSidebar = 'lepton:open-sidebar';
-}
 
 function activate(
   app: JupyterFrontEnd,
@@ -24,29 +21,47 @@ function activate(
   settingRegistry: ISettingRegistry | null,
   restorer: ILayoutRestorer | null
 ): void {
-  const sidebar = new LeptonSidebarWidget({ fetchStatus: getStatus });
+  let settings: ISettingRegistry.ISettings | null = null;
+
+  const sidebar = new LeptonSidebarWidget({
+    fetchStatus: () => leptonClient.status(),
+    context: {
+      client: leptonClient,
+      serverRoot: PageConfig.getOption('serverRoot'),
+      openFile: async path => {
+        await app.commands.execute('docmanager:open', { path });
+      },
+      rememberDataRegistry: async url => {
+        if (!settings) {
+          return;
+        }
+        const others = readSettings(settings).dataRegistries.filter(
+          known => known !== url
+        );
+        await settings.set('dataRegistries', [url, ...others]);
+      }
+    }
+  });
   app.shell.add(sidebar, 'left', { rank: 850 });
   restorer?.add(sidebar, sidebar.id);
 
-  app.commands.addCommand(CommandIDs.openSidebar, {
-    label: 'Open Lepton sidebar',
-    caption: 'Show the Lepton sidebar: datasets, jobs, models and runs',
-    icon: args => (args.isPalette ? undefined : leptonIcon),
-    execute: () => {
-      app.shell.activateById(sidebar.id);
-    }
+  addCommands(app, palette, {
+    client: leptonClient,
+    settings: () => sidebar.settings,
+    open: () => app.shell.activateById(sidebar.id),
+    refresh: () => sidebar.refresh()
   });
-  palette?.addItem({ command: CommandIDs.openSidebar, category: 'Lepton' });
 
   if (settingRegistry) {
     settingRegistry
       .load(PLUGIN_ID)
-      .then(settings => {
+      .then(loaded => {
+        settings = loaded;
         const apply = (): void => {
-          sidebar.settings = readSettings(settings);
+          sidebar.settings = readSettings(loaded);
         };
         apply();
-        settings.changed.connect(apply);
+        loaded.changed.connect(apply);
       })
       .catch(reason => {
         console.warn(`Lepton: settings not loaded, using defaults: ${reason}`);

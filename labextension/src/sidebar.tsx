@@ -7,13 +7,23 @@ import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
 
 import { IStatus } from './handler';
 import { leptonIcon } from './icon';
-import { DatasetsPanel, JobsPanel, ModelsPanel, RunsPanel } from './panels';
+import {
+  DatasetsPanel,
+  ILeptonContext,
+  JobsPanel,
+  ModelsPanel,
+  RunsPanel
+} from './panels';
 import { DEFAULT_SETTINGS, ILeptonSettings } from './settings';
 
 export interface ILeptonSidebarProps {
   /** Fetches `/lepton/api/status`; injected so tests can stub the server. */
   fetchStatus: () => Promise<IStatus>;
   settings: ILeptonSettings;
+  /** The client and the JupyterLab services the panels use. */
+  context: ILeptonContext;
+  /** Bumped by the "Refresh" command: every panel reloads. */
+  refreshToken?: number;
 }
 
 type LoadState =
@@ -24,8 +34,13 @@ type LoadState =
 /** The sidebar's content; it loads the status on mount and on Refresh. */
 export function LeptonSidebar({
   fetchStatus,
-  settings
+  settings,
+  context,
+  refreshToken = 0
 }: ILeptonSidebarProps): React.ReactElement {
+  // Refresh (button) reloads the status and, through this token, every panel.
+  const [clicks, setClicks] = React.useState(0);
+  const token = refreshToken + clicks;
   const [state, setState] = React.useState<LoadState>({
     kind: 'loading',
     previous: null
@@ -55,6 +70,9 @@ export function LeptonSidebar({
 
   React.useEffect(() => {
     void refresh();
+  }, [refresh, token]);
+
+  React.useEffect(() => {
     return () => {
       // Drop any answer that arrives after unmount.
       latest.current++;
@@ -68,6 +86,12 @@ export function LeptonSidebar({
         ? state.previous
         : null;
   const loading = state.kind === 'loading';
+  const shared = {
+    settings,
+    context,
+    refreshToken: token,
+    protectedAliases: status?.protected_aliases ?? DEFAULT_PROTECTED_ALIASES
+  };
 
   return (
     <div className="lepton-sidebar-content" aria-busy={loading}>
@@ -86,7 +110,7 @@ export function LeptonSidebar({
           className="jp-Button lepton-refresh"
           aria-label="Refresh Lepton status"
           title="Refresh Lepton status"
-          onClick={() => void refresh()}
+          onClick={() => setClicks(c => c + 1)}
         >
           <refreshIcon.react tag="span" className="lepton-refresh-icon" />
           <span>Refresh</span>
@@ -107,21 +131,22 @@ export function LeptonSidebar({
 
       {status && (
         <div className="lepton-sections">
-          <DatasetsPanel
-            status={status.services.datasets}
-            settings={settings}
-          />
-          <JobsPanel status={status.services.jobs} settings={settings} />
-          <ModelsPanel status={status.services.registry} settings={settings} />
-          <RunsPanel status={status.services.runs} settings={settings} />
+          <DatasetsPanel status={status.services.datasets} {...shared} />
+          <JobsPanel status={status.services.jobs} {...shared} />
+          <ModelsPanel status={status.services.registry} {...shared} />
+          <RunsPanel status={status.services.runs} {...shared} />
         </div>
       )}
     </div>
   );
 }
 
+/** What the server protects when it does not say (its `protected_aliases` default). */
+const DEFAULT_PROTECTED_ALIASES = ['prod'];
+
 export interface ILeptonSidebarWidgetOptions {
   fetchStatus: () => Promise<IStatus>;
+  context: ILeptonContext;
   settings?: ILeptonSettings;
 }
 
@@ -130,6 +155,7 @@ export class LeptonSidebarWidget extends ReactWidget {
   constructor(options: ILeptonSidebarWidgetOptions) {
     super();
     this._fetchStatus = options.fetchStatus;
+    this._context = options.context;
     this._settings = options.settings ?? DEFAULT_SETTINGS;
     this.id = 'lepton-sidebar';
     this.addClass('lepton-sidebar');
@@ -149,15 +175,25 @@ export class LeptonSidebarWidget extends ReactWidget {
     this.update();
   }
 
+  /** Reload the status and every panel. */
+  refresh(): void {
+    this._refreshToken++;
+    this.update();
+  }
+
   protected render(): React.ReactElement {
     return (
       <LeptonSidebar
         fetchStatus={this._fetchStatus}
         settings={this._settings}
+        context={this._context}
+        refreshToken={this._refreshToken}
       />
     );
   }
 
   private readonly _fetchStatus: () => Promise<IStatus>;
+  private readonly _context: ILeptonContext;
+  private _refreshToken = 0;
   private _settings: ILeptonSettings;
 }

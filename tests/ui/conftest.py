@@ -78,12 +78,29 @@ def _answers(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class LabWorld:
+    """What the server is started on: its root folder and lepton's state folder."""
+
+    root_dir: Path
+    state_dir: Path
+
+
 @pytest.fixture(scope="module")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """``jupyter lab`` on a free loopback port, with lepton state in a temporary folder."""
+def lab_world(tmp_path_factory: pytest.TempPathFactory) -> LabWorld:
+    """Empty folders; a test module overrides this fixture to serve real data."""
+    tmp = tmp_path_factory.mktemp("world")
+    (tmp / "root").mkdir()
+    return LabWorld(root_dir=tmp / "root", state_dir=tmp / "state")
+
+
+@pytest.fixture(scope="module")
+def lab_server(
+    tmp_path_factory: pytest.TempPathFactory, lab_world: LabWorld
+) -> Iterator[LabServer]:
+    """``jupyter lab`` on a free loopback port, serving ``lab_world``."""
     tmp = tmp_path_factory.mktemp("lab")
-    root_dir = tmp / "root"
-    root_dir.mkdir()
+    root_dir = lab_world.root_dir
     token = secrets.token_hex(16)
     port = _free_port()
     user_settings = tmp / "user-settings"
@@ -93,7 +110,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     news.write_text(json.dumps({"fetchNews": "false"}))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}
-    env["LEPTON_STATE_DIR"] = str(tmp / "state")
+    env["LEPTON_STATE_DIR"] = str(lab_world.state_dir)
     env["DVC_NO_ANALYTICS"] = "1"
 
     command = [

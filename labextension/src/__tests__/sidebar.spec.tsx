@@ -7,6 +7,20 @@ import { act, fireEvent, render, screen } from '@testing-library/react';
 import { IStatus, ServerExtensionMissingError } from '../handler';
 import { DEFAULT_SETTINGS } from '../settings';
 import { LeptonSidebar } from '../sidebar';
+import { stubClient, stubContext } from './stubs';
+
+/** Panels that load nothing: every list the sidebar asks for is empty. */
+function emptyContext() {
+  const empty = jest.fn().mockResolvedValue([]);
+  return stubContext(
+    stubClient({
+      attachedDatasets: empty,
+      jobs: empty,
+      models: empty,
+      runs: empty
+    })
+  );
+}
 
 const STATUS: IStatus = {
   version: '0.1.0',
@@ -26,7 +40,11 @@ describe('LeptonSidebar', () => {
 
     // When the sidebar renders
     const { container } = render(
-      <LeptonSidebar fetchStatus={fetchStatus} settings={DEFAULT_SETTINGS} />
+      <LeptonSidebar
+        fetchStatus={fetchStatus}
+        settings={DEFAULT_SETTINGS}
+        context={emptyContext()}
+      />
     );
     expect(screen.getByRole('status')).toHaveProperty(
       'textContent',
@@ -55,7 +73,11 @@ describe('LeptonSidebar', () => {
   it('collapses a section from its heading button', async () => {
     const fetchStatus = jest.fn().mockResolvedValue(STATUS);
     render(
-      <LeptonSidebar fetchStatus={fetchStatus} settings={DEFAULT_SETTINGS} />
+      <LeptonSidebar
+        fetchStatus={fetchStatus}
+        settings={DEFAULT_SETTINGS}
+        context={emptyContext()}
+      />
     );
     const toggle = await screen.findByRole('button', { name: 'Jobs' });
     expect(toggle.getAttribute('aria-expanded')).toBe('true');
@@ -76,7 +98,11 @@ describe('LeptonSidebar', () => {
       .mockRejectedValueOnce(new ServerExtensionMissingError(404))
       .mockResolvedValueOnce(STATUS);
     const { container } = render(
-      <LeptonSidebar fetchStatus={fetchStatus} settings={DEFAULT_SETTINGS} />
+      <LeptonSidebar
+        fetchStatus={fetchStatus}
+        settings={DEFAULT_SETTINGS}
+        context={emptyContext()}
+      />
     );
 
     // Then the error names the command that fixes it
@@ -109,6 +135,7 @@ describe('LeptonSidebar', () => {
           dataRegistries: ['git@example.org:data.git'],
           dataCache: ''
         }}
+        context={emptyContext()}
       />
     );
     await screen.findByText('0.1.0');
@@ -118,7 +145,10 @@ describe('LeptonSidebar', () => {
     const datasets = container.querySelector(
       '[data-lepton-section="datasets"]'
     );
-    expect(datasets?.textContent).toContain('git@example.org:data.git');
+    expect(
+      (datasets?.querySelector('.lepton-registry-url') as HTMLInputElement)
+        .value
+    ).toBe('git@example.org:data.git');
     expect(datasets?.textContent).not.toContain('Shared data cache');
   });
 });

@@ -1,14 +1,237 @@
 import * as React from 'react';
 
+import { ENDED_JOB_STATUSES, IJobInfo, IMetricRecord } from '../api';
+import { formatTime, formatValue } from '../format';
+import { notifyError, notifySuccess } from '../notify';
+import {
+  ActionButton,
+  LoadState,
+  SelectableItem,
+  useLoader,
+  usePoll,
+  valueOf
+} from './common';
+import { LossChart, chartMetric } from './LossChart';
 import { Section } from './Section';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { IPanelProps } from './types';
 
-/** Distributed training jobs. For now: the jobs service status. */
-export function JobsPanel({ status }: IPanelProps): React.ReactElement {
+/** How often a running job is polled, in milliseconds. */
+export const JOB_POLL_MS = 2000;
+/** How often the list is read when nothing runs, to notice jobs launched from notebooks. */
+export const IDLE_POLL_MS = 10000;
+
+export function isRunning(job: IJobInfo): boolean {
+  return !ENDED_JOB_STATUSES.includes(job.status);
+}
+
+/** Jobs with their status; the selected one's ranks, loss chart, logs and cancel. */
+export function JobsPanel({
+  status,
+  context,
+  refreshToken
+}: IPanelProps): React.ReactElement {
+  const { client } = context;
+  const [jobs, reloadJobs] = useLoader(
+    () => client.jobs(),
+    [client, refreshToken]
+  );
+  const [selected, setSelected] = React.useState<string | null>(null);
+  const list = valueOf(jobs) ?? [];
+  usePoll(
+    () => void reloadJobs(),
+    list.some(isRunning) ? JOB_POLL_MS : IDLE_POLL_MS,
+    true
+  );
+  const job = list.find(j => j.id === selected) ?? null;
+
   return (
     <Section id="jobs" title="Jobs">
       <ServiceStatusLine status={status} />
+      <LoadState
+        state={jobs}
+        what="jobs"
+        isEmpty={items => items.length === 0}
+        empty={
+          <>
+            No jobs yet: run <code>lepton_jupyter.launch(train, nprocs=2)</code>{' '}
+            in a notebook.
+          </>
+        }
+      >
+        {items => (
+          <ul
+            className="lepton-list lepton-jobs"
+            role="listbox"
+            aria-label="Jobs"
+          >
+            {items.map(item => (
+              <SelectableItem
+                key={item.id}
+                selected={item.id === selected}
+                onSelect={() =>
+                  setSelected(item.id === selected ? null : item.id)
+                }
+                className="lepton-job"
+                label={`${item.name} ${item.status}`}
+              >
+                <span className="lepton-item-title">{item.name}</span>{' '}
+                <StatusBadge status={item.status} />
+                <div className="lepton-item-detail">
+                  {item.id} · {item.nprocs * item.nnodes} rank(s) on{' '}
+                  {item.backend} · {formatTime(item.created_at)}
+                </div>
+              </SelectableItem>
+            ))}
+          </ul>
+        )}
+      </LoadState>
+      {job && (
+        <JobDetail
+          key={job.id}
+          job={job}
+          context={context}
+          onCancelled={() => void reloadJobs()}
+        />
+      )}
     </Section>
+  );
+}
+
+export function StatusBadge({
+  status
+}: {
+  status: string;
+}): React.ReactElement {
+  return (
+    <span
+      className={`lepton-badge lepton-status-${status}`}
+      data-status={status}
+    >
+      {status}
+    </span>
+  );
+}
+
+function JobDetail({
+  job,
+  context,
+  onCancelled
+}: {
+  job: IJobInfo;
+  context: IPanelProps['context'];
+  onCancelled: () => void;
+}): React.ReactElement {
+  const { client } = context;
+  const running = isRunning(job);
+  const [metrics, reloadMetrics] = useLoader(
+    () => client.jobMetrics(job.id),
+    [client, job.id]
+  );
+  const [logs, reloadLogs] = useLoader(
+    () => client.jobLogs(job.id, null, 40),
+    [client, job.id]
+  );
+  usePoll(
+    () => {
+      void reloadMetrics();
+      void reloadLogs();
+    },
+    JOB_POLL_MS,
+    running
+  );
+  // One last read once the job ended, so the final steps and exit show.
+  React.useEffect(() => {
+    if (!running) {
+      void reloadMetrics();
+      void reloadLogs();
+    }
+  }, [running]);
+  const records = valueOf(metrics) ?? [];
+
+  return (
+    <div
+      className="lepton-detail lepton-job-detail"
+      aria-label={`Job ${job.name}`}
+    >
+      <h4 className="lepton-subheading">
+        {job.name} <StatusBadge status={job.status} />
+      </h4>
+      {job.detail && <p className="lepton-item-detail">{job.detail}</p>}
+      {job.error && (
+        <pre className="lepton-error lepton-job-error">{job.error}</pre>
+      )}
+      <RankTable job={job} records={records} />
+      <LossChart records={records} />
+      {running && (
+        <ActionButton
+          label="Cancel job"
+          busyLabel="Cancelling…"
+          className="lepton-cancel"
+          onClick={async () => {
+            try {
+              await client.cancelJob(job.id);
+              notifySuccess(`Cancelled job ${job.name}.`);
+              onCancelled();
+            } catch (error) {
+              notifyError(`Cancelling job ${job.name} failed`, error);
+            }
+          }}
+        />
+      )}
+      <details className="lepton-logs" open={!running}>
+        <summary>Logs (last 40 lines per rank)</summary>
+        <pre className="lepton-log-text" tabIndex={0}>
+          {valueOf(logs)?.text || 'No output yet.'}
+        </pre>
+      </details>
+    </div>
+  );
+}
+
+/** Per-rank progress: latest step and metric, and the exit code once ended. */
+export function RankTable({
+  job,
+  records
+}: {
+  job: IJobInfo;
+  records: IMetricRecord[];
+}): React.ReactElement {
+  const metric = chartMetric(records) ?? 'loss';
+  const last = new Map<number, IMetricRecord>();
+  for (const record of records) {
+    last.set(record.rank, record);
+  }
+  const ranks = Array.from({ length: job.nprocs * job.nnodes }, (_, i) => i);
+  return (
+    <table className="lepton-table lepton-ranks">
+      <caption className="lepton-sr-only">Progress of each rank</caption>
+      <thead>
+        <tr>
+          <th scope="col">rank</th>
+          <th scope="col">step</th>
+          <th scope="col">{metric}</th>
+          <th scope="col">exit</th>
+        </tr>
+      </thead>
+      <tbody>
+        {ranks.map(rank => {
+          const record = last.get(rank);
+          const code = job.exit_codes[String(rank)];
+          return (
+            <tr key={rank} data-rank={rank}>
+              <td>{rank}</td>
+              <td className="lepton-rank-step">{record?.step ?? '–'}</td>
+              <td>
+                {record && metric in record ? formatValue(record[metric]) : '–'}
+              </td>
+              <td>
+                {code === undefined ? '–' : code === null ? 'stopped' : code}
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
   );
 }

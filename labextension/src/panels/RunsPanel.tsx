@@ -1,14 +1,342 @@
 import * as React from 'react';
 
+import { IRunDiff, IRunManifest } from '../api';
+import { formatTime, formatValue, shortHash } from '../format';
+import { notifyError, notifySuccess } from '../notify';
+import { StatusBadge } from './JobsPanel';
+import {
+  ActionButton,
+  LoadState,
+  SelectableItem,
+  useLoader,
+  usePoll,
+  valueOf
+} from './common';
 import { Section } from './Section';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { IPanelProps } from './types';
 
-/** Recorded notebook runs and their reruns. For now: the runs service status. */
-export function RunsPanel({ status }: IPanelProps): React.ReactElement {
+export const RUN_POLL_MS = 2000;
+
+/** `/root/a/b.ipynb` relative to server root `/root` -> `a/b.ipynb`; null when outside it. */
+export function relativeToRoot(
+  path: string,
+  serverRoot: string
+): string | null {
+  if (!serverRoot) {
+    return path.startsWith('/') ? null : path;
+  }
+  const root = serverRoot.replace(/\/+$/, '');
+  if (path === root) {
+    return '';
+  }
+  return path.startsWith(`${root}/`) ? path.slice(root.length + 1) : null;
+}
+
+function baseName(path: string): string {
+  return path.split('/').pop() ?? path;
+}
+
+/** Recorded notebook runs: status, open the output, rerun, and the diff of a rerun. */
+export function RunsPanel({
+  status,
+  context,
+  refreshToken
+}: IPanelProps): React.ReactElement {
+  const { client } = context;
+  const [runs, reloadRuns] = useLoader(
+    () => client.runs(50),
+    [client, refreshToken]
+  );
+  const [selected, setSelected] = React.useState<string | null>(null);
+  const list = valueOf(runs) ?? [];
+  usePoll(
+    () => void reloadRuns(),
+    RUN_POLL_MS,
+    list.some(r => r.status === 'running')
+  );
+  const run = list.find(r => r.id === selected) ?? null;
+
   return (
     <Section id="runs" title="Runs">
       <ServiceStatusLine status={status} />
+      <LoadState
+        state={runs}
+        what="runs"
+        isEmpty={items => items.length === 0}
+        empty={
+          <>
+            No runs recorded yet: run a notebook with{' '}
+            <code>papermill --engine lepton</code>.
+          </>
+        }
+      >
+        {items => (
+          <ul
+            className="lepton-list lepton-runs"
+            role="listbox"
+            aria-label="Runs"
+          >
+            {items.map(item => (
+              <SelectableItem
+                key={item.id}
+                selected={item.id === selected}
+                onSelect={() =>
+                  setSelected(item.id === selected ? null : item.id)
+                }
+                className="lepton-run"
+                label={`run ${item.id} ${item.status}`}
+              >
+                <span className="lepton-item-title">
+                  {baseName(item.notebook.path)}
+                </span>{' '}
+                <StatusBadge status={item.status} />
+                <div className="lepton-item-detail">
+                  {item.id}
+                  {item.rerun_of && ` · rerun of ${item.rerun_of}`} ·{' '}
+                  {formatTime(item.started_at)}
+                </div>
+              </SelectableItem>
+            ))}
+          </ul>
+        )}
+      </LoadState>
+      {run && (
+        <RunDetail
+          key={run.id}
+          run={run}
+          context={context}
+          onRerun={async started => {
+            await reloadRuns();
+            setSelected(started.id);
+          }}
+        />
+      )}
     </Section>
+  );
+}
+
+function RunDetail({
+  run,
+  context,
+  onRerun
+}: {
+  run: IRunManifest;
+  context: IPanelProps['context'];
+  onRerun: (started: IRunManifest) => Promise<void>;
+}): React.ReactElement {
+  const { client } = context;
+  const output = run.output_path
+    ? relativeToRoot(run.output_path, context.serverRoot)
+    : null;
+  const [showDiff, setShowDiff] = React.useState(run.rerun_of !== null);
+  return (
+    <div
+      className="lepton-detail lepton-run-detail"
+      aria-label={`Run ${run.id}`}
+    >
+      <h4 className="lepton-subheading">
+        Run {run.id} <StatusBadge status={run.status} />
+      </h4>
+      <dl className="lepton-settings-list">
+        <dt>notebook</dt>
+        <dd>{run.notebook.path}</dd>
+        {run.output_path && (
+          <>
+            <dt>output</dt>
+            <dd>{run.output_path}</dd>
+          </>
+        )}
+        {run.git && (
+          <>
+            <dt>git</dt>
+            <dd>
+              {shortHash(run.git.commit)}
+              {run.git.dirty && ' (dirty)'}
+            </dd>
+          </>
+        )}
+        {Object.entries(run.parameters).map(([k, v]) => (
+          <React.Fragment key={`p-${k}`}>
+            <dt>param {k}</dt>
+            <dd>{formatValue(v)}</dd>
+          </React.Fragment>
+        ))}
+        {Object.entries(run.metrics).map(([k, v]) => (
+          <React.Fragment key={`m-${k}`}>
+            <dt>metric {k}</dt>
+            <dd>{formatValue(v)}</dd>
+          </React.Fragment>
+        ))}
+      </dl>
+      {run.error && <pre className="lepton-error">{run.error}</pre>}
+      <div className="lepton-row">
+        <ActionButton
+          label="Open output"
+          className="lepton-open-output"
+          disabled={output === null || run.status === 'running'}
+          disabledReason={
+            run.status === 'running'
+              ? 'The run is still writing its output.'
+              : run.output_path
+                ? 'The output notebook is outside the Jupyter server root.'
+                : 'This run recorded no output notebook.'
+          }
+          onClick={async () => {
+            try {
+              await context.openFile(output ?? '');
+            } catch (error) {
+              notifyError(`Opening ${run.output_path} failed`, error);
+            }
+          }}
+        />
+        <ActionButton
+          label="Rerun"
+          busyLabel="Starting rerun…"
+          className="lepton-rerun"
+          disabled={run.status === 'running'}
+          disabledReason="Wait for the run to end before rerunning it."
+          onClick={async () => {
+            try {
+              const started = await client.rerun(run.id);
+              notifySuccess(`Rerun ${started.id} of run ${run.id} started.`);
+              await onRerun(started);
+            } catch (error) {
+              notifyError(`Rerunning ${run.id} failed`, error);
+            }
+          }}
+        />
+        {run.rerun_of && (
+          <button
+            type="button"
+            className="jp-Button lepton-button lepton-diff-toggle"
+            aria-expanded={showDiff}
+            onClick={() => setShowDiff(!showDiff)}
+          >
+            Diff vs {run.rerun_of}
+          </button>
+        )}
+      </div>
+      {run.status === 'running' && (
+        <p className="lepton-loading" role="status">
+          Running… the diff shows when it ends.
+        </p>
+      )}
+      {showDiff && run.rerun_of && run.status !== 'running' && (
+        <RunDiffView runId={run.id} context={context} />
+      )}
+    </div>
+  );
+}
+
+function RunDiffView({
+  runId,
+  context
+}: {
+  runId: string;
+  context: IPanelProps['context'];
+}): React.ReactElement {
+  const [diff] = useLoader(
+    () => context.client.runDiff(runId),
+    [context.client, runId]
+  );
+  return (
+    <LoadState state={diff} what="diff" isEmpty={() => false} empty="">
+      {value => <DiffTable diff={value} />}
+    </LoadState>
+  );
+}
+
+/** Whether a rerun reproduced its original: parameters, pins, metrics and cells. */
+export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
+  const identical =
+    !diff.notebook_changed &&
+    diff.parameters.length === 0 &&
+    diff.pins.every(p => p.status === 'held') &&
+    diff.metrics.every(m => m.equal) &&
+    diff.cells.length === 0;
+  return (
+    <div
+      className="lepton-diff"
+      aria-label={`Diff of ${diff.after} against ${diff.before}`}
+    >
+      <p
+        className={`lepton-diff-verdict lepton-diff-${identical ? 'identical' : 'different'}`}
+      >
+        Run {diff.after} vs {diff.before}:{' '}
+        {identical ? 'identical' : 'different'}
+      </p>
+      {diff.notebook_changed && <p>Notebook cell sources differ.</p>}
+      <table className="lepton-table lepton-diff-table">
+        <thead>
+          <tr>
+            <th scope="col">what</th>
+            <th scope="col">before</th>
+            <th scope="col">after</th>
+            <th scope="col">same</th>
+          </tr>
+        </thead>
+        <tbody>
+          {diff.parameters.map(p => (
+            <tr key={`p-${p.name}`} className="lepton-diff-changed">
+              <th scope="row">param {p.name}</th>
+              <td>{formatValue(p.before)}</td>
+              <td>{formatValue(p.after)}</td>
+              <td>no</td>
+            </tr>
+          ))}
+          {diff.pins.map(p => (
+            <tr
+              key={`pin-${p.kind}-${p.key}`}
+              className={p.status === 'held' ? '' : 'lepton-diff-changed'}
+            >
+              <th scope="row">
+                {p.kind} {p.key}
+              </th>
+              <td>
+                {p.before
+                  ? formatValue(p.before.version ?? p.before.commit ?? p.before)
+                  : '–'}
+              </td>
+              <td>
+                {p.after
+                  ? formatValue(p.after.version ?? p.after.commit ?? p.after)
+                  : '–'}
+              </td>
+              <td>{p.status}</td>
+            </tr>
+          ))}
+          {diff.metrics.map(m => (
+            <tr
+              key={`m-${m.name}`}
+              className={
+                m.equal
+                  ? 'lepton-diff-metric'
+                  : 'lepton-diff-metric lepton-diff-changed'
+              }
+            >
+              <th scope="row">metric {m.name}</th>
+              <td>{formatValue(m.before)}</td>
+              <td>{formatValue(m.after)}</td>
+              <td>{m.equal ? 'yes' : 'no'}</td>
+            </tr>
+          ))}
+          {diff.cells.map(c => (
+            <tr key={`c-${c.index}`} className="lepton-diff-changed">
+              <th scope="row">
+                cell {c.index} <code>{c.source}</code>
+              </th>
+              <td>
+                <pre>{c.before}</pre>
+              </td>
+              <td>
+                <pre>{c.after}</pre>
+              </td>
+              <td>{c.source_changed ? 'source changed' : 'outputs changed'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

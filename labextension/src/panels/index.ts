@@ -3,4 +3,4 @@ export { JobsPanel } from './JobsPanel';
 export { ModelsPanel } from './ModelsPanel';
 export { RunsPanel } from './RunsPanel';
 export { Section, type SectionId } from './Section';
-export type { IPanelProps } from './types';
+export type { ILeptonContext, IPanelProps } from './types';

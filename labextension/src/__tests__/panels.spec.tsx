@@ -1,0 +1,578 @@
+/**
+ * The panels rendered against a stubbed client (no server): what the user
+ * sees and what each click asks the server for. Notifications are spied on.
+ */
+import * as React from 'react';
+import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import { Notification } from '@jupyterlab/apputils';
+
+import {
+  IAttachedDataset,
+  IJobInfo,
+  ILineage,
+  IModelSummary,
+  IRunDiff,
+  IRunManifest
+} from '../api';
+import { LeptonAPIError } from '../handler';
+import { DatasetsPanel, JobsPanel, ModelsPanel, RunsPanel } from '../panels';
+import { lineageGraph } from '../panels/LineageGraph';
+import { aliasRefusal } from '../panels/ModelsPanel';
+import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
+import { panelProps, stubClient } from './stubs';
+
+let notifyError: jest.SpyInstance;
+let notifySuccess: jest.SpyInstance;
+
+beforeEach(() => {
+  notifyError = jest.spyOn(Notification, 'error').mockReturnValue('id');
+  notifySuccess = jest.spyOn(Notification, 'success').mockReturnValue('id');
+});
+
+afterEach(() => {
+  notifyError.mockRestore();
+  notifySuccess.mockRestore();
+});
+
+const ATTACHED: IAttachedDataset = {
+  to: 'data/points',
+  local_path: '/srv/work/data/points',
+  dvc_file: 'data/points.dvc',
+  url: '/srv/registry',
+  path: 'datasets/points',
+  rev: 'v1',
+  commit: '0143ade4922e04cf31adb9af93570bc358ac3cc2',
+  hash: 'abc.dir',
+  files: 2,
+  bytes: 7900,
+  link_type: 'hardlink',
+  newer_tag: 'v2'
+};
+
+describe('DatasetsPanel', () => {
+  it('browses, attaches at the chosen version and lists the attach', async () => {
+    // Given a registry with one dataset and two tags, and nothing attached yet
+    const client = stubClient({
+      attachedDatasets: jest
+        .fn()
+        .mockResolvedValueOnce([])
+        .mockResolvedValue([ATTACHED]),
+      browseDatasets: jest.fn().mockResolvedValue({
+        url: '/srv/registry',
+        rev: null,
+        commit: 'c0ffee00',
+        datasets: [
+          {
+            path: 'datasets/points',
+            hash: 'h',
+            size: 7900,
+            files: 2,
+            description: 'spirals'
+          }
+        ],
+        versions: [
+          {
+            name: 'v1',
+            kind: 'tag',
+            commit: 'aaaa',
+            date: '2026-01-01T00:00:00Z'
+          },
+          {
+            name: 'v2',
+            kind: 'tag',
+            commit: 'bbbb',
+            date: '2026-01-02T00:00:00Z'
+          }
+        ]
+      })
+    });
+    let finishAttach: (value: IAttachedDataset) => void = () => undefined;
+    client.attachDataset = jest.fn(
+      () => new Promise<IAttachedDataset>(resolve => (finishAttach = resolve))
+    );
+    const props = panelProps(client);
+    render(<DatasetsPanel {...props} />);
+    expect(
+      await screen.findByText(/No dataset is attached here yet/)
+    ).toBeTruthy();
+
+    // When the user browses it
+    fireEvent.change(screen.getByLabelText('Data registry'), {
+      target: { value: '/srv/registry' }
+    });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Browse' }));
+    });
+
+    // Then the dataset shows, newest tag chosen, and the URL is remembered
+    expect(screen.getByText('datasets/points')).toBeTruthy();
+    expect((screen.getByLabelText('Version') as HTMLSelectElement).value).toBe(
+      'v2'
+    );
+    expect(props.context.rememberDataRegistry).toHaveBeenCalledWith(
+      '/srv/registry'
+    );
+
+    // When they choose v1 and attach, a busy state names the files and bytes
+    fireEvent.change(screen.getByLabelText('Version'), {
+      target: { value: 'v1' }
+    });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Attach' }));
+    });
+    expect(screen.getByRole('button', { name: 'Attaching…' })).toHaveProperty(
+      'disabled',
+      true
+    );
+    expect(
+      screen.getByText(/Attaching datasets\/points@v1: 2 files, 7.7 KiB/)
+    ).toBeTruthy();
+    expect(client.attachDataset).toHaveBeenCalledWith({
+      url: '/srv/registry',
+      path: 'datasets/points',
+      rev: 'v1'
+    });
+
+    // Then once it is done, the attach is listed with its newer version
+    await act(async () => finishAttach(ATTACHED));
+    const attached = await screen.findByRole('list', {
+      name: 'Attached datasets'
+    });
+    expect(within(attached).getByText('data/points')).toBeTruthy();
+    expect(await screen.findByText('Newer version available: v2')).toBeTruthy();
+    expect(notifySuccess).toHaveBeenCalled();
+  });
+
+  it("shows a refused attach as a notification with the server's message", async () => {
+    const client = stubClient({
+      attachedDatasets: jest.fn().mockResolvedValue([]),
+      browseDatasets: jest
+        .fn()
+        .mockRejectedValue(
+          new LeptonAPIError(
+            "Data registry '/nope' is not a git repository.",
+            400
+          )
+        )
+    });
+    render(<DatasetsPanel {...panelProps(client)} />);
+    fireEvent.change(screen.getByLabelText('Data registry'), {
+      target: { value: '/nope' }
+    });
+
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Browse' }));
+    });
+
+    expect(notifyError).toHaveBeenCalledWith(
+      expect.stringContaining("Data registry '/nope' is not a git repository."),
+      expect.anything()
+    );
+    expect(screen.getByRole('alert').textContent).toContain(
+      'is not a git repository'
+    );
+  });
+
+  it('updates to the newer tag and detaches', async () => {
+    const client = stubClient({
+      attachedDatasets: jest.fn().mockResolvedValue([ATTACHED]),
+      updateDataset: jest
+        .fn()
+        .mockResolvedValue({ ...ATTACHED, rev: 'v2', newer_tag: null }),
+      detachDataset: jest.fn().mockResolvedValue(ATTACHED)
+    });
+    render(<DatasetsPanel {...panelProps(client)} />);
+
+    const update = await screen.findByRole('button', { name: 'Update to v2' });
+    await act(async () => {
+      fireEvent.click(update);
+    });
+    expect(client.updateDataset).toHaveBeenCalledWith('data/points', 'v2');
+
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Detach' }));
+    });
+    expect(client.detachDataset).toHaveBeenCalledWith('data/points');
+  });
+});
+
+const JOB: IJobInfo = {
+  id: 'train-1',
+  name: 'train',
+  status: 'running',
+  backend: 'local',
+  nprocs: 2,
+  nnodes: 1,
+  max_restarts: 0,
+  kind: 'function',
+  target: 'train',
+  job_dir: '/srv/jobs/train-1',
+  created_at: '2026-01-01T00:00:00Z',
+  started_at: null,
+  ended_at: null,
+  supervisor_pid: 10,
+  exit_codes: {},
+  failed_rank: null,
+  error: null,
+  cancel_requested: false,
+  detail: null
+};
+
+describe('JobsPanel', () => {
+  it('shows per-rank progress, a loss line per rank, logs, and cancels', async () => {
+    // Given a running 2-rank job that reported two steps on each rank
+    const client = stubClient({
+      jobs: jest.fn().mockResolvedValue([JOB]),
+      jobMetrics: jest.fn().mockResolvedValue([
+        { rank: 0, step: 0, time: 1, loss: 1.0 },
+        { rank: 1, step: 0, time: 1, loss: 1.1 },
+        { rank: 0, step: 1, time: 2, loss: 0.5 },
+        { rank: 1, step: 1, time: 2, loss: 0.6 }
+      ]),
+      jobLogs: jest.fn().mockResolvedValue({
+        id: 'train-1',
+        rank: null,
+        tail: 40,
+        text: '==> rank 0 <==\nstep 1\n'
+      }),
+      cancelJob: jest.fn().mockResolvedValue({ ...JOB, status: 'cancelled' })
+    });
+    const { container } = render(<JobsPanel {...panelProps(client)} />);
+
+    // When the user opens it by keyboard
+    const item = await screen.findByRole('option', { name: 'train running' });
+    fireEvent.keyDown(item, { key: 'Enter' });
+
+    // Then each rank's last step and loss show, and the chart has a line per rank
+    await screen.findByText('0.600000');
+    const rows = container.querySelectorAll('.lepton-ranks tbody tr');
+    expect(rows).toHaveLength(2);
+    expect(rows[0].textContent).toContain('0.500000');
+    expect(
+      container.querySelectorAll('.lepton-loss-chart polyline')
+    ).toHaveLength(2);
+    expect(container.querySelector('.lepton-log-text')?.textContent).toContain(
+      'step 1'
+    );
+    expect(client.jobLogs).toHaveBeenCalledWith('train-1', null, 40);
+
+    // When they cancel it
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Cancel job' }));
+    });
+    expect(client.cancelJob).toHaveBeenCalledWith('train-1');
+  });
+
+  it('says how to launch a job when there is none', async () => {
+    render(
+      <JobsPanel
+        {...panelProps(stubClient({ jobs: jest.fn().mockResolvedValue([]) }))}
+      />
+    );
+    expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
+  });
+});
+
+const MODEL: IModelSummary = {
+  name: 'vision/resnet',
+  namespace: 'vision',
+  latest: 2,
+  aliases: { prod: 2 },
+  description: '',
+  created_by: 'ada',
+  created_at: '2026-01-01T00:00:00Z'
+};
+
+const LINEAGE: ILineage = {
+  name: 'vision/resnet',
+  version: 2,
+  digest: 'blake3:abcd',
+  user: 'ada',
+  created_at: '2026-01-01T00:00:00Z',
+  datasets: [
+    {
+      url: '/srv/registry',
+      path: 'datasets/points',
+      rev: 'v1',
+      commit: 'c0ffee11',
+      hash: 'h'
+    }
+  ],
+  parents: [],
+  jobs: ['train-1'],
+  notebook: 'train.ipynb',
+  git: null,
+  params: {},
+  metrics: { loss: 0.4 },
+  loaded_by: [
+    {
+      user: 'bob',
+      notebook: 'eval.ipynb',
+      job: '',
+      run: 'run-9',
+      at: '2026-01-02T00:00:00Z'
+    }
+  ]
+};
+
+function modelClient(role: 'reader' | 'writer' | 'maintainer') {
+  return stubClient({
+    models: jest.fn().mockResolvedValue([MODEL]),
+    versions: jest.fn().mockResolvedValue([
+      {
+        ...MODEL,
+        version: 1,
+        digest: 'blake3:1111',
+        aliases: [],
+        metrics: {},
+        files: []
+      },
+      {
+        ...MODEL,
+        version: 2,
+        digest: 'blake3:2222',
+        aliases: ['prod'],
+        metrics: {},
+        files: []
+      }
+    ]),
+    namespace: jest
+      .fn()
+      .mockResolvedValue({ name: 'vision', exists: true, role, grants: [] }),
+    lineage: jest.fn().mockResolvedValue(LINEAGE),
+    job: jest.fn().mockResolvedValue({ ...JOB, status: 'succeeded' }),
+    run: jest.fn().mockResolvedValue({ id: 'run-9', status: 'completed' }),
+    rollbackAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 }),
+    setAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 })
+  });
+}
+
+describe('ModelsPanel', () => {
+  it('explains why a writer may not move the protected alias', async () => {
+    // Given a writer (prod needs a maintainer)
+    render(<ModelsPanel {...panelProps(modelClient('writer'))} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'vision/resnet' })
+    );
+
+    // Then Roll back and Promote are disabled, and say why
+    const rollback = await screen.findByRole('button', { name: 'Roll back' });
+    await screen.findByText('writer');
+    expect(rollback).toHaveProperty('disabled', true);
+    const reason =
+      "Moving the protected alias 'prod' in 'vision' needs the maintainer role; you are writer.";
+    expect(rollback.getAttribute('title')).toBe(reason);
+    expect(screen.getByRole('button', { name: 'Promote' })).toHaveProperty(
+      'disabled',
+      true
+    );
+
+    // But a staging alias is theirs to move
+    fireEvent.change(screen.getByLabelText('Alias'), {
+      target: { value: 'staging' }
+    });
+    expect(screen.getByRole('button', { name: 'Promote' })).toHaveProperty(
+      'disabled',
+      false
+    );
+  });
+
+  it('lets a maintainer promote and roll back, and draws the lineage graph', async () => {
+    const client = modelClient('maintainer');
+    const { container } = render(<ModelsPanel {...panelProps(client)} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'vision/resnet' })
+    );
+    await screen.findByText('maintainer');
+
+    // When they promote v1 to @prod and roll back
+    fireEvent.change(screen.getByLabelText('to'), { target: { value: '1' } });
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Promote' }));
+    });
+    expect(client.setAlias).toHaveBeenCalledWith('vision/resnet', 'prod', 1);
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Roll back' }));
+    });
+    expect(client.rollbackAlias).toHaveBeenCalledWith('vision/resnet', 'prod');
+
+    // Then the lineage of @prod's version is a graph whose job node opens its details
+    await screen.findByRole('group', { name: 'Lineage of vision/resnet:2' });
+    expect(container.querySelectorAll('.lepton-lineage-node')).toHaveLength(4);
+    await act(async () => {
+      fireEvent.keyDown(
+        screen.getByRole('button', { name: 'job: job train-1' }),
+        { key: 'Enter' }
+      );
+    });
+    const details = screen.getByRole('region', {
+      name: 'Details of job train-1'
+    });
+    expect(await within(details).findByText('succeeded')).toBeTruthy();
+    expect(client.job).toHaveBeenCalledWith('train-1');
+  });
+});
+
+describe('aliasRefusal', () => {
+  it('needs writer for a plain alias and maintainer for a protected one', () => {
+    expect(aliasRefusal('staging', 'vision', 'writer', ['prod'])).toBeNull();
+    expect(aliasRefusal('prod', 'vision', 'maintainer', ['prod'])).toBeNull();
+    expect(aliasRefusal('staging', 'vision', 'reader', ['prod'])).toBe(
+      "Moving alias 'staging' in 'vision' needs the writer role; you are reader."
+    );
+    expect(aliasRefusal('prod', 'vision', null, ['prod'])).toContain(
+      'you have no role there'
+    );
+  });
+});
+
+describe('lineageGraph', () => {
+  it('links dataset commit -> job -> version -> the runs that loaded it', () => {
+    const graph = lineageGraph(LINEAGE);
+    expect(graph.layers.map(layer => layer.map(n => n.kind))).toEqual([
+      ['dataset'],
+      ['job'],
+      ['version'],
+      ['run']
+    ]);
+    expect(graph.edges).toEqual([
+      ['dataset-0', 'job-train-1'],
+      ['job-train-1', 'version'],
+      ['version', 'load-0']
+    ]);
+  });
+
+  it('links inputs straight to the version when no job made it', () => {
+    const graph = lineageGraph({ ...LINEAGE, jobs: [], loaded_by: [] });
+    expect(graph.edges).toEqual([['dataset-0', 'version']]);
+  });
+});
+
+const RUN: IRunManifest = {
+  id: 'run-1',
+  status: 'completed',
+  engine: 'lepton',
+  notebook: { path: '/srv/work/train.ipynb', digest: 'd', cells: [] },
+  kernel_name: 'python3',
+  cwd: '/srv/work',
+  parameters: { lr: 0.1 },
+  ledger: [],
+  metrics: { loss: 0.25 },
+  packages: {},
+  python: '3.11',
+  git: null,
+  started_at: '2026-01-01T00:00:00Z',
+  ended_at: '2026-01-01T00:01:00Z',
+  output_path: '/srv/work/out/train-out.ipynb',
+  output_digest: null,
+  error: null,
+  rerun_of: null,
+  user: 'ada',
+  pid: null
+};
+
+const DIFF: IRunDiff = {
+  before: 'run-1',
+  after: 'run-2',
+  abs_tol: 0,
+  rel_tol: 0,
+  notebook_changed: false,
+  parameters: [],
+  pins: [
+    {
+      kind: 'model',
+      key: 'vision/resnet@prod',
+      status: 'held',
+      before: { version: 2 },
+      after: { version: 2 }
+    }
+  ],
+  metrics: [
+    {
+      name: 'loss',
+      before: 0.25,
+      after: 0.25,
+      abs_diff: 0,
+      rel_diff: 0,
+      equal: true
+    }
+  ],
+  cells: []
+};
+
+describe('RunsPanel', () => {
+  it('opens the output in JupyterLab and reruns, then shows the diff', async () => {
+    // Given a finished run
+    const rerun: IRunManifest = {
+      ...RUN,
+      id: 'run-2',
+      status: 'completed',
+      rerun_of: 'run-1'
+    };
+    const client = stubClient({
+      runs: jest
+        .fn()
+        .mockResolvedValueOnce([RUN])
+        .mockResolvedValue([rerun, RUN]),
+      rerun: jest.fn().mockResolvedValue({ ...rerun, status: 'running' }),
+      runDiff: jest.fn().mockResolvedValue(DIFF)
+    });
+    const props = panelProps(client);
+    render(<RunsPanel {...props} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'run run-1 completed' })
+    );
+
+    // When the user opens its output, JupyterLab gets the path below the server root
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Open output' }));
+    });
+    expect(props.context.openFile).toHaveBeenCalledWith('out/train-out.ipynb');
+
+    // When they rerun it, the rerun is selected and its diff shows
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Rerun' }));
+    });
+    expect(client.rerun).toHaveBeenCalledWith('run-1');
+    expect(
+      await screen.findByText(/Run run-2 vs run-1: identical/)
+    ).toBeTruthy();
+    expect(client.runDiff).toHaveBeenCalledWith('run-2');
+  });
+});
+
+describe('DiffTable', () => {
+  it('calls a run with a changed metric different and marks the row', () => {
+    const changed = {
+      ...DIFF,
+      metrics: [
+        {
+          name: 'loss',
+          before: 0.25,
+          after: 0.3,
+          abs_diff: 0.05,
+          rel_diff: 0.2,
+          equal: false
+        }
+      ]
+    };
+    const { container } = render(<DiffTable diff={changed} />);
+    expect(screen.getByText(/: different/)).toBeTruthy();
+    expect(
+      container.querySelector('tr.lepton-diff-changed')?.textContent
+    ).toContain('loss');
+  });
+});
+
+describe('relativeToRoot', () => {
+  it('gives the JupyterLab path of a file under the server root, null outside', () => {
+    expect(relativeToRoot('/srv/work/a/b.ipynb', '/srv/work')).toBe(
+      'a/b.ipynb'
+    );
+    expect(relativeToRoot('/srv/work/a/b.ipynb', '/srv/work/')).toBe(
+      'a/b.ipynb'
+    );
+    expect(relativeToRoot('/srv/other/b.ipynb', '/srv/work')).toBeNull();
+    expect(relativeToRoot('/srv/workshop/b.ipynb', '/srv/work')).toBeNull();
+  });
+});

@@ -1,0 +1,418 @@
+/**
+ * The REST API of the server extension, typed: interfaces mirroring the
+ * server's pydantic models (lepton_jupyter/{datasets,jobs,registry,runs}) and
+ * one client object whose methods name the routes of
+ * lepton_jupyter/handlers/*.py. Every call goes through {@link requestAPI}.
+ */
+import { requestAPI, IStatus } from './handler';
+
+// -- datasets (lepton_jupyter/datasets/models.py) ------------------------------
+
+/** A tag or branch of a data registry; tags are its versions. */
+export interface IDatasetVersion {
+  name: string;
+  kind: 'tag' | 'branch';
+  commit: string;
+  date: string;
+}
+
+/** One DVC-tracked folder or file of a data registry. */
+export interface IRegistryDataset {
+  path: string;
+  hash: string;
+  size: number | null;
+  files: number | null;
+  description: string | null;
+}
+
+/** `GET datasets/browse`: the datasets at one revision and every version. */
+export interface IRegistryListing {
+  url: string;
+  rev: string | null;
+  commit: string;
+  datasets: IRegistryDataset[];
+  versions: IDatasetVersion[];
+}
+
+/** A dataset attached in the workspace, pinned to one registry commit. */
+export interface IAttachedDataset {
+  to: string;
+  local_path: string;
+  dvc_file: string;
+  url: string;
+  path: string;
+  rev: string | null;
+  commit: string;
+  hash: string;
+  files: number;
+  bytes: number;
+  link_type: string | null;
+  /** A registry tag newer than the attached commit, if any. */
+  newer_tag: string | null;
+}
+
+export interface IAttachRequest {
+  url: string;
+  path: string;
+  rev?: string | null;
+  to?: string | null;
+}
+
+// -- jobs (lepton_jupyter/jobs/spec.py) ----------------------------------------
+
+export type JobStatus =
+  'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export const ENDED_JOB_STATUSES: ReadonlyArray<JobStatus> = [
+  'succeeded',
+  'failed',
+  'cancelled'
+];
+
+export interface IJobInfo {
+  id: string;
+  name: string;
+  status: JobStatus;
+  backend: string;
+  nprocs: number;
+  nnodes: number;
+  max_restarts: number;
+  kind: string;
+  target: string;
+  job_dir: string;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  supervisor_pid: number | null;
+  /** Global rank -> exit code (JSON keys are strings). */
+  exit_codes: Record<string, number | null>;
+  failed_rank: number | null;
+  error: string | null;
+  cancel_requested: boolean;
+  detail: string | null;
+}
+
+/** One `report()` line: rank, step, wall-clock time and the metrics. */
+export interface IMetricRecord {
+  rank: number;
+  step: number | null;
+  time: number;
+  [metric: string]: unknown;
+}
+
+export interface IJobLogs {
+  id: string;
+  rank: number | null;
+  tail: number | null;
+  text: string;
+}
+
+// -- registry (lepton_jupyter/registry/schema.py) -----------------------------
+
+export type Role = 'reader' | 'writer' | 'maintainer' | 'admin';
+
+export const ROLES: ReadonlyArray<Role> = [
+  'reader',
+  'writer',
+  'maintainer',
+  'admin'
+];
+
+export interface IFileEntry {
+  path: string;
+  digest: string;
+  size: number;
+}
+
+export interface IModelVersion {
+  name: string;
+  version: number;
+  digest: string;
+  kind: 'state_dict' | 'file' | 'directory';
+  entry: string;
+  size: number;
+  description: string;
+  metrics: Record<string, unknown>;
+  params: Record<string, unknown>;
+  lineage: Record<string, unknown>;
+  created_by: string;
+  created_at: string;
+  aliases: string[];
+  files: IFileEntry[];
+}
+
+export interface IModelSummary {
+  name: string;
+  namespace: string;
+  latest: number;
+  /** Alias -> the version it points at. */
+  aliases: Record<string, number>;
+  description: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface IAliasInfo {
+  name: string;
+  alias: string;
+  version: number;
+  digest: string;
+}
+
+export interface IAliasEvent {
+  alias: string;
+  action: 'set' | 'rollback';
+  version: number;
+  previous: number | null;
+  actor: string;
+  at: string;
+}
+
+export interface IGrantInfo {
+  namespace: string;
+  role: Role;
+  user: string | null;
+  group: string | null;
+  granted_by: string;
+  granted_at: string;
+}
+
+export interface INamespaceInfo {
+  name: string;
+  exists: boolean;
+  /** The caller's role there; null: no access. */
+  role: Role | null;
+  grants: IGrantInfo[];
+}
+
+export interface ILoadInfo {
+  user: string;
+  notebook: string;
+  job: string;
+  run: string;
+  at: string;
+}
+
+/** A dataset pin recorded in a version's lineage (from the run ledger). */
+export interface ILineageDataset {
+  url?: string | null;
+  path?: string | null;
+  rev?: string | null;
+  commit?: string | null;
+  hash?: string | null;
+}
+
+export interface ILineage {
+  name: string;
+  version: number;
+  digest: string;
+  user: string;
+  created_at: string;
+  datasets: ILineageDataset[];
+  parents: Array<Record<string, unknown>>;
+  jobs: string[];
+  notebook: string | null;
+  git: Record<string, unknown> | null;
+  params: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  loaded_by: ILoadInfo[];
+}
+
+// -- runs (lepton_jupyter/runs/{manifest,diff}.py) -----------------------------
+
+export type RunStatus = 'running' | 'completed' | 'failed';
+
+export interface IRunManifest {
+  id: string;
+  status: RunStatus;
+  engine: string;
+  notebook: { path: string; digest: string; cells: string[] };
+  kernel_name: string;
+  cwd: string;
+  parameters: Record<string, unknown>;
+  ledger: Array<Record<string, unknown>>;
+  metrics: Record<string, unknown>;
+  packages: Record<string, string | null>;
+  python: string;
+  git: { root: string; commit: string | null; dirty: boolean } | null;
+  started_at: string;
+  ended_at: string | null;
+  output_path: string | null;
+  output_digest: string | null;
+  error: string | null;
+  rerun_of: string | null;
+  user: string;
+  pid: number | null;
+}
+
+export interface IParameterChange {
+  name: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface IPinDiff {
+  kind: string;
+  key: string;
+  status: 'held' | 'changed' | 'missing' | 'new';
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+}
+
+export interface IMetricDiff {
+  name: string;
+  before: unknown;
+  after: unknown;
+  abs_diff: number | null;
+  rel_diff: number | null;
+  equal: boolean;
+}
+
+export interface ICellDiff {
+  index: number;
+  source: string;
+  source_changed: boolean;
+  outputs_changed: boolean;
+  before: string;
+  after: string;
+}
+
+export interface IRunDiff {
+  before: string;
+  after: string;
+  abs_tol: number;
+  rel_tol: number;
+  notebook_changed: boolean;
+  parameters: IParameterChange[];
+  pins: IPinDiff[];
+  metrics: IMetricDiff[];
+  cells: ICellDiff[];
+}
+
+// -- the client ----------------------------------------------------------------
+
+/** Every call the sidebar makes; components take it as a prop so tests can stub it. */
+export interface ILeptonClient {
+  status(): Promise<IStatus>;
+
+  browseDatasets(url: string, rev?: string | null): Promise<IRegistryListing>;
+  attachedDatasets(): Promise<IAttachedDataset[]>;
+  attachDataset(request: IAttachRequest): Promise<IAttachedDataset>;
+  updateDataset(to: string, rev?: string | null): Promise<IAttachedDataset>;
+  detachDataset(to: string): Promise<IAttachedDataset>;
+
+  jobs(): Promise<IJobInfo[]>;
+  job(id: string): Promise<IJobInfo>;
+  jobMetrics(id: string): Promise<IMetricRecord[]>;
+  jobLogs(id: string, rank?: number | null, tail?: number): Promise<IJobLogs>;
+  cancelJob(id: string): Promise<IJobInfo>;
+
+  models(namespace?: string): Promise<IModelSummary[]>;
+  versions(name: string): Promise<IModelVersion[]>;
+  namespace(name: string): Promise<INamespaceInfo>;
+  setAlias(name: string, alias: string, version: number): Promise<IAliasInfo>;
+  rollbackAlias(name: string, alias: string): Promise<IAliasInfo>;
+  aliasHistory(name: string, alias: string): Promise<IAliasEvent[]>;
+  lineage(ref: string): Promise<ILineage>;
+
+  runs(limit?: number): Promise<IRunManifest[]>;
+  run(id: string): Promise<IRunManifest>;
+  rerun(
+    id: string,
+    parameters?: Record<string, unknown>
+  ): Promise<IRunManifest>;
+  runDiff(id: string, against?: string): Promise<IRunDiff>;
+}
+
+/** `a/b` as the path of a model route (`registry/models/a/b`), each part escaped. */
+function modelPath(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
+function query(params: Record<string, string | number | null | undefined>) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== '') {
+      search.set(key, String(value));
+    }
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+function post(body: unknown, method = 'POST'): RequestInit {
+  return { method, body: JSON.stringify(body ?? {}) };
+}
+
+/** The client of the page's Jupyter server. */
+export const leptonClient: ILeptonClient = {
+  status: () => requestAPI<IStatus>('status'),
+
+  browseDatasets: (url, rev) =>
+    requestAPI<IRegistryListing>(`datasets/browse${query({ url, rev })}`),
+  attachedDatasets: () => requestAPI<IAttachedDataset[]>('datasets'),
+  attachDataset: request =>
+    requestAPI<IAttachedDataset>('datasets', post(request)),
+  updateDataset: (to, rev) =>
+    requestAPI<IAttachedDataset>('datasets/update', post({ to, rev })),
+  detachDataset: to =>
+    requestAPI<IAttachedDataset>(`datasets/${modelPath(to)}`, {
+      method: 'DELETE'
+    }),
+
+  jobs: async () => (await requestAPI<{ jobs: IJobInfo[] }>('jobs')).jobs,
+  job: id => requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}`),
+  jobMetrics: async id =>
+    (
+      await requestAPI<{ metrics: IMetricRecord[] }>(
+        `jobs/${encodeURIComponent(id)}/metrics`
+      )
+    ).metrics,
+  jobLogs: (id, rank, tail) =>
+    requestAPI<IJobLogs>(
+      `jobs/${encodeURIComponent(id)}/logs${query({ rank, tail })}`
+    ),
+  cancelJob: id =>
+    requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}/cancel`, post({})),
+
+  models: namespace =>
+    requestAPI<IModelSummary[]>(`registry/models${query({ namespace })}`),
+  versions: name =>
+    requestAPI<IModelVersion[]>(`registry/models/${modelPath(name)}/versions`),
+  namespace: name =>
+    requestAPI<INamespaceInfo>(
+      `registry/namespaces/${encodeURIComponent(name)}`
+    ),
+  setAlias: (name, alias, version) =>
+    requestAPI<IAliasInfo>(
+      `registry/models/${modelPath(name)}/aliases/${encodeURIComponent(alias)}`,
+      post({ version }, 'PUT')
+    ),
+  rollbackAlias: (name, alias) =>
+    requestAPI<IAliasInfo>(
+      `registry/models/${modelPath(name)}/aliases/${encodeURIComponent(alias)}/rollback`,
+      post({})
+    ),
+  aliasHistory: (name, alias) =>
+    requestAPI<IAliasEvent[]>(
+      `registry/models/${modelPath(name)}/aliases/${encodeURIComponent(alias)}/history`
+    ),
+  lineage: ref => requestAPI<ILineage>(`registry/lineage${query({ ref })}`),
+
+  runs: limit => requestAPI<IRunManifest[]>(`runs${query({ limit })}`),
+  run: id => requestAPI<IRunManifest>(`runs/${encodeURIComponent(id)}`),
+  rerun: (id, parameters) =>
+    requestAPI<IRunManifest>(
+      `runs/${encodeURIComponent(id)}/rerun`,
+      post({ parameters: parameters ?? {} })
+    ),
+  runDiff: (id, against) =>
+    requestAPI<IRunDiff>(
+      `runs/${encodeURIComponent(id)}/diff${query({ against })}`
+    )
+};
+
+/** The rank order of a role (0: no role), to compare what a user may do. */
+export function roleRank(role: Role | null | undefined): number {
+  return role ? ROLES.indexOf(role) + 1 : 0;
+}

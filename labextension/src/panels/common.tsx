@@ -1,0 +1,212 @@
+/**
+ * Building blocks shared by the panels: loading a resource with loading, empty
+ * and error states, polling, and a busy button.
+ */
+import * as React from 'react';
+
+import { messageOf } from '../notify';
+
+export type Loaded<T> =
+  | { kind: 'loading'; previous: T | null }
+  | { kind: 'ready'; value: T }
+  | { kind: 'error'; message: string; previous: T | null };
+
+/**
+ * Load `fetch()` on mount and whenever `deps` change; `reload()` fetches again
+ * and keeps the previous value on screen meanwhile. Only the latest answer counts.
+ */
+export function useLoader<T>(
+  fetch: () => Promise<T>,
+  deps: React.DependencyList
+): [Loaded<T>, () => Promise<void>] {
+  const [state, setState] = React.useState<Loaded<T>>({
+    kind: 'loading',
+    previous: null
+  });
+  const latest = React.useRef(0);
+  const load = React.useCallback(fetch, deps);
+
+  const reload = React.useCallback(async (): Promise<void> => {
+    const request = ++latest.current;
+    setState(current => ({ kind: 'loading', previous: valueOf(current) }));
+    try {
+      const value = await load();
+      if (request === latest.current) {
+        setState({ kind: 'ready', value });
+      }
+    } catch (error) {
+      if (request === latest.current) {
+        setState(current => ({
+          kind: 'error',
+          message: messageOf(error),
+          previous: valueOf(current)
+        }));
+      }
+    }
+  }, [load]);
+
+  React.useEffect(() => {
+    void reload();
+    return () => {
+      latest.current++;
+    };
+  }, [reload]);
+
+  return [state, reload];
+}
+
+/** The value to show: the loaded one, or the previous one while reloading. */
+export function valueOf<T>(state: Loaded<T>): T | null {
+  return state.kind === 'ready' ? state.value : state.previous;
+}
+
+/** Call `tick` every `ms` while `active`; stops on unmount. */
+export function usePoll(tick: () => void, ms: number, active: boolean): void {
+  const saved = React.useRef(tick);
+  saved.current = tick;
+  React.useEffect(() => {
+    if (!active) {
+      return;
+    }
+    const timer = window.setInterval(() => saved.current(), ms);
+    return () => window.clearInterval(timer);
+  }, [ms, active]);
+}
+
+export interface ILoadStateProps<T> {
+  state: Loaded<T>;
+  /** What is loading, e.g. "datasets". */
+  what: string;
+  isEmpty: (value: T) => boolean;
+  /** Shown when the value is empty. */
+  empty: React.ReactNode;
+  children: (value: T) => React.ReactNode;
+}
+
+/** Loading, error, empty or the content, from a {@link Loaded} state. */
+export function LoadState<T>({
+  state,
+  what,
+  isEmpty,
+  empty,
+  children
+}: ILoadStateProps<T>): React.ReactElement {
+  const value = valueOf(state);
+  return (
+    <>
+      {state.kind === 'loading' && (
+        <p className="lepton-loading" role="status">
+          Loading {what}…
+        </p>
+      )}
+      {state.kind === 'error' && (
+        <p className="lepton-error" role="alert">
+          {state.message}
+        </p>
+      )}
+      {value !== null &&
+        (isEmpty(value) ? (
+          <p className="lepton-empty">{empty}</p>
+        ) : (
+          children(value)
+        ))}
+    </>
+  );
+}
+
+export interface IActionButtonProps {
+  label: string;
+  /** Label while the action runs, e.g. "Attaching…". */
+  busyLabel?: string;
+  onClick: () => Promise<unknown>;
+  disabled?: boolean;
+  /** Why the button is disabled; shown as its tooltip and to screen readers. */
+  disabledReason?: string;
+  className?: string;
+  title?: string;
+}
+
+/** A button that shows a busy state while its async action runs. */
+export function ActionButton({
+  label,
+  busyLabel,
+  onClick,
+  disabled = false,
+  disabledReason,
+  className = '',
+  title
+}: IActionButtonProps): React.ReactElement {
+  const [busy, setBusy] = React.useState(false);
+  const mounted = React.useRef(true);
+  React.useEffect(
+    () => () => {
+      mounted.current = false;
+    },
+    []
+  );
+  const reasonId = React.useId();
+  const why = disabled ? disabledReason : undefined;
+  return (
+    <>
+      <button
+        type="button"
+        className={`jp-Button lepton-button ${className}`.trim()}
+        disabled={disabled || busy}
+        aria-busy={busy}
+        aria-describedby={why ? reasonId : undefined}
+        title={why ?? title}
+        onClick={async () => {
+          setBusy(true);
+          try {
+            await onClick();
+          } finally {
+            if (mounted.current) {
+              setBusy(false);
+            }
+          }
+        }}
+      >
+        {busy ? (busyLabel ?? `${label}…`) : label}
+      </button>
+      {why && (
+        <span id={reasonId} className="lepton-disabled-reason">
+          {why}
+        </span>
+      )}
+    </>
+  );
+}
+
+/** A list item that is selected by click, Enter or Space. */
+export function SelectableItem({
+  selected,
+  onSelect,
+  className = '',
+  children,
+  label
+}: {
+  selected: boolean;
+  onSelect: () => void;
+  className?: string;
+  children: React.ReactNode;
+  label?: string;
+}): React.ReactElement {
+  return (
+    <li
+      className={`lepton-item ${selected ? 'lepton-mod-selected' : ''} ${className}`.trim()}
+      role="option"
+      aria-selected={selected}
+      aria-label={label}
+      tabIndex={0}
+      onClick={onSelect}
+      onKeyDown={event => {
+        if (event.key === 'Enter' || event.key === ' ') {
+          event.preventDefault();
+          onSelect();
+        }
+      }}
+    >
+      {children}
+    </li>
+  );
+}
