@@ -473,8 +473,10 @@ _clients_lock = threading.Lock()
 
 
 def current_principal() -> Principal:
-    """Who a direct client acts as: the OS user (a hub's identity comes via its server)."""
-    return Principal(user=getpass.getuser())
+    """Who this process acts as: the hub user of a JupyterHub single-user server (whose
+    servers and kernels have ``JUPYTERHUB_USER``), else the OS user. A hub service checks
+    the token, not this name; it names the namespace of a bare model name."""
+    return Principal(user=os.environ.get("JUPYTERHUB_USER") or getpass.getuser())
 
 
 def get_client(settings: Settings | None = None) -> RegistryClient:

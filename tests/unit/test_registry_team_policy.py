@@ -94,3 +94,14 @@ def test_serving_as_a_hub_service_outside_a_hub_names_what_is_missing(monkeypatc
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(Invalid, match="JUPYTERHUB_SERVICE_NAME, JUPYTERHUB_API_TOKEN"):
         hub_app(load_settings(state_dir=tmp_path), TeamPolicy())
+
+
+def test_a_bare_model_name_on_a_hub_is_in_the_hub_users_namespace(monkeypatch):
+    # Given a kernel of alice's single-user server, whose OS account is a shared one
+    from lepton_jupyter.registry.client import current_principal
+    from lepton_jupyter.registry.service import parse_name
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    monkeypatch.setenv("USER", "jovyan")
+    # Then "net" is alice's model, in the namespace she owns on the hub
+    assert parse_name("net", current_principal()) == ("alice", "net")
