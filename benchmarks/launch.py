@@ -83,8 +83,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lepton-bench-launch-") as work:
+        return bench(Path(work), args.repeat)
 
-    work = Path(tempfile.mkdtemp(prefix="lepton-bench-"))
+
+def bench(work: Path, repeat: int) -> int:
     os.environ.setdefault("LEPTON_STATE_DIR", str(work / "state"))
     mark = work / "first-step"
     os.environ[MARK_ENV] = str(mark)
@@ -141,7 +144,7 @@ def main() -> int:
         print("accelerate is not installed: notebook_launcher skipped")
 
     results: dict[str, list[tuple[float, float, str]]] = {name: [] for name in runs}
-    for i in range(args.repeat):
+    for i in range(repeat):
         names = list(runs)
         # Interleaved, and the order rotated each round, so load drifts and caches warmed
         # by the previous run hit every path alike.
@@ -159,7 +162,7 @@ def main() -> int:
         for name, rs in results.items()
     }
     base_first, base_done = medians["torchrun"]
-    print(f"\nmedian of {args.repeat}, 2 ranks, gloo, {STEPS} DDP steps")
+    print(f"\nmedian of {repeat}, 2 ranks, gloo, {STEPS} DDP steps")
     print(
         f"{'path':18s} {'first step':>10s} {'done':>7s} {'/torchrun first':>16s} "
         f"{'/torchrun done':>15s}"
