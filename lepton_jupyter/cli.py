@@ -14,30 +14,38 @@ from collections.abc import Sequence
 from ._version import __version__
 from .errors import LeptonError
 
-# Modules that define ``add_parser(subparsers)``; each sets ``func`` on its parsers.
-SUBCOMMAND_MODULES = [
-    "lepton_jupyter.demo",
-    "lepton_jupyter.datasets.cli",
-    "lepton_jupyter.jobs.cli",
-    "lepton_jupyter.runs.cli",
-    "lepton_jupyter.registry.cli",
-]
+# Top-level command -> module that defines ``add_parser(subparsers)`` (each sets ``func``).
+SUBCOMMAND_MODULES = {
+    "demo": "lepton_jupyter.demo",
+    "datasets": "lepton_jupyter.datasets.cli",
+    "jobs": "lepton_jupyter.jobs.cli",
+    "runs": "lepton_jupyter.runs.cli",
+    "registry": "lepton_jupyter.registry.cli",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command being run, only that subsystem's CLI is imported.
+
+    Each subsystem pulls in heavy libraries (DVC, SQLAlchemy, nbformat); a command should
+    pay only for its own.
+    """
     parser = argparse.ArgumentParser(
         prog="lepton",
         description="Pinned datasets, distributed jobs, a model registry and exact reruns.",
     )
     parser.add_argument("--version", action="version", version=f"lepton {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).add_parser(subparsers)
+    names = [command] if command in SUBCOMMAND_MODULES else list(SUBCOMMAND_MODULES)
+    for name in names:
+        importlib.import_module(SUBCOMMAND_MODULES[name]).add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except LeptonError as e:
