@@ -73,13 +73,20 @@ def test_two_teams_share_registry_and_data_cache_on_a_hub(hub):
     assert alice_run["registry"] == hub.registry_url
     assert alice_run["cache"] == str(hub.root / "data-cache")
     assert alice_run["token"] and alice_run["version"] == 1
-    # And her job runs on after the kernel is gone
+    # And her job runs (and will outlive the kernel, shut down next)
     wait_for(
         lambda: _job_status(alice_server, alice, alice_run["job"]) == "running",
         timeout=120,
         message="alice's job to run",
     )
+    # And another user's token opens neither her server nor, through it, her registry
+    bob = hub.tokens.setdefault("bob", hub.token_for("bob"))
+    foreign = requests.get(
+        f"{alice_server}/lepton/api/registry/models", headers=auth(bob), timeout=30
+    )
+    assert foreign.status_code == 403
     kernel.shutdown()
+    alice_last_request = datetime.now(timezone.utc)
 
     # Given the registry admin (hub group lepton-admins) grants team nlp read access
     olga = hub.token_for("olga")
@@ -137,6 +144,16 @@ def test_two_teams_share_registry_and_data_cache_on_a_hub(hub):
         assert mine.st_ino == hers.st_ino
         assert mine.st_nlink >= 3  # the cache's object, alice's file, bob's file
 
+    # Anonymous callers, forged tokens and tokens without the registry's scope are refused
+    assert requests.get(f"{registry_api}/models", timeout=30).status_code == 403
+    forged = requests.get(f"{registry_api}/models", headers=auth("x" * 32), timeout=30)
+    assert forged.status_code == 403
+    no_scope = hub.token_for("bob", scopes=["read:users:name!user=bob"])
+    assert (
+        requests.get(f"{registry_api}/models", headers=auth(no_scope), timeout=30).status_code
+        == 403
+    )
+
     # When bob, in a kernel, loads vision/net@prod and tries to publish or move @prod
     kernel = RemoteKernel(bob_server, bob)
     out = kernel.run(
@@ -177,23 +194,8 @@ def test_two_teams_share_registry_and_data_cache_on_a_hub(hub):
     # And his own team's namespace is created by his first publish
     assert bob_run["mine"] == "nlp/tagger:1"
 
-    # Anonymous callers, forged tokens and tokens without the registry's scope are refused
-    assert requests.get(f"{registry_api}/models", timeout=30).status_code == 403
-    forged = requests.get(f"{registry_api}/models", headers=auth("x" * 32), timeout=30)
-    assert forged.status_code == 403
-    no_scope = hub.token_for("bob", scopes=["read:users:name!user=bob"])
-    assert (
-        requests.get(f"{registry_api}/models", headers=auth(no_scope), timeout=30).status_code
-        == 403
-    )
-    # And bob's token opens neither alice's server nor, through it, her registry identity
-    foreign = requests.get(
-        f"{alice_server}/lepton/api/registry/models", headers=auth(bob), timeout=30
-    )
-    assert foreign.status_code == 403
-
     # When both leave their servers idle (bob's last request was just now, alice's earlier)
-    bob_idle_since = datetime.now(timezone.utc)
+    bob_last_request = datetime.now(timezone.utc)
     # Then the culler stops bob's idle server
     wait_for(
         lambda: not hub.server_running("bob"),
@@ -201,8 +203,10 @@ def test_two_teams_share_registry_and_data_cache_on_a_hub(hub):
         interval=2,
         message="the idle culler to stop bob's server",
     )
-    assert datetime.now(timezone.utc) - bob_idle_since >= timedelta(seconds=60)
+    culled = datetime.now(timezone.utc)
+    assert culled - bob_last_request >= timedelta(seconds=60)
     # But alice's server, idle for longer, lives: her running job keeps it active
+    assert culled - alice_last_request > timedelta(seconds=60)
     assert hub.server_running("alice")
     assert datetime.now(timezone.utc) - hub.last_activity("alice") < timedelta(seconds=60)
     assert _job_status(alice_server, alice, alice_run["job"]) == "running"
