@@ -118,8 +118,15 @@ def create_workspace(directory: Path) -> dict[str, Path]:
 
 
 def run_demo(directory: Path, *, log_output: bool = False) -> dict[str, Any]:
-    """Create the workspace and execute the demo notebook in it with papermill."""
+    """Create the workspace, run the demo notebook, then move on and rerun it exactly.
+
+    The notebook runs under the ``lepton`` papermill engine, so the run is recorded with
+    everything it resolved. Then the team "moves on" (a newer model takes ``@prod``, the
+    data registry tags ``v3`` on main) and the first run is rerun under its pins.
+    """
     import papermill
+
+    from .runs.demo import demo_rerun_check
 
     paths = create_workspace(directory)
     # The demo keeps all of lepton's state inside its folder, so it never touches the user's.
@@ -127,15 +134,34 @@ def run_demo(directory: Path, *, log_output: bool = False) -> dict[str, Any]:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     started = time.monotonic()
     output = paths["workspace"] / "demo-output.ipynb"
-    papermill.execute_notebook(
-        str(paths["notebook"]),
-        str(output),
-        parameters={"data_registry": str(paths["data_registry"])},
-        cwd=str(paths["workspace"]),
-        log_output=log_output,
-        progress_bar=not log_output,
-    )
-    return {**paths, "output": output, "seconds": time.monotonic() - started}
+    # papermill runs the kernel in ``cwd`` and our API resolves the workspace from the
+    # process's cwd, so the whole demo works from inside the workspace.
+    previous_cwd = Path.cwd()
+    os.chdir(paths["workspace"])
+    try:
+        nb = papermill.execute_notebook(
+            str(paths["notebook"]),
+            str(output),
+            parameters={"data_registry": str(paths["data_registry"])},
+            engine_name="lepton",
+            cwd=str(paths["workspace"]),
+            log_output=log_output,
+            progress_bar=not log_output,
+        )
+        run_id = nb.metadata["lepton"]["run_id"]
+        first_run = time.monotonic() - started
+        # The rerun must not publish again: it reproduces, it does not release.
+        check = demo_rerun_check(run_id, parameters={"publish_model": False})
+    finally:
+        os.chdir(previous_cwd)
+    return {
+        **paths,
+        "output": output,
+        "run_id": run_id,
+        "check": check,
+        "first_run_seconds": first_run,
+        "seconds": time.monotonic() - started,
+    }
 
 
 def _demo_command(args: argparse.Namespace) -> int:
@@ -143,7 +169,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     print(f"lepton demo: workspace in {directory}", file=sys.stderr)
     result = run_demo(directory, log_output=args.verbose)
     print(_summary(result))
-    return 0
+    return 0 if result["check"].diff.metrics_equal else 1
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -151,16 +177,19 @@ def _summary(result: dict[str, Any]) -> str:
 
     nb = nbformat.read(result["output"], as_version=4)
     lines = [
-        f"Demo finished in {result['seconds']:.1f} s.",
-        f"  data registry : {result['data_registry']} (tags v1, v2)",
+        f"Demo finished in {result['seconds']:.1f} s "
+        f"(first run {result['first_run_seconds']:.1f} s, then the exact rerun).",
+        f"  data registry : {result['data_registry']}",
         f"  workspace     : {result['workspace']}",
-        f"  output        : {result['output']}",
+        f"  first run     : {result['run_id']} -> {result['output']}",
     ]
     for cell in nb.cells:
         if "summary" in cell.metadata.get("tags", []):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "stream":
-                    lines.extend("  " + line for line in out["text"].splitlines())
+                    lines.extend("  " + line for line in out["text"].splitlines() if line)
+    lines.append(result["check"].report())
+    lines.append("Open the workspace in JupyterLab (jupyter lab) to see the Lepton sidebar.")
     return "\n".join(lines)
 
 

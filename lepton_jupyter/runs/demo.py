@@ -104,11 +104,14 @@ def _tag_new_data(pin: dict[str, Any], tag: str) -> str:
     return f"{pin['path']} tagged {tag} at {commit[:12]} on main (was {pin['commit'][:12]})"
 
 
-def demo_rerun_check(run_id: str, *, tag: str = "v3") -> RerunCheck:
+def demo_rerun_check(
+    run_id: str, *, tag: str = "v3", parameters: dict[str, Any] | None = None
+) -> RerunCheck:
     """Move ``@prod`` and tag new data, then rerun ``run_id`` and compare.
 
     The run must have loaded a model through an alias and attached a dataset from a local
-    data registry (the demo notebook does both).
+    data registry (the demo notebook does both). ``parameters`` override the recorded ones
+    (the demo turns off its publish step, so the rerun leaves the registry as it was).
     """
     original = get_run(run_id)
     models = [e for e in original.pins if e["kind"] == "model"]
@@ -119,5 +122,5 @@ def demo_rerun_check(run_id: str, *, tag: str = "v3") -> RerunCheck:
             "dataset(s); the demo check needs at least one of each."
         )
     moved = [_publish_newer(models[0]), _tag_new_data(datasets[0], tag)]
-    again = rerun(run_id)
+    again = rerun(run_id, parameters=parameters)
     return RerunCheck(original=original, rerun=again, diff=again.diff(), moved=moved)

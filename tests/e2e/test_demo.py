@@ -22,14 +22,22 @@ def test_demo_runs_end_to_end(tmp_path: Path):
         [LEPTON, "demo", "--dir", str(demo)], capture_output=True, text=True, timeout=900
     )
     # Then it succeeds and says where everything is
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-4000:]
     assert "Demo finished" in done.stdout
     assert str(demo / "workspace") in done.stdout
+    # And the whole chain ran: after @prod moved and v3 was tagged, the rerun of the first
+    # run reproduced its metrics with both pins held
+    assert "demo/spirals@prod moved from version 1 to 2" in done.stdout
+    assert "tagged v3" in done.stdout
+    assert "metrics identical" in done.stdout
+    assert "pin dataset datasets/points@main" in done.stdout
+    held = [line for line in done.stdout.splitlines() if line.strip().startswith("pin ")]
+    assert len(held) >= 2 and all(line.endswith(": held") for line in held[:2]), held
     # And the workspace holds a data registry with tagged versions and an executed notebook
     tags = subprocess.run(
         ["git", "tag"], cwd=demo / "data-registry", capture_output=True, text=True, check=True
     ).stdout.split()
-    assert {"v1", "v2"} <= set(tags)
+    assert {"v1", "v2", "v3"} <= set(tags)
     output = nbformat.read(demo / "workspace" / "demo-output.ipynb", as_version=4)
     errors = [o for c in output.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, json.dumps(errors)[:2000]
