@@ -35,7 +35,7 @@ def _job_status(server: str, token: str, job_id: str) -> str:
 def test_two_teams_share_registry_and_data_cache_on_a_hub(hub):
     registry_api = f"{hub.url}/services/{REGISTRY}/lepton/api/registry"
     data = create_data_registry(hub.root / "data-registry", hub.root / "data-remote")
-    release = hub.root / "release-job"
+    release = hub.release
 
     # Given alice (hub group vision) in a kernel of her single-user server
     alice_server = hub.start_server("alice")
@@ -53,8 +53,8 @@ def test_two_teams_share_registry_and_data_cache_on_a_hub(hub):
         v = lepton.publish("vision/net", torch.nn.Linear(3, 2), metrics={{"acc": 0.9}})
         lepton.set_alias("vision/net", "prod", v.version)
 
-        def hold(path):
-            while not os.path.exists(path):
+        def hold(path, deadline=time.time() + 900):
+            while not os.path.exists(path) and time.time() < deadline:
                 time.sleep(0.5)
 
         job = lepton.launch(hold, {str(release)!r}, nprocs=1, name="keep-alive")
