@@ -105,3 +105,11 @@ def test_a_bare_model_name_on_a_hub_is_in_the_hub_users_namespace(monkeypatch):
     monkeypatch.setenv("USER", "jovyan")
     # Then "net" is alice's model, in the namespace she owns on the hub
     assert parse_name("net", current_principal()) == ("alice", "net")
+
+
+def test_hub_only_flags_outside_a_hub_are_a_clear_error(monkeypatch, capsys):
+    from lepton_jupyter.cli import main
+
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_NAME", raising=False)
+    assert main(["registry", "serve", "--admin", "olga"]) == 2
+    assert "--admin and --admin-group apply to a JupyterHub service" in capsys.readouterr().err
