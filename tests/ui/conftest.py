@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,6 +39,9 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 STARTUP_TIMEOUT = 180.0
+# Read at import: the autouse lepton_env fixture clears LEPTON_* variables for each test.
+UPDATE_SCREENSHOTS = bool(os.environ.get("LEPTON_UPDATE_SCREENSHOTS"))
+DOCS = REPO / "labextension" / "docs"
 
 
 @dataclass(frozen=True)
@@ -198,3 +202,14 @@ def page(browser: Any) -> Iterator[Any]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def save_screenshot(target: Any, name: str, artifacts_dir: Path) -> Path:
+    """``name``.png of a page or element in tests/artifacts/; with
+    ``LEPTON_UPDATE_SCREENSHOTS=1`` also in labextension/docs/ for the README (only on
+    request, so a test run leaves git clean)."""
+    path = artifacts_dir / f"{name}.png"
+    target.screenshot(path=str(path))
+    if UPDATE_SCREENSHOTS:
+        shutil.copyfile(path, DOCS / path.name)
+    return path

@@ -2,9 +2,8 @@
 
 The data comes from ``tests/ui/world.py`` (a DVC data registry, an attached dataset, a
 finished 2-rank CPU job, a model with two versions published from it and a papermill run
-that loaded it), made once for the module. Screenshots of each panel land in
-``tests/artifacts/``; with ``LEPTON_UPDATE_SCREENSHOTS=1`` they also refresh
-``labextension/docs/<panel>.png`` for the README.
+that loaded it), made once for the module. A screenshot of each panel lands in
+``tests/artifacts/`` (and in ``labextension/docs/`` with ``LEPTON_UPDATE_SCREENSHOTS=1``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +27,7 @@ from tests.fixtures.jobs import kill_job_processes
 from tests.fixtures.processes import pid_alive, wait_for
 from tests.fixtures.runs import write_notebook
 
-from .conftest import REPO, LabServer, LabWorld
+from .conftest import REPO, LabServer, LabWorld, save_screenshot
 from .test_sidebar import UI_TIMEOUT_MS, open_lab
 
 pytestmark = pytest.mark.browser
@@ -91,6 +89,8 @@ def lab_world(world: dict[str, Any]) -> LabWorld:
 
 
 def open_sidebar(page: Page, lab_server: LabServer) -> Locator:
+    # Tall enough for a whole panel in one screenshot.
+    page.set_viewport_size({"width": 1280, "height": 1600})
     open_lab(page, lab_server)
     page.locator('.jp-SideBar.jp-mod-left [data-id="lepton-sidebar"]').click()
     sidebar = page.locator("#lepton-sidebar")
@@ -122,14 +122,6 @@ def widen_sidebar(page: Page) -> None:
 
 def section(sidebar: Locator, name: str) -> Locator:
     return sidebar.locator(f'[data-lepton-section="{name}"]')
-
-
-def screenshot(target: Locator, name: str, artifacts_dir: Path) -> None:
-    path = artifacts_dir / f"{name}.png"
-    target.screenshot(path=str(path))
-    if os.environ.get("LEPTON_UPDATE_SCREENSHOTS"):
-        # The README's pictures change on request only, so a test run leaves git clean.
-        shutil.copyfile(path, REPO / "labextension" / "docs" / f"{name}.png")
 
 
 def collapse_others(sidebar: Locator, keep: str) -> None:
@@ -182,7 +174,7 @@ def test_datasets_attach_update_detach(
     # And the older attach (v1) says a newer version is available
     old = datasets.locator('.lepton-attached-dataset[data-to="data/points-v1"]')
     expect(old.locator(".lepton-newer")).to_have_text("Newer version available: v2")
-    screenshot(datasets, "datasets", artifacts_dir)
+    save_screenshot(datasets, "datasets", artifacts_dir)
 
     # When they update it, it moves to v2; when they detach it, it is gone
     old.get_by_role("button", name="Update to v2").click()
@@ -198,14 +190,24 @@ def test_jobs_launch_from_a_cell_and_watch_it_finish(
 ) -> None:
     # Given a notebook whose cell launches a 2-rank CPU job
     page.set_default_timeout(UI_TIMEOUT_MS)
+    page.set_viewport_size({"width": 1280, "height": 1600})
     page.goto(lab_server.url("lab/workspaces/lepton-ui-jobs/tree/launch.ipynb", reset=""))
-    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(
-        timeout=UI_TIMEOUT_MS
-    )
+    kernel_idle = page.get_by_role("button", name=re.compile(r"Python 3 \(ipykernel\) \| Idle"))
+    expect(kernel_idle).to_be_visible(timeout=UI_TIMEOUT_MS)
 
     # When the user runs the cell in the page
-    page.locator(".jp-Cell .jp-InputArea-editor").first.click()
-    page.keyboard.press("Shift+Enter")
+    cell = page.locator(".jp-Notebook .jp-Cell").first
+    prompt = cell.locator(".jp-InputPrompt")
+    for _ in range(3):
+        # A keystroke that lands while the notebook is still settling is lost (the
+        # prompt stays "[ ]:"); only then is it pressed again, so the job starts once.
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            expect(prompt).not_to_have_text(re.compile(r"^\[\s*\]:$"), timeout=15_000)
+            break
+        except AssertionError:
+            continue
     output = page.locator(".jp-OutputArea-output", has_text="launched ui-train-")
     expect(output).to_be_visible(timeout=UI_TIMEOUT_MS)
 
@@ -233,7 +235,7 @@ def test_jobs_launch_from_a_cell_and_watch_it_finish(
     expect(detail.locator(".lepton-loss-chart polyline")).to_have_count(2)
     expect(detail.locator(".lepton-log-text")).to_contain_text("==> rank 1 <==")
     expect(detail.get_by_role("button", name="Cancel job")).to_have_count(0)
-    screenshot(jobs, "jobs", artifacts_dir)
+    save_screenshot(jobs, "jobs", artifacts_dir)
 
 
 def test_models_promote_roll_back_history_and_lineage(
@@ -292,7 +294,7 @@ def test_models_promote_roll_back_history_and_lineage(
     expect(details.locator("[data-status='succeeded']")).to_be_visible()
     graph.locator('.lepton-lineage-node[data-kind="run"]').click()
     expect(details).to_contain_text(world["run"])
-    screenshot(models, "models", artifacts_dir)
+    save_screenshot(models, "models", artifacts_dir)
 
 
 def test_runs_rerun_shows_the_diff_and_opens_the_output(
@@ -318,7 +320,7 @@ def test_runs_rerun_shows_the_diff_and_opens_the_output(
     pin = diff.locator("tr", has_text="vision/spiral@prod")
     expect(pin).to_contain_text("held")
     expect(diff.locator("tr.lepton-diff-metric", has_text="weight_sum")).to_contain_text("yes")
-    screenshot(runs, "runs", artifacts_dir)
+    save_screenshot(runs, "runs", artifacts_dir)
 
     # When they open the original run's output notebook, JupyterLab opens it in a tab
     runs.get_by_role("option", name=re.compile(f"run {world['run']}")).click()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import REPO, LabServer
+from .conftest import LabServer, save_screenshot
 
 SECTIONS = ("datasets", "jobs", "models", "runs")
 # JupyterLab needs a while to load on a 2-core machine.
@@ -52,11 +50,8 @@ def test_sidebar_tab_shows_server_version_and_sections(
     expect_loaded_sidebar(page, status["version"])
     expect(page.locator("#lepton-sidebar .lepton-user-name")).not_to_be_empty()
 
-    screenshot = artifacts_dir / "sidebar.png"
-    page.screenshot(path=str(screenshot))
-    if os.environ.get("LEPTON_UPDATE_SCREENSHOTS"):
-        # The README's picture is refreshed on request only, so a test run leaves git clean.
-        shutil.copyfile(screenshot, REPO / "labextension" / "docs" / "sidebar.png")
+    expect(page.locator("#lepton-sidebar .lepton-loading")).to_have_count(0)
+    save_screenshot(page, "sidebar", artifacts_dir)
 
 
 def test_palette_command_opens_sidebar(lab_server: LabServer, page: Page) -> None:
@@ -75,3 +70,16 @@ def test_palette_command_opens_sidebar(lab_server: LabServer, page: Page) -> Non
 
     # Then the sidebar opens and loads
     expect_loaded_sidebar(page, status["version"])
+
+    # And the palette offers the main actions under "Lepton"
+    page.keyboard.press("Control+Shift+C")
+    palette_input.fill("Lepton")
+    for label in (
+        "Attach a dataset…",
+        "Cancel a job…",
+        "Promote a model version…",
+        "Roll back a model alias…",
+        "Rerun a notebook run…",
+        "Refresh Lepton sidebar",
+    ):
+        expect(page.locator(".lm-CommandPalette-item", has_text=label)).to_have_count(1)
