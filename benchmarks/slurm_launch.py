@@ -30,39 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# The same tiny DDP training as the local launch benchmark, so the two compare.
+from launch import MARK_ENV, SCRIPT
+
 from tests.fixtures.slurm import SlurmCluster, running_cluster, skip_reason
-
-STEPS = 20
-MARK_ENV = "BENCH_FIRST_STEP_FILE"
-
-SCRIPT = f'''\
-import os, time
-import torch
-import torch.distributed as dist
-
-def train(steps={STEPS}):
-    from lepton_jupyter.jobs import report
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    torch.manual_seed(0)
-    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(16, 1))
-    optimiser = torch.optim.SGD(model.parameters(), lr=0.05)
-    for step in range(steps):
-        x = torch.randn(64, 16)
-        loss = ((model(x) - x.sum(dim=1, keepdim=True)) ** 2).mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        if step == 0 and dist.get_rank() == 0:
-            with open(os.environ["{MARK_ENV}"], "w") as f:
-                f.write(repr(time.time()))
-        report(step=step, loss=loss.item())
-    return loss.item()
-
-if __name__ == "__main__":
-    train()
-    dist.destroy_process_group()
-'''
 
 PEER_BATCH = """\
 #!/bin/bash
