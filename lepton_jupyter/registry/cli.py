@@ -77,7 +77,7 @@ def _api(verb: str) -> Any:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "registry",
-        help="the model registry",
+        help="Model registry: publish, pin, roll back, lineage, serve, fsck.",
         description="Publish, pin, roll back and inspect models.",
     )
     verbs = parser.add_subparsers(dest="registry_command", metavar="VERB", required=True)
