@@ -230,6 +230,14 @@ class DatasetService:
             (p for p in (self.workspace, *self.workspace.parents) if (p / ".git").exists()),
             None,
         )
+        if (
+            git_root is not None
+            and git_root != self.workspace
+            and _ignored_by_git(git_root, self.workspace)
+        ):
+            # The enclosing repo will never track this folder (a scratch or demo folder
+            # listed in its .gitignore): DVC cannot live in it as a subdir project.
+            git_root = None
         with (
             _quiet_dvc(),
             Repo.init(
@@ -715,3 +723,11 @@ def _md5(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _ignored_by_git(git_root: Path, folder: Path) -> bool:
+    """Whether ``folder`` is git-ignored in the repository at ``git_root``."""
+    from scmrepo.git import Git
+
+    with Git(str(git_root)) as scm:
+        return bool(scm.is_ignored(str(folder)))

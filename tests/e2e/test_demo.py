@@ -15,14 +15,17 @@ LEPTON = str(Path(sys.executable).with_name("lepton"))
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path):
-    # Given an empty folder
-    demo = tmp_path / "demo"
-    # When the user runs the demo
-    done = subprocess.run(
-        [LEPTON, "demo", "--dir", str(demo)], capture_output=True, text=True, timeout=900
-    )
-    # Then it succeeds and says where everything is
+    # Given a clone of this repo, whose .gitignore lists the demo folders (the README's
+    # first command runs the demo from there)
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    subprocess.run(["git", "init", "-q", str(clone)], check=True)
+    (clone / ".gitignore").write_text("lepton-demo-*/\n")
+    # When the user runs the demo with no options
+    done = subprocess.run([LEPTON, "demo"], cwd=clone, capture_output=True, text=True, timeout=900)
+    # Then it succeeds in a new folder and says where everything is
     assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-4000:]
+    (demo,) = clone.glob("lepton-demo-*")
     assert "Demo finished" in done.stdout
     assert str(demo / "workspace") in done.stdout
     # And the whole chain ran: after @prod moved and v3 was tagged, the rerun of the first

@@ -13,7 +13,7 @@ from lepton_jupyter import attach, attached, browse, detach, pins, update
 from lepton_jupyter.datasets import DatasetService
 from lepton_jupyter.errors import Conflict, Invalid, NotFound
 from lepton_jupyter.settings import load_settings
-from tests.fixtures.datasets import IMAGES_FILES, IMAGES_PATH
+from tests.fixtures.datasets import IMAGES_FILES, IMAGES_PATH, dvc
 
 POINTS = "datasets/points"
 
@@ -104,6 +104,27 @@ def test_attach_default_rev_and_destination(data_registry, workspace):
     result = attach(data_registry.url, IMAGES_PATH, progress=False)
     assert result.to == "images" and result.rev is None
     assert result.commit == data_registry.commit_of("main")
+
+
+def test_attach_in_a_folder_its_git_repo_ignores(data_registry, tmp_path, monkeypatch):
+    # Given a project repo whose .gitignore lists its scratch folder (as `lepton demo`
+    # run inside a clone does)
+    import subprocess
+
+    project = tmp_path / "project"
+    scratch = project / "scratch" / "workspace"
+    scratch.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / ".gitignore").write_text("scratch/\n")
+    monkeypatch.chdir(scratch)
+    # When a dataset is attached there
+    result = attach(data_registry.url, POINTS, rev="v1", progress=False)
+    # Then the folder gets a DVC project of its own and the real dvc CLI agrees it is clean
+    assert (scratch / "points" / "train.csv").is_file()
+    assert (scratch / ".dvc").is_dir() and not (project / ".dvc").exists()
+    status = dvc("status", cwd=scratch)
+    assert status.returncode == 0, status.stderr
+    assert result.commit == data_registry.commit_of("v1")
 
 
 def test_attach_twice_to_the_same_destination_is_a_no_op(data_registry, workspace):
