@@ -42,7 +42,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_slow_optional_imports() -> None:
+    """Keep jsonschema from importing the optional ``rfc3987_syntax`` in this process.
+
+    When that package is installed, jsonschema compiles some forty IRI grammars with lark
+    as nbformat imports it: about 2 s of every ``lepton`` command that reads a notebook.
+    Notebook schemas never check the IRI format, so the CLI runs without it (a module set
+    to None in ``sys.modules`` makes its import fail, and jsonschema skips those checks).
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _skip_slow_optional_imports()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
