@@ -243,7 +243,7 @@ def main() -> None:
             f"{r['attach_api'] / n * 1e6:>8.1f}"
         )
     print(
-        "\nColumns: lepton = `lepton datasets attach` (start-up of every subsystem's CLI "
+        "\nColumns: lepton = `lepton datasets attach` (the command's start-up "
         "included); -m = `python -m lepton_jupyter.datasets attach`; in-proc = attach() in a "
         "running kernel.\nGoals: attach/import <= 0.25 at 10k files and <= 0.1 at 50k; "
         "link/cp -al <= 3; cost per file roughly constant."
