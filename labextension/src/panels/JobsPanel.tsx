@@ -6,7 +6,7 @@ import { notifyError, notifySuccess } from '../notify';
 import {
   ActionButton,
   LoadState,
-  SelectableItem,
+  SelectableList,
   useLoader,
   usePoll,
   valueOf
@@ -60,30 +60,27 @@ export function JobsPanel({
         }
       >
         {items => (
-          <ul
+          <SelectableList
+            items={items}
+            selected={selected}
+            onSelect={setSelected}
+            getKey={item => item.id}
+            getLabel={item => `${item.name} ${item.status}`}
             className="lepton-list lepton-jobs"
-            role="listbox"
-            aria-label="Jobs"
+            itemClassName="lepton-job"
+            label="Jobs"
           >
-            {items.map(item => (
-              <SelectableItem
-                key={item.id}
-                selected={item.id === selected}
-                onSelect={() =>
-                  setSelected(item.id === selected ? null : item.id)
-                }
-                className="lepton-job"
-                label={`${item.name} ${item.status}`}
-              >
+            {item => (
+              <>
                 <span className="lepton-item-title">{item.name}</span>{' '}
                 <StatusBadge status={item.status} />
                 <div className="lepton-item-detail">
                   {item.id} · {item.nprocs * item.nnodes} rank(s) on{' '}
                   {item.backend} · {formatTime(item.created_at)}
                 </div>
-              </SelectableItem>
-            ))}
-          </ul>
+              </>
+            )}
+          </SelectableList>
         )}
       </LoadState>
       {job && (

@@ -9,6 +9,7 @@ import {
   ActionButton,
   LoadState,
   SelectableItem,
+  SelectableList,
   useLoader,
   valueOf
 } from './common';
@@ -87,21 +88,18 @@ export function ModelsPanel({
                 data-namespace={namespace}
               >
                 <h4 className="lepton-subheading">{namespace}</h4>
-                <ul
+                <SelectableList
+                  items={items}
+                  selected={selected}
+                  onSelect={setSelected}
+                  getKey={item => item.name}
+                  getLabel={item => item.name}
                   className="lepton-list lepton-models"
-                  role="listbox"
-                  aria-label={`Models in ${namespace}`}
+                  itemClassName="lepton-model"
+                  label={`Models in ${namespace}`}
                 >
-                  {items.map(item => (
-                    <SelectableItem
-                      key={item.name}
-                      selected={item.name === selected}
-                      onSelect={() =>
-                        setSelected(item.name === selected ? null : item.name)
-                      }
-                      className="lepton-model"
-                      label={item.name}
-                    >
+                  {item => (
+                    <>
                       <span className="lepton-item-title">{item.name}</span>
                       <div className="lepton-item-detail">
                         latest v{item.latest}
@@ -113,9 +111,9 @@ export function ModelsPanel({
                           )
                         )}
                       </div>
-                    </SelectableItem>
-                  ))}
-                </ul>
+                    </>
+                  )}
+                </SelectableList>
               </div>
             ))}
           </div>

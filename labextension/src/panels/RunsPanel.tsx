@@ -7,7 +7,7 @@ import { StatusBadge } from './JobsPanel';
 import {
   ActionButton,
   LoadState,
-  SelectableItem,
+  SelectableList,
   useLoader,
   usePoll,
   valueOf
@@ -72,21 +72,18 @@ export function RunsPanel({
         }
       >
         {items => (
-          <ul
+          <SelectableList
+            items={items}
+            selected={selected}
+            onSelect={setSelected}
+            getKey={item => item.id}
+            getLabel={item => `run ${item.id} ${item.status}`}
             className="lepton-list lepton-runs"
-            role="listbox"
-            aria-label="Runs"
+            itemClassName="lepton-run"
+            label="Runs"
           >
-            {items.map(item => (
-              <SelectableItem
-                key={item.id}
-                selected={item.id === selected}
-                onSelect={() =>
-                  setSelected(item.id === selected ? null : item.id)
-                }
-                className="lepton-run"
-                label={`run ${item.id} ${item.status}`}
-              >
+            {item => (
+              <>
                 <span className="lepton-item-title">
                   {baseName(item.notebook.path)}
                 </span>{' '}
@@ -96,9 +93,9 @@ export function RunsPanel({
                   {item.rerun_of && ` · rerun of ${item.rerun_of}`} ·{' '}
                   {formatTime(item.started_at)}
                 </div>
-              </SelectableItem>
-            ))}
-          </ul>
+              </>
+            )}
+          </SelectableList>
         )}
       </LoadState>
       {run && (

@@ -210,3 +210,54 @@ export function SelectableItem({
     </li>
   );
 }
+
+export interface ISelectableListProps<T, K extends React.Key> {
+  items: readonly T[];
+  /** Key of the selected item, or null. */
+  selected: K | null;
+  /** Called with the clicked item's key, or null when it was already selected. */
+  onSelect: (key: K | null) => void;
+  getKey: (item: T) => K;
+  /** The item's accessible name. */
+  getLabel: (item: T) => string;
+  /** Class of the list, e.g. "lepton-list lepton-jobs". */
+  className: string;
+  /** Class of each item, e.g. "lepton-job". */
+  itemClassName: string;
+  /** The list's accessible name. */
+  label: string;
+  /** The body of an item. */
+  children: (item: T) => React.ReactNode;
+}
+
+/** A listbox of {@link SelectableItem}s; selecting the selected item clears it. */
+export function SelectableList<T, K extends React.Key>({
+  items,
+  selected,
+  onSelect,
+  getKey,
+  getLabel,
+  className,
+  itemClassName,
+  label,
+  children
+}: ISelectableListProps<T, K>): React.ReactElement {
+  return (
+    <ul className={className} role="listbox" aria-label={label}>
+      {items.map(item => {
+        const key = getKey(item);
+        return (
+          <SelectableItem
+            key={key}
+            selected={key === selected}
+            onSelect={() => onSelect(key === selected ? null : key)}
+            className={itemClassName}
+            label={getLabel(item)}
+          >
+            {children(item)}
+          </SelectableItem>
+        );
+      })}
+    </ul>
+  );
+}
