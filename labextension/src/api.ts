@@ -58,6 +58,22 @@ export interface IAttachRequest {
   to?: string | null;
 }
 
+/** The step an attach is at (`AttachProgress.phase`). */
+export type AttachPhase = 'resolve' | 'fetch' | 'link' | 'done';
+
+/**
+ * `GET datasets/progress`: the latest event of one running attach, keyed by its
+ * destination `to` (lepton_jupyter/datasets/progress.py `AttachBoard.snapshot`).
+ */
+export interface IAttachProgress {
+  to: string;
+  phase: AttachPhase;
+  files_done: number;
+  files_total: number;
+  bytes_done: number;
+  bytes_total: number;
+}
+
 // -- jobs (lepton_jupyter/jobs/spec.py) ----------------------------------------
 
 export type JobStatus =
@@ -298,6 +314,8 @@ export interface ILeptonClient {
   browseDatasets(url: string, rev?: string | null): Promise<IRegistryListing>;
   attachedDatasets(): Promise<IAttachedDataset[]>;
   attachDataset(request: IAttachRequest): Promise<IAttachedDataset>;
+  /** The attaches running on the server now (an empty list when none is). */
+  attachProgress(): Promise<IAttachProgress[]>;
   updateDataset(to: string, rev?: string | null): Promise<IAttachedDataset>;
   detachDataset(to: string): Promise<IAttachedDataset>;
 
@@ -353,6 +371,7 @@ export const leptonClient: ILeptonClient = {
   attachedDatasets: () => requestAPI<IAttachedDataset[]>('datasets'),
   attachDataset: request =>
     requestAPI<IAttachedDataset>('datasets', post(request)),
+  attachProgress: () => requestAPI<IAttachProgress[]>('datasets/progress'),
   updateDataset: (to, rev) =>
     requestAPI<IAttachedDataset>('datasets/update', post({ to, rev })),
   detachDataset: to =>

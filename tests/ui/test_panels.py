@@ -184,6 +184,53 @@ def test_datasets_attach_update_detach(
     expect(old).to_have_count(0, timeout=JOB_TIMEOUT_MS)
     assert not (lab_server.root_dir / "data" / "points-v1").exists()
 
+    # Given a registry with a bigger dataset (600 files), so an attach lasts long enough
+    # for the panel's 300 ms progress poll to catch it running
+    images_registry = make_images_registry(world["folder"] / "images-registry")
+    datasets.get_by_label("Data registry").fill(images_registry)
+    datasets.get_by_role("button", name="Browse").click()
+    images = datasets.locator('.lepton-registry-dataset[data-path="datasets/images"]')
+    expect(images).to_be_visible()
+
+    # When they attach it at v3, the live progress (from /datasets/progress) shows meanwhile
+    images.get_by_label("Version").select_option("v3")
+    images.get_by_role("button", name="Attach").click()
+    expect(
+        images.locator('progress.lepton-attach-progress[aria-label="Attach progress"]')
+    ).to_be_visible()
+    expect(images.locator(".lepton-attach-progress-text")).to_contain_text(
+        re.compile(r"^(resolve|fetch|link|done)")
+    )
+
+    # Then the attach completes with all 600 files and the progress goes away
+    attached_images = datasets.locator('.lepton-attached-dataset[data-to="images"]')
+    expect(attached_images).to_contain_text("600 files", timeout=JOB_TIMEOUT_MS)
+    expect(images.locator(".lepton-attach-progress")).to_have_count(0)
+    attached_images.get_by_role("button", name="Detach").click()
+    expect(attached_images).to_have_count(0, timeout=JOB_TIMEOUT_MS)
+
+
+def make_images_registry(folder: Path) -> str:
+    """The fixture registry with ``datasets/images`` (600 files, ``v3``), made in its own
+    process like ``world.py`` (DVC and git identity stay out of the test process)."""
+    code = (
+        "import sys; from pathlib import Path; "
+        "from tests.fixtures.datasets import make_registry; "
+        "print(make_registry(Path(sys.argv[1])).url)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}
+    env["DVC_NO_ANALYTICS"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout.strip().splitlines()[-1]
+
 
 def test_jobs_launch_from_a_cell_and_watch_it_finish(
     lab_server: LabServer, page: Page, artifacts_dir: Path

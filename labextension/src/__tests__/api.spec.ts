@@ -67,6 +67,21 @@ describe('leptonClient', () => {
     });
   });
 
+  it('reads the running attaches as a plain list', async () => {
+    const entry = {
+      to: 'images',
+      phase: 'link',
+      files_done: 1,
+      files_total: 2,
+      bytes_done: 3,
+      bytes_total: 4
+    };
+    makeRequest.mockImplementation(always([entry]));
+
+    expect(await leptonClient.attachProgress()).toEqual([entry]);
+    expect(lastCall().url).toBe('datasets/progress');
+  });
+
   it('unwraps the job list and the metrics', async () => {
     makeRequest.mockResolvedValueOnce(answer({ jobs: [{ id: 'a' }] }));
     expect(await leptonClient.jobs()).toEqual([{ id: 'a' }]);

@@ -11,6 +11,7 @@ export function stubClient(answers: Partial<StubClient> = {}): StubClient {
     'browseDatasets',
     'attachedDatasets',
     'attachDataset',
+    'attachProgress',
     'updateDataset',
     'detachDataset',
     'jobs',

@@ -1,9 +1,15 @@
 import * as React from 'react';
 
-import { IAttachedDataset, IRegistryDataset, IRegistryListing } from '../api';
+import {
+  IAttachedDataset,
+  IAttachProgress,
+  ILeptonClient,
+  IRegistryDataset,
+  IRegistryListing
+} from '../api';
 import { formatBytes, shortHash } from '../format';
 import { notifyError, notifySuccess } from '../notify';
-import { ActionButton, LoadState, useLoader } from './common';
+import { ActionButton, LoadState, useLoader, usePoll } from './common';
 import { Section } from './Section';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { SettingsList } from './SettingsList';
@@ -97,6 +103,7 @@ export function DatasetsPanel({
       {listing && (
         <RegistryDatasets
           listing={listing}
+          client={client}
           onAttach={async (dataset, rev) => {
             try {
               const done = await client.attachDataset({
@@ -164,11 +171,111 @@ export function DatasetsPanel({
   );
 }
 
+/** How often the attach progress is polled while an attach runs, in ms. */
+export const ATTACH_PROGRESS_POLL_MS = 300;
+
+/**
+ * Where the server puts an attach without `to`: the dataset's folder name
+ * (lepton_jupyter/datasets/service.py `default_destination`).
+ */
+export function defaultDestination(path: string): string {
+  const parts = path
+    .trim()
+    .replace(/^\/+|\/+$/g, '')
+    .split('/');
+  return parts[parts.length - 1];
+}
+
+/**
+ * While `active` (an attach to `to` is pending), poll `GET datasets/progress`
+ * every `ms` and return the latest event for `to`; null before the first one.
+ * Polling stops when `active` turns false or on unmount; a failed poll is
+ * ignored (the next one tries again) and a late answer is dropped.
+ */
+export function useAttachProgress(
+  client: ILeptonClient,
+  to: string,
+  active: boolean,
+  ms: number = ATTACH_PROGRESS_POLL_MS
+): IAttachProgress | null {
+  const [progress, setProgress] = React.useState<IAttachProgress | null>(null);
+  const live = React.useRef(false);
+  const inFlight = React.useRef(false);
+
+  React.useEffect(() => {
+    live.current = active;
+    setProgress(null);
+    return () => {
+      live.current = false;
+    };
+  }, [active, to]);
+
+  usePoll(
+    () => {
+      if (inFlight.current) {
+        return;
+      }
+      inFlight.current = true;
+      client
+        .attachProgress()
+        .then(entries => {
+          const entry = entries.find(e => e.to === to);
+          if (live.current && entry) {
+            setProgress(entry);
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          inFlight.current = false;
+        });
+    },
+    ms,
+    active
+  );
+
+  return active ? progress : null;
+}
+
+/** `link: 312 / 600 files, 3.1 MiB / 6.1 MiB`. */
+export function formatAttachProgress(progress: IAttachProgress): string {
+  if (progress.files_total <= 0 && progress.bytes_total <= 0) {
+    return `${progress.phase}…`;
+  }
+  return (
+    `${progress.phase}: ${progress.files_done} / ${progress.files_total} files, ` +
+    `${formatBytes(progress.bytes_done)} / ${formatBytes(progress.bytes_total)}`
+  );
+}
+
+/** A determinate bar and a text line for one attach's latest progress event. */
+export function AttachProgressView({
+  progress
+}: {
+  progress: IAttachProgress;
+}): React.ReactElement {
+  const counted = progress.files_total > 0;
+  return (
+    <>
+      <progress
+        className="lepton-attach-progress"
+        aria-label="Attach progress"
+        value={counted ? progress.files_done : undefined}
+        max={counted ? progress.files_total : undefined}
+      />
+      <span className="lepton-attach-progress-text">
+        {formatAttachProgress(progress)}
+      </span>
+    </>
+  );
+}
+
 function RegistryDatasets({
   listing,
+  client,
   onAttach
 }: {
   listing: IRegistryListing;
+  client: ILeptonClient;
   onAttach: (dataset: IRegistryDataset, rev: string) => Promise<void>;
 }): React.ReactElement {
   if (listing.datasets.length === 0) {
@@ -189,6 +296,7 @@ function RegistryDatasets({
           key={dataset.path}
           dataset={dataset}
           listing={listing}
+          client={client}
           onAttach={onAttach}
         />
       ))}
@@ -199,10 +307,12 @@ function RegistryDatasets({
 function RegistryDatasetItem({
   dataset,
   listing,
+  client,
   onAttach
 }: {
   dataset: IRegistryDataset;
   listing: IRegistryListing;
+  client: ILeptonClient;
   onAttach: (dataset: IRegistryDataset, rev: string) => Promise<void>;
 }): React.ReactElement {
   const tags = listing.versions.filter(v => v.kind === 'tag');
@@ -210,6 +320,11 @@ function RegistryDatasetItem({
     tags.length ? tags[tags.length - 1].name : ''
   );
   const [attaching, setAttaching] = React.useState(false);
+  const progress = useAttachProgress(
+    client,
+    defaultDestination(dataset.path),
+    attaching
+  );
   const selectId = React.useId();
   const size = `${dataset.files ?? '?'} files, ${formatBytes(dataset.size)}`;
   return (
@@ -258,7 +373,11 @@ function RegistryDatasetItem({
       </div>
       {attaching && (
         <div className="lepton-progress" role="status" aria-live="polite">
-          <progress aria-label={`Attaching ${dataset.path}`} />
+          {progress ? (
+            <AttachProgressView progress={progress} />
+          ) : (
+            <progress aria-label={`Attaching ${dataset.path}`} />
+          )}
           <span>
             Attaching {dataset.path}@{rev || 'default branch'}: {size}…
           </span>
