@@ -57,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _skip_slow_optional_imports()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    return run_command(build_parser(command).parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command: a domain error is one line on stderr and exit code 2."""
     try:
         return int(args.func(args) or 0)
     except LeptonError as e:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import Invalid, LeptonError
+from ..errors import Invalid
 from . import api
 
 
@@ -149,12 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         description="Browse a DVC data registry; attach pinned datasets into this folder.",
     )
     add_actions(parser.add_subparsers(dest="datasets_command", metavar="ACTION", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except LeptonError as e:
-        print(f"lepton: error: {e.message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("lepton: interrupted", file=sys.stderr)
-        return 130
+    from ..cli import run_command
+
+    return run_command(parser.parse_args(argv))

@@ -25,6 +25,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from .._process import pid_exists
+
 
 class JobFolder:
     """Paths inside one job folder, and the small reads and writes every layer shares."""
@@ -134,13 +136,7 @@ def process_matches(pid: int, marker: str) -> bool:
         return False
     except OSError:
         # No /proc (macOS): fall back to "the PID exists".
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_exists(pid)
 
 
 def job_processes(marker: str) -> list[int]:

@@ -15,7 +15,6 @@ publish); on a JupyterHub, namespaces follow the hub's groups.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from .._process import pid_exists
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from . import store as db
 from .blobs import BlobStore, BlobWriter, age_of, parse_address
@@ -844,7 +844,7 @@ class RegistryService:
             key
             for key, age, pid in self.blobs.temporaries()
             if age > grace_seconds
-            or (self.blobs.is_local and pid is not None and not _pid_alive(pid))
+            or (self.blobs.is_local and pid is not None and not pid_exists(pid))
         ]
         mismatches = [a for a in sorted(stored) if verify and self.blobs.verify(a) != a]
         removed: list[str] = []
@@ -888,13 +888,3 @@ def _check_path(path: str) -> str:
             "without '.' or '..' parts."
         )
     return path
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
