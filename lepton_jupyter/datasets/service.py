@@ -11,7 +11,6 @@ nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
+from . import cache
 from .linker import Linker, Placement, check_link_types, link_files
 from .models import (
     AttachedDataset,
     AttachProgress,
     CacheReport,
-    CorruptObject,
     DatasetVersion,
     RegistryDataset,
     RegistryListing,
@@ -90,10 +89,14 @@ class DatasetService:
         }
 
     def _ensure_cache(self) -> None:
-        if not self.cache_dir.exists():
-            self.cache_dir.mkdir(parents=True)
-            # setgid: objects written by any member keep the folder's group.
-            self.cache_dir.chmod(0o2775)
+        # setgid + sticky folders: objects keep the cache's group; only their owner may
+        # remove or rename them.
+        cache.prepare(self.cache_dir)
+
+    def _object_checker(self) -> cache.ObjectChecker:
+        """Hashes other users' cache objects before their first use by this user."""
+        record = self.settings.state_dir / "checked-cache-objects.sqlite"
+        return cache.ObjectChecker(self.cache_dir, record)
 
     # -- registries ---------------------------------------------------------------------
 
@@ -379,16 +382,24 @@ class DatasetService:
         return None
 
     def _cache_objects(
-        self, registry: Repo, out: Output, emit: ProgressCallback
+        self,
+        registry: Repo,
+        out: Output,
+        emit: ProgressCallback,
+        checker: cache.ObjectChecker,
     ) -> list[tuple[str, str]]:
         """``(relative path, cache path)`` of each file; the ``.dir`` manifest is fetched
-        first if the shared cache lacks it (file objects are checked while linking)."""
+        first if the shared cache lacks it, and checked before it is read (file objects are
+        checked while linking)."""
         odb = registry.cache.local
         hash_info = out.hash_info
         if not hash_info.isdir:
             return [("", odb.oid_to_path(hash_info.value))]
-        if not os.path.exists(odb.oid_to_path(hash_info.value)):
+        manifest = odb.oid_to_path(hash_info.value)
+        if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            checker.check(manifest)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 
@@ -405,6 +416,8 @@ class DatasetService:
             registry.fetch(targets=[out.fs_path])
         except DvcException as e:
             raise NotFound(f"Could not fetch {out} from the registry's DVC remote: {e}") from e
+        finally:
+            self._ensure_cache()  # DVC sets 2775 on the folders it writes to
 
     def _place(
         self,
@@ -416,7 +429,8 @@ class DatasetService:
         **info: Any,
     ) -> AttachedDataset:
         """Link into staging (fetching what the cache lacks), then publish atomically."""
-        files = self._cache_objects(registry, out, emit)
+        checker = self._object_checker()
+        files = self._cache_objects(registry, out, emit, checker)
         n = len(files)
         total_bytes = out.meta.size or 0
         linker = Linker(self.settings.cache_link_types)
@@ -433,17 +447,18 @@ class DatasetService:
 
         report(0)
         try:
+            check = checker.check
             if out.hash_info.isdir:
-                missing = link_files(files, placement.staging, linker, report)
+                missing = link_files(files, placement.staging, linker, report, check=check)
             else:
-                missing = _link_one(files[0][1], placement.staging, linker, report)
+                missing = _link_one(files[0][1], placement.staging, linker, report, check)
             if missing:
                 linked = n - len(missing)
                 self._fetch(registry, out, emit)
                 if out.hash_info.isdir:
-                    still = link_files(missing, placement.staging, linker, report)
+                    still = link_files(missing, placement.staging, linker, report, check=check)
                 else:
-                    still = _link_one(files[0][1], placement.staging, linker, report)
+                    still = _link_one(files[0][1], placement.staging, linker, report, check)
                 if still:
                     raise NotFound(
                         f"{len(still)} file(s) of {out} are in neither the shared cache nor "
@@ -454,10 +469,13 @@ class DatasetService:
         except BaseException:
             placement.discard()
             raise
+        finally:
+            checker.save()
         with suppress(Exception):
             stage.outs[0].ignore()
         result = self._describe(ws, stage)
         result.link_type = ",".join(sorted(linker.used)) or None
+        result.hashed_objects = checker.hashed
         emit(AttachProgress("done", n, n, total_bytes, total_bytes))
         return result
 
@@ -593,19 +611,13 @@ class DatasetService:
 
     # -- the shared cache's integrity ---------------------------------------------------
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> CacheReport:
-        """Rehash every object in the shared cache (md5, as DVC names them)."""
-        root = self.cache_dir / "files" / "md5"
-        objects = sorted(p for p in root.glob("??/*") if p.is_file()) if root.exists() else []
-        corrupted = []
-        for i, obj in enumerate(objects, 1):
-            expected = obj.parent.name + obj.name.removesuffix(".dir")
-            actual = _md5(obj)
-            if actual != expected:
-                corrupted.append(CorruptObject(path=str(obj), expected=expected, actual=actual))
-            if progress is not None:
-                progress(i, len(objects))
-        return CacheReport(cache_dir=str(self.cache_dir), checked=len(objects), corrupted=corrupted)
+    def verify(
+        self, fix_permissions: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> CacheReport:
+        """Rehash every object of the shared cache (md5, as DVC names them) and check that
+        no member can change what another reads; ``fix_permissions`` mends what this user
+        may (root: everything)."""
+        return cache.verify(self.cache_dir, self._object_checker(), fix_permissions, progress)
 
 
 def _version(scm: Any, name: str, ref: str, kind: str) -> DatasetVersion:
@@ -660,11 +672,16 @@ def _manifest(odb: Any, hash_info: HashInfo) -> list[tuple[str, str]]:
 
 
 def _link_one(
-    src: str, dest: Path, linker: Linker, progress: Callable[[int], None]
+    src: str,
+    dest: Path,
+    linker: Linker,
+    progress: Callable[[int], None],
+    check: Callable[[str], None],
 ) -> list[tuple[str, str]]:
     """A single-file dataset: link it, or report its object missing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
+        check(src)
         linker.link(src, str(dest))
     except FileNotFoundError:
         return [("", src)]
@@ -715,14 +732,6 @@ def _repo_lock(ws: Repo) -> Iterator[None]:
         yield
     finally:
         ws.lock.unlock()
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _ignored_by_git(git_root: Path, folder: Path) -> bool:
