@@ -11,7 +11,6 @@ nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
-from .linker import Linker, Placement, check_link_types, link_files
+from . import cache
+from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .models import (
     AttachedDataset,
     AttachProgress,
     CacheReport,
-    CorruptObject,
     DatasetVersion,
     RegistryDataset,
     RegistryListing,
@@ -90,10 +89,14 @@ class DatasetService:
         }
 
     def _ensure_cache(self) -> None:
-        if not self.cache_dir.exists():
-            self.cache_dir.mkdir(parents=True)
-            # setgid: objects written by any member keep the folder's group.
-            self.cache_dir.chmod(0o2775)
+        # setgid + sticky folders: objects keep the cache's group; only their owner may
+        # remove or rename them.
+        cache.prepare(self.cache_dir)
+
+    def _object_checker(self) -> cache.ObjectChecker:
+        """Hashes other users' cache objects before their first use by this user."""
+        record = self.settings.state_dir / "checked-cache-objects.sqlite"
+        return cache.ObjectChecker(self.cache_dir, record)
 
     # -- registries ---------------------------------------------------------------------
 
@@ -219,6 +222,8 @@ class DatasetService:
 
     def _configure_cache(self, repo: Repo) -> None:
         """Point the project at the shared cache in ``.dvc/config.local`` (per machine)."""
+        dvc_dir = Path(repo.dvc_dir)
+        refuse_links(dvc_dir, dvc_dir / "config.local")
         self._ensure_cache()
         with repo.config.edit("local") as conf:
             conf["cache"].update(self._cache_config())
@@ -314,6 +319,7 @@ class DatasetService:
                 )
             with self._project() as ws, _repo_lock(ws):
                 placement = Placement(dest, dvc_file)
+                refuse_links(dest.parent / ".gitignore")
                 placement.recover()
                 existing = self._check_destination(
                     ws, to_rel, dest, dvc_file, url, path, commit, replace
@@ -379,16 +385,24 @@ class DatasetService:
         return None
 
     def _cache_objects(
-        self, registry: Repo, out: Output, emit: ProgressCallback
+        self,
+        registry: Repo,
+        out: Output,
+        emit: ProgressCallback,
+        checker: cache.ObjectChecker,
     ) -> list[tuple[str, str]]:
         """``(relative path, cache path)`` of each file; the ``.dir`` manifest is fetched
-        first if the shared cache lacks it (file objects are checked while linking)."""
+        first if the shared cache lacks it, and checked before it is read (file objects are
+        checked while linking)."""
         odb = registry.cache.local
         hash_info = out.hash_info
         if not hash_info.isdir:
             return [("", odb.oid_to_path(hash_info.value))]
-        if not os.path.exists(odb.oid_to_path(hash_info.value)):
+        manifest = odb.oid_to_path(hash_info.value)
+        if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            checker.check(manifest)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 
@@ -405,6 +419,8 @@ class DatasetService:
             registry.fetch(targets=[out.fs_path])
         except DvcException as e:
             raise NotFound(f"Could not fetch {out} from the registry's DVC remote: {e}") from e
+        finally:
+            self._ensure_cache()  # DVC sets 2775 on the folders it writes to
 
     def _place(
         self,
@@ -416,7 +432,8 @@ class DatasetService:
         **info: Any,
     ) -> AttachedDataset:
         """Link into staging (fetching what the cache lacks), then publish atomically."""
-        files = self._cache_objects(registry, out, emit)
+        checker = self._object_checker()
+        files = self._cache_objects(registry, out, emit, checker)
         n = len(files)
         total_bytes = out.meta.size or 0
         linker = Linker(self.settings.cache_link_types)
@@ -433,31 +450,35 @@ class DatasetService:
 
         report(0)
         try:
+            check = checker.check
             if out.hash_info.isdir:
-                missing = link_files(files, placement.staging, linker, report)
+                missing = link_files(files, placement.staging, linker, report, check=check)
             else:
-                missing = _link_one(files[0][1], placement.staging, linker, report)
+                missing = _link_one(files[0][1], placement.staging, linker, report, check)
             if missing:
                 linked = n - len(missing)
                 self._fetch(registry, out, emit)
                 if out.hash_info.isdir:
-                    still = link_files(missing, placement.staging, linker, report)
+                    still = link_files(missing, placement.staging, linker, report, check=check)
                 else:
-                    still = _link_one(files[0][1], placement.staging, linker, report)
+                    still = _link_one(files[0][1], placement.staging, linker, report, check)
                 if still:
                     raise NotFound(
                         f"{len(still)} file(s) of {out} are in neither the shared cache nor "
                         f"the registry's DVC remote, e.g. {still[0][0]!r}; was it pushed?"
                     )
             stage = self._import_stage(ws, placement, out, info)
-            placement.publish(lambda target: _dump_stage(stage, target))
+            placement.publish(lambda journal: write_new_file(journal, _stage_text(stage)))
         except BaseException:
             placement.discard()
             raise
+        finally:
+            checker.save()
         with suppress(Exception):
             stage.outs[0].ignore()
         result = self._describe(ws, stage)
         result.link_type = ",".join(sorted(linker.used)) or None
+        result.hashed_objects = checker.hashed
         emit(AttachProgress("done", n, n, total_bytes, total_bytes))
         return result
 
@@ -506,13 +527,30 @@ class DatasetService:
     # -- what is attached -------------------------------------------------------------
 
     def _imports(self, ws: Repo) -> list[Stage]:
+        """The workspace's dataset imports; a .dvc file DVC cannot load is skipped (and
+        logged), one that is a link or whose output lies outside the workspace is ignored."""
+        from dvc.repo.index import Index
+
+        def skip(path: str, error: Exception) -> None:
+            logging.getLogger(__name__).warning("Skipping %s: %s", path, error)
+
         stages = []
-        for stage in ws.index.stages:
-            if not stage.is_repo_import:
-                continue
-            if Path(stage.outs[0].fs_path).is_relative_to(self.workspace):
+        for stage in Index.from_repo(ws, onerror=skip).stages:
+            if stage.is_repo_import and self._confined(stage):
                 stages.append(stage)
         return sorted(stages, key=lambda s: s.outs[0].fs_path)
+
+    def _confined(self, stage: Stage) -> bool:
+        """Whether the import's .dvc file is no link and its output lies in the workspace,
+        beside it and named after it, as attach writes them."""
+        dvc_file = Path(stage.path)
+        out = Path(os.path.normpath(stage.outs[0].fs_path))
+        return (
+            not dvc_file.is_symlink()
+            and out.parent == dvc_file.parent
+            and dvc_file.name == f"{out.name}.dvc"
+            and out.parent.resolve().is_relative_to(self.workspace)
+        )
 
     def attached(self, check_upstream: bool = True) -> list[AttachedDataset]:
         """The imports in this workspace; ``newer_tag`` names a newer upstream tag if any."""
@@ -557,7 +595,13 @@ class DatasetService:
 
     def _find_attached(self, ws: Repo | None, to: str) -> tuple[str, Path, Path, Stage]:
         to_rel, dest, dvc_file = self._destination(to)
+        refuse_links(dvc_file)
         stage = _load_import(ws, dvc_file) if ws is not None and dvc_file.exists() else None
+        if stage is not None and not self._confined(stage):
+            raise Invalid(
+                f"{dvc_file.name} is not an import lepton attached: its output "
+                f"{stage.outs[0].def_path!r} is not {dest.name!r} beside it."
+            )
         if stage is None:
             names = [a.to for a in self.attached(check_upstream=False)]
             raise NotFound(
@@ -584,28 +628,37 @@ class DatasetService:
         return self._attach(url, path, new_rev, to_rel, progress, replace=True)
 
     def detach(self, to: str) -> AttachedDataset:
-        """Remove an attached dataset: its folder, its .dvc file and its .gitignore entry."""
+        """Remove what attach made: the dataset's folder, its .dvc file, its .gitignore entry.
+
+        A folder that is a link (attach never makes one for a folder) is refused, not
+        followed; the folder is moved aside first and deleted last, so an interrupted
+        detach leaves the import whole or the next attach clears the leftover.
+        """
         with self._project(create=False) as ws:
-            _, _, dvc_file, stage = self._find_attached(ws, to)
+            _, dest, dvc_file, stage = self._find_attached(ws, to)
             described = self._describe(ws, stage)
-            ws.remove(str(dvc_file), outs=True)  # takes DVC's project lock itself
+            placement = Placement(dest, dvc_file)
+            with _repo_lock(ws):
+                placement.refuse_links()
+                refuse_links(dest.parent / ".gitignore")
+                if stage.outs[0].hash_info.isdir:
+                    refuse_links(dest)
+                if os.path.lexists(dest):
+                    os.rename(dest, placement.trash)
+            # The .dvc file and the .gitignore entry; DVC takes the project lock itself.
+            ws.remove(str(dvc_file), outs=False)
+            placement.recover()
         return described
 
     # -- the shared cache's integrity ---------------------------------------------------
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> CacheReport:
-        """Rehash every object in the shared cache (md5, as DVC names them)."""
-        root = self.cache_dir / "files" / "md5"
-        objects = sorted(p for p in root.glob("??/*") if p.is_file()) if root.exists() else []
-        corrupted = []
-        for i, obj in enumerate(objects, 1):
-            expected = obj.parent.name + obj.name.removesuffix(".dir")
-            actual = _md5(obj)
-            if actual != expected:
-                corrupted.append(CorruptObject(path=str(obj), expected=expected, actual=actual))
-            if progress is not None:
-                progress(i, len(objects))
-        return CacheReport(cache_dir=str(self.cache_dir), checked=len(objects), corrupted=corrupted)
+    def verify(
+        self, fix_permissions: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> CacheReport:
+        """Rehash every object of the shared cache (md5, as DVC names them) and check that
+        no member can change what another reads; ``fix_permissions`` mends what this user
+        may (root: everything)."""
+        return cache.verify(self.cache_dir, self._object_checker(), fix_permissions, progress)
 
 
 def _version(scm: Any, name: str, ref: str, kind: str) -> DatasetVersion:
@@ -660,11 +713,16 @@ def _manifest(odb: Any, hash_info: HashInfo) -> list[tuple[str, str]]:
 
 
 def _link_one(
-    src: str, dest: Path, linker: Linker, progress: Callable[[int], None]
+    src: str,
+    dest: Path,
+    linker: Linker,
+    progress: Callable[[int], None],
+    check: Callable[[str], None],
 ) -> list[tuple[str, str]]:
     """A single-file dataset: link it, or report its object missing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
+        check(src)
         linker.link(src, str(dest))
     except FileNotFoundError:
         return [("", src)]
@@ -682,12 +740,12 @@ def _load_import(ws: Repo, dvc_file: Path) -> Stage | None:
     return stage if stage.is_repo_import else None
 
 
-def _dump_stage(stage: Stage, target: Path) -> None:
-    """Serialise with DVC's own single-stage format, to ``target`` (the journal file)."""
+def _stage_text(stage: Stage) -> str:
+    """The stage in DVC's own single-stage file format."""
     from dvc.stage.serialize import to_single_stage_file
-    from dvc.utils.serialize import dump_yaml
+    from dvc.utils.serialize import dumps_yaml
 
-    dump_yaml(str(target), to_single_stage_file(stage))
+    return dumps_yaml(to_single_stage_file(stage))
 
 
 @contextmanager
@@ -715,14 +773,6 @@ def _repo_lock(ws: Repo) -> Iterator[None]:
         yield
     finally:
         ws.lock.unlock()
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _ignored_by_git(git_root: Path, folder: Path) -> bool:
