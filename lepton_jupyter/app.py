@@ -68,6 +68,15 @@ class LeptonApp(ExtensionApp):
         config=True,
         help="Aliases that only a namespace maintainer (or admin) may move.",
     )
+    promotion_gates = Dict(
+        default_value={},
+        config=True,
+        help="Aliases that move only on evidence: alias (or 'ns/model@alias') -> "
+        '{"dataset": path, "metric": name, "min_delta": 0.0}. Moving a gated alias needs a '
+        "recorded comparison of the new version against the current holder on that dataset "
+        "whose interval of new - current lies above min_delta, or a maintainer's override "
+        "with a reason. Rollback is never gated. Kernels: LEPTON_PROMOTION_GATES (JSON).",
+    )
     jobs_dir = Unicode(
         "",
         config=True,
@@ -92,6 +101,7 @@ class LeptonApp(ExtensionApp):
             registry_db_url=self.registry_db_url,
             registry_storage_url=self.registry_storage_url,
             protected_aliases=self.protected_aliases,
+            promotion_gates=self.promotion_gates,
             jobs_dir=self.jobs_dir,
             slurm_defaults=self.slurm_defaults,
         )

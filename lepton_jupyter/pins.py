@@ -161,11 +161,15 @@ def log_metric(name: str, value: Any, step: int | None = None) -> dict[str, Any]
     """Record a metric in the run ledger; the manifest keeps the last value per name.
 
     A rerun's diff compares these values (within a tolerance) against the original run.
-    ``value`` may be any real number, including a 0-d tensor or numpy scalar.
+    ``value`` may be any real number, including a 0-d tensor or numpy scalar, or a 1-d
+    sequence of them (list, array, tensor): per-example results, which ``compare()`` pairs
+    across candidates.
     """
     if not isinstance(name, str) or not name.strip():
         raise Invalid(f"Metric name must be a non-empty string, got {name!r}.")
-    if isinstance(value, bool) or not isinstance(value, int):
+    if getattr(value, "ndim", 0) >= 1 or isinstance(value, list | tuple):
+        value = _per_example(name, value)
+    elif isinstance(value, bool) or not isinstance(value, int):
         try:
             value = float(value)
         except (TypeError, ValueError) as e:
@@ -178,6 +182,20 @@ def log_metric(name: str, value: Any, step: int | None = None) -> dict[str, Any]
     if step is not None:
         data["step"] = int(step)
     return record("metric", name, **data)
+
+
+def _per_example(name: str, values: Any) -> list[float]:
+    """A 1-d sequence of finite numbers as a list of floats; Invalid naming the metric."""
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    if not values or any(isinstance(v, list) for v in values):
+        raise Invalid(f"Metric {name!r}: per-example results must be a non-empty 1-d sequence.")
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError) as e:
+        raise Invalid(f"Metric {name!r}: per-example results must be numbers ({e}).") from e
+    if not all(math.isfinite(v) for v in floats):
+        raise Invalid(f"Metric {name!r}: per-example results contain NaN or infinity.")
+    return floats
 
 
 def metrics() -> dict[str, Any]:

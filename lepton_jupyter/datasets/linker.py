@@ -126,6 +126,21 @@ def link_files(
     return missing
 
 
+def refuse_links(*paths: Path) -> None:
+    """Invalid naming the first of ``paths`` that is a symbolic link (dangling or not).
+
+    These are names lepton writes, renames or deletes in a workspace; a link planted there
+    (a ``git clone`` can carry one) would redirect that to wherever it points.
+    """
+    for path in paths:
+        if path.is_symlink():
+            raise Invalid(
+                f"{path} is a symbolic link (to {os.readlink(path)}); lepton never writes, "
+                "renames or deletes through a link in the workspace. Remove the link and "
+                "try again."
+            )
+
+
 class Placement:
     """The hidden siblings of one destination: staging folder, journal, and old copy."""
 
@@ -136,8 +151,13 @@ class Placement:
         self.pending = dvc_file.parent / f".{dvc_file.name}.lepton-pending"
         self.trash = dest.parent / f".{dest.name}.lepton-old"
 
+    def refuse_links(self) -> None:
+        """Invalid if the .dvc file, the journal, staging or old copy is a link."""
+        refuse_links(self.dvc_file, self.pending, self.staging, self.trash)
+
     def recover(self) -> None:
         """Undo what an interrupted attach or update left; the last committed state stays."""
+        self.refuse_links()
         if self.pending.exists():
             # Not committed: the .dvc file still describes the previous state (or none).
             if self.trash.exists():
@@ -165,6 +185,13 @@ class Placement:
     def discard(self) -> None:
         """Forget a staged attach that failed before its commit point."""
         self.recover()
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Create ``path`` with ``text``; fails if anything, a link included, is already there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _remove(path: Path) -> None:

@@ -26,7 +26,7 @@ from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from ..workdir import remove_tree, unmirror
-from .linker import Linker, Placement, check_link_types, link_files
+from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .models import (
     AttachedDataset,
     AttachProgress,
@@ -225,6 +225,8 @@ class DatasetService:
 
     def _configure_cache(self, repo: Repo) -> None:
         """Point the project at the shared cache in ``.dvc/config.local`` (per machine)."""
+        dvc_dir = Path(repo.dvc_dir)
+        refuse_links(dvc_dir, dvc_dir / "config.local")
         self._ensure_cache()
         with repo.config.edit("local") as conf:
             conf["cache"].update(self._cache_config())
@@ -355,6 +357,7 @@ class DatasetService:
             out = self._dataset_out(registry, url, path, rev)
             with self._project() as ws, _repo_lock(ws):
                 placement = Placement(dest, dvc_file)
+                refuse_links(dest.parent / ".gitignore")
                 placement.recover()
                 stage = self._check_destination(
                     ws, to_rel, dest, dvc_file, url, path, rev, commit, replace
@@ -450,6 +453,7 @@ class DatasetService:
         self, dvc_file: Path, to: str, url: str, path: str, rev: str | None
     ) -> str | None:
         """The ``rev_lock`` of the same import already at ``to``; Conflict for another one."""
+        refuse_links(dvc_file)
         if not dvc_file.is_file():
             return None
         with self._project(create=False) as ws:
@@ -491,6 +495,11 @@ class DatasetService:
             if replace:
                 return None
             _same_import(stage, to, url, path, rev)
+            if not self._confined(stage):
+                raise Invalid(
+                    f"{dvc_file.name} is not an import lepton attached: its output "
+                    f"{stage.outs[0].def_path!r} is not {dest.name!r} beside it."
+                )
             locked = stage.deps[0].def_repo.get("rev_lock")
             if locked != commit:
                 raise Conflict(
@@ -537,7 +546,8 @@ class DatasetService:
                 placement.discard()
                 raise
         elif out.hash_info.isdir:
-            if dest.is_symlink() or not dest.is_dir():
+            refuse_links(dest)
+            if not dest.is_dir():
                 raise Conflict(
                     f"Destination {dest.name!r} should be the dataset's folder but is not a "
                     "plain folder; remove it and attach again."
@@ -642,7 +652,7 @@ class DatasetService:
         try:
             self._link_dataset(registry, out, placement.staging, linker, emit)
             stage = self._import_stage(ws, placement, out, info)
-            placement.publish(lambda target: _dump_stage(stage, target))
+            placement.publish(lambda journal: write_new_file(journal, _stage_text(stage)))
         except BaseException:
             placement.discard()
             raise
@@ -697,13 +707,30 @@ class DatasetService:
     # -- what is attached -------------------------------------------------------------
 
     def _imports(self, ws: Repo) -> list[Stage]:
+        """The workspace's dataset imports; a .dvc file DVC cannot load is skipped (and
+        logged), one that is a link or whose output lies outside the workspace is ignored."""
+        from dvc.repo.index import Index
+
+        def skip(path: str, error: Exception) -> None:
+            logging.getLogger(__name__).warning("Skipping %s: %s", path, error)
+
         stages = []
-        for stage in ws.index.stages:
-            if not stage.is_repo_import:
-                continue
-            if Path(stage.outs[0].fs_path).is_relative_to(self.workspace):
+        for stage in Index.from_repo(ws, onerror=skip).stages:
+            if stage.is_repo_import and self._confined(stage):
                 stages.append(stage)
         return sorted(stages, key=lambda s: s.outs[0].fs_path)
+
+    def _confined(self, stage: Stage) -> bool:
+        """Whether the import's .dvc file is no link and its output lies in the workspace,
+        beside it and named after it, as attach writes them."""
+        dvc_file = Path(stage.path)
+        out = Path(os.path.normpath(stage.outs[0].fs_path))
+        return (
+            not dvc_file.is_symlink()
+            and out.parent == dvc_file.parent
+            and dvc_file.name == f"{out.name}.dvc"
+            and out.parent.resolve().is_relative_to(self.workspace)
+        )
 
     def attached(self, check_upstream: bool = True) -> list[AttachedDataset]:
         """The imports in this workspace; ``newer_tag`` names a newer upstream tag if any.
@@ -753,7 +780,13 @@ class DatasetService:
 
     def _find_attached(self, ws: Repo | None, to: str) -> tuple[str, Path, Path, Stage]:
         to_rel, dest, dvc_file = self._destination(to)
+        refuse_links(dvc_file)
         stage = _load_import(ws, dvc_file) if ws is not None and dvc_file.exists() else None
+        if stage is not None and not self._confined(stage):
+            raise Invalid(
+                f"{dvc_file.name} is not an import lepton attached: its output "
+                f"{stage.outs[0].def_path!r} is not {dest.name!r} beside it."
+            )
         if stage is None:
             names = [a.to for a in self.attached(check_upstream=False)]
             raise NotFound(
@@ -800,7 +833,12 @@ class DatasetService:
         return self._attach(url, path, new_rev, to_rel, progress, replace=True)
 
     def detach(self, to: str) -> AttachedDataset:
-        """Remove an attached dataset: its folder, its .dvc file and its .gitignore entry."""
+        """Remove what attach made: the dataset's folder, its .dvc file, its .gitignore entry.
+
+        A folder that is a link (attach never makes one for a folder) is refused, not
+        followed; the folder is moved aside first and deleted last, so an interrupted
+        detach leaves the import whole or the next attach clears the leftover.
+        """
         if self._in_rerun():
             held = self._rerun_held(to)
             remove_tree(Path(held.local_path))
@@ -809,9 +847,19 @@ class DatasetService:
             _save_rerun_attached(remaining)
             return held
         with self._project(create=False) as ws:
-            _, _, dvc_file, stage = self._find_attached(ws, to)
+            _, dest, dvc_file, stage = self._find_attached(ws, to)
             described = self._describe(ws, stage)
-            ws.remove(str(dvc_file), outs=True)  # takes DVC's project lock itself
+            placement = Placement(dest, dvc_file)
+            with _repo_lock(ws):
+                placement.refuse_links()
+                refuse_links(dest.parent / ".gitignore")
+                if stage.outs[0].hash_info.isdir:
+                    refuse_links(dest)
+                if os.path.lexists(dest):
+                    os.rename(dest, placement.trash)
+            # The .dvc file and the .gitignore entry; DVC takes the project lock itself.
+            ws.remove(str(dvc_file), outs=False)
+            placement.recover()
         return described
 
     # -- the shared cache's integrity ---------------------------------------------------
@@ -960,12 +1008,12 @@ def _load_import(ws: Repo, dvc_file: Path) -> Stage | None:
     return stage if stage.is_repo_import else None
 
 
-def _dump_stage(stage: Stage, target: Path) -> None:
-    """Serialise with DVC's own single-stage format, to ``target`` (the journal file)."""
+def _stage_text(stage: Stage) -> str:
+    """The stage in DVC's own single-stage file format."""
     from dvc.stage.serialize import to_single_stage_file
-    from dvc.utils.serialize import dump_yaml
+    from dvc.utils.serialize import dumps_yaml
 
-    dump_yaml(str(target), to_single_stage_file(stage))
+    return dumps_yaml(to_single_stage_file(stage))
 
 
 @contextmanager
