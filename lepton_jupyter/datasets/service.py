@@ -11,7 +11,6 @@ nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,12 +25,12 @@ from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from ..workdir import remove_tree, unmirror
+from . import cache
 from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .models import (
     AttachedDataset,
     AttachProgress,
     CacheReport,
-    CorruptObject,
     DatasetVersion,
     RegistryDataset,
     RegistryListing,
@@ -96,10 +95,14 @@ class DatasetService:
         }
 
     def _ensure_cache(self) -> None:
-        if not self.cache_dir.exists():
-            self.cache_dir.mkdir(parents=True)
-            # setgid: objects written by any member keep the folder's group.
-            self.cache_dir.chmod(0o2775)
+        # setgid + sticky folders: objects keep the cache's group; only their owner may
+        # remove or rename them.
+        cache.prepare(self.cache_dir)
+
+    def _object_checker(self) -> cache.ObjectChecker:
+        """Hashes other users' cache objects before their first use by this user."""
+        record = self.settings.state_dir / "checked-cache-objects.sqlite"
+        return cache.ObjectChecker(self.cache_dir, record)
 
     # -- registries ---------------------------------------------------------------------
 
@@ -538,9 +541,10 @@ class DatasetService:
             )
         dest = placement.dest
         linker = Linker(self.settings.cache_link_types)
+        hashed = 0
         if not os.path.lexists(dest):
             try:
-                self._link_dataset(registry, out, placement.staging, linker, emit)
+                hashed = self._link_dataset(registry, out, placement.staging, linker, emit)
                 placement.publish_folder()
             except BaseException:
                 placement.discard()
@@ -552,24 +556,33 @@ class DatasetService:
                     f"Destination {dest.name!r} should be the dataset's folder but is not a "
                     "plain folder; remove it and attach again."
                 )
-            self._link_dataset(registry, out, dest, linker, emit, only_missing=True)
+            hashed = self._link_dataset(registry, out, dest, linker, emit, only_missing=True)
         with suppress(Exception):
             stage.outs[0].ignore()
         result = self._describe(ws, stage)
         result.link_type = ",".join(sorted(linker.used)) or None
+        result.hashed_objects = hashed
         return result
 
     def _cache_objects(
-        self, registry: Repo, out: Output, emit: ProgressCallback
+        self,
+        registry: Repo,
+        out: Output,
+        emit: ProgressCallback,
+        checker: cache.ObjectChecker,
     ) -> list[tuple[str, str]]:
         """``(relative path, cache path)`` of each file; the ``.dir`` manifest is fetched
-        first if the shared cache lacks it (file objects are checked while linking)."""
+        first if the shared cache lacks it, and checked before it is read (file objects are
+        checked while linking)."""
         odb = registry.cache.local
         hash_info = out.hash_info
         if not hash_info.isdir:
             return [("", odb.oid_to_path(hash_info.value))]
-        if not os.path.exists(odb.oid_to_path(hash_info.value)):
+        manifest = odb.oid_to_path(hash_info.value)
+        if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            checker.check(manifest)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 
@@ -586,6 +599,8 @@ class DatasetService:
             registry.fetch(targets=[out.fs_path])
         except DvcException as e:
             raise NotFound(f"Could not fetch {out} from the registry's DVC remote: {e}") from e
+        finally:
+            self._ensure_cache()  # DVC sets 2775 on the folders it writes to
 
     def _link_dataset(
         self,
@@ -596,13 +611,31 @@ class DatasetService:
         emit: ProgressCallback,
         *,
         only_missing: bool = False,
-    ) -> None:
+    ) -> int:
         """Link the dataset's files from the shared cache under ``root`` (a folder, or the
-        file itself for a one-file dataset), fetching the objects the cache lacks.
+        file itself for a one-file dataset), fetching the objects the cache lacks; returns
+        how many other users' objects were hashed before their first use.
 
         ``only_missing``: leave files already at their place alone (making a folder whole).
         """
-        files = self._cache_objects(registry, out, emit)
+        checker = self._object_checker()
+        try:
+            self._link_checked(registry, out, root, linker, emit, checker, only_missing)
+        finally:
+            checker.save()
+        return checker.hashed
+
+    def _link_checked(
+        self,
+        registry: Repo,
+        out: Output,
+        root: Path,
+        linker: Linker,
+        emit: ProgressCallback,
+        checker: cache.ObjectChecker,
+        only_missing: bool,
+    ) -> None:
+        files = self._cache_objects(registry, out, emit, checker)
         if only_missing:
             files = [(rel, src) for rel, src in files if not _present(root, rel)]
         n = len(files)
@@ -622,8 +655,8 @@ class DatasetService:
             if not entries:
                 return []
             if out.hash_info.isdir:
-                return link_files(entries, root, linker, report)
-            return _link_one(entries[0][1], root, linker, report)
+                return link_files(entries, root, linker, report, check=checker.check)
+            return _link_one(entries[0][1], root, linker, report, checker.check)
 
         report(0)
         missing = link(files)
@@ -650,7 +683,7 @@ class DatasetService:
         """Link into staging (fetching what the cache lacks), then publish atomically."""
         linker = Linker(self.settings.cache_link_types)
         try:
-            self._link_dataset(registry, out, placement.staging, linker, emit)
+            hashed = self._link_dataset(registry, out, placement.staging, linker, emit)
             stage = self._import_stage(ws, placement, out, info)
             placement.publish(lambda journal: write_new_file(journal, _stage_text(stage)))
         except BaseException:
@@ -660,6 +693,7 @@ class DatasetService:
             stage.outs[0].ignore()
         result = self._describe(ws, stage)
         result.link_type = ",".join(sorted(linker.used)) or None
+        result.hashed_objects = hashed
         return result
 
     @staticmethod
@@ -864,19 +898,13 @@ class DatasetService:
 
     # -- the shared cache's integrity ---------------------------------------------------
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> CacheReport:
-        """Rehash every object in the shared cache (md5, as DVC names them)."""
-        root = self.cache_dir / "files" / "md5"
-        objects = sorted(p for p in root.glob("??/*") if p.is_file()) if root.exists() else []
-        corrupted = []
-        for i, obj in enumerate(objects, 1):
-            expected = obj.parent.name + obj.name.removesuffix(".dir")
-            actual = _md5(obj)
-            if actual != expected:
-                corrupted.append(CorruptObject(path=str(obj), expected=expected, actual=actual))
-            if progress is not None:
-                progress(i, len(objects))
-        return CacheReport(cache_dir=str(self.cache_dir), checked=len(objects), corrupted=corrupted)
+    def verify(
+        self, fix_permissions: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> CacheReport:
+        """Rehash every object of the shared cache (md5, as DVC names them) and check that
+        no member can change what another reads; ``fix_permissions`` mends what this user
+        may (root: everything)."""
+        return cache.verify(self.cache_dir, self._object_checker(), fix_permissions, progress)
 
 
 def _same_import(stage: Stage, to: str, url: str, path: str, rev: str | None) -> None:
@@ -986,11 +1014,16 @@ def _manifest(odb: Any, hash_info: HashInfo) -> list[tuple[str, str]]:
 
 
 def _link_one(
-    src: str, dest: Path, linker: Linker, progress: Callable[[int], None]
+    src: str,
+    dest: Path,
+    linker: Linker,
+    progress: Callable[[int], None],
+    check: Callable[[str], None],
 ) -> list[tuple[str, str]]:
     """A single-file dataset: link it, or report its object missing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
+        check(src)
         linker.link(src, str(dest))
     except FileNotFoundError:
         return [("", src)]
@@ -1041,14 +1074,6 @@ def _repo_lock(ws: Repo) -> Iterator[None]:
         yield
     finally:
         ws.lock.unlock()
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _ignored_by_git(git_root: Path, folder: Path) -> bool:
