@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from tornado import web
 
 from .._version import __version__
+from ..jobs.store import store_path
 from ..settings import Settings
 from .base import LeptonHandler
 
@@ -40,7 +41,10 @@ def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
             configured=True,
             detail=f"shared cache {settings.data_cache}; data registries: {registries}",
         ),
-        "jobs": ServiceStatus(configured=True, detail=f"job store {settings.jobs_path}"),
+        "jobs": ServiceStatus(
+            configured=True,
+            detail=f"job folders {settings.jobs_path}, store {store_path(settings.state_dir)}",
+        ),
         "registry": ServiceStatus(configured=True, detail=registry),
         "runs": ServiceStatus(configured=True, detail=f"runs in {settings.state_dir / 'runs'}"),
     }
