@@ -2,8 +2,8 @@
 
 Mutation checks, done when these were written: with ``unavailable`` always skipping (the old
 behaviour) the first test goes red; with ``.ci/setup``'s early check removed, the ``.ci/run``
-test goes red (set-up carries on to make a virtual environment); with the check's ``exit 1``
-turned into a warning, it goes red too (exit status 0 and a venv).
+test goes red (set-up carries on to the virtual environment); with the check's ``stop``
+turned into a warning (the old behaviour), it goes red too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import pytest
 from tests.fixtures import parts
 
 REPO = Path(__file__).resolve().parents[2]
+# Caught together, so that a skip where a failure is due fails this test instead of skipping it.
+OUTCOMES = (pytest.fail.Exception, pytest.skip.Exception)
 
 
 @pytest.fixture
@@ -36,8 +38,9 @@ def test_a_required_part_that_is_missing_fails_naming_what_to_install(no_chromiu
     # Given CI requires the browser, on a machine without chromium
     monkeypatch.setattr(parts, "REQUIRED", frozenset({"browser"}))
     # When a browser test asks for it, Then the test fails (not skips), saying what to install
-    with pytest.raises(pytest.fail.Exception) as info:
+    with pytest.raises(OUTCOMES) as info:
         parts.require("browser")
+    assert info.type is pytest.fail.Exception
     message = str(info.value)
     assert f"no chromium executable at {no_chromium}" in message
     assert "apt-get install chromium" in message and parts.REQUIRE_ENV in message
@@ -45,8 +48,9 @@ def test_a_required_part_that_is_missing_fails_naming_what_to_install(no_chromiu
 
 def test_outside_ci_a_missing_part_skips_with_the_same_reason(no_chromium, monkeypatch):
     monkeypatch.setattr(parts, "REQUIRED", frozenset())
-    with pytest.raises(pytest.skip.Exception) as info:
+    with pytest.raises(OUTCOMES) as info:
         parts.require("browser")
+    assert info.type is pytest.skip.Exception
     assert f"no chromium executable at {no_chromium}" in str(info.value)
     assert "apt-get install chromium" in str(info.value)
 
@@ -80,6 +84,9 @@ def test_ci_run_on_a_machine_without_chromium_stops_naming_chromium(tmp_path):
     for name in ("__init__.py", "fixtures/__init__.py", "fixtures/parts.py"):
         (repo / "tests" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / "tests" / name, repo / "tests" / name)
+    # (a file where the venv would go: a set-up that carries on fails at once, not after
+    # minutes of pip)
+    (repo / ".venv").write_text("untouched")
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "apt-get").write_text(FAKE_APT)
@@ -99,7 +106,7 @@ def test_ci_run_on_a_machine_without_chromium_stops_naming_chromium(tmp_path):
     assert f"browser: no chromium executable at {tmp_path / 'no' / 'chromium'}" in done.stderr
     assert "Install: apt-get install chromium" in done.stderr
     assert ".ci/setup: stopped" in done.stderr
-    assert not (repo / ".venv").exists()
+    assert (repo / ".venv").read_text() == "untouched"
     if os.geteuid() == 0:
         # having tried to install it (as root)
         assert (tmp_path / "apt.log").read_text().startswith("apt-get update")
