@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.runs",
     "tests.fixtures.hub",
+    "tests.fixtures.accounts",
 ]
 
 

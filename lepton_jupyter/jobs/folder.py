@@ -12,6 +12,7 @@ Layout::
     supervisor.log       the detached supervisor's output, and the elastic agent's
     logs/rank-N.log      stdout and stderr of global rank N (appended across restarts)
     ranks/rank-N.pid     PID of rank N's current process, so cancel can reach it
+    ranks/rank-N.device  what rank N computes on (``cuda:0 (NVIDIA H200, GPU 3)``, ``cpu``)
     errors/rank-N.txt    the traceback of rank N's exception, when it raised
     metrics.jsonl        one JSON object per report() call
     result.pkl           rank 0's return value (cloudpickle)
@@ -19,6 +20,7 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import deque
@@ -48,6 +50,17 @@ class JobFolder:
 
     def rank_pid(self, rank: int) -> Path:
         return self.path / "ranks" / f"rank-{rank}.pid"
+
+    def rank_device(self, rank: int) -> Path:
+        return self.path / "ranks" / f"rank-{rank}.device"
+
+    def rank_devices(self) -> dict[int, str]:
+        """What each rank that started reported computing on."""
+        found = {}
+        for path in (self.path / "ranks").glob("rank-*.device"):
+            with contextlib.suppress(ValueError, OSError):
+                found[int(path.stem.split("-")[1])] = path.read_text()
+        return found
 
     def rank_error(self, rank: int) -> Path:
         return self.path / "errors" / f"rank-{rank}.txt"
