@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, List, Unicode
 
@@ -92,7 +94,10 @@ class LeptonApp(ExtensionApp):
     )
 
     def lepton_settings(self) -> Settings:
+        # A workspace file (lepton.json) in the folder the server serves, or above it,
+        # fills what neither this config nor LEPTON_* variables set.
         return load_settings(
+            Path(self.serverapp.root_dir),
             state_dir=self.state_dir,
             data_cache=self.data_cache,
             cache_link_types=self.cache_link_types,

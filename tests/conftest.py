@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.runs",
     "tests.fixtures.hub",
+    "tests.fixtures.accounts",
 ]
 
 
