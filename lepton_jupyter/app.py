@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, List, Unicode
+from traitlets import Dict, Int, List, Unicode
 
 from ._version import __version__
 from .handlers import api_routes
@@ -68,6 +68,14 @@ class LeptonApp(ExtensionApp):
         config=True,
         help="Aliases that only a namespace maintainer (or admin) may move.",
     )
+    max_json_body_bytes = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="Largest request body, in bytes, a lepton JSON route reads (the caller is "
+        "authenticated first); only registry blob uploads stream larger bodies. "
+        "Default: 4 MiB. Kernels and `lepton registry serve`: LEPTON_MAX_JSON_BODY_BYTES.",
+    )
     jobs_dir = Unicode(
         "",
         config=True,
@@ -92,6 +100,7 @@ class LeptonApp(ExtensionApp):
             registry_db_url=self.registry_db_url,
             registry_storage_url=self.registry_storage_url,
             protected_aliases=self.protected_aliases,
+            max_json_body_bytes=self.max_json_body_bytes,
             jobs_dir=self.jobs_dir,
             slurm_defaults=self.slurm_defaults,
         )
