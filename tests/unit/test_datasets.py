@@ -14,6 +14,7 @@ from lepton_jupyter.datasets import DatasetService
 from lepton_jupyter.errors import Conflict, Invalid, NotFound
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_FILES, IMAGES_PATH, dvc, reflink_works
+from tests.fixtures.runs import dataset_pin
 
 POINTS = "datasets/points"
 
@@ -137,8 +138,7 @@ def test_rerun_resolves_a_floating_rev_to_the_recorded_commit(
     data_registry, workspace, tmp_path, monkeypatch
 ):
     # Given a recorded run that attached points at "main" when main was at v1
-    key = f"{data_registry.url}|{POINTS}|main"
-    recorded = [{"kind": "dataset", "key": key, "commit": data_registry.tags["v1"]}]
+    recorded = [dataset_pin(data_registry.url, POINTS, "main", data_registry.tags["v1"])]
     pin_file = tmp_path / "pins.json"
     pin_file.write_text(json.dumps(recorded))
     monkeypatch.setenv(pins.PINS_ENV, str(pin_file))
