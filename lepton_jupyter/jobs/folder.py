@@ -29,6 +29,9 @@ from typing import Any
 
 from .._process import pid_exists
 
+#: Set in the supervisor, so every process of the job (and all they start) carries it.
+JOB_DIR_ENV = "LEPTON_JOB_DIR"
+
 
 class JobFolder:
     """Paths inside one job folder, and the small reads and writes every layer shares."""
@@ -133,16 +136,26 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def _live(pid: int) -> bool:
+    """Whether ``pid`` is a live, non-zombie process (where /proc is; else that it exists)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return pid_exists(pid)
+
+
 def process_matches(pid: int, marker: str) -> bool:
     """Whether ``pid`` is a live, non-zombie process whose command line contains ``marker``.
 
     Job processes carry the job folder in their command line; checking it guards against a
     recorded PID that the OS has since reused for something else.
     """
+    if not _live(pid):
+        return False
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-                return False
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return marker.encode() in f.read()
     except FileNotFoundError:
@@ -152,10 +165,50 @@ def process_matches(pid: int, marker: str) -> bool:
         return pid_exists(pid)
 
 
+def _belongs(pid: int, marker: str) -> bool:
+    """Whether ``pid`` names ``marker`` (a job folder, or a folder of job folders) in its
+    command line or has its ``LEPTON_JOB_DIR`` there."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if marker.encode() in f.read():
+                return True
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except OSError:  # gone, or another user's
+        return False
+    prefix = f"{JOB_DIR_ENV}=".encode()
+    root = marker.rstrip("/").encode()
+    for entry in environ:
+        if entry.startswith(prefix):
+            value = entry[len(prefix) :].rstrip(b"/")
+            return value == root or value.startswith(root + b"/")
+    return False
+
+
+def ancestors() -> set[int]:
+    """This process and every process above it: never swept, whatever their environment."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[-1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
+
+
 def job_processes(marker: str) -> list[int]:
-    """Every live process whose command line contains ``marker`` (the job folder)."""
+    """Every live process of the job(s) under ``marker``: the supervisor and ranks (their
+    command line names the folder) and all they started (their environment does)."""
+    if not Path("/proc").is_dir():
+        return []
+    mine = ancestors()
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and process_matches(int(entry.name), marker):
-            found.append(int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if pid not in mine and _belongs(pid, marker) and _live(pid):
+            found.append(pid)
     return found

@@ -37,6 +37,7 @@ from .devices import (
 )
 from .folder import JobFolder, process_matches
 from .metrics import JOB_DIR_ENV
+from .reaping import end_job_processes
 from .spec import JobFailed, JobInfo, JobSpec, JobStatus
 from .store import JobStore, sqlite_url, utcnow
 
@@ -239,6 +240,8 @@ class JobManager:
         job = self.store.get(job.id)
         if job.status.ended:
             return job
+        # Nothing of the job may outlive its supervisor: what the ranks started is orphaned.
+        end_job_processes(job.job_dir)
         if job.cancel_requested:
             self.store.finish(job.id, JobStatus.cancelled)
         else:

@@ -9,19 +9,16 @@ tears the others down within its monitor interval instead of waiting on a collec
 
 from __future__ import annotations
 
-import ctypes
 import io
 import os
 import runpy
-import signal
 import sys
 import traceback
 from typing import Any
 
 from . import devices
 from .folder import JobFolder
-
-PR_SET_PDEATHSIG = 1
+from .reaping import die_with_parent
 
 
 def _redirect_output(folder: JobFolder, rank: int) -> None:
@@ -31,16 +28,6 @@ def _redirect_output(folder: JobFolder, rank: int) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-
-
-def _die_with_parent() -> None:
-    """Have the kernel SIGKILL this rank if the supervisor dies (even by SIGKILL)."""
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the supervisor died before prctl took effect
-        os._exit(1)
 
 
 def _run_target(spec: dict[str, Any], folder: JobFolder) -> Any:
@@ -151,7 +138,7 @@ def main(job_dir: str) -> int:
     folder = JobFolder(job_dir)
     rank = int(os.environ["RANK"])
     _redirect_output(folder, rank)
-    _die_with_parent()
+    die_with_parent()
     folder.rank_pid(rank).write_text(str(os.getpid()))
     folder.rank_error(rank).unlink(missing_ok=True)  # from an earlier elastic attempt
     spec = folder.read_spec()
