@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from lepton_jupyter.jobs import Job
 from lepton_jupyter.jobs.folder import JobFolder, append_line
-from lepton_jupyter.jobs.spec import JobSpec, JobStatus
+from lepton_jupyter.jobs.spec import JobStatus
 from lepton_jupyter.widgets.jobs import JobMonitor
 
 
-def test_monitor_of_a_failed_job_shows_curve_steps_error_and_no_cancel(job_manager):
+def test_monitor_of_a_failed_job_shows_curve_steps_error_and_no_cancel(job_manager, store_job):
     # Given a 2-rank job that reported 5 steps per rank, then failed on rank 1
-    spec = JobSpec(
-        id="train-00aa11",
-        name="train",
-        nprocs=2,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=job_manager.store.url,
-        created_at=datetime.now(timezone.utc),
-    )
+    spec = store_job(id="train-00aa11", nprocs=2)
     folder = JobFolder(job_manager.jobs_path / spec.id)
     folder.create()
-    job_manager.store.create(spec, folder.path)
     for step in range(5):
         for rank in (0, 1):
             append_line(
@@ -53,24 +40,11 @@ def test_monitor_of_a_failed_job_shows_curve_steps_error_and_no_cancel(job_manag
     monitor.close()
 
 
-def test_monitor_output_carries_a_static_view_beside_the_widget(job_manager):
+def test_monitor_output_carries_a_static_view_beside_the_widget(job_manager, store_job):
     # Given a finished 2-rank job on two GPUs that reported a loss curve
-    spec = JobSpec(
-        id="train-00bb22",
-        name="train",
-        nprocs=2,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=job_manager.store.url,
-        created_at=datetime.now(timezone.utc),
-        gpus=2,
-        devices=["2", "3"],
-    )
+    spec = store_job(id="train-00bb22", nprocs=2, gpus=2, devices=["2", "3"])
     folder = JobFolder(job_manager.jobs_path / spec.id)
     folder.create()
-    job_manager.store.create(spec, folder.path)
     for step in range(3):
         append_line(folder.metrics, {"rank": 0, "step": step, "time": 0.0, "loss": 1 / (step + 1)})
     folder.rank_device(0).write_text("cuda:0 (NVIDIA H200, GPU 2)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,13 @@ from lepton_jupyter.errors import Invalid
 from lepton_jupyter.jobs import store as job_store
 from lepton_jupyter.jobs.folder import JobFolder, append_line
 from lepton_jupyter.jobs.manager import JobManager
-from lepton_jupyter.jobs.spec import JobSpec
 from lepton_jupyter.jobs.store import JobStore, sqlite_url, store_path
 from lepton_jupyter.settings import load_settings
+from tests.fixtures.jobs import job_spec
 
 
 def stored_job(manager: JobManager, job_id: str = "train-00aa11", nprocs: int = 2) -> JobFolder:
-    spec = JobSpec(
-        id=job_id,
-        name="train",
-        nprocs=nprocs,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=manager.store.url,
-        created_at=datetime.now(timezone.utc),
-    )
+    spec = job_spec(manager.store.url, id=job_id, nprocs=nprocs)
     folder = JobFolder(manager.jobs_path / job_id)
     folder.create()
     manager.store.create(spec, folder.path)
@@ -66,17 +55,7 @@ def test_jobs_of_a_store_in_the_jobs_folder_are_adopted(lepton_state):
     # Given a store where earlier versions kept it, in the jobs folder, holding one job
     jobs_path = load_settings().jobs_path
     old = JobStore(sqlite_url(jobs_path / "jobs.db"))
-    spec = JobSpec(
-        id="old-000002",
-        name="old",
-        nprocs=1,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=old.url,
-        created_at=datetime.now(timezone.utc),
-    )
+    spec = job_spec(old.url, id="old-000002")
     old.create(spec, jobs_path / spec.id)
     # When a manager opens the store on local disk
     manager = JobManager(load_settings())
