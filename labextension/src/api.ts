@@ -201,6 +201,8 @@ export interface IAliasEvent {
   previous: number | null;
   actor: string;
   at: string;
+  /** Why a gated alias could move: `{comparison, verdict}` or `{override}`. */
+  evidence?: Record<string, unknown> | null;
 }
 
 export interface IGrantInfo {
@@ -324,6 +326,80 @@ export interface IRunDiff {
   cells: ICellDiff[];
 }
 
+// -- comparisons (lepton_jupyter/compare/schema.py) ---------------------------
+
+export interface IDatasetPin {
+  url: string;
+  path: string;
+  rev: string | null;
+  commit: string;
+}
+
+export interface ICandidateResult {
+  ref: string;
+  name: string;
+  version: number;
+  digest: string;
+  run: string;
+  metrics: Record<string, unknown>;
+  examples: number[];
+}
+
+export interface IPairStat {
+  a: string;
+  b: string;
+  mean_a: number;
+  mean_b: number;
+  difference: number;
+  low: number;
+  high: number;
+  confidence: number;
+  test: string;
+  p_value: number;
+  n: number;
+  better: string | null;
+}
+
+export interface IStanding {
+  candidate: string;
+  mean: number;
+  rank: number;
+}
+
+export interface IComparison {
+  id: number;
+  metric: string;
+  higher_is_better: boolean;
+  confidence: number;
+  evaluation: { kind: string; path: string; digest: string };
+  datasets: IDatasetPin[];
+  candidates: ICandidateResult[];
+  pairs: IPairStat[];
+  ranking: IStanding[];
+  winner: string | null;
+  verdict: string;
+  created_by: string;
+  created_at: string;
+  rerun_of: number | null;
+}
+
+export interface IGateVerdict {
+  gate: string;
+  new: string;
+  current: string;
+  comparison: number | null;
+  passed: boolean;
+  reason: string;
+}
+
+export interface IGateReport {
+  alias: string;
+  gate: string;
+  description: string;
+  holder: number | null;
+  verdicts: IGateVerdict[];
+}
+
 // -- the client ----------------------------------------------------------------
 
 /** Every call the sidebar makes; components take it as a prop so tests can stub it. */
@@ -358,6 +434,8 @@ export interface ILeptonClient {
   rollbackAlias(name: string, alias: string): Promise<IAliasInfo>;
   aliasHistory(name: string, alias: string): Promise<IAliasEvent[]>;
   lineage(ref: string): Promise<ILineage>;
+  comparisons(name: string): Promise<IComparison[]>;
+  gates(name: string): Promise<IGateReport[]>;
 
   runs(limit?: number): Promise<IRunManifest[]>;
   run(id: string): Promise<IRunManifest>;
@@ -445,6 +523,9 @@ export const leptonClient: ILeptonClient = {
       `registry/models/${modelPath(name)}/aliases/${encodeURIComponent(alias)}/history`
     ),
   lineage: ref => requestAPI<ILineage>(`registry/lineage${query({ ref })}`),
+  comparisons: name =>
+    requestAPI<IComparison[]>(`registry/comparisons${query({ name })}`),
+  gates: name => requestAPI<IGateReport[]>(`registry/gates${query({ name })}`),
 
   runs: limit => requestAPI<IRunManifest[]>(`runs${query({ limit })}`),
   run: id => requestAPI<IRunManifest>(`runs/${encodeURIComponent(id)}`),

@@ -427,7 +427,9 @@ function modelClient(role: 'reader' | 'writer' | 'maintainer') {
     job: jest.fn().mockResolvedValue({ ...JOB, status: 'succeeded' }),
     run: jest.fn().mockResolvedValue({ id: 'run-9', status: 'completed' }),
     rollbackAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 }),
-    setAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 })
+    setAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 }),
+    comparisons: jest.fn().mockResolvedValue([]),
+    gates: jest.fn().mockResolvedValue([])
   });
 }
 
