@@ -106,6 +106,10 @@ export interface IJobInfo {
   error: string | null;
   cancel_requested: boolean;
   detail: string | null;
+  /** GPUs per node; 0 for a CPU job. */
+  gpus?: number | null;
+  /** GPUs taken for the job on the Jupyter machine (local backend). */
+  devices?: string[];
 }
 
 /** One `report()` line: rank, step, wall-clock time and the metrics. */
@@ -116,11 +120,26 @@ export interface IMetricRecord {
   [metric: string]: unknown;
 }
 
+/** Part of one rank's log; `offset` is where the next read starts (`since`). */
+export interface ILogChunk {
+  rank: number;
+  text: string;
+  offset: number;
+}
+
 export interface IJobLogs {
   id: string;
   rank: number | null;
   tail: number | null;
   text: string;
+  chunks: ILogChunk[];
+}
+
+/** `GET jobs/<id>/metrics?since=`: records after a byte offset, and the next one. */
+export interface IJobMetrics {
+  id: string;
+  metrics: IMetricRecord[];
+  offset: number;
 }
 
 // -- registry (lepton_jupyter/registry/schema.py) -----------------------------
@@ -397,8 +416,15 @@ export interface ILeptonClient {
 
   jobs(): Promise<IJobInfo[]>;
   job(id: string): Promise<IJobInfo>;
-  jobMetrics(id: string): Promise<IMetricRecord[]>;
-  jobLogs(id: string, rank?: number | null, tail?: number): Promise<IJobLogs>;
+  /** Records reported after byte `since` (0: all) of the job's metrics. */
+  jobMetrics(id: string, since?: number): Promise<IJobMetrics>;
+  /** The last `tail` lines of each rank's log, or what each gained since its offset. */
+  jobLogs(
+    id: string,
+    rank?: number | null,
+    tail?: number | null,
+    since?: number[] | null
+  ): Promise<IJobLogs>;
   cancelJob(id: string): Promise<IJobInfo>;
 
   models(namespace?: string): Promise<IModelSummary[]>;
@@ -459,15 +485,17 @@ export const leptonClient: ILeptonClient = {
 
   jobs: async () => (await requestAPI<{ jobs: IJobInfo[] }>('jobs')).jobs,
   job: id => requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}`),
-  jobMetrics: async id =>
-    (
-      await requestAPI<{ metrics: IMetricRecord[] }>(
-        `jobs/${encodeURIComponent(id)}/metrics`
-      )
-    ).metrics,
-  jobLogs: (id, rank, tail) =>
+  jobMetrics: (id, since) =>
+    requestAPI<IJobMetrics>(
+      `jobs/${encodeURIComponent(id)}/metrics${query({ since })}`
+    ),
+  jobLogs: (id, rank, tail, since) =>
     requestAPI<IJobLogs>(
-      `jobs/${encodeURIComponent(id)}/logs${query({ rank, tail })}`
+      `jobs/${encodeURIComponent(id)}/logs${query({
+        rank,
+        tail,
+        since: since ? since.join(',') : null
+      })}`
     ),
   cancelJob: id =>
     requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}/cancel`, post({})),
