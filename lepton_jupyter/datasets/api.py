@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import Invalid
 from ..settings import load_settings
 from .models import AttachedDataset, AttachProgress, CacheReport, RegistryListing
 from .service import DatasetService, ProgressCallback
@@ -65,6 +66,18 @@ def _progress(progress: ProgressCallback | bool | None, what: str) -> ProgressCa
     if progress is False:
         return None
     return progress
+
+
+def default_registry() -> str:
+    """The first data registry configured here (``lepton.json``, ``LEPTON_DATA_REGISTRIES``
+    or ``c.LeptonApp.data_registries``): what a notebook uses when not given a URL."""
+    configured = load_settings().data_registries
+    if not configured:
+        raise Invalid(
+            "No data registry is configured here: pass a data registry URL, or add "
+            '"data_registries" to a lepton.json in this folder (lepton demo writes one).'
+        )
+    return configured[0]
 
 
 def browse(url: str, rev: str | None = None) -> RegistryListing:
