@@ -97,11 +97,13 @@ def link_files(
     linker: Linker,
     progress: Callable[[int], None] | None = None,
     every: int = 512,
+    check: Callable[[str], None] | None = None,
 ) -> list[tuple[str, str]]:
     """Link each ``(relative path, cache object path)`` to ``root / relative path``.
 
-    Returns the entries whose cache object does not exist (to fetch, then link): trying the
-    link is the existence check, so a warm attach costs one system call per file.
+    Returns the entries whose cache object does not exist (to fetch, then link): the link
+    (or ``check(object path)``, which raises FileNotFoundError for a missing object) is the
+    existence check, so a warm attach costs one or two system calls per file.
     ``progress(files_linked)`` is called every ``every`` files and at the end.
     """
     base = str(root)
@@ -114,6 +116,8 @@ def link_files(
     done = 0
     for rel, src in files:
         try:
+            if check is not None:
+                check(src)
             link(src, join(base, rel))
         except FileNotFoundError:
             missing.append((rel, src))
@@ -177,6 +181,10 @@ class Placement:
         os.rename(self.staging, self.dest)
         os.replace(self.pending, self.dvc_file)
         _remove(self.trash)
+
+    def publish_folder(self) -> None:
+        """Move the staged folder into place for an import whose .dvc file already exists."""
+        os.rename(self.staging, self.dest)
 
     def discard(self) -> None:
         """Forget a staged attach that failed before its commit point."""
