@@ -43,16 +43,10 @@ class RerunCheck:
         for pin in self.diff.pins:
             resolved = pin.after or pin.before or {}
             what = resolved.get("commit") or resolved.get("version")
-            lines.append(f"  pin {pin.kind} {_short_key(pin.key)} -> {what}: {pin.status}")
+            lines.append(f"  pin {pin.kind} {pin.label} -> {what}: {pin.status}")
         if not self.identical:
             lines.append(self.diff.summary())
         return "\n".join(lines)
-
-
-def _short_key(key: str) -> str:
-    """'url|path|rev' of a dataset as 'path@rev'; model refs as they are."""
-    parts = key.split("|")
-    return f"{parts[1]}@{parts[2] or 'default'}" if len(parts) == 3 else key
 
 
 def _publish_newer(pin: dict[str, Any]) -> str:
