@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from ..pins import PIN_KINDS, resolution
 from .manifest import INJECTED_TAG, Manifest, normalized_outputs
@@ -75,6 +75,7 @@ class PublishDiff(BaseModel):
     )
     applied: bool = Field(default=True, description="Whether the second run really published.")
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def reproduced(self) -> bool:
         """The model bytes are the same: the check no registry offers."""
@@ -104,6 +105,7 @@ class RunDiff(BaseModel):
         description="Cells whose outputs differ only by run ids, job ids or timestamps.",
     )
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def model_bytes_reproduced(self) -> bool | None:
         """Whether every published model was reproduced bit for bit; None: none published."""
@@ -119,6 +121,7 @@ class RunDiff(BaseModel):
     def metrics_equal(self) -> bool:
         return all(m.equal for m in self.metrics)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def identical(self) -> bool:
         """Same parameters, every pin held, metrics equal within tolerance, the same model
