@@ -223,7 +223,7 @@ async def test_no_permission_is_403_naming_role_and_namespace(jp_fetch, lepton_s
     blobs = BlobStore(str(lepton_state / "blobs"), StatCache(lepton_state / "alice-stat.db"))
     alice = RegistryService(store, blobs)
     (lepton_state / "a.bin").write_bytes(b"alice's")
-    digest, size = blobs.put_file(lepton_state / "a.bin")
+    digest, size = alice.store_file(Principal("alice"), lepton_state / "a.bin")
     alice.publish(
         Principal("alice"),
         "vision/resnet",

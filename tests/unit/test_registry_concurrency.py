@@ -124,7 +124,7 @@ def test_a_killed_publish_leaves_no_partial_version(
     # Given a model with one version
     first = tmp_path / "first.bin"
     first.write_bytes(b"first")
-    digest, size = service.blobs.put_file(first)
+    digest, size = service.store_file(me, first)
     from lepton_jupyter.registry.schema import FileEntry, PublishRequest
 
     service.publish(
@@ -170,7 +170,7 @@ def test_a_killed_publish_leaves_no_partial_version(
     service.fsck(gc=True, grace_seconds=0)
     assert service.fsck().clean
     # And the next publish takes the next number, with no gap
-    digest, size = service.blobs.put_file(source)
+    digest, size = service.store_file(me, source)
     again = service.publish(
         me,
         "team/model",

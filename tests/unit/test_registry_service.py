@@ -26,7 +26,7 @@ def put(
     """Store ``content`` as a one-file version of ``name``; its version number."""
     source = tmp_path / f"w-{uuid.uuid4().hex}.bin"
     source.write_bytes(content)
-    digest, size = registry.blobs.put_file(source)
+    digest, size = registry.store_file(principal, source)
     request = PublishRequest(
         files=[FileEntry(path="w.bin", digest=digest, size=size)],
         kind="file",
