@@ -27,7 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .._process import pid_exists
+from .._process import pid_alive, pid_exists
 
 #: Set in the supervisor, so every process of the job (and all they start) carries it.
 JOB_DIR_ENV = "LEPTON_JOB_DIR"
@@ -136,24 +136,13 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def _live(pid: int) -> bool:
-    """Whether ``pid`` is a live, non-zombie process (where /proc is; else that it exists)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return pid_exists(pid)
-
-
 def process_matches(pid: int, marker: str) -> bool:
     """Whether ``pid`` is a live, non-zombie process whose command line contains ``marker``.
 
     Job processes carry the job folder in their command line; checking it guards against a
     recorded PID that the OS has since reused for something else.
     """
-    if not _live(pid):
+    if not pid_alive(pid):
         return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -209,6 +198,6 @@ def job_processes(marker: str) -> list[int]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        if pid not in mine and _belongs(pid, marker) and _live(pid):
+        if pid not in mine and _belongs(pid, marker) and pid_alive(pid):
             found.append(pid)
     return found

@@ -14,7 +14,6 @@ from tornado.httpclient import HTTPClientError
 from lepton_jupyter import launch
 from lepton_jupyter.handlers import jobs as jobs_handlers
 from lepton_jupyter.jobs.folder import job_processes
-from lepton_jupyter.jobs.spec import JobSpec
 from tests.fixtures.processes import wait_for
 
 TIMEOUT = 180
@@ -94,21 +93,8 @@ async def test_rest_follows_and_cancels_a_running_job(jp_fetch, jp_web_app, jobs
 
 
 @pytest.fixture
-def stored_job(job_manager) -> str:
-    """A job in the store with no processes: enough for lookups and errors."""
-    spec = JobSpec(
-        id="train-3fa9c1",
-        name="train",
-        nprocs=2,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=job_manager.store.url,
-        created_at=datetime.now(timezone.utc),
-    )
-    job_manager.store.create(spec, job_manager.jobs_path / spec.id)
-    return spec.id
+def stored_job(store_job) -> str:
+    return store_job(id="train-3fa9c1", nprocs=2).id
 
 
 @pytest.mark.parametrize(

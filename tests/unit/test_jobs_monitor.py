@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from lepton_jupyter.jobs import Job
 from lepton_jupyter.jobs.folder import JobFolder, append_line
-from lepton_jupyter.jobs.spec import JobSpec, JobStatus
+from lepton_jupyter.jobs.spec import JobStatus
 from lepton_jupyter.widgets.jobs import JobMonitor
 
 
-def test_monitor_of_a_failed_job_shows_curve_steps_error_and_no_cancel(job_manager):
+def test_monitor_of_a_failed_job_shows_curve_steps_error_and_no_cancel(job_manager, store_job):
     # Given a 2-rank job that reported 5 steps per rank, then failed on rank 1
-    spec = JobSpec(
-        id="train-00aa11",
-        name="train",
-        nprocs=2,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=job_manager.store.url,
-        created_at=datetime.now(timezone.utc),
-    )
+    spec = store_job(id="train-00aa11", nprocs=2)
     folder = JobFolder(job_manager.jobs_path / spec.id)
     folder.create()
-    job_manager.store.create(spec, folder.path)
     for step in range(5):
         for rank in (0, 1):
             append_line(
