@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbconvert import HTMLExporter
 
 LEPTON = str(Path(sys.executable).with_name("lepton"))
 
@@ -53,6 +54,12 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     output = nbformat.read(demo / "workspace" / "demo-output.ipynb", as_version=4)
     errors = [o for c in output.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, json.dumps(errors)[:2000]
+    # And the training job reads well in the saved output's HTML export (no widgets run
+    # there): its status, a table per rank and the loss curve as an image
+    page, _ = HTMLExporter().from_notebook_node(output)
+    assert "<th>rank</th><th>step</th><th>loss</th>" in page
+    assert "loss curve" in page and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    assert "succeeded</span>" in page
     # And its last line is the exact command that opens the workspace in JupyterLab, with
     # jupyter's full path when the venv is not activated
     cd, jupyter, lab = _open_command(done.stdout, demo / "workspace")
