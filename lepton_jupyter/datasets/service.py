@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import pins
-from ..errors import Conflict, Invalid, NotFound, did_you_mean
+from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from . import cache
 from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
@@ -106,6 +106,7 @@ class DatasetService:
         from dvc.exceptions import NotDvcRepoError
         from dvc.repo import Repo
         from dvc.scm import CloneError, RevError, SCMError
+        from pygit2 import GitError
 
         self._ensure_cache()
         try:
@@ -127,6 +128,15 @@ class DatasetService:
             ) from None
         except SCMError as e:
             raise NotFound(f"Data registry {url!r} could not be read: {e}") from None
+        except GitError as e:
+            if "not owned by current user" not in str(e):
+                raise
+            raise Forbidden(
+                f"Data registry {url} belongs to another account, and git opens another "
+                "account's repository only where told to trust it: "
+                f"`git config --global --add safe.directory {url}` (an administrator: "
+                "--system, for every user)."
+            ) from None
         try:
             yield repo
         finally:
