@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lepton_jupyter import pins
+from tests.fixtures import parts
 
 pytest_plugins = [
     "pytest_jupyter.jupyter_server",
@@ -20,6 +21,11 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.hub",
 ]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    required = ", ".join(sorted(parts.REQUIRED)) or "none: a test whose part is missing skips"
+    return f"required parts ({parts.REQUIRE_ENV}): {required}"
 
 
 @pytest.fixture(autouse=True)

@@ -182,6 +182,10 @@ class Placement:
         os.replace(self.pending, self.dvc_file)
         _remove(self.trash)
 
+    def publish_folder(self) -> None:
+        """Move the staged folder into place for an import whose .dvc file already exists."""
+        os.rename(self.staging, self.dest)
+
     def discard(self) -> None:
         """Forget a staged attach that failed before its commit point."""
         self.recover()

@@ -57,6 +57,11 @@ class AttachedDataset(BaseModel):
     newer_tag: str | None = Field(
         default=None, description="A registry tag newer than the attached commit, if any."
     )
+    upstream_commit: str | None = Field(
+        default=None,
+        description="The commit ``rev`` resolves to upstream now, when it has moved past the "
+        "locked commit this attach kept (``update()`` takes it).",
+    )
     hashed_objects: int = Field(
         default=0,
         description="Cache objects of other users this attach hashed before linking them "

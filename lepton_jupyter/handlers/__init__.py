@@ -14,4 +14,5 @@ def api_routes() -> list[tuple[str, type[RequestHandler]]]:
     from . import compare, datasets, jobs, registry, runs, status
 
     modules = [status, datasets, jobs, runs, registry, compare]
-    return [(API_PREFIX + path, handler) for m in modules for path, handler in m.routes]
+    routes = [path_handler for m in modules for path_handler in m.routes]
+    return [(API_PREFIX + path, handler) for path, handler in routes + status.fallback_routes]
