@@ -18,8 +18,8 @@ pytest_plugins = [
     "tests.fixtures.slurm",
     "tests.fixtures.registry",
     "tests.fixtures.runs",
-    "tests.fixtures.hub",
     "tests.fixtures.accounts",
+    "tests.fixtures.hub",
 ]
 
 

@@ -8,9 +8,11 @@ from tornado import web
 
 from .._version import __version__
 from ..errors import NotFound
+from ..jobs.store import store_path
 from ..settings import Settings
 from . import API_PREFIX
 from .base import LeptonHandler
+from .registry import principal_of
 
 
 class ServiceStatus(BaseModel):
@@ -42,7 +44,10 @@ def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
             configured=True,
             detail=f"shared cache {settings.data_cache}; data registries: {registries}",
         ),
-        "jobs": ServiceStatus(configured=True, detail=f"job store {settings.jobs_path}"),
+        "jobs": ServiceStatus(
+            configured=True,
+            detail=f"job folders {settings.jobs_path}, store {store_path(settings.state_dir)}",
+        ),
         "registry": ServiceStatus(configured=True, detail=registry),
         "runs": ServiceStatus(configured=True, detail=f"runs in {settings.state_dir / 'runs'}"),
     }
@@ -55,7 +60,9 @@ class StatusHandler(LeptonHandler):
         self.reply(
             Status(
                 version=__version__,
-                user=self.username,
+                # Who lepton acts as (the OS user on a single-user server, the hub user on a
+                # hub), not the random anonymous name a token-only client gets per page load.
+                user=principal_of(self.current_user, self.identity_provider).user,
                 services=describe_services(self.lepton_settings),
                 protected_aliases=self.lepton_settings.protected_aliases,
             )

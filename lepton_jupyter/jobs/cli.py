@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import tempfile
 from pathlib import Path
@@ -41,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Seconds to let ranks stop before they are killed.",
     )
     cancel.set_defaults(func=_cancel)
+    for parser in (listing, show, logs, cancel):
+        parser.add_argument("--json", action="store_true", help="Print JSON.")
 
 
 def _manager() -> JobManager:
@@ -49,6 +52,9 @@ def _manager() -> JobManager:
 
 def _list(args: argparse.Namespace) -> int:
     status = JobStatus(args.status) if args.status else None
+    jobs = _manager().list(status)
+    if args.json:
+        return _print_json([j.model_dump(mode="json") for j in jobs])
     rows = [
         (
             j.id,
@@ -57,7 +63,7 @@ def _list(args: argparse.Namespace) -> int:
             str(j.nprocs * j.nnodes),
             f"{j.created_at:%Y-%m-%d %H:%M:%S}",
         )
-        for j in _manager().list(status)
+        for j in jobs
     ]
     header = ("ID", "NAME", "STATUS", "RANKS", "CREATED (UTC)")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -85,18 +91,31 @@ def _describe(job: JobInfo) -> str:
     return "\n".join(lines)
 
 
+def _print_json(payload: Any) -> int:
+    print(json.dumps(payload, indent=1, default=str))
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
-    print(_describe(_manager().get(args.job_id)))
+    job = _manager().get(args.job_id)
+    if args.json:
+        return _print_json(job.model_dump(mode="json"))
+    print(_describe(job))
     return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
-    print(_manager().logs(args.job_id, args.rank, args.tail), end="")
+    text = _manager().logs(args.job_id, args.rank, args.tail)
+    if args.json:
+        return _print_json({"job": args.job_id, "rank": args.rank, "logs": text})
+    print(text, end="")
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
     job = _manager().cancel(args.job_id, args.grace)
+    if args.json:
+        return _print_json(job.model_dump(mode="json"))
     print(f"{job.id}: {job.status.value}")
     return 0
 
@@ -104,8 +123,9 @@ def _cancel(args: argparse.Namespace) -> int:
 def magic_launch(line_args: list[str], cell: str | None, shell: Any) -> Any:
     """``%%lepton launch --nprocs 2``: run the cell body as the script of every rank.
 
-    The body runs in fresh interpreters, as a torchrun script would: it imports what it
-    uses and sets up its own process group; notebook variables are not visible there.
+    The body runs in fresh interpreters with the process group ready (``dist.get_rank()``
+    works; a call to ``init_process_group`` is skipped): it imports what it uses, and
+    notebook variables are not visible there.
     """
     from .api import launch
 
@@ -115,12 +135,14 @@ def magic_launch(line_args: list[str], cell: str | None, shell: Any) -> Any:
     parser.add_argument("--backend", default="local")
     parser.add_argument("--name", default="cell")
     parser.add_argument("--max-restarts", type=int, default=0)
+    parser.add_argument("--gpus", type=int, default=None)
     try:
         options, script_args = parser.parse_known_args(line_args)
     except SystemExit as e:  # argparse exits on bad input; a magic must raise instead
         raise Invalid(
             f"Usage: %%lepton launch [--nprocs N] [--nnodes N] [--backend NAME] "
-            f"[--name NAME] [--max-restarts N] [ARGS...]; got {shlex.join(line_args)!r}."
+            f"[--name NAME] [--max-restarts N] [--gpus N] [ARGS...]; got "
+            f"{shlex.join(line_args)!r}."
         ) from e
     if not cell or not cell.strip():
         raise Invalid("%%lepton launch needs a cell body: the code every rank runs.")
@@ -136,4 +158,6 @@ def magic_launch(line_args: list[str], cell: str | None, shell: Any) -> Any:
             backend=options.backend,
             name=options.name,
             max_restarts=options.max_restarts,
+            gpus=options.gpus,
+            init_process_group=True,
         )

@@ -20,8 +20,16 @@ def _print(value: Any, as_json: bool) -> None:
         value = value.model_dump(mode="json")
     elif isinstance(value, list):
         value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-    if as_json or not isinstance(value, list):
+    if as_json or not isinstance(value, (list, dict)):
         print(json.dumps(value, indent=2, default=str))
+        return
+    if isinstance(value, dict):
+        # One object (a version, its lineage, an fsck report): a field per line.
+        for key, item in value.items():
+            if item not in (None, "", [], {}):
+                plain = isinstance(item, (str, int, float))
+                shown = item if plain else json.dumps(item, default=str)
+                print(f"{key:12} {shown}")
         return
     for row in value:
         print("  ".join(f"{k}={v}" for k, v in row.items() if k not in ("files", "lineage")))
@@ -31,7 +39,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import new_token, read_tokens, serve
     from .service import Principal
 
-    settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
+    settings = load_settings(
+        registry_db_url=args.db,
+        registry_storage_url=args.storage,
+        promotion_gates=_gates(args.promotion_gates),
+    )
     if args.hub or os.environ.get("JUPYTERHUB_SERVICE_NAME"):
         from .hub import serve_hub
         from .policy import TeamPolicy
@@ -52,13 +64,25 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gates(text: str) -> dict[str, Any] | None:
+    if not text:
+        return None  # LEPTON_PROMOTION_GATES, if set
+    try:
+        gates = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Invalid(f"--promotion-gates is not valid JSON: {e}") from e
+    if not isinstance(gates, dict):
+        raise Invalid('--promotion-gates is a JSON object: {"prod": {"dataset": ..., ...}}.')
+    return gates
+
+
 def _fsck(args: argparse.Namespace) -> int:
     from .client import DirectClient, current_principal
 
     settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
     client = DirectClient(settings, current_principal())
     report = client.service.fsck(verify=not args.quick, gc=args.gc, grace_seconds=args.grace)
-    _print(report, True)
+    _print(report, args.json)
     problems = report.missing or report.mismatches
     if not args.gc and (report.orphans or report.stale_uploads):
         print(
@@ -95,6 +119,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--user", default=getpass.getuser(), help="the user --token authenticates")
     p.add_argument(
         "--tokens", default="", help='JSON file {"<token>": {"user": ..., "groups": [...]}}'
+    )
+    p.add_argument(
+        "--promotion-gates",
+        default="",
+        metavar="JSON",
+        help='aliases that move only on a passing comparison, e.g. \'{"prod": {"dataset": '
+        '"datasets/eval", "metric": "correct"}}\' (default: $LEPTON_PROMOTION_GATES)',
     )
     p.add_argument("--access-log", action="store_true")
     hub = p.add_argument_group(
@@ -141,6 +172,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=3600.0,
         help="seconds an orphan must be old before --gc removes it",
     )
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_fsck)
 
     def verb(name: str, help_text: str, *arguments: tuple[str, dict[str, Any]], call: Any) -> None:

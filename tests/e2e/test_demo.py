@@ -13,8 +13,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbconvert import HTMLExporter
 
 LEPTON = str(Path(sys.executable).with_name("lepton"))
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 
 
 @pytest.mark.slow
@@ -53,6 +55,12 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     output = nbformat.read(demo / "workspace" / "demo-output.ipynb", as_version=4)
     errors = [o for c in output.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, json.dumps(errors)[:2000]
+    # And the training job reads well in the saved output's HTML export (no widgets run
+    # there): its status, a table per rank and the loss curve as an image
+    page, _ = HTMLExporter().from_notebook_node(output)
+    assert "<th>rank</th><th>step</th><th>loss</th>" in page
+    assert "loss curve" in page and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    assert "succeeded</span>" in page
     # And its last line is the exact command that opens the workspace in JupyterLab, with
     # jupyter's full path when the venv is not activated
     cd, jupyter, lab = _open_command(done.stdout, demo / "workspace")
@@ -76,6 +84,21 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     )
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
     assert ": identical" in check.stdout
+    # And the demo notebook runs again there, top to bottom, as a JupyterLab kernel runs it
+    # (no parameters injected, no variable set), and again: re-attaching keeps its lock
+    for again in ("again-1.ipynb", "again-2.ipynb"):
+        executed = subprocess.run(
+            [JUPYTER, "nbconvert", "--execute", "--to=notebook", f"--output={again}", "demo.ipynb"],
+            cwd=cd,
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert executed.returncode == 0, executed.stderr[-4000:]
+        rerun = nbformat.read(cd / again, as_version=4)
+        text = json.dumps([o for c in rerun.cells for o in c.get("outputs", [])])
+        assert "test accuracy of demo/spirals@prod" in text, text[-2000:]
 
 
 def _open_command(stdout: str, workspace: Path) -> tuple[Path, str, str]:

@@ -128,7 +128,7 @@ def test_a_killed_publish_leaves_no_partial_version(
     # Given a model with one version
     first = tmp_path / "first.bin"
     first.write_bytes(b"first")
-    service.publish(me, "team/model", one_file_request(service.blobs, first))
+    service.publish(me, "team/model", one_file_request(service, me, first))
     # When a publisher of a 24 MiB file is killed -9 at `point`
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(24 << 20))
@@ -163,5 +163,5 @@ def test_a_killed_publish_leaves_no_partial_version(
     service.fsck(gc=True, grace_seconds=0)
     assert service.fsck().clean
     # And the next publish takes the next number, with no gap
-    again = service.publish(me, "team/model", one_file_request(service.blobs, source))
+    again = service.publish(me, "team/model", one_file_request(service, me, source))
     assert again.version == 2
