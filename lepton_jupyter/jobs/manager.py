@@ -453,7 +453,8 @@ def _start_supervisor(spec: JobSpec, folder: JobFolder, keep_fds: list[int]) -> 
         **os.environ,
         **spec.env,
         **device_env(spec.gpus, spec.devices),
-        **thread_env(spec.nprocs, spec.env),
+        # Local ranks share this machine's CPUs; a Slurm job's script splits its own.
+        **(thread_env(spec.nprocs, spec.env) if spec.backend == "local" else {}),
         JOB_DIR_ENV: str(folder.path),
         JOB_ID_ENV: spec.id,
     }

@@ -223,3 +223,34 @@ def test_no_slurm_installed_is_named(jobs_path, monkeypatch, tmp_path):
     # When a job is launched on Slurm, Then the error says so, naming sbatch
     with pytest.raises(Invalid, match="Slurm is not installed here: no 'sbatch' on PATH"):
         launch(where_am_i, backend="slurm")
+
+
+def threads_and_devices() -> dict:
+    """What Slurm and lepton gave the rank: srun's CPUs, its OpenMP threads, its GPUs."""
+    return {
+        "srun_cpus": os.environ.get("SRUN_CPUS_PER_TASK"),
+        "omp_threads": os.environ.get("OMP_NUM_THREADS"),
+        "visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
+def test_ranks_get_slurm_cpus_one_thread_rule_and_no_gpu(slurm, jobs_path, monkeypatch):
+    # Given a CPU job asking Slurm for one CPU per node's task
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    job = launch(
+        threads_and_devices, backend="slurm", partition="debug", time="10", cpus_per_task=1
+    )
+    # Then srun got sbatch's --cpus-per-task, the rank the same thread rule as a local
+    # one, and no GPU (a CPU job on Slurm sees none, whatever the node has)
+    assert job.result(timeout=TIMEOUT) == {"srun_cpus": "1", "omp_threads": "1", "visible": ""}
+    assert job.info.gpus == 0
+
+
+def test_a_gpu_job_without_gpus_is_refused_before_sbatch(slurm, jobs_path):
+    # Given a job that asks for NCCL, When launched on Slurm without gpus_per_node
+    with pytest.raises(Invalid) as info:
+        launch(threads_and_devices, backend="slurm", partition="debug", dist_backend="nccl")
+    # Then it is refused before anything is submitted, saying what to add
+    assert "needs GPUs, and this job has none (Slurm gpus_per_node is not set)" in str(info.value)
+    assert slurm.job_ids() == []
+    assert not [p for p in jobs_path.iterdir() if p.is_dir()] if jobs_path.exists() else True
