@@ -17,3 +17,32 @@ def pid_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch); None if there is none.
+
+    With the pid it names one process: a pid the OS reused later has another start time.
+    """
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def process_alive(pid: int, started: float | None) -> bool:
+    """Whether the process that was ``pid`` and started at ``started`` still runs (a zombie
+    does not; ``started`` None: any process with that pid counts)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(process.create_time() - started) < 0.01
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return pid_exists(pid)

@@ -236,13 +236,18 @@ export interface ILineage {
 
 // -- runs (lepton_jupyter/runs/{manifest,diff}.py) -----------------------------
 
-export type RunStatus = 'running' | 'completed' | 'failed';
+export type RunStatus = 'running' | 'completed' | 'failed' | 'crashed';
 
 export interface IRunManifest {
   id: string;
   status: RunStatus;
   engine: string;
-  notebook: { path: string; digest: string; cells: string[] };
+  notebook: {
+    path: string;
+    source?: 'file' | 'url' | 'stdin' | 'object';
+    digest: string;
+    cells: string[];
+  };
   kernel_name: string;
   cwd: string;
   parameters: Record<string, unknown>;
@@ -255,7 +260,15 @@ export interface IRunManifest {
   ended_at: string | null;
   output_path: string | null;
   output_digest: string | null;
+  /** One line, the cell as papermill shows it: 'In [4]: ValueError: boom'. */
   error: string | null;
+  failure?: {
+    ename: string;
+    evalue: string;
+    cell_index: number | null;
+    exec_count: number | null;
+  } | null;
+  exit_code?: number | null;
   rerun_of: string | null;
   user: string;
   pid: number | null;
@@ -286,6 +299,8 @@ export interface IMetricDiff {
 
 export interface ICellDiff {
   index: number;
+  /** 'In [N]': the cell as papermill shows it. */
+  label?: string;
   source: string;
   source_changed: boolean;
   outputs_changed: boolean;

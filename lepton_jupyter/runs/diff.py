@@ -7,6 +7,7 @@ on both sides; a parameter change shows under ``parameters`` instead.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Literal
 
@@ -14,6 +15,8 @@ from pydantic import BaseModel, Field
 
 from ..pins import PIN_KINDS, resolution
 from .manifest import INJECTED_TAG, Manifest, normalized_outputs
+from .outcome import cell_label
+from .parameters import encode
 
 PinStatus = Literal["held", "changed", "missing", "new"]
 
@@ -47,9 +50,13 @@ class MetricDiff(BaseModel):
 
 
 class CellDiff(BaseModel):
-    """A cell whose source or outputs differ; ``index`` is its position in the notebook."""
+    """A cell whose source or outputs differ, named as papermill names cells (see outcome.py)."""
 
-    index: int
+    index: int = Field(
+        description="Position in the executed notebook (the second run's when it has the "
+        "cell), the injected parameters cell counted, as papermill's cell_index."
+    )
+    label: str = Field(default="", description="'In [N]': the cell as papermill shows it.")
     source: str = Field(description="First line of the cell's source, to recognise it.")
     source_changed: bool
     outputs_changed: bool
@@ -103,7 +110,7 @@ class RunDiff(BaseModel):
             lines.append(f"  metric {m.name}: {m.before!r} -> {m.after!r} {mark}{tol}")
         for c in self.cells:
             what = "source and outputs" if c.source_changed else "outputs"
-            lines.append(f"  cell {c.index} ({c.source}): {what} changed")
+            lines.append(f"  {c.label or c.index} ({c.source}): {what} changed")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -128,8 +135,13 @@ def diff_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[ParameterChang
     return [
         ParameterChange(name=name, before=a.get(name), after=b.get(name))
         for name in sorted(set(a) | set(b))
-        if a.get(name) != b.get(name) or (name in a) != (name in b)
+        if not _same_value(a.get(name), b.get(name)) or (name in a) != (name in b)
     ]
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as stored: nan is nan, and 1, 1.0 and True differ (the notebook sees the type)."""
+    return json.dumps(encode(a), sort_keys=True) == json.dumps(encode(b), sort_keys=True)
 
 
 def _first_resolutions(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -185,9 +197,14 @@ def diff_metrics(
 
 
 def _numbered_code_cells(nb: Any) -> list[tuple[int, Any]]:
-    """(position in the notebook as the user wrote it, cell) for each code cell."""
-    cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
-    return [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+    """(position in the executed notebook, cell) for each code cell the user wrote: the
+    injected parameters cell is not compared, but it counts, as papermill counts it."""
+    return [
+        (i, c)
+        for i, c in enumerate(nb.cells)
+        if c.get("cell_type") == "code"
+        and INJECTED_TAG not in c.get("metadata", {}).get("tags", [])
+    ]
 
 
 def _output_text(cell: Any | None, limit: int = 300) -> str:
@@ -218,9 +235,11 @@ def diff_cells(nb_a: Any, nb_b: Any) -> list[CellDiff]:
         if not (outputs_changed or source_changed):
             continue
         first_line = (source_b if source_b is not None else source_a or "").strip()
+        shown = b if b is not None else a
         result.append(
             CellDiff(
                 index=index_b if index_b is not None else index_a or 0,
+                label=cell_label(shown.get("execution_count") if shown is not None else None),
                 source=first_line.splitlines()[0][:80] if first_line else "",
                 source_changed=source_changed,
                 outputs_changed=outputs_changed,

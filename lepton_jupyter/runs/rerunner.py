@@ -20,6 +20,8 @@ from .. import errors, pins
 from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
 from .diff import RunDiff, compare_runs
 from .manifest import Manifest, notebook_info, now
+from .outcome import Outcome, exception_outcome
+from .parameters import SourceValue
 from .store import DIFF, INPUT, OUTPUT, PINS, RunStore
 
 ENGINE = "lepton"
@@ -35,9 +37,14 @@ class RerunPlan:
 
     original: Manifest
     notebook: Path
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | None  # what papermill injects (None: no injected cell)
     cwd: str
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runs_with(self) -> dict[str, Any]:
+        """Every parameter value the rerun's notebook will run with."""
+        return {**self.original.parameters, **self.overrides}
 
 
 def _first_line(cell: Any) -> str:
@@ -82,7 +89,8 @@ def plan_rerun(
     """Check that ``original`` can be rerun as asked; raise a clear error if not."""
     copy = store.root / original.id / INPUT
     recorded = original.notebook.path
-    if from_copy:
+    # stdin, a NotebookNode or a URL: what ran is the copy (the source may be gone or other).
+    if from_copy or original.notebook.source != "file":
         if not copy.is_file():
             raise NotFound(f"Run {original.id} kept no copy of its notebook ({copy} is missing).")
         notebook = copy
@@ -92,8 +100,6 @@ def plan_rerun(
             f"To rerun the copy recorded with the run, pass from_copy=True "
             f"(CLI: --from-copy); the copy is {copy}."
         )
-        if "://" in recorded:
-            raise Invalid(f"Run {original.id} ran the remote notebook {recorded}. {offer}")
         if not notebook.is_file():
             raise NotFound(f"Notebook {recorded} recorded by run {original.id} is gone. {offer}")
         current = nbformat.read(str(notebook), as_version=4)
@@ -120,10 +126,27 @@ def plan_rerun(
     return RerunPlan(
         original=original,
         notebook=notebook,
-        parameters={**original.parameters, **overrides},
+        parameters=injected_again(original, overrides),
         cwd=cwd,
         overrides=overrides,
     )
+
+
+def injected_again(original: Manifest, overrides: dict[str, Any]) -> dict[str, Any] | None:
+    """What papermill must inject so the rerun runs with the original's values plus
+    ``overrides``: the original's injected values (papermill replaces an injected cell
+    whole), or None to run a cell saved in the notebook as it is."""
+    injected = dict(original.injected or {})
+    computed = [name for name, value in injected.items() if isinstance(value, SourceValue)]
+    if not overrides:
+        return None if computed or original.injected is None else injected
+    if computed:
+        raise Invalid(
+            f"Run {original.id} ran an injected-parameters cell saved in the notebook whose "
+            f"{', '.join(computed)} is computed, not a value, so it cannot be injected again "
+            "with the overrides; rerun without overrides, or edit the notebook."
+        )
+    return {**injected, **overrides}
 
 
 def placeholder(store: RunStore, plan: RerunPlan, run_id: str) -> Manifest:
@@ -133,7 +156,8 @@ def placeholder(store: RunStore, plan: RerunPlan, run_id: str) -> Manifest:
         notebook=plan.original.notebook,
         kernel_name=plan.original.kernel_name,
         cwd=plan.cwd,
-        parameters=plan.parameters,
+        parameters=plan.runs_with,
+        injected=plan.parameters,
         started_at=now(),
         rerun_of=plan.original.id,
         user=plan.original.user,
@@ -177,32 +201,38 @@ def execute_rerun(
             lepton_pins=str(pins_path),
         )
     except PapermillExecutionError as e:
-        _mark_failed(store, run_id, f"cell {e.cell_index}: {e.ename}: {e.evalue}")
+        outcome = exception_outcome(e)
+        _mark_failed(store, run_id, outcome)
         cls = getattr(errors, e.ename, None)
         if not (isinstance(cls, type) and issubclass(cls, LeptonError)):
             cls = RunFailed
         raise cls(
-            f"Rerun {run_id} of run {plan.original.id} failed in cell {e.cell_index}: "
-            f"{e.ename}: {e.evalue} (output notebook: {output})"
+            f"Rerun {run_id} of run {plan.original.id} failed at {outcome.failure.text()} "
+            f"(output notebook: {output})"
         ) from e
     except BaseException as e:
-        _mark_failed(store, run_id, f"{type(e).__name__}: {e}")
+        _mark_failed(store, run_id, exception_outcome(e))
         raise
     manifest = store.get(run_id)
     write_diff(store, plan.original, manifest)
     return manifest
 
 
-def _mark_failed(store: RunStore, run_id: str, error: str) -> None:
+def _mark_failed(store: RunStore, run_id: str, outcome: Outcome) -> None:
     """Make sure a rerun that died before or inside the engine is not left 'running'."""
     try:
         manifest = store.get(run_id)
     except LeptonError:
         return
-    if manifest.status == "running":
-        store.save(
-            manifest.model_copy(update={"status": "failed", "error": error, "ended_at": now()})
-        )
+    if manifest.status == "running" and outcome.failure is not None:
+        update = {
+            "status": outcome.status,
+            "error": outcome.failure.text(),
+            "failure": outcome.failure,
+            "exit_code": outcome.exit_code,
+            "ended_at": now(),
+        }
+        store.save(manifest.model_copy(update=update))
 
 
 def load_output(store: RunStore, manifest: Manifest) -> Any | None:

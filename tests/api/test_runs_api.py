@@ -57,7 +57,8 @@ async def test_list_show_and_diff_a_recorded_run(jp_fetch, own_copy_of_run: Reco
     assert await _get(jp_fetch, notebook="/elsewhere.ipynb") == []
     # When it asks for one run, Then it gets the whole manifest
     shown = await _get(jp_fetch, run_id)
-    assert shown["parameters"] == {"lr": 0.05} and shown["git"]["commit"] == own_copy_of_run.head
+    assert shown["injected"] == {"lr": 0.05} and shown["git"]["commit"] == own_copy_of_run.head
+    assert shown["parameters"] == {"lr": 0.05, "steps": 40, "seed": 0, "fail": False}
     # When it diffs the run with itself, Then everything is identical
     result = await _get(jp_fetch, run_id, "diff", against=run_id, abs_tol="0.001")
     assert (result["before"], result["after"], result["abs_tol"]) == (run_id, run_id, 0.001)
