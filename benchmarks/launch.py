@@ -1,4 +1,4 @@
-"""Launch overhead, 2 CPU ranks (gloo): lepton's launch() against torchrun and accelerate.
+"""Launch overhead, 2 ranks (gloo on CPU, NCCL on GPU): lepton's launch() against torchrun.
 
 Times, from the launch call, (a) the first training step of rank 0 and (b) completion,
 for the same tiny DDP training:
@@ -10,8 +10,9 @@ for the same tiny DDP training:
 * ``notebook_launcher``: accelerate's, which forks this process (torch already imported,
   as in a notebook), when accelerate is installed.
 
-Run: ``python benchmarks/launch.py [--repeat 3]``; prints medians and ratios.
-Goal: lepton <= 1.1x torchrun.
+Run: ``python benchmarks/launch.py [--repeat 3] [--device cuda]``; prints medians and ratios.
+With ``--device cuda`` each rank trains on its own GPU (two GPUs needed) and the process group
+is ``cpu:gloo,cuda:nccl`` on both paths. Goal: lepton <= 1.1x torchrun.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 STEPS = 20
 MARK_ENV = "BENCH_FIRST_STEP_FILE"
+DEVICE_ENV = "BENCH_DEVICE"
 
 SCRIPT = f'''\
 import os, time
@@ -37,13 +39,19 @@ import torch.distributed as dist
 
 def train(steps={STEPS}):
     from lepton_jupyter.jobs import report
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
+    device = torch.device(os.environ.get("{DEVICE_ENV}", "cpu"))
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():  # torchrun runs the script; lepton sets the group up
+        dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(0)
-    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(16, 1))
+    model = torch.nn.parallel.DistributedDataParallel(
+        torch.nn.Linear(16, 1).to(device), device_ids=[device] if device.type == "cuda" else None
+    )
     optimiser = torch.optim.SGD(model.parameters(), lr=0.05)
     for step in range(steps):
-        x = torch.randn(64, 16)
+        x = torch.randn(64, 16, device=device)
         loss = ((model(x) - x.sum(dim=1, keepdim=True)) ** 2).mean()
         optimiser.zero_grad()
         loss.backward()
@@ -82,13 +90,20 @@ def timed(run: Callable[[], Any], mark: Path) -> tuple[float, float, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
+    if args.device == "cuda":
+        import torch
+
+        if torch.cuda.device_count() < 2:
+            parser.error(f"--device cuda needs 2 GPUs; torch sees {torch.cuda.device_count()}")
     with tempfile.TemporaryDirectory(prefix="lepton-bench-launch-") as work:
-        return bench(Path(work), args.repeat)
+        return bench(Path(work), args.repeat, args.device)
 
 
-def bench(work: Path, repeat: int) -> int:
+def bench(work: Path, repeat: int, device: str = "cpu") -> int:
     os.environ.setdefault("LEPTON_STATE_DIR", str(work / "state"))
+    os.environ[DEVICE_ENV] = device
     mark = work / "first-step"
     os.environ[MARK_ENV] = str(mark)
     script = work / "train.py"
@@ -118,13 +133,15 @@ def bench(work: Path, repeat: int) -> int:
             stderr=subprocess.DEVNULL,
         )
 
+    gpus = 2 if device == "cuda" else 0
+
     def lepton_script() -> Job:
-        job = launch(str(script), nprocs=2)
+        job = launch(str(script), nprocs=2, gpus=gpus)
         job.wait()
         return job
 
     def lepton_function() -> Job:
-        job = launch(train, nprocs=2)
+        job = launch(train, nprocs=2, gpus=gpus)
         job.wait()
         return job
 
@@ -162,7 +179,8 @@ def bench(work: Path, repeat: int) -> int:
         for name, rs in results.items()
     }
     base_first, base_done = medians["torchrun"]
-    print(f"\nmedian of {repeat}, 2 ranks, gloo, {STEPS} DDP steps")
+    backend = "cpu:gloo,cuda:nccl on 2 GPUs" if device == "cuda" else "gloo"
+    print(f"\nmedian of {repeat}, 2 ranks, {backend}, {STEPS} DDP steps")
     print(
         f"{'path':18s} {'first step':>10s} {'done':>7s} {'/torchrun first':>16s} "
         f"{'/torchrun done':>15s}"

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The same tiny DDP training as the local launch benchmark, so the two compare.
 from launch import MARK_ENV, SCRIPT
 
-from tests.fixtures.slurm import SlurmCluster, running_cluster, skip_reason
+from tests.fixtures.parts import describe, missing
+from tests.fixtures.slurm import SlurmCluster, running_cluster
 
 PEER_BATCH = """\
 #!/bin/bash
@@ -82,9 +83,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    reason = skip_reason()
+    reason = missing("slurm")
     if reason:
-        print(f"cannot run: {reason}")
+        print(f"cannot run: {describe('slurm', reason)}")
         return 1
     with tempfile.TemporaryDirectory(prefix="lepton-bench-slurm-") as tmp:
         root = Path(tmp)

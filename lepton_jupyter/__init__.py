@@ -44,6 +44,10 @@ _EXPORTS: dict[str, str] = {
     "diff_runs": ".runs.api",
     "record_run": ".runs.interactive",
     "log_metric": ".pins",
+    "compare": ".compare",
+    "compare_runs": ".compare",
+    "rerun_comparison": ".compare",
+    "comparisons": ".compare",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, List, Unicode
 
@@ -68,6 +70,15 @@ class LeptonApp(ExtensionApp):
         config=True,
         help="Aliases that only a namespace maintainer (or admin) may move.",
     )
+    promotion_gates = Dict(
+        default_value={},
+        config=True,
+        help="Aliases that move only on evidence: alias (or 'ns/model@alias') -> "
+        '{"dataset": path, "metric": name, "min_delta": 0.0}. Moving a gated alias needs a '
+        "recorded comparison of the new version against the current holder on that dataset "
+        "whose interval of new - current lies above min_delta, or a maintainer's override "
+        "with a reason. Rollback is never gated. Kernels: LEPTON_PROMOTION_GATES (JSON).",
+    )
     jobs_dir = Unicode(
         "",
         config=True,
@@ -83,7 +94,10 @@ class LeptonApp(ExtensionApp):
     )
 
     def lepton_settings(self) -> Settings:
+        # A workspace file (lepton.json) in the folder the server serves, or above it,
+        # fills what neither this config nor LEPTON_* variables set.
         return load_settings(
+            Path(self.serverapp.root_dir),
             state_dir=self.state_dir,
             data_cache=self.data_cache,
             cache_link_types=self.cache_link_types,
@@ -92,6 +106,7 @@ class LeptonApp(ExtensionApp):
             registry_db_url=self.registry_db_url,
             registry_storage_url=self.registry_storage_url,
             protected_aliases=self.protected_aliases,
+            promotion_gates=self.promotion_gates,
             jobs_dir=self.jobs_dir,
             slurm_defaults=self.slurm_defaults,
         )

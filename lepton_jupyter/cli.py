@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = {
     "jobs": "lepton_jupyter.jobs.cli",
     "runs": "lepton_jupyter.runs.cli",
     "registry": "lepton_jupyter.registry.cli",
+    "compare": "lepton_jupyter.compare.cli",
 }
 
 

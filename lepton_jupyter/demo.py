@@ -12,6 +12,7 @@ import csv
 import logging
 import os
 import random
+import shlex
 import shutil
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Conflict
+from .settings import ENV_PREFIX, export_env, load_settings, write_workspace_file
 
 DATASET_PATH = "datasets/points"
 DATASET_DESCRIPTION = "Two interleaved 2-D spirals, labelled 0/1; train.csv and test.csv."
@@ -99,7 +101,11 @@ def create_data_registry(root: Path, remote: Path) -> Path:
 
 
 def create_workspace(directory: Path) -> dict[str, Path]:
-    """A fresh demo workspace: the data registry, its remote, and an empty project folder."""
+    """A fresh demo workspace: the data registry, its remote, and a project folder.
+
+    The project folder's ``lepton.json`` names the demo's state folder and data registry,
+    so ``jupyter lab``, kernels and ``lepton`` started there find them with no variable set.
+    """
     directory = directory.resolve()
     if directory.exists() and any(directory.iterdir()):
         raise Conflict(f"Demo directory {directory} is not empty; pass an empty or new --dir.")
@@ -108,12 +114,17 @@ def create_workspace(directory: Path) -> dict[str, Path]:
     workspace.mkdir()
     notebook = workspace / "demo.ipynb"
     shutil.copyfile(demo_notebook(), notebook)
+    state = directory / "state"
+    settings_file = write_workspace_file(
+        workspace, state_dir=str(state), data_registries=[str(registry)]
+    )
     return {
         "root": directory,
         "data_registry": registry,
         "workspace": workspace,
         "notebook": notebook,
-        "state": directory / "state",
+        "state": state,
+        "settings_file": settings_file,
     }
 
 
@@ -129,8 +140,6 @@ def run_demo(directory: Path, *, log_output: bool = False) -> dict[str, Any]:
     from .runs.demo import demo_rerun_check
 
     paths = create_workspace(directory)
-    # The demo keeps all of lepton's state inside its folder, so it never touches the user's.
-    os.environ.setdefault("LEPTON_STATE_DIR", str(paths["state"]))
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     started = time.monotonic()
     output = paths["workspace"] / "demo-output.ipynb"
@@ -138,6 +147,12 @@ def run_demo(directory: Path, *, log_output: bool = False) -> dict[str, Any]:
     # process's cwd, so the whole demo works from inside the workspace.
     previous_cwd = Path.cwd()
     os.chdir(paths["workspace"])
+    # The demo keeps all of lepton's state inside its folder, where the workspace file
+    # points, whatever LEPTON_* variables this shell has: `jupyter lab` started there later
+    # must see exactly what the demo made. Kernels and job ranks inherit these.
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        del os.environ[name]
+    export_env(load_settings())
     try:
         nb = papermill.execute_notebook(
             str(paths["notebook"]),
@@ -189,8 +204,22 @@ def _summary(result: dict[str, Any]) -> str:
                 if out.get("output_type") == "stream":
                     lines.extend("  " + line for line in out["text"].splitlines() if line)
     lines.append(result["check"].report())
-    lines.append("Open the workspace in JupyterLab (jupyter lab) to see the Lepton sidebar.")
+    lines.append(
+        "Open the workspace in JupyterLab; the Lepton sidebar shows the dataset, the job, "
+        "the model and both runs:"
+    )
+    lines.append(f"  {open_command(result['workspace'])}")
     return "\n".join(lines)
+
+
+def open_command(workspace: Path) -> str:
+    """The shell line that opens ``workspace`` in JupyterLab: ``jupyter`` when the one on
+    PATH is this environment's, else its full path (a venv that is not activated)."""
+    jupyter = Path(sys.executable).with_name("jupyter")
+    on_path = shutil.which("jupyter")
+    same = on_path is not None and Path(on_path).resolve() == jupyter.resolve()
+    program = "jupyter" if same else shlex.quote(str(jupyter))
+    return f"cd {shlex.quote(str(workspace))} && {program} lab"
 
 
 def add_parser(subparsers: Any) -> None:

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import Invalid
 
@@ -95,16 +95,52 @@ def metrics_of(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {e["key"]: e.get("value") for e in entries if e.get("kind") == "metric"}
 
 
-def write_pins(entries: Iterable[dict[str, Any]], path: Path) -> Path:
-    """Write the pins file a rerun exports as ``LEPTON_PINS``: every entry but metrics."""
+RerunMode = Literal["dry-run", "apply"]
+RERUN_MODES: tuple[RerunMode, ...] = ("dry-run", "apply")
+
+
+def write_pins(
+    entries: Iterable[dict[str, Any]],
+    path: Path,
+    *,
+    mode: RerunMode | None = None,
+    workdir: Path | None = None,
+) -> Path:
+    """Write the pins file a rerun exports as ``LEPTON_PINS``: every entry but metrics.
+
+    ``mode`` says whether the rerun may change shared things (``apply``) or only records
+    what it would have done (``dry-run``); ``workdir`` is the rerun's own working folder,
+    where its datasets are placed (see ``workdir.py``).
+    """
     pinned_entries = [e for e in entries if e.get("kind") != "metric"]
+    document: dict[str, Any] = {"entries": pinned_entries}
+    if mode is not None:
+        document["mode"] = mode
+    if workdir is not None:
+        document["workdir"] = str(workdir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(pinned_entries, indent=1, default=str))
+    path.write_text(json.dumps(document, indent=1, default=str))
     return path
 
 
+class PinsFile:
+    """The pins in force (by kind and key) and how the rerun that set them runs."""
+
+    def __init__(self, document: Any = None) -> None:
+        # A bare list is the format written before reruns had a mode (an applying rerun).
+        if isinstance(document, list):
+            document = {"entries": document}
+        document = document or {}
+        self.entries: list[dict[str, Any]] = list(document.get("entries") or [])
+        self.mode: RerunMode | None = document.get("mode")
+        self.workdir = Path(document["workdir"]) if document.get("workdir") else None
+        self.by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in self.entries:
+            self.by_key.setdefault((entry["kind"], entry["key"]), entry)
+
+
 _ledger: Ledger | None = None
-_pins: dict[tuple[str, str], dict[str, Any]] | None = None
+_pins: PinsFile | None = None
 
 
 def ledger() -> Ledger:
@@ -125,11 +161,15 @@ def log_metric(name: str, value: Any, step: int | None = None) -> dict[str, Any]
     """Record a metric in the run ledger; the manifest keeps the last value per name.
 
     A rerun's diff compares these values (within a tolerance) against the original run.
-    ``value`` may be any real number, including a 0-d tensor or numpy scalar.
+    ``value`` may be any real number, including a 0-d tensor or numpy scalar, or a 1-d
+    sequence of them (list, array, tensor): per-example results, which ``compare()`` pairs
+    across candidates.
     """
     if not isinstance(name, str) or not name.strip():
         raise Invalid(f"Metric name must be a non-empty string, got {name!r}.")
-    if isinstance(value, bool) or not isinstance(value, int):
+    if getattr(value, "ndim", 0) >= 1 or isinstance(value, list | tuple):
+        value = _per_example(name, value)
+    elif isinstance(value, bool) or not isinstance(value, int):
         try:
             value = float(value)
         except (TypeError, ValueError) as e:
@@ -144,9 +184,39 @@ def log_metric(name: str, value: Any, step: int | None = None) -> dict[str, Any]
     return record("metric", name, **data)
 
 
+def _per_example(name: str, values: Any) -> list[float]:
+    """A 1-d sequence of finite numbers as a list of floats; Invalid naming the metric."""
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    if not values or any(isinstance(v, list) for v in values):
+        raise Invalid(f"Metric {name!r}: per-example results must be a non-empty 1-d sequence.")
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError) as e:
+        raise Invalid(f"Metric {name!r}: per-example results must be numbers ({e}).") from e
+    if not all(math.isfinite(v) for v in floats):
+        raise Invalid(f"Metric {name!r}: per-example results contain NaN or infinity.")
+    return floats
+
+
 def metrics() -> dict[str, Any]:
     """The last value of each metric logged in this process."""
     return metrics_of(ledger().entries("metric"))
+
+
+def _pins_file() -> PinsFile:
+    global _pins
+    if _pins is None:
+        document = None
+        path = os.environ.get(PINS_ENV)
+        if path:
+            try:
+                document = json.loads(Path(path).read_text())
+                _pins = PinsFile(document)
+            except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+                raise Invalid(f"Cannot read the pins file {path} named by {PINS_ENV}: {e}") from e
+        else:
+            _pins = PinsFile()
+    return _pins
 
 
 def pins() -> dict[tuple[str, str], dict[str, Any]]:
@@ -155,24 +225,32 @@ def pins() -> dict[tuple[str, str], dict[str, Any]]:
     When a key was resolved more than once in the recorded run, the first resolution wins:
     it is what the run saw first.
     """
-    global _pins
-    if _pins is None:
-        loaded: dict[tuple[str, str], dict[str, Any]] = {}
-        path = os.environ.get(PINS_ENV)
-        if path:
-            try:
-                entries = json.loads(Path(path).read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise Invalid(f"Cannot read the pins file {path} named by {PINS_ENV}: {e}") from e
-            for entry in entries:
-                loaded.setdefault((entry["kind"], entry["key"]), entry)
-        _pins = loaded
-    return _pins
+    return _pins_file().by_key
 
 
 def pinned(kind: str, key: str) -> dict[str, Any] | None:
     """The recorded resolution a rerun must reuse for ``key``, or None outside a rerun."""
     return pins().get((kind, key))
+
+
+def recorded(kind: str) -> list[dict[str, Any]]:
+    """Every entry of ``kind`` the rerun's original run recorded, in order."""
+    return [e for e in _pins_file().entries if e.get("kind") == kind]
+
+
+def rerun_mode() -> RerunMode | None:
+    """``dry-run`` or ``apply`` in a rerun that says; None otherwise."""
+    return _pins_file().mode
+
+
+def dry_run() -> bool:
+    """Whether this process is a rerun that must change nothing shared (the default)."""
+    return rerun_mode() == "dry-run"
+
+
+def rerun_workdir() -> Path | None:
+    """The rerun's own working folder, where its datasets are placed; None outside one."""
+    return _pins_file().workdir
 
 
 def run_id() -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lepton_jupyter import pins
+from tests.fixtures import parts
 
 pytest_plugins = [
     "pytest_jupyter.jupyter_server",
@@ -18,7 +19,13 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.runs",
     "tests.fixtures.hub",
+    "tests.fixtures.accounts",
 ]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    required = ", ".join(sorted(parts.REQUIRED)) or "none: a test whose part is missing skips"
+    return f"required parts ({parts.REQUIRE_ENV}): {required}"
 
 
 @pytest.fixture(autouse=True)

@@ -122,6 +122,8 @@ def detach(to: str, *, workspace: str | os.PathLike[str] | None = None) -> Attac
     return _service(workspace).detach(to)
 
 
-def verify() -> CacheReport:
-    """Rehash the shared cache and list the objects whose content no longer matches."""
-    return _service().verify()
+def verify(*, fix_permissions: bool = False) -> CacheReport:
+    """Rehash the shared cache: objects whose content no longer matches, and folders or
+    objects whose mode lets a member change what others read (``fix_permissions`` mends
+    those this user owns; as root, all of them)."""
+    return _service().verify(fix_permissions=fix_permissions)

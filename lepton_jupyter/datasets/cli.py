@@ -71,14 +71,28 @@ def _detach(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = api.verify()
+    report = api.verify(fix_permissions=args.fix_permissions)
     if args.json:
         _print_json(report)
     else:
         print(f"{report.checked} objects checked in {report.cache_dir}")
+        if args.fix_permissions:
+            print(f"{report.fixed} folders and objects given the shared cache's modes")
         for bad in report.corrupted:
-            print(f"CORRUPT {bad.path}: content hashes to {bad.actual}", file=sys.stderr)
-    return 1 if report.corrupted else 0
+            print(
+                f"CORRUPT {bad.path} (owner {bad.owner}): content hashes to {bad.actual}",
+                file=sys.stderr,
+            )
+        for wrong in report.permissions:
+            print(
+                f"PERMISSIONS {wrong.path} (owner {wrong.owner}): {wrong.problem}", file=sys.stderr
+            )
+        if report.permissions and not args.fix_permissions:
+            print(
+                "Fix with `lepton datasets verify --fix-permissions` (as root, or as the owner).",
+                file=sys.stderr,
+            )
+    return 1 if report.corrupted or report.permissions else 0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -116,7 +130,19 @@ def add_actions(sub: Any) -> None:
     p = action("detach", _detach, "Remove an attached dataset and its .dvc file.")
     p.add_argument("to", help="Attached folder.")
 
-    action("verify", _verify, "Rehash the shared cache; exit 1 if an object is corrupted.")
+    p = action(
+        "verify",
+        _verify,
+        "Rehash the shared cache and check its permissions; exit 1 if an object is corrupted "
+        "or a member could change what others read.",
+    )
+    p.add_argument(
+        "--fix-permissions",
+        action="store_true",
+        help="Make folders 3775 (setgid, sticky) and objects 0444 in the cache's group, where "
+        "you own them (as root: everywhere, folders owned by root). Run it as root once on a "
+        "new shared cache, and on one made by plain DVC.",
+    )
 
 
 def _magic_parser() -> argparse.ArgumentParser:

@@ -97,11 +97,13 @@ def link_files(
     linker: Linker,
     progress: Callable[[int], None] | None = None,
     every: int = 512,
+    check: Callable[[str], None] | None = None,
 ) -> list[tuple[str, str]]:
     """Link each ``(relative path, cache object path)`` to ``root / relative path``.
 
-    Returns the entries whose cache object does not exist (to fetch, then link): trying the
-    link is the existence check, so a warm attach costs one system call per file.
+    Returns the entries whose cache object does not exist (to fetch, then link): the link
+    (or ``check(object path)``, which raises FileNotFoundError for a missing object) is the
+    existence check, so a warm attach costs one or two system calls per file.
     ``progress(files_linked)`` is called every ``every`` files and at the end.
     """
     base = str(root)
@@ -114,6 +116,8 @@ def link_files(
     done = 0
     for rel, src in files:
         try:
+            if check is not None:
+                check(src)
             link(src, join(base, rel))
         except FileNotFoundError:
             missing.append((rel, src))
@@ -126,6 +130,21 @@ def link_files(
     return missing
 
 
+def refuse_links(*paths: Path) -> None:
+    """Invalid naming the first of ``paths`` that is a symbolic link (dangling or not).
+
+    These are names lepton writes, renames or deletes in a workspace; a link planted there
+    (a ``git clone`` can carry one) would redirect that to wherever it points.
+    """
+    for path in paths:
+        if path.is_symlink():
+            raise Invalid(
+                f"{path} is a symbolic link (to {os.readlink(path)}); lepton never writes, "
+                "renames or deletes through a link in the workspace. Remove the link and "
+                "try again."
+            )
+
+
 class Placement:
     """The hidden siblings of one destination: staging folder, journal, and old copy."""
 
@@ -136,8 +155,13 @@ class Placement:
         self.pending = dvc_file.parent / f".{dvc_file.name}.lepton-pending"
         self.trash = dest.parent / f".{dest.name}.lepton-old"
 
+    def refuse_links(self) -> None:
+        """Invalid if the .dvc file, the journal, staging or old copy is a link."""
+        refuse_links(self.dvc_file, self.pending, self.staging, self.trash)
+
     def recover(self) -> None:
         """Undo what an interrupted attach or update left; the last committed state stays."""
+        self.refuse_links()
         if self.pending.exists():
             # Not committed: the .dvc file still describes the previous state (or none).
             if self.trash.exists():
@@ -158,9 +182,20 @@ class Placement:
         os.replace(self.pending, self.dvc_file)
         _remove(self.trash)
 
+    def publish_folder(self) -> None:
+        """Move the staged folder into place for an import whose .dvc file already exists."""
+        os.rename(self.staging, self.dest)
+
     def discard(self) -> None:
         """Forget a staged attach that failed before its commit point."""
         self.recover()
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Create ``path`` with ``text``; fails if anything, a link included, is already there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _remove(path: Path) -> None:

@@ -57,12 +57,34 @@ class AttachedDataset(BaseModel):
     newer_tag: str | None = Field(
         default=None, description="A registry tag newer than the attached commit, if any."
     )
+    upstream_commit: str | None = Field(
+        default=None,
+        description="The commit ``rev`` resolves to upstream now, when it has moved past the "
+        "locked commit this attach kept (``update()`` takes it).",
+    )
+    hashed_objects: int = Field(
+        default=0,
+        description="Cache objects of other users this attach hashed before linking them "
+        "(their first use by this user; later attaches link them unhashed).",
+    )
 
 
 class CorruptObject(BaseModel):
+    """A cache object whose content does not hash to its name."""
+
     path: str
     expected: str
     actual: str
+    owner: str | None = Field(default=None, description="The account owning the object.")
+
+
+class PermissionProblem(BaseModel):
+    """A folder or object of the shared cache whose mode, group or owner lets members
+    change what other members read."""
+
+    path: str
+    owner: str
+    problem: str
 
 
 class CacheReport(BaseModel):
@@ -71,6 +93,10 @@ class CacheReport(BaseModel):
     cache_dir: str
     checked: int
     corrupted: list[CorruptObject]
+    permissions: list[PermissionProblem] = Field(
+        default_factory=list, description="Modes, groups or owners still wrong."
+    )
+    fixed: int = Field(default=0, description="Folders and objects --fix-permissions mended.")
 
 
 @dataclass

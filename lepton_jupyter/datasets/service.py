@@ -11,10 +11,10 @@ nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
-from .linker import Linker, Placement, check_link_types, link_files
+from ..workdir import remove_tree, unmirror
+from . import cache
+from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .models import (
     AttachedDataset,
     AttachProgress,
     CacheReport,
-    CorruptObject,
     DatasetVersion,
     RegistryDataset,
     RegistryListing,
@@ -46,6 +47,10 @@ ProgressCallback = Callable[[AttachProgress], None]
 
 def _noop(_: AttachProgress) -> None:
     pass
+
+
+class RevisionMoved(UserWarning):
+    """An attached dataset's rev has moved upstream; the workspace keeps its locked commit."""
 
 
 def pin_key(url: str, path: str, rev: str | None) -> str:
@@ -90,10 +95,14 @@ class DatasetService:
         }
 
     def _ensure_cache(self) -> None:
-        if not self.cache_dir.exists():
-            self.cache_dir.mkdir(parents=True)
-            # setgid: objects written by any member keep the folder's group.
-            self.cache_dir.chmod(0o2775)
+        # setgid + sticky folders: objects keep the cache's group; only their owner may
+        # remove or rename them.
+        cache.prepare(self.cache_dir)
+
+    def _object_checker(self) -> cache.ObjectChecker:
+        """Hashes other users' cache objects before their first use by this user."""
+        record = self.settings.state_dir / "checked-cache-objects.sqlite"
+        return cache.ObjectChecker(self.cache_dir, record)
 
     # -- registries ---------------------------------------------------------------------
 
@@ -219,6 +228,8 @@ class DatasetService:
 
     def _configure_cache(self, repo: Repo) -> None:
         """Point the project at the shared cache in ``.dvc/config.local`` (per machine)."""
+        dvc_dir = Path(repo.dvc_dir)
+        refuse_links(dvc_dir, dvc_dir / "config.local")
         self._ensure_cache()
         with repo.config.edit("local") as conf:
             conf["cache"].update(self._cache_config())
@@ -300,28 +311,62 @@ class DatasetService:
         to_rel, dest, dvc_file = self._destination(to)
         key = pin_key(url, path, rev)
         pin = pins.pinned("dataset", key)
+        rerun_folder = pins.rerun_workdir()
+        if rerun_folder is not None and self.workspace.is_relative_to(rerun_folder):
+            result = self._attach_in_rerun(url, path, rev, to_rel, dest, pin, emit)
+        else:
+            result = self._attach_here(url, path, rev, to_rel, dest, dvc_file, pin, emit, replace)
+        pins.record(
+            "dataset",
+            key,
+            url=url,
+            path=path,
+            rev=rev,
+            commit=result.commit,
+            hash=result.hash,
+            to=to_rel,
+        )
+        return result
+
+    def _attach_here(
+        self,
+        url: str,
+        path: str,
+        rev: str | None,
+        to_rel: str,
+        dest: Path,
+        dvc_file: Path,
+        pin: dict[str, Any] | None,
+        emit: ProgressCallback,
+        replace: bool,
+    ) -> AttachedDataset:
+        """Attach into this workspace, honouring the destination's lock (as ``dvc import``).
+
+        The same url + path + rev name already imported at ``to`` keeps its locked commit
+        and only has its folder made whole; a moved upstream is reported, not taken.
+        """
+        locked = None if replace else self._locked_commit(dvc_file, to_rel, url, path, rev)
+        upstream = None
+        if pin is not None:
+            wanted = pin["commit"]
+        elif locked is not None:
+            upstream = self._upstream_commit(url, rev)
+            wanted = locked
+        else:
+            wanted = rev
         emit(AttachProgress("resolve"))
-        with self._registry(url, pin["commit"] if pin else rev) as registry:
+        with self._registry(url, wanted) as registry:
             commit = registry.get_rev()
-            datasets = self._datasets(registry)
-            out = datasets.get(path)
-            if out is None:
-                where = f"at {rev!r}" if rev else "on its default branch"
-                raise NotFound(
-                    f"Dataset {path!r} not found in data registry {url} {where}. "
-                    f"Datasets: {', '.join(sorted(datasets)) or 'none'}."
-                    + did_you_mean(path, list(datasets))
-                )
+            out = self._dataset_out(registry, url, path, rev)
             with self._project() as ws, _repo_lock(ws):
                 placement = Placement(dest, dvc_file)
+                refuse_links(dest.parent / ".gitignore")
                 placement.recover()
-                existing = self._check_destination(
-                    ws, to_rel, dest, dvc_file, url, path, commit, replace
+                stage = self._check_destination(
+                    ws, to_rel, dest, dvc_file, url, path, rev, commit, replace
                 )
-                if existing is not None:
-                    # Already attached at this commit: no work, but the run still resolved
-                    # it, so the ledger (and a rerun's pins) must say so.
-                    result = existing
+                if stage is not None:
+                    result = self._make_whole(ws, registry, stage, out, placement, emit)
                 else:
                     result = self._place(
                         ws,
@@ -335,10 +380,99 @@ class DatasetService:
                         commit=commit,
                         to=to_rel,
                     )
-        pins.record(
-            "dataset", key, url=url, path=path, rev=rev, commit=commit, hash=result.hash, to=to_rel
-        )
+        if upstream is not None and upstream != result.commit:
+            result.upstream_commit = upstream
+            warnings.warn(
+                f"{rev or 'The default branch'} of {url} is now at {upstream[:12]}; "
+                f"{to_rel!r} stays at its locked commit {result.commit[:12]}. "
+                f"update({to_rel!r}) to take it.",
+                RevisionMoved,
+                stacklevel=4,
+            )
         return result
+
+    def _attach_in_rerun(
+        self,
+        url: str,
+        path: str,
+        rev: str | None,
+        to_rel: str,
+        dest: Path,
+        pin: dict[str, Any] | None,
+        emit: ProgressCallback,
+    ) -> AttachedDataset:
+        """A rerun's attach: the pinned commit's files linked into the rerun's own folder.
+
+        The rerun's working folder mirrors the workspace with links (``workdir.py``); the
+        mirror link at ``to`` is replaced by the pinned data, linked from the shared cache.
+        The workspace's folder, .dvc file and lock are neither read nor changed.
+        """
+        emit(AttachProgress("resolve"))
+        with self._registry(url, pin["commit"] if pin else rev) as registry:
+            commit = registry.get_rev()
+            out = self._dataset_out(registry, url, path, rev)
+            unmirror(self.workspace, dest)
+            staging = Placement(dest, dest).staging
+            linker = Linker(self.settings.cache_link_types)
+            try:
+                self._link_dataset(registry, out, staging, linker, emit)
+                if os.path.lexists(dest):
+                    remove_tree(dest)  # this rerun's own earlier attach at ``to``
+                os.rename(staging, dest)
+            except BaseException:
+                remove_tree(staging)
+                raise
+        result = AttachedDataset(
+            to=to_rel,
+            local_path=str(dest),
+            dvc_file=f"{to_rel}.dvc",
+            url=url,
+            path=path,
+            rev=rev,
+            commit=commit,
+            hash=out.hash_info.value,
+            files=out.meta.nfiles if out.meta.isdir else 1,
+            bytes=out.meta.size or 0,
+            link_type=",".join(sorted(linker.used)) or None,
+        )
+        held = _rerun_attached()
+        held[to_rel] = result
+        _save_rerun_attached(held)
+        return result
+
+    def _dataset_out(self, registry: Repo, url: str, path: str, rev: str | None) -> Output:
+        datasets = self._datasets(registry)
+        out = datasets.get(path)
+        if out is None:
+            where = f"at {rev!r}" if rev else "on its default branch"
+            raise NotFound(
+                f"Dataset {path!r} not found in data registry {url} {where}. "
+                f"Datasets: {', '.join(sorted(datasets)) or 'none'}."
+                + did_you_mean(path, list(datasets))
+            )
+        return out
+
+    def _locked_commit(
+        self, dvc_file: Path, to: str, url: str, path: str, rev: str | None
+    ) -> str | None:
+        """The ``rev_lock`` of the same import already at ``to``; Conflict for another one."""
+        refuse_links(dvc_file)
+        if not dvc_file.is_file():
+            return None
+        with self._project(create=False) as ws:
+            stage = _load_import(ws, dvc_file) if ws is not None else None
+        if stage is None:
+            return None  # _check_destination names what is in the way
+        _same_import(stage, to, url, path, rev)
+        return stage.deps[0].def_repo.get("rev_lock") or None
+
+    def _upstream_commit(self, url: str, rev: str | None) -> str | None:
+        """What ``rev`` resolves to in the registry now (None if it no longer resolves)."""
+        try:
+            with self._registry(url, rev) as registry:
+                return registry.get_rev()
+        except (NotFound, Invalid):
+            return None
 
     def _check_destination(
         self,
@@ -348,10 +482,12 @@ class DatasetService:
         dvc_file: Path,
         url: str,
         path: str,
+        rev: str | None,
         commit: str,
         replace: bool,
-    ) -> AttachedDataset | None:
-        """None when the attach may proceed; the existing import when it already is the one."""
+    ) -> Stage | None:
+        """None when the attach may place a new import; the import to make whole when the
+        destination already records this one (DVC's lock-file semantics)."""
         if dvc_file.exists():
             stage = _load_import(ws, dvc_file)
             if stage is None:
@@ -359,36 +495,94 @@ class DatasetService:
                     f"Destination {to!r} is tracked by {dvc_file.name}, which is "
                     "not a dataset import; choose another destination."
                 )
-            dep = stage.deps[0]
-            same = dep.def_repo.get("url") == url and dep.def_path == path
             if replace:
                 return None
-            if same and dep.def_repo.get("rev_lock") == commit and os.path.lexists(dest):
-                return self._describe(ws, stage)
-            now = dep.def_repo.get("rev") or dep.def_repo.get("rev_lock")
-            raise Conflict(
-                f"Destination {to!r} already holds {dep.def_path!r} from "
-                f"{dep.def_repo.get('url')} at {now!r}; use update({to!r}, rev=...) to move "
-                "it, or choose another destination."
-            )
+            _same_import(stage, to, url, path, rev)
+            if not self._confined(stage):
+                raise Invalid(
+                    f"{dvc_file.name} is not an import lepton attached: its output "
+                    f"{stage.outs[0].def_path!r} is not {dest.name!r} beside it."
+                )
+            locked = stage.deps[0].def_repo.get("rev_lock")
+            if locked != commit:
+                raise Conflict(
+                    f"Destination {to!r} is locked to commit {locked} of {path!r}, but this "
+                    f"run pins {commit}; attach to another destination (to=...)."
+                )
+            return stage
         if os.path.lexists(dest):
+            if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
+                dest.rmdir()  # an empty folder is a place to attach into, as for dvc import
+                return None
             raise Conflict(
                 f"Destination {to!r} already exists and is not an attached "
                 "dataset; choose another destination or remove it."
             )
         return None
 
+    def _make_whole(
+        self,
+        ws: Repo,
+        registry: Repo,
+        stage: Stage,
+        out: Output,
+        placement: Placement,
+        emit: ProgressCallback,
+    ) -> AttachedDataset:
+        """Link what the locked import's folder lacks (a clone, a deleted or partial folder).
+
+        The .dvc file is left as it is (it is the lock); files already there are kept.
+        """
+        recorded = stage.outs[0].hash_info
+        if recorded is not None and recorded.value and recorded.value != out.hash_info.value:
+            raise Conflict(
+                f"{stage.relpath} records content {recorded.value}, but {out} at its locked "
+                f"commit is {out.hash_info.value}; update({placement.dest.name!r}) to repair it."
+            )
+        dest = placement.dest
+        linker = Linker(self.settings.cache_link_types)
+        hashed = 0
+        if not os.path.lexists(dest):
+            try:
+                hashed = self._link_dataset(registry, out, placement.staging, linker, emit)
+                placement.publish_folder()
+            except BaseException:
+                placement.discard()
+                raise
+        elif out.hash_info.isdir:
+            refuse_links(dest)
+            if not dest.is_dir():
+                raise Conflict(
+                    f"Destination {dest.name!r} should be the dataset's folder but is not a "
+                    "plain folder; remove it and attach again."
+                )
+            hashed = self._link_dataset(registry, out, dest, linker, emit, only_missing=True)
+        with suppress(Exception):
+            stage.outs[0].ignore()
+        result = self._describe(ws, stage)
+        result.link_type = ",".join(sorted(linker.used)) or None
+        result.hashed_objects = hashed
+        return result
+
     def _cache_objects(
-        self, registry: Repo, out: Output, emit: ProgressCallback
+        self,
+        registry: Repo,
+        out: Output,
+        emit: ProgressCallback,
+        checker: cache.ObjectChecker,
     ) -> list[tuple[str, str]]:
         """``(relative path, cache path)`` of each file; the ``.dir`` manifest is fetched
-        first if the shared cache lacks it (file objects are checked while linking)."""
+        first if the shared cache lacks it, and checked before it is read (file objects are
+        checked while linking)."""
         odb = registry.cache.local
         hash_info = out.hash_info
         if not hash_info.isdir:
             return [("", odb.oid_to_path(hash_info.value))]
-        if not os.path.exists(odb.oid_to_path(hash_info.value)):
+        manifest = odb.oid_to_path(hash_info.value)
+        if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            checker.check(manifest)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 
@@ -405,21 +599,47 @@ class DatasetService:
             registry.fetch(targets=[out.fs_path])
         except DvcException as e:
             raise NotFound(f"Could not fetch {out} from the registry's DVC remote: {e}") from e
+        finally:
+            self._ensure_cache()  # DVC sets 2775 on the folders it writes to
 
-    def _place(
+    def _link_dataset(
         self,
-        ws: Repo,
         registry: Repo,
-        placement: Placement,
         out: Output,
+        root: Path,
+        linker: Linker,
         emit: ProgressCallback,
-        **info: Any,
-    ) -> AttachedDataset:
-        """Link into staging (fetching what the cache lacks), then publish atomically."""
-        files = self._cache_objects(registry, out, emit)
+        *,
+        only_missing: bool = False,
+    ) -> int:
+        """Link the dataset's files from the shared cache under ``root`` (a folder, or the
+        file itself for a one-file dataset), fetching the objects the cache lacks; returns
+        how many other users' objects were hashed before their first use.
+
+        ``only_missing``: leave files already at their place alone (making a folder whole).
+        """
+        checker = self._object_checker()
+        try:
+            self._link_checked(registry, out, root, linker, emit, checker, only_missing)
+        finally:
+            checker.save()
+        return checker.hashed
+
+    def _link_checked(
+        self,
+        registry: Repo,
+        out: Output,
+        root: Path,
+        linker: Linker,
+        emit: ProgressCallback,
+        checker: cache.ObjectChecker,
+        only_missing: bool,
+    ) -> None:
+        files = self._cache_objects(registry, out, emit, checker)
+        if only_missing:
+            files = [(rel, src) for rel, src in files if not _present(root, rel)]
         n = len(files)
         total_bytes = out.meta.size or 0
-        linker = Linker(self.settings.cache_link_types)
         linked = 0
 
         def report(done: int) -> None:
@@ -431,26 +651,41 @@ class DatasetService:
                 )
             )
 
-        report(0)
-        try:
+        def link(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            if not entries:
+                return []
             if out.hash_info.isdir:
-                missing = link_files(files, placement.staging, linker, report)
-            else:
-                missing = _link_one(files[0][1], placement.staging, linker, report)
-            if missing:
-                linked = n - len(missing)
-                self._fetch(registry, out, emit)
-                if out.hash_info.isdir:
-                    still = link_files(missing, placement.staging, linker, report)
-                else:
-                    still = _link_one(files[0][1], placement.staging, linker, report)
-                if still:
-                    raise NotFound(
-                        f"{len(still)} file(s) of {out} are in neither the shared cache nor "
-                        f"the registry's DVC remote, e.g. {still[0][0]!r}; was it pushed?"
-                    )
+                return link_files(entries, root, linker, report, check=checker.check)
+            return _link_one(entries[0][1], root, linker, report, checker.check)
+
+        report(0)
+        missing = link(files)
+        if missing:
+            linked = n - len(missing)
+            self._fetch(registry, out, emit)
+            still = link(missing)
+            if still:
+                raise NotFound(
+                    f"{len(still)} file(s) of {out} are in neither the shared cache nor "
+                    f"the registry's DVC remote, e.g. {still[0][0]!r}; was it pushed?"
+                )
+        emit(AttachProgress("done", n, n, total_bytes, total_bytes))
+
+    def _place(
+        self,
+        ws: Repo,
+        registry: Repo,
+        placement: Placement,
+        out: Output,
+        emit: ProgressCallback,
+        **info: Any,
+    ) -> AttachedDataset:
+        """Link into staging (fetching what the cache lacks), then publish atomically."""
+        linker = Linker(self.settings.cache_link_types)
+        try:
+            hashed = self._link_dataset(registry, out, placement.staging, linker, emit)
             stage = self._import_stage(ws, placement, out, info)
-            placement.publish(lambda target: _dump_stage(stage, target))
+            placement.publish(lambda journal: write_new_file(journal, _stage_text(stage)))
         except BaseException:
             placement.discard()
             raise
@@ -458,7 +693,7 @@ class DatasetService:
             stage.outs[0].ignore()
         result = self._describe(ws, stage)
         result.link_type = ",".join(sorted(linker.used)) or None
-        emit(AttachProgress("done", n, n, total_bytes, total_bytes))
+        result.hashed_objects = hashed
         return result
 
     @staticmethod
@@ -506,16 +741,38 @@ class DatasetService:
     # -- what is attached -------------------------------------------------------------
 
     def _imports(self, ws: Repo) -> list[Stage]:
+        """The workspace's dataset imports; a .dvc file DVC cannot load is skipped (and
+        logged), one that is a link or whose output lies outside the workspace is ignored."""
+        from dvc.repo.index import Index
+
+        def skip(path: str, error: Exception) -> None:
+            logging.getLogger(__name__).warning("Skipping %s: %s", path, error)
+
         stages = []
-        for stage in ws.index.stages:
-            if not stage.is_repo_import:
-                continue
-            if Path(stage.outs[0].fs_path).is_relative_to(self.workspace):
+        for stage in Index.from_repo(ws, onerror=skip).stages:
+            if stage.is_repo_import and self._confined(stage):
                 stages.append(stage)
         return sorted(stages, key=lambda s: s.outs[0].fs_path)
 
+    def _confined(self, stage: Stage) -> bool:
+        """Whether the import's .dvc file is no link and its output lies in the workspace,
+        beside it and named after it, as attach writes them."""
+        dvc_file = Path(stage.path)
+        out = Path(os.path.normpath(stage.outs[0].fs_path))
+        return (
+            not dvc_file.is_symlink()
+            and out.parent == dvc_file.parent
+            and dvc_file.name == f"{out.name}.dvc"
+            and out.parent.resolve().is_relative_to(self.workspace)
+        )
+
     def attached(self, check_upstream: bool = True) -> list[AttachedDataset]:
-        """The imports in this workspace; ``newer_tag`` names a newer upstream tag if any."""
+        """The imports in this workspace; ``newer_tag`` names a newer upstream tag if any.
+
+        In a rerun: what the rerun attached, at the commits it was pinned to.
+        """
+        if self._in_rerun():
+            return [held for _, held in sorted(_rerun_attached().items())]
         with self._project(create=False) as ws:
             if ws is None:
                 return []
@@ -557,7 +814,13 @@ class DatasetService:
 
     def _find_attached(self, ws: Repo | None, to: str) -> tuple[str, Path, Path, Stage]:
         to_rel, dest, dvc_file = self._destination(to)
+        refuse_links(dvc_file)
         stage = _load_import(ws, dvc_file) if ws is not None and dvc_file.exists() else None
+        if stage is not None and not self._confined(stage):
+            raise Invalid(
+                f"{dvc_file.name} is not an import lepton attached: its output "
+                f"{stage.outs[0].def_path!r} is not {dest.name!r} beside it."
+            )
         if stage is None:
             names = [a.to for a in self.attached(check_upstream=False)]
             raise NotFound(
@@ -566,8 +829,24 @@ class DatasetService:
             )
         return to_rel, dest, dvc_file, stage
 
+    def _in_rerun(self) -> bool:
+        folder = pins.rerun_workdir()
+        return folder is not None and self.workspace.is_relative_to(folder)
+
+    def _rerun_held(self, to: str) -> AttachedDataset:
+        to_rel = self._destination(to)[0]
+        held = _rerun_attached()
+        if to_rel not in held:
+            raise NotFound(
+                f"No dataset is attached at {to!r} in this rerun. Attached: "
+                f"{', '.join(held) or 'none'}." + did_you_mean(to_rel, list(held))
+            )
+        return held[to_rel]
+
     def describe(self, to: str) -> AttachedDataset:
         """The dataset attached at ``to`` (404 naming what is attached otherwise)."""
+        if self._in_rerun():
+            return self._rerun_held(to)
         with self._project(create=False) as ws:
             stage = self._find_attached(ws, to)[3]
             return self._describe(ws, stage)
@@ -576,6 +855,10 @@ class DatasetService:
         self, to: str, rev: str | None = None, progress: ProgressCallback | None = None
     ) -> AttachedDataset:
         """Move an attached dataset to ``rev`` (default: its own rev, re-resolved)."""
+        if self._in_rerun():
+            held = self._rerun_held(to)
+            new_rev = rev if rev is not None else held.rev
+            return self._attach(held.url, held.path, new_rev, held.to, progress, replace=True)
         with self._project(create=False) as ws:
             to_rel, _, _, stage = self._find_attached(ws, to)
             dep = stage.deps[0]
@@ -584,28 +867,99 @@ class DatasetService:
         return self._attach(url, path, new_rev, to_rel, progress, replace=True)
 
     def detach(self, to: str) -> AttachedDataset:
-        """Remove an attached dataset: its folder, its .dvc file and its .gitignore entry."""
+        """Remove what attach made: the dataset's folder, its .dvc file, its .gitignore entry.
+
+        A folder that is a link (attach never makes one for a folder) is refused, not
+        followed; the folder is moved aside first and deleted last, so an interrupted
+        detach leaves the import whole or the next attach clears the leftover.
+        """
+        if self._in_rerun():
+            held = self._rerun_held(to)
+            remove_tree(Path(held.local_path))
+            remaining = _rerun_attached()
+            remaining.pop(held.to, None)
+            _save_rerun_attached(remaining)
+            return held
         with self._project(create=False) as ws:
-            _, _, dvc_file, stage = self._find_attached(ws, to)
+            _, dest, dvc_file, stage = self._find_attached(ws, to)
             described = self._describe(ws, stage)
-            ws.remove(str(dvc_file), outs=True)  # takes DVC's project lock itself
+            placement = Placement(dest, dvc_file)
+            with _repo_lock(ws):
+                placement.refuse_links()
+                refuse_links(dest.parent / ".gitignore")
+                if stage.outs[0].hash_info.isdir:
+                    refuse_links(dest)
+                if os.path.lexists(dest):
+                    os.rename(dest, placement.trash)
+            # The .dvc file and the .gitignore entry; DVC takes the project lock itself.
+            ws.remove(str(dvc_file), outs=False)
+            placement.recover()
         return described
 
     # -- the shared cache's integrity ---------------------------------------------------
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> CacheReport:
-        """Rehash every object in the shared cache (md5, as DVC names them)."""
-        root = self.cache_dir / "files" / "md5"
-        objects = sorted(p for p in root.glob("??/*") if p.is_file()) if root.exists() else []
-        corrupted = []
-        for i, obj in enumerate(objects, 1):
-            expected = obj.parent.name + obj.name.removesuffix(".dir")
-            actual = _md5(obj)
-            if actual != expected:
-                corrupted.append(CorruptObject(path=str(obj), expected=expected, actual=actual))
-            if progress is not None:
-                progress(i, len(objects))
-        return CacheReport(cache_dir=str(self.cache_dir), checked=len(objects), corrupted=corrupted)
+    def verify(
+        self, fix_permissions: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> CacheReport:
+        """Rehash every object of the shared cache (md5, as DVC names them) and check that
+        no member can change what another reads; ``fix_permissions`` mends what this user
+        may (root: everything)."""
+        return cache.verify(self.cache_dir, self._object_checker(), fix_permissions, progress)
+
+
+def _same_import(stage: Stage, to: str, url: str, path: str, rev: str | None) -> None:
+    """Conflict unless the import at ``to`` is of the same url, path and rev name."""
+    repo = stage.deps[0].def_repo
+    if (repo.get("url"), stage.deps[0].def_path, repo.get("rev") or None) == (url, path, rev):
+        return
+    now = repo.get("rev") or repo.get("rev_lock")
+    raise Conflict(
+        f"Destination {to!r} already holds {stage.deps[0].def_path!r} from "
+        f"{repo.get('url')} at {now!r}; use update({to!r}, rev=...) to move "
+        "it, or choose another destination."
+    )
+
+
+def _present(root: Path, rel: str) -> bool:
+    """Whether ``rel`` exists under ``root``, refusing folders that link out of ``root``."""
+    target = os.path.join(root, rel)
+    if os.path.lexists(target):
+        return True
+    parent = os.path.dirname(target)
+    if (
+        os.path.lexists(parent)
+        and not os.path.realpath(parent).startswith(os.path.realpath(root) + os.sep)
+        and os.path.realpath(parent) != os.path.realpath(root)
+    ):
+        raise Conflict(
+            f"{os.path.relpath(parent, root.parent)!r} inside the attached folder leads "
+            "outside it; lepton does not write through links. Remove it and attach again."
+        )
+    return False
+
+
+def _rerun_attached_file() -> Path:
+    folder = pins.rerun_workdir()
+    assert folder is not None
+    return folder.parent / "attached.json"
+
+
+def _rerun_attached() -> dict[str, AttachedDataset]:
+    """What this rerun attached so far, by destination (kept beside its working folder)."""
+    path = _rerun_attached_file()
+    if not path.is_file():
+        return {}
+    return {
+        to: AttachedDataset.model_validate(held)
+        for to, held in json.loads(path.read_text()).items()
+    }
+
+
+def _save_rerun_attached(held: dict[str, AttachedDataset]) -> None:
+    path = _rerun_attached_file()
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({to: a.model_dump(mode="json") for to, a in held.items()}))
+    os.replace(tmp, path)
 
 
 def _version(scm: Any, name: str, ref: str, kind: str) -> DatasetVersion:
@@ -660,11 +1014,16 @@ def _manifest(odb: Any, hash_info: HashInfo) -> list[tuple[str, str]]:
 
 
 def _link_one(
-    src: str, dest: Path, linker: Linker, progress: Callable[[int], None]
+    src: str,
+    dest: Path,
+    linker: Linker,
+    progress: Callable[[int], None],
+    check: Callable[[str], None],
 ) -> list[tuple[str, str]]:
     """A single-file dataset: link it, or report its object missing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
+        check(src)
         linker.link(src, str(dest))
     except FileNotFoundError:
         return [("", src)]
@@ -682,12 +1041,12 @@ def _load_import(ws: Repo, dvc_file: Path) -> Stage | None:
     return stage if stage.is_repo_import else None
 
 
-def _dump_stage(stage: Stage, target: Path) -> None:
-    """Serialise with DVC's own single-stage format, to ``target`` (the journal file)."""
+def _stage_text(stage: Stage) -> str:
+    """The stage in DVC's own single-stage file format."""
     from dvc.stage.serialize import to_single_stage_file
-    from dvc.utils.serialize import dump_yaml
+    from dvc.utils.serialize import dumps_yaml
 
-    dump_yaml(str(target), to_single_stage_file(stage))
+    return dumps_yaml(to_single_stage_file(stage))
 
 
 @contextmanager
@@ -715,14 +1074,6 @@ def _repo_lock(ws: Repo) -> Iterator[None]:
         yield
     finally:
         ws.lock.unlock()
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _ignored_by_git(git_root: Path, folder: Path) -> bool:

@@ -50,6 +50,7 @@ def registry_service(settings: dict[str, Any]) -> RegistryService:
             BlobStore(lepton.registry_storage, stat_cache),
             lepton.protected_aliases,
             settings.get(POLICY_KEY),
+            promotion_gates=lepton.promotion_gates,
         )
     return service
 
@@ -188,6 +189,8 @@ class AliasHandler(RegistryHandler):
                 f"{namespace}/{model}",
                 alias,
                 request.version,
+                comparison=request.comparison,
+                override=request.override,
             )
         )
 

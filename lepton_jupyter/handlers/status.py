@@ -7,7 +7,9 @@ from pydantic import BaseModel, Field
 from tornado import web
 
 from .._version import __version__
+from ..errors import NotFound
 from ..settings import Settings
+from . import API_PREFIX
 from .base import LeptonHandler
 
 
@@ -60,4 +62,38 @@ class StatusHandler(LeptonHandler):
         )
 
 
+class UnknownRouteHandler(LeptonHandler):
+    """Any other path under the API: a JSON 404 naming it, not jupyter_server's HTML page."""
+
+    def _unknown(self, path: str) -> None:
+        raise NotFound(f"No lepton API route {self.request.method} {API_PREFIX}/{path}.")
+
+    @web.authenticated
+    @authorized
+    def get(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    @authorized
+    def post(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    @authorized
+    def put(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    @authorized
+    def patch(self, path: str) -> None:
+        self._unknown(path)
+
+    @web.authenticated
+    @authorized
+    def delete(self, path: str) -> None:
+        self._unknown(path)
+
+
 routes = [(r"/status", StatusHandler)]
+#: Matched after every subsystem's routes (see :func:`lepton_jupyter.handlers.api_routes`).
+fallback_routes = [(r"/(?P<path>.*)", UnknownRouteHandler)]

@@ -95,6 +95,8 @@ def launch(
     name: str | None = None,
     env: dict[str, str] | None = None,
     max_restarts: int = 0,
+    gpus: int | list[int | str] | None = None,
+    dist_backend: str | None = None,
     **kwargs: Any,
 ) -> Job:
     """Run ``target(*args, **kwargs)`` on ``nprocs`` ranks as a job that outlives the kernel.
@@ -103,6 +105,11 @@ def launch(
     ``"module:function"``, or a script path (``args`` become its argv). Each rank is a
     fresh interpreter with the process group ready (scripts set up their own, as under
     torchrun); inside, ``report(step=..., loss=...)`` feeds the monitor.
+
+    ``gpus``: GPUs per node. By default one per rank where the machine has GPUs, none where
+    it has not; 0 runs on the CPU (the ranks see no GPU); a list names the devices. Rank
+    ``LOCAL_RANK`` gets ``cuda:LOCAL_RANK`` set. ``dist_backend`` overrides the process
+    group's backend (default ``cpu:gloo,cuda:nccl`` on GPUs, ``gloo`` on CPUs).
     """
     manager = _manager()
     info = manager.launch(
@@ -115,6 +122,8 @@ def launch(
         name=name,
         env=env,
         max_restarts=max_restarts,
+        gpus=gpus,
+        dist_backend=dist_backend,
     )
     return Job(info.id, manager)
 

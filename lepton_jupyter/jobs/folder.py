@@ -12,6 +12,7 @@ Layout::
     supervisor.log       the detached supervisor's output, and the elastic agent's
     logs/rank-N.log      stdout and stderr of global rank N (appended across restarts)
     ranks/rank-N.pid     PID of rank N's current process, so cancel can reach it
+    ranks/rank-N.device  what rank N computes on (``cuda:0 (NVIDIA H200, GPU 3)``, ``cpu``)
     errors/rank-N.txt    the traceback of rank N's exception, when it raised
     metrics.jsonl        one JSON object per report() call
     result.pkl           rank 0's return value (cloudpickle)
@@ -19,6 +20,7 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import deque
@@ -26,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from .._process import pid_exists
+
+#: Set in the supervisor, so every process of the job (and all they start) carries it.
+JOB_DIR_ENV = "LEPTON_JOB_DIR"
 
 
 class JobFolder:
@@ -48,6 +53,17 @@ class JobFolder:
 
     def rank_pid(self, rank: int) -> Path:
         return self.path / "ranks" / f"rank-{rank}.pid"
+
+    def rank_device(self, rank: int) -> Path:
+        return self.path / "ranks" / f"rank-{rank}.device"
+
+    def rank_devices(self) -> dict[int, str]:
+        """What each rank that started reported computing on."""
+        found = {}
+        for path in (self.path / "ranks").glob("rank-*.device"):
+            with contextlib.suppress(ValueError, OSError):
+                found[int(path.stem.split("-")[1])] = path.read_text()
+        return found
 
     def rank_error(self, rank: int) -> Path:
         return self.path / "errors" / f"rank-{rank}.txt"
@@ -120,16 +136,26 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def _live(pid: int) -> bool:
+    """Whether ``pid`` is a live, non-zombie process (where /proc is; else that it exists)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return pid_exists(pid)
+
+
 def process_matches(pid: int, marker: str) -> bool:
     """Whether ``pid`` is a live, non-zombie process whose command line contains ``marker``.
 
     Job processes carry the job folder in their command line; checking it guards against a
     recorded PID that the OS has since reused for something else.
     """
+    if not _live(pid):
+        return False
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-                return False
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return marker.encode() in f.read()
     except FileNotFoundError:
@@ -139,10 +165,50 @@ def process_matches(pid: int, marker: str) -> bool:
         return pid_exists(pid)
 
 
+def _belongs(pid: int, marker: str) -> bool:
+    """Whether ``pid`` names ``marker`` (a job folder, or a folder of job folders) in its
+    command line or has its ``LEPTON_JOB_DIR`` there."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if marker.encode() in f.read():
+                return True
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except OSError:  # gone, or another user's
+        return False
+    prefix = f"{JOB_DIR_ENV}=".encode()
+    root = marker.rstrip("/").encode()
+    for entry in environ:
+        if entry.startswith(prefix):
+            value = entry[len(prefix) :].rstrip(b"/")
+            return value == root or value.startswith(root + b"/")
+    return False
+
+
+def ancestors() -> set[int]:
+    """This process and every process above it: never swept, whatever their environment."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[-1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
+
+
 def job_processes(marker: str) -> list[int]:
-    """Every live process whose command line contains ``marker`` (the job folder)."""
+    """Every live process of the job(s) under ``marker``: the supervisor and ranks (their
+    command line names the folder) and all they started (their environment does)."""
+    if not Path("/proc").is_dir():
+        return []
+    mine = ancestors()
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and process_matches(int(entry.name), marker):
-            found.append(int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if pid not in mine and _belongs(pid, marker) and _live(pid):
+            found.append(pid)
     return found

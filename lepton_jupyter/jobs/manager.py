@@ -27,8 +27,17 @@ from .. import pins
 from ..errors import Conflict, Invalid
 from ..settings import Settings
 from .backends import backend_class, check_backend
+from .devices import (
+    VISIBLE_ENV,
+    DeviceError,
+    check_dist_backend,
+    check_gpu_job,
+    device_env,
+    thread_env,
+)
 from .folder import JobFolder, process_matches
 from .metrics import JOB_DIR_ENV
+from .reaping import end_job_processes
 from .spec import JobFailed, JobInfo, JobSpec, JobStatus
 from .store import JobStore, sqlite_url, utcnow
 
@@ -58,11 +67,14 @@ class JobManager:
         name: str | None = None,
         env: dict[str, str] | None = None,
         max_restarts: int = 0,
+        gpus: int | Sequence[int | str] | None = None,
+        dist_backend: str | None = None,
     ) -> JobInfo:
         """Check everything, write the job folder, record the job and start its supervisor.
 
         Raises Invalid, before anything is written or started, for a bad count, an unknown
-        backend, a missing script or module, or a target or argument that cannot be pickled.
+        backend, a missing script or module, a target or argument that cannot be pickled,
+        or ranks the GPUs cannot serve (more ranks than GPUs for NCCL, NCCL without GPUs).
         """
         kwargs = dict(kwargs or {})
         _check_count("nprocs", nprocs, 1)
@@ -80,10 +92,26 @@ class JobManager:
         bad_env = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
         if bad_env:
             raise Invalid(f"env must map names to strings; not so for {bad_env}.")
+        if VISIBLE_ENV in env:
+            raise Invalid(
+                f"Choose a job's GPUs with gpus=N or gpus=[ids], not env={{'{VISIBLE_ENV}': "
+                f"...}}: lepton gives each job its own devices."
+            )
+        requested_gpus = _check_gpus(gpus)
+        if dist_backend is not None:
+            try:
+                dist_backend = check_dist_backend(dist_backend)
+            except DeviceError as e:
+                raise Invalid(str(e)) from None
 
         # Keywords the backend takes (Slurm's partition, time...) do not reach the target.
         given = {k: kwargs.pop(k) for k in list(kwargs) if k in engine.option_names}
         backend_options = engine.resolve_options(given, self.settings)
+        gpus_per_node, devices, where = engine.resolve_gpus(requested_gpus, nprocs, backend_options)
+        try:
+            check_gpu_job(nprocs, gpus_per_node, dist_backend, where)
+        except DeviceError as e:
+            raise Invalid(str(e)) from None
         kind, description, payload, script = _resolve_target(target, args, kwargs)
         default_name = description.rsplit(":", 1)[-1].rsplit("/", 1)[-1].removesuffix(".py")
         name = name or default_name
@@ -100,6 +128,9 @@ class JobManager:
             target=description,
             script_args=[str(a) for a in args] if kind == "script" else [],
             env=env,
+            gpus=gpus_per_node,
+            devices=devices,
+            dist_backend=dist_backend,
             backend_options=backend_options,
             cwd=os.getcwd(),
             sys_path=[p or os.getcwd() for p in sys.path],
@@ -209,6 +240,8 @@ class JobManager:
         job = self.store.get(job.id)
         if job.status.ended:
             return job
+        # Nothing of the job may outlive its supervisor: what the ranks started is orphaned.
+        end_job_processes(job.job_dir)
         if job.cancel_requested:
             self.store.finish(job.id, JobStatus.cancelled)
         else:
@@ -229,6 +262,23 @@ class JobManager:
 def _check_count(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise Invalid(f"{name} must be an integer of at least {minimum}, got {value!r}.")
+
+
+def _check_gpus(gpus: Any) -> int | list[str] | None:
+    """``gpus`` as a count or a list of device ids; Invalid for anything else."""
+    if gpus is None:
+        return None
+    if isinstance(gpus, int) and not isinstance(gpus, bool):
+        _check_count("gpus", gpus, 0)
+        return gpus
+    if isinstance(gpus, list | tuple) and gpus:
+        ids = [str(g) for g in gpus if isinstance(g, int | str) and not isinstance(g, bool)]
+        if len(ids) == len(gpus) and all(i.strip() for i in ids):
+            return ids
+    raise Invalid(
+        f"gpus must be a number of GPUs (0 for a CPU job) or a list of device ids such as "
+        f"[0, 1], got {gpus!r}."
+    )
 
 
 def _slug(name: str) -> str:
@@ -353,7 +403,14 @@ def _environment(spec: JobSpec) -> dict[str, Any]:
 
 def _start_supervisor(spec: JobSpec, folder: JobFolder) -> int:
     """Start the supervisor detached: own session, no stdin, output to the job folder."""
-    env = {**os.environ, **spec.env, JOB_DIR_ENV: str(folder.path), JOB_ID_ENV: spec.id}
+    env = {
+        **os.environ,
+        **spec.env,
+        **device_env(spec.gpus, spec.devices),
+        **thread_env(spec.nprocs, spec.env),
+        JOB_DIR_ENV: str(folder.path),
+        JOB_ID_ENV: spec.id,
+    }
     if env.get("MPLBACKEND", "").startswith("module://"):
         # The kernel's inline backend means nothing in a rank.
         env["MPLBACKEND"] = "Agg"

@@ -9,9 +9,7 @@ import os
 import time
 from typing import Any
 
-from .folder import JobFolder, append_line
-
-JOB_DIR_ENV = "LEPTON_JOB_DIR"
+from .folder import JOB_DIR_ENV, JobFolder, append_line
 
 
 def report(step: int | None = None, *, all_ranks: bool = False, **metrics: Any) -> bool:

@@ -43,6 +43,22 @@ class JobSpec(BaseModel):
     target: str = Field(description="Function qualname, 'module:function' or the script path.")
     script_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description="Set in every rank.")
+    gpus: int | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs per node; 0 for a CPU job (its ranks see none). None in jobs "
+        "launched before GPUs were counted: every visible one.",
+    )
+    devices: list[str] = Field(
+        default_factory=list,
+        description="The GPUs taken for the job on this machine (local backend), as "
+        "CUDA_VISIBLE_DEVICES ids; empty where the engine allocates them (Slurm).",
+    )
+    dist_backend: str | None = Field(
+        default=None,
+        description="Backend of the ranks' process group; None: cpu:gloo,cuda:nccl where "
+        "a rank sees CUDA, else gloo.",
+    )
     backend_options: dict[str, Any] = Field(
         default_factory=dict, description="The backend's own options (Slurm: partition, time...)."
     )
@@ -83,6 +99,11 @@ class JobInfo(BaseModel):
     )
     failed_rank: int | None = None
     error: str | None = Field(default=None, description="The failing rank's traceback.")
+    gpus: int | None = Field(default=None, description="GPUs per node; 0 for a CPU job.")
+    devices: list[str] = Field(
+        default_factory=list, description="GPUs taken for the job on this machine (local)."
+    )
+    dist_backend: str | None = None
     cancel_requested: bool = False
     detail: str | None = Field(
         default=None,

@@ -65,6 +65,9 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    devices: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    dist_backend: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 def _with_utc(value: datetime | None) -> datetime | None:
@@ -95,6 +98,9 @@ def _info(row: JobRow) -> JobInfo:
         error=row.error,
         cancel_requested=row.cancel_requested,
         detail=row.detail,
+        gpus=row.gpus,
+        devices=row.devices or [],
+        dist_backend=row.dist_backend,
     )
 
 
@@ -160,6 +166,9 @@ class JobStore:
             created_at=spec.created_at,
             exit_codes={},
             cancel_requested=False,
+            gpus=spec.gpus,
+            devices=spec.devices,
+            dist_backend=spec.dist_backend,
         )
         with Session(self.engine) as session, session.begin():
             session.add(row)

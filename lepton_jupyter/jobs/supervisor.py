@@ -1,22 +1,33 @@
 """The detached supervisor: ``python -m lepton_jupyter.jobs.supervisor <job_dir>``.
 
 Started by ``launch()`` in a session of its own, with no terminal and its output in the
-job folder, so neither a kernel restart nor a kernel crash reaches it. It hands the job
-to its backend's fixed lifecycle and exits when the job has ended.
+job folder, so neither a kernel restart nor a kernel crash reaches it. It is two
+processes: this one, small (no torch), which forks the one that hands the job to its
+backend's fixed lifecycle, waits for it, then ends every process the job left (its
+cgroup, and a sweep by job folder), also when the lifecycle was killed -9 midway. The
+lifecycle process dies with it, and the ranks with the lifecycle.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import traceback
+from pathlib import Path
 
-from .backends import backend_class
-from .folder import JobFolder
-from .spec import JobSpec, JobStatus
-from .store import JobStore
+from .reaping import JobCgroup, die_with_parent, end_job_processes
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def main(job_dir: str) -> int:
+def supervise(job_dir: str) -> int:
+    """Run the job's lifecycle (in the forked process); 0 when it succeeded."""
+    from .backends import backend_class
+    from .folder import JobFolder
+    from .spec import JobSpec, JobStatus
+    from .store import JobStore
+
     folder = JobFolder(job_dir)
     spec = JobSpec.model_validate(folder.read_spec())
     store = JobStore(spec.store_url)
@@ -29,6 +40,60 @@ def main(job_dir: str) -> int:
         )
         raise
     return 0 if status is JobStatus.succeeded else 1
+
+
+def _record_lost_lifecycle(job_dir: str, how: str) -> None:
+    """The lifecycle process died without recording the end (killed -9, out of memory)."""
+    from .folder import JobFolder
+    from .spec import JobSpec, JobStatus
+    from .store import JobStore
+
+    spec = JobSpec.model_validate(JobFolder(job_dir).read_spec())
+    store = JobStore(spec.store_url)
+    if store.get(spec.id).cancel_requested:
+        store.finish(spec.id, JobStatus.cancelled)
+    else:
+        store.finish(
+            spec.id,
+            JobStatus.failed,
+            error=f"The job's supervisor process (the torch elastic agent) {how} before it "
+            f"could record how the job ended; every process of the job was stopped.",
+        )
+
+
+def main(job_dir: str) -> int:
+    job_id = os.environ.get("LEPTON_JOB_ID") or Path(job_dir).name
+    cgroup = JobCgroup.create(job_id, Path(job_dir))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            die_with_parent()
+            if cgroup is not None:
+                cgroup.add(os.getpid())
+            code = supervise(job_dir)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def forward(signum: int, _frame: object) -> None:
+        # Cancel signals this process; the lifecycle stops the ranks politely.
+        os.kill(child, signum)
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    _, status = os.waitpid(child, 0)
+    end_job_processes(job_dir)
+    if os.WIFSIGNALED(status):
+        how = f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        _record_lost_lifecycle(job_dir, how)
+        return 1
+    return os.WEXITSTATUS(status)
 
 
 if __name__ == "__main__":

@@ -9,17 +9,16 @@ tears the others down within its monitor interval instead of waiting on a collec
 
 from __future__ import annotations
 
-import ctypes
+import io
 import os
 import runpy
-import signal
 import sys
 import traceback
 from typing import Any
 
+from . import devices
 from .folder import JobFolder
-
-PR_SET_PDEATHSIG = 1
+from .reaping import die_with_parent
 
 
 def _redirect_output(folder: JobFolder, rank: int) -> None:
@@ -29,16 +28,6 @@ def _redirect_output(folder: JobFolder, rank: int) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-
-
-def _die_with_parent() -> None:
-    """Have the kernel SIGKILL this rank if the supervisor dies (even by SIGKILL)."""
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the supervisor died before prctl took effect
-        os._exit(1)
 
 
 def _run_target(spec: dict[str, Any], folder: JobFolder) -> Any:
@@ -98,38 +87,80 @@ def _fail(folder: JobFolder, rank: int) -> None:
     os._exit(1)
 
 
+def _setup_process_group(spec: dict[str, Any], rank: int) -> None:
+    """Pick this rank's device (set it) and its process group's backend, then initialise
+    the group: inside the rank's error handling, so a missing GPU reads as a traceback."""
+    import torch
+
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpus = spec.get("gpus")
+    device = devices.rank_device(int(os.environ["LOCAL_RANK"]), gpus, cuda_count)
+    if device is not None:
+        torch.cuda.set_device(device)
+    _init_process_group(devices.rank_backend(spec.get("dist_backend"), device, gpus), rank)
+
+
+def _describe_device() -> str:
+    """What this rank computes on, for the monitor (``cuda:0 (NVIDIA H200)``, ``cpu``)."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return "cpu"
+    index = torch.cuda.current_device()
+    visible = os.environ.get(devices.VISIBLE_ENV)
+    physical = f", GPU {visible.split(',')[index]}" if visible else ""
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)}{physical})"
+
+
+def _write_result(folder: JobFolder, value: Any) -> None:
+    """Rank 0's return value, with every tensor in it moved to the CPU first, so loading it
+    needs no GPU and creates no CUDA context in the kernel."""
+    import cloudpickle
+    import torch
+
+    class CpuPickler(cloudpickle.CloudPickler):
+        def reducer_override(self, obj: Any) -> Any:
+            if isinstance(obj, torch.Tensor) and obj.device.type not in ("cpu", "meta"):
+                on_cpu = obj.detach().cpu()
+                if isinstance(obj, torch.nn.Parameter):
+                    on_cpu = torch.nn.Parameter(on_cpu, obj.requires_grad)
+                elif obj.requires_grad:
+                    on_cpu.requires_grad_(True)
+                return on_cpu.__reduce_ex__(self.proto)
+            return super().reducer_override(obj)
+
+    buffer = io.BytesIO()
+    CpuPickler(buffer).dump(value)
+    folder.write_atomic(folder.result, buffer.getvalue())
+
+
 def main(job_dir: str) -> int:
     folder = JobFolder(job_dir)
     rank = int(os.environ["RANK"])
     _redirect_output(folder, rank)
-    _die_with_parent()
+    die_with_parent()
     folder.rank_pid(rank).write_text(str(os.getpid()))
     folder.rank_error(rank).unlink(missing_ok=True)  # from an earlier elastic attempt
     spec = folder.read_spec()
     os.chdir(spec["cwd"])
     sys.path[:0] = [p for p in spec["sys_path"] if p not in sys.path]
-
-    import torch
-    import torch.distributed as dist
-
-    if spec["kind"] != "script":  # scripts written for torchrun set up their own
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-            _init_process_group("nccl", rank)
-        else:
-            _init_process_group("gloo", rank)
+    returns_value = spec["kind"] in ("function", "module")
     try:
-        value = _run_target(spec, folder)
-    except SystemExit as e:
-        if e.code not in (None, 0):
-            _fail(folder, rank)
-        value = None
+        import torch.distributed as dist
+
+        if spec["kind"] != "script":  # scripts written for torchrun set up their own
+            _setup_process_group(spec, rank)
+            folder.write_atomic(folder.rank_device(rank), _describe_device().encode())
+        try:
+            value = _run_target(spec, folder)
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                raise
+            value = None
+        if rank == 0 and returns_value:
+            _write_result(folder, value)
     except BaseException:
         _fail(folder, rank)
-    if rank == 0 and spec["kind"] != "script":
-        import cloudpickle
-
-        folder.write_atomic(folder.result, cloudpickle.dumps(value))
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0

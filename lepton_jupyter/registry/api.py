@@ -165,9 +165,21 @@ def versions(name: str) -> list[ModelVersion]:
     return get_client().versions(name)
 
 
-def set_alias(name: str, alias: str, version: int) -> AliasInfo:
-    """Point ``alias`` at ``version``; protected aliases (``prod``) need the maintainer role."""
-    return get_client().set_alias(name, alias, version)
+def set_alias(
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    comparison: int | None = None,
+    override: str | None = None,
+) -> AliasInfo:
+    """Point ``alias`` at ``version``; protected aliases (``prod``) need the maintainer role.
+
+    A gated alias (``promotion_gates``) needs a passing comparison of ``version`` against
+    the current holder (``comparison`` names one; else the newest is used) or, from a
+    maintainer, an ``override`` reason. Rollback is never gated.
+    """
+    return get_client().set_alias(name, alias, version, comparison=comparison, override=override)
 
 
 def rollback(name: str, alias: str) -> AliasInfo:

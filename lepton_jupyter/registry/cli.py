@@ -180,7 +180,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("name", {}),
         ("alias", {}),
         ("version", {"type": int}),
-        call=lambda a: _api("set_alias")(a.name, a.alias, a.version),
+        ("--comparison", {"type": int, "help": "the comparison a promotion gate should use"}),
+        ("--override", {"metavar": "REASON", "help": "bypass a promotion gate (maintainer)"}),
+        call=lambda a: _api("set_alias")(
+            a.name, a.alias, a.version, comparison=a.comparison, override=a.override
+        ),
     )
     verb(
         "rollback",

@@ -14,6 +14,7 @@ are hard links to verified blobs, so a second load costs a directory lookup.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..compare.schema import Comparison, ComparisonRequest
+from ..compare.service import CompareService
 from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound
 from ..settings import Settings, load_settings
 from .blobs import CHUNK, BlobStore, StatCache, hash_file, link_or_copy, new_hasher, parse_address
@@ -132,7 +135,15 @@ class RegistryClient(ABC):
     def models(self, namespace: str | None = None) -> list[ModelSummary]: ...
 
     @abstractmethod
-    def set_alias(self, name: str, alias: str, version: int) -> AliasInfo: ...
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        comparison: int | None = None,
+        override: str | None = None,
+    ) -> AliasInfo: ...
 
     @abstractmethod
     def rollback(self, name: str, alias: str) -> AliasInfo: ...
@@ -153,6 +164,17 @@ class RegistryClient(ABC):
 
     @abstractmethod
     def record_load(self, version: ModelVersion, request: LoadRequest) -> None: ...
+
+    @abstractmethod
+    def record_comparison(self, request: ComparisonRequest) -> Comparison: ...
+
+    @abstractmethod
+    def comparison(self, comparison_id: int) -> Comparison: ...
+
+    @abstractmethod
+    def comparisons(
+        self, *, ref: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[Comparison]: ...
 
     # shared behaviour
 
@@ -227,8 +249,12 @@ class DirectClient(RegistryClient):
         super().__init__(settings, principal)
         self.blobs = BlobStore(settings.registry_storage, self.stat_cache)
         self.service = RegistryService(
-            Store(settings.registry_db), self.blobs, settings.protected_aliases
+            Store(settings.registry_db),
+            self.blobs,
+            settings.protected_aliases,
+            promotion_gates=settings.promotion_gates,
         )
+        self.compare = CompareService(self.service)
 
     def _store_files(self, staged: Staged) -> list[FileEntry]:
         if staged.state_dict is not None:
@@ -275,8 +301,18 @@ class DirectClient(RegistryClient):
     def models(self, namespace: str | None = None) -> list[ModelSummary]:
         return self.service.models(self.principal, namespace)
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasInfo:
-        return self.service.set_alias(self.principal, name, alias, version)
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        comparison: int | None = None,
+        override: str | None = None,
+    ) -> AliasInfo:
+        return self.service.set_alias(
+            self.principal, name, alias, version, comparison=comparison, override=override
+        )
 
     def rollback(self, name: str, alias: str) -> AliasInfo:
         return self.service.rollback(self.principal, name, alias)
@@ -297,6 +333,17 @@ class DirectClient(RegistryClient):
 
     def record_load(self, version: ModelVersion, request: LoadRequest) -> None:
         self.service.record_load(self.principal, version.name, version.version, request)
+
+    def record_comparison(self, request: ComparisonRequest) -> Comparison:
+        return self.compare.record(self.principal, request)
+
+    def comparison(self, comparison_id: int) -> Comparison:
+        return self.compare.get(self.principal, comparison_id)
+
+    def comparisons(
+        self, *, ref: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[Comparison]:
+        return self.compare.list(self.principal, ref=ref, name=name, limit=limit)
 
 
 _ERRORS: dict[int, type[LeptonError]] = {400: Invalid, 403: Forbidden, 404: NotFound, 409: Conflict}
@@ -430,10 +477,17 @@ class HttpClient(RegistryClient):
         params = {"namespace": namespace} if namespace else {}
         return [ModelSummary.model_validate(x) for x in self._call("GET", "/models", params=params)]
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasInfo:
-        data = self._call(
-            "PUT", f"{self._model_path(name)}/aliases/{alias}", json={"version": version}
-        )
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        comparison: int | None = None,
+        override: str | None = None,
+    ) -> AliasInfo:
+        body = {"version": version, "comparison": comparison, "override": override}
+        data = self._call("PUT", f"{self._model_path(name)}/aliases/{alias}", json=body)
         return AliasInfo.model_validate(data)
 
     def rollback(self, name: str, alias: str) -> AliasInfo:
@@ -467,6 +521,20 @@ class HttpClient(RegistryClient):
             json=request.model_dump(),
         )
 
+    def record_comparison(self, request: ComparisonRequest) -> Comparison:
+        data = self._call("POST", "/comparisons", json=request.model_dump(mode="json"))
+        return Comparison.model_validate(data)
+
+    def comparison(self, comparison_id: int) -> Comparison:
+        return Comparison.model_validate(self._call("GET", f"/comparisons/{int(comparison_id)}"))
+
+    def comparisons(
+        self, *, ref: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[Comparison]:
+        params = {k: v for k, v in (("ref", ref), ("name", name)) if v is not None}
+        data = self._call("GET", "/comparisons", params={**params, "limit": limit})
+        return [Comparison.model_validate(x) for x in data]
+
 
 _clients: dict[tuple[Any, ...], RegistryClient] = {}
 _clients_lock = threading.Lock()
@@ -491,6 +559,7 @@ def get_client(settings: Settings | None = None) -> RegistryClient:
         str(settings.state_dir),
         principal,
         tuple(settings.protected_aliases),
+        json.dumps(settings.promotion_gates, sort_keys=True),
         tuple(settings.cache_link_types),
     )
     with _clients_lock:

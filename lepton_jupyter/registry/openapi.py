@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .._version import __version__
+from ..compare.schema import Comparison, ComparisonRequest
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -131,6 +132,26 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             body=MissingBlobsRequest,
         )
     },
+    "/registry/comparisons": {
+        "get": Operation(
+            "Comparisons of a version or a model, newest first",
+            list[Comparison],
+            query={
+                "ref": "Only comparisons of this version (ns/model:N)",
+                "name": "Only comparisons of this model",
+                "limit": "At most this many",
+            },
+        ),
+        "post": Operation(
+            "Record a comparison; the registry recomputes its statistics",
+            Comparison,
+            body=ComparisonRequest,
+            status=201,
+        ),
+    },
+    "/registry/comparisons/{comparison_id}": {
+        "get": Operation("One comparison (readers of every candidate)", Comparison)
+    },
     "/registry/blobs/{address}": {
         "put": Operation(
             "Upload a blob; refused (409) unless its bytes hash to the address",
@@ -174,6 +195,8 @@ def build() -> dict[str, Any]:
         GrantRequest,
         MissingBlobs,
         MissingBlobsRequest,
+        Comparison,
+        ComparisonRequest,
     }
     _, definitions = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],

@@ -63,6 +63,9 @@ class AliasEvent(BaseModel):
     previous: int | None
     actor: str
     at: datetime
+    evidence: dict[str, Any] | None = Field(
+        default=None, description="Why a gated alias could move: a comparison or an override."
+    )
 
 
 class GrantInfo(BaseModel):
@@ -105,6 +108,12 @@ class Lineage(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     loaded_by: list[LoadInfo] = Field(default_factory=list)
+    comparisons: list[dict[str, Any]] = Field(
+        default_factory=list, description="Comparisons this version took part in, newest first."
+    )
+    promotions: list[AliasEvent] = Field(
+        default_factory=list, description="Alias moves to this version, with their evidence."
+    )
 
 
 class FsckReport(BaseModel):
@@ -137,6 +146,12 @@ class PublishRequest(BaseModel):
 
 class SetAliasRequest(BaseModel):
     version: int = Field(ge=1)
+    comparison: int | None = Field(
+        default=None, ge=1, description="The comparison a promotion gate should use."
+    )
+    override: str | None = Field(
+        default=None, max_length=2000, description="A maintainer's reason to bypass a gate."
+    )
 
 
 class GrantRequest(BaseModel):

@@ -22,6 +22,7 @@ from tornado.httpserver import HTTPServer
 
 from ..errors import Invalid
 from ..handlers import API_PREFIX
+from ..handlers import compare as compare_handlers
 from ..handlers import registry as registry_handlers
 from ..settings import Settings
 from .service import Principal
@@ -84,7 +85,7 @@ def make_app(
     """
     routes: list[tuple[Any, ...]] = [
         (base_url.rstrip("/") + API_PREFIX + path, handler)
-        for path, handler in registry_handlers.routes
+        for path, handler in [*registry_handlers.routes, *compare_handlers.registry_routes]
     ]
     routes.extend(extra_routes or [])
     app_settings = {

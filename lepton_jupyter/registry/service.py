@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import blake3
 from sqlalchemy import bindparam, func, or_, select, text
@@ -171,11 +171,15 @@ class RegistryService:
         blobs: BlobStore,
         protected_aliases: Iterable[str] = ("prod",),
         policy: NamespacePolicy | None = None,
+        promotion_gates: Mapping[str, Any] | None = None,
     ) -> None:
+        from ..compare.gates import parse_gates
+
         self.store = store
         self.blobs = blobs
         self.protected_aliases = frozenset(protected_aliases)
         self.policy = policy or NamespacePolicy()
+        self.promotion_gates = parse_gates(promotion_gates)
         # alias() answers, valid while the store's generation stays the same
         self._alias_cache: dict[tuple[str, str, str, Principal], AliasInfo] = {}
         self._alias_generation: int | None = None
@@ -434,7 +438,8 @@ class RegistryService:
                 for f in request.files
             )
             if request.alias is not None:
-                self._move_alias(session, principal, model, request.alias, version, "set")
+                evidence = self._gate(session, principal, ns, model, request.alias, version)
+                self._move_alias(session, principal, model, request.alias, version, "set", evidence)
             session.flush()
             return self._describe(session, full_name, version)
 
@@ -448,6 +453,7 @@ class RegistryService:
         alias: str,
         version: db.Version,
         action: str,
+        evidence: dict[str, Any] | None = None,
     ) -> None:
         current = session.scalar(
             select(db.Alias).where(db.Alias.model_id == model.id, db.Alias.name == alias)
@@ -468,22 +474,84 @@ class RegistryService:
                 version=version.number,
                 previous=previous,
                 actor=principal.user,
+                evidence=evidence,
             )
         )
 
-    def set_alias(self, principal: Principal, name: str, alias: str, version: int) -> AliasInfo:
-        """Point ``alias`` at an existing version; the move is appended to the ledger."""
+    def _gate(
+        self,
+        session: Session,
+        principal: Principal,
+        ns: db.Namespace,
+        model: db.Model,
+        alias: str,
+        target: db.Version,
+        comparison: int | None = None,
+        override: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The evidence a gated alias move needs (a passing comparison, or an override)."""
+        from ..compare.gates import check_promotion, gate_for
+
+        name = f"{ns.name}/{model.name}"
+        found = gate_for(self.promotion_gates, name, alias)
+        if found is None:
+            if override is not None:
+                raise Invalid(f"Alias {alias!r} of {name} has no promotion gate to override.")
+            return None
+        key, gate = found
+        holder = session.execute(
+            select(db.Version.id, db.Version.number)
+            .join(db.Alias, db.Alias.version_id == db.Version.id)
+            .where(db.Alias.model_id == model.id, db.Alias.name == alias)
+        ).first()
+        if override is not None:
+            if not override.strip():
+                raise Invalid("Overriding a promotion gate needs a reason.")
+            self._require(
+                session, principal, ns, "maintainer", f"overriding promotion gate '{key}' in"
+            )
+            return {"gate": key, "override": override.strip()[:2000]}
+        return check_promotion(
+            session,
+            key,
+            gate,
+            name=name,
+            alias=alias,
+            new=(target.id, target.number),
+            current=None if holder is None else (holder.id, holder.number),
+            comparison_id=comparison,
+        )
+
+    def set_alias(
+        self,
+        principal: Principal,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        comparison: int | None = None,
+        override: str | None = None,
+    ) -> AliasInfo:
+        """Point ``alias`` at an existing version; the move is appended to the ledger.
+
+        A gated alias (``promotion_gates``) moves only on a passing comparison of the new
+        version against the current holder (``comparison`` names one, else the newest is
+        found), or on a maintainer's ``override`` reason; the ledger keeps which.
+        """
         namespace, model_name = parse_name(name, principal)
         check_alias(alias)
         version = parse_version(version)
         full_name = f"{namespace}/{model_name}"
 
         def move(session: Session) -> AliasInfo:
-            _, model = self._model(
+            ns, model = self._model(
                 session, principal, namespace, model_name, *self._alias_role(alias)
             )
             target = self._version(session, model, full_name, version)
-            self._move_alias(session, principal, model, alias, target, "set")
+            evidence = self._gate(
+                session, principal, ns, model, alias, target, comparison, override
+            )
+            self._move_alias(session, principal, model, alias, target, "set", evidence)
             return AliasInfo(name=full_name, alias=alias, version=version, digest=target.digest)
 
         return self._retrying(move)
@@ -739,6 +807,7 @@ class RegistryService:
                     previous=e.previous,
                     actor=e.actor,
                     at=e.at,
+                    evidence=e.evidence,
                 )
                 for e in events
             ]
@@ -753,6 +822,12 @@ class RegistryService:
                 .order_by(db.LoadEvent.id)
             ).all()
             captured = version.lineage or {}
+            promotions = session.execute(
+                select(db.AliasEvent)
+                .where(db.AliasEvent.model_id == version.model_id)
+                .where(db.AliasEvent.version == version.number)
+                .order_by(db.AliasEvent.id)
+            ).scalars()
             return Lineage(
                 name=parsed.name,
                 version=version.number,
@@ -769,6 +844,19 @@ class RegistryService:
                 loaded_by=[
                     LoadInfo(user=x.user, notebook=x.notebook, job=x.job, run=x.run, at=x.at)
                     for x in loads
+                ],
+                comparisons=_comparisons_of(session, version.id),
+                promotions=[
+                    AliasEvent(
+                        alias=e.alias,
+                        action=e.action,
+                        version=e.version,
+                        previous=e.previous,
+                        actor=e.actor,
+                        at=e.at,
+                        evidence=e.evidence,
+                    )
+                    for e in promotions
                 ],
             )
 
@@ -878,6 +966,24 @@ def _grant_info(namespace: str, grant: db.Grant) -> GrantInfo:
         granted_by=grant.granted_by,
         granted_at=grant.granted_at,
     )
+
+
+def _comparisons_of(session: Session, version_id: int) -> list[dict[str, Any]]:
+    """The comparisons a version took part in, newest first, as lineage summaries."""
+    from ..compare import store as comparisons
+
+    return [
+        {
+            "id": c.id,
+            "metric": c.metric,
+            "candidates": [x.label for x in c.candidates],
+            "winner": c.winner,
+            "verdict": c.verdict,
+            "created_by": c.created_by,
+            "created_at": c.created_at.isoformat(),
+        }
+        for c in comparisons.of_version(session, version_id, limit=20)
+    ]
 
 
 def _check_path(path: str) -> str:

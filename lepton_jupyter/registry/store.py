@@ -120,6 +120,8 @@ class AliasEvent(Base):
     previous: Mapped[int | None] = mapped_column(Integer, nullable=True)
     actor: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # why a gated alias could move: {"comparison": id, ...} or {"override": reason, ...}
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Grant(Base):

@@ -87,8 +87,9 @@ async def test_bad_input_gets_json_4xx_naming_the_problem(
             jp_fetch, method="POST", body={"url": url, "path": POINTS, "to": to}
         )
         assert code == 400 and "Destination" in message
-    # Destination holding something else
+    # Destination holding something else (an empty folder would be attached into)
     (jp_root_dir / "points").mkdir()
+    (jp_root_dir / "points" / "mine.txt").write_text("my notes")
     code, message = await _error(jp_fetch, method="POST", body={"url": url, "path": POINTS})
     assert code == 409 and "already exists" in message
     # A body missing a field, and detaching what is not attached

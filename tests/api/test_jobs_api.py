@@ -40,9 +40,26 @@ async def error_of(jp_fetch, *parts: str, method: str = "GET", **params: str) ->
     return info.value.code, json.loads(info.value.response.body)["message"]
 
 
+async def until(condition, message: str, timeout: float = TIMEOUT):
+    """Poll ``condition`` on the server's own event loop (the server runs in this test's)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {message}"
+        await asyncio.sleep(0.1)
+    return value
+
+
 @pytest.mark.slow
-async def test_rest_follows_and_cancels_a_running_job(jp_fetch, jobs_path):
-    # Given a server, and a running job that has reported
+async def test_rest_follows_and_cancels_a_running_job(jp_fetch, jp_web_app, jobs_path):
+    """The activity check reads lepton's own key in jupyter_server's ``last_activity_times``:
+    the server's ``last_activity`` also moves with this test's own API calls, so a check of
+    it passed with ``JobActivity.tick`` emptied. Mutation checks: ``tick`` doing nothing
+    -> red (the key never appears); ``tick`` marking activity with no job running -> red
+    (the key is there before the launch)."""
+    times = jp_web_app.settings.setdefault("last_activity_times", {})
+    # Given a server with no job: it reports no activity of lepton's
+    assert jobs_handlers.ACTIVITY_KEY not in times
+    # And a running job that has reported
     before = datetime.now(timezone.utc)
     job = launch("tests.fixtures.jobs:train", 10_000, pause=0.05, nprocs=2)
     wait_for(lambda: len(job.metrics()) >= 2, TIMEOUT, message="first reports")
@@ -59,15 +76,13 @@ async def test_rest_follows_and_cancels_a_running_job(jp_fetch, jobs_path):
     metrics = (await get_json(jp_fetch, "jobs", job.id, "metrics"))["metrics"]
     assert {"rank", "step", "time", "loss"} <= set(metrics[0])
 
-    # and while it runs, the server reports activity to an idle culler
-    async def last_activity() -> datetime:
-        response = await jp_fetch("api", "status")
-        return datetime.fromisoformat(json.loads(response.body)["last_activity"])
-
-    deadline = time.monotonic() + 30
-    while await last_activity() < before and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    assert await last_activity() >= before
+    # and while it runs, lepton marks the server active again and again (for an idle culler)
+    first = await until(lambda: times.get(jobs_handlers.ACTIVITY_KEY), "lepton's activity")
+    assert first >= before
+    await until(lambda: times[jobs_handlers.ACTIVITY_KEY] > first, "a later activity mark")
+    # which jupyter_server reports as the server's last activity
+    status = json.loads((await jp_fetch("api", "status")).body)
+    assert datetime.fromisoformat(status["last_activity"]) >= times[jobs_handlers.ACTIVITY_KEY]
 
     # When the client cancels it
     response = await jp_fetch("lepton", "api", "jobs", job.id, "cancel", method="POST", body="")

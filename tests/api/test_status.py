@@ -30,10 +30,29 @@ async def test_status_refuses_anonymous_requests(jp_fetch):
     assert info.value.code == 403
 
 
-async def test_unknown_route_is_json_404(jp_fetch):
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+async def test_unknown_route_is_json_404(jp_fetch, method):
+    """Mutation check: without the extension's fallback route, jupyter_server answers with
+    its HTML 404 page and this test goes red on the JSON parse (the old test checked only
+    the status code, so it passed on that HTML)."""
+    # Given a client that calls a path under the API that does not exist
     with pytest.raises(HTTPClientError) as info:
-        await jp_fetch("lepton", "api", "no-such-thing")
+        await jp_fetch(
+            "lepton", "api", "no-such-thing", method=method, body=None if method != "POST" else ""
+        )
+    # Then it gets a 404 in the API's JSON error shape, naming the path
+    response = info.value.response
     assert info.value.code == 404
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = json.loads(response.body)
+    assert body["message"] == f"No lepton API route {method} /lepton/api/no-such-thing."
+
+
+async def test_an_unknown_route_refuses_anonymous_callers_first(jp_fetch):
+    # The fallback must not tell an anonymous caller which paths exist
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("lepton", "api", "no-such-thing", headers={"Authorization": ""})
+    assert info.value.code == 403
 
 
 async def test_status_names_the_protected_aliases(jp_fetch):

@@ -19,6 +19,7 @@ from lepton_jupyter.cli import main as lepton
 from lepton_jupyter.datasets import DatasetService
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_FILES, IMAGES_PATH, dvc, run_as
+from tests.fixtures.parts import require
 from tests.fixtures.processes import pid_alive, wait_for
 
 POINTS = "datasets/points"
@@ -115,8 +116,7 @@ def test_an_interrupted_attach_leaves_nothing_and_a_rerun_completes(
 @pytest.fixture
 def shared_setup(world_readable_dir, data_registry, monkeypatch):
     """A workspace and shared cache other users can reach, points attached at v1."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run a write as another user (runuser)")
+    require("root")
     cache, ws = world_readable_dir / "cache", world_readable_dir / "ws"
     ws.mkdir()
     ws.chmod(0o755)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +47,25 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     output = nbformat.read(demo / "workspace" / "demo-output.ipynb", as_version=4)
     errors = [o for c in output.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, json.dumps(errors)[:2000]
+    # And its last line is the exact command that opens the workspace in JupyterLab, with
+    # jupyter's full path when the venv is not activated
+    cd, jupyter, lab = _open_command(done.stdout, demo / "workspace")
+    assert lab == "lab" and (shutil.which(jupyter) or Path(jupyter).is_absolute()), jupyter
+    assert os.access(shutil.which(jupyter) or jupyter, os.X_OK)
+    # And in that workspace a shell with no LEPTON_* variable sees the demo's runs
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}
+    listed = subprocess.run(
+        [LEPTON, "runs", "list"], cwd=cd, env=clean, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert len(listed) == 2 and "(rerun of" in listed[0], listed
+
+
+def _open_command(stdout: str, workspace: Path) -> tuple[Path, str, str]:
+    """(folder, jupyter, 'lab') of the demo's last line, ``cd FOLDER && JUPYTER lab``."""
+    words = shlex.split(stdout.strip().splitlines()[-1])
+    assert words[0] == "cd" and words[2] == "&&" and len(words) == 5, words
+    assert Path(words[1]) == workspace
+    return Path(words[1]), words[3], words[4]
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path):

@@ -15,6 +15,7 @@ from lepton_jupyter.cli import main as lepton_cli
 from lepton_jupyter.errors import Invalid
 from lepton_jupyter.jobs.folder import JobFolder, job_processes
 from lepton_jupyter.jobs.spec import JobFailed, JobStatus
+from tests.fixtures.parts import unavailable
 from tests.fixtures.processes import wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -119,7 +120,7 @@ def test_elastic_restarts_span_the_nodes(slurm, jobs_path):
 def test_a_job_folder_a_node_cannot_see_is_named(slurm, jobs_path, monkeypatch):
     # Given a jobs folder node n3 does not see (partition "blind" holds n1 and n3)
     if not slurm.blind_node:
-        pytest.skip("no mount namespaces here (unshare -m failed): node n3 is not running")
+        unavailable("slurm", "node n3 did not start: it needs mount namespaces (unshare -m)")
     monkeypatch.setenv("LEPTON_JOBS_DIR", str(slurm.unseen / "jobs"))
     # When a 2-node job is launched there
     job = launch(where_am_i, nnodes=2, backend="slurm", partition="blind")

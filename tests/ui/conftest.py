@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.parts import CHROMIUM, require
 from tests.fixtures.processes import stop_process, wait_for
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -174,8 +174,7 @@ def browser() -> Iterator[Any]:
     as running between calls, and pytest-jupyter's autouse per-test loop fixture
     would pick that loop up and try to close it if Playwright outlived the test.
     """
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    require("browser")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

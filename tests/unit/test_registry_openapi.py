@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from lepton_jupyter.handlers import compare
 from lepton_jupyter.handlers import registry as handlers
 from lepton_jupyter.registry import openapi
 
@@ -25,6 +26,7 @@ def test_every_route_and_verb_is_documented():
         pattern = re.sub(r"\{\w+\}", "([^/]+)", pattern)
         documented[pattern] = {v for v in entry if v in VERBS}
     served = {
-        pattern: {v for v in VERBS if v in vars(handler)} for pattern, handler in handlers.routes
+        pattern: {v for v in VERBS if v in vars(handler)}
+        for pattern, handler in [*handlers.routes, *compare.registry_routes]
     }
     assert documented == served

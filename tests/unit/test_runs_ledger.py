@@ -68,9 +68,11 @@ def test_pins_file_makes_a_key_resolve_to_the_first_recorded_resolution(tmp_path
         {"kind": "model", "key": "team/m@prod", "name": "team/m", "version": 2},
         {"kind": "metric", "key": "loss", "value": 0.5},
     ]
-    path = pins.write_pins(entries, tmp_path / "pins.json")
+    path = pins.write_pins(
+        entries, tmp_path / "pins.json", mode="dry-run", workdir=tmp_path / "workdir"
+    )
     # Then the pins file leaves metrics out (they are outcomes, not resolutions)
-    assert [e["kind"] for e in json.loads(path.read_text())] == ["model", "model"]
+    assert [e["kind"] for e in json.loads(path.read_text())["entries"]] == ["model", "model"]
     # When a rerun reads it
     monkeypatch.setenv(pins.PINS_ENV, str(path))
     pins.reset()
@@ -78,10 +80,25 @@ def test_pins_file_makes_a_key_resolve_to_the_first_recorded_resolution(tmp_path
     assert pins.pinned("model", "team/m@prod")["version"] == 1
     assert pins.pinned("model", "team/m@staging") is None
     assert pins.pinned("metric", "loss") is None
+    # And the rerun knows it may change nothing shared, and where its own folder is
+    assert (pins.rerun_mode(), pins.dry_run()) == ("dry-run", True)
+    assert pins.rerun_workdir() == tmp_path / "workdir"
+
+
+def test_a_pins_file_from_before_rerun_modes_still_pins(tmp_path, monkeypatch):
+    # Given a pins file written by an earlier version (a bare list of entries)
+    path = tmp_path / "pins.json"
+    path.write_text(json.dumps([{"kind": "dataset", "key": "u|p|main", "commit": "abc"}]))
+    monkeypatch.setenv(pins.PINS_ENV, str(path))
+    pins.reset()
+    # Then its entries pin, and the rerun has no mode and no folder of its own
+    assert pins.pinned("dataset", "u|p|main")["commit"] == "abc"
+    assert (pins.rerun_mode(), pins.dry_run(), pins.rerun_workdir()) == (None, False, None)
 
 
 def test_outside_a_rerun_nothing_is_pinned():
     assert pins.pinned("dataset", "u|p|main") is None
+    assert (pins.rerun_mode(), pins.dry_run(), pins.rerun_workdir()) == (None, False, None)
 
 
 @pytest.mark.parametrize("content", [None, "{not json"])

@@ -3,6 +3,8 @@ script, reading ``scontrol``, and what a user is told when Slurm ends a job."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -193,3 +195,35 @@ def test_a_job_store_made_before_detail_existed_gains_it(tmp_path):
     with create_engine(url).begin() as conn:
         columns = [row[1] for row in conn.execute(sql("PRAGMA table_info(jobs)"))]
     assert "detail" in columns
+
+
+def test_the_batch_script_passes_cpus_to_srun_and_splits_threads_between_ranks(tmp_path):
+    # Given a 4-rank-per-node job, and one that runs on CPU only
+    spec, folder = make_spec(tmp_path, backend_options={"cpus_per_task": 16})
+    cpu_spec, _ = make_spec(tmp_path, id="cpu-abc123", gpus=0)
+    script = batch_script(spec, folder)
+    # Then srun gets sbatch's --cpus-per-task (Slurm >= 22.05 no longer passes it on)
+    assert 'export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"' in script
+    # and the ranks of a CPU job see no GPU, while a GPU job keeps Slurm's
+    assert "export CUDA_VISIBLE_DEVICES=''" in batch_script(cpu_spec, folder)
+    assert "CUDA_VISIBLE_DEVICES" not in script
+
+    # When bash runs those lines as Slurm would with 16 CPUs per task (or none set)
+    start = script.index("# srun no longer")
+    lines = script[start : script.index("job_dir=", start)]
+
+    def exported(env: dict[str, str]) -> str:
+        shown = 'echo "$SRUN_CPUS_PER_TASK|$OMP_NUM_THREADS"'
+        done = subprocess.run(
+            ["bash", "-c", f"set -u; SRUN_CPUS_PER_TASK=; {lines}\n{shown}"],
+            env={"PATH": os.environ["PATH"], **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    # Then each of the 4 ranks gets 4 threads, at least 1, and a user's setting is kept
+    assert exported({"SLURM_CPUS_PER_TASK": "16"}) == "16|4"
+    assert exported({"SLURM_CPUS_PER_TASK": "2"}) == "2|1"
+    assert exported({"SLURM_CPUS_PER_TASK": "16", "OMP_NUM_THREADS": "7"}) == "16|7"

@@ -9,12 +9,15 @@ backend runs torch's elastic agent, a Slurm backend would call ``sbatch``/``sacc
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ...errors import Invalid
 from ...settings import Settings
+from ..devices import VISIBLE_ENV, visible_gpus
 from ..folder import JobFolder
 from ..spec import JobInfo, JobSpec, JobStatus
 from ..store import JobStore
@@ -65,6 +68,41 @@ class Backend(ABC):
         Runs in the launching process; raises Invalid naming a bad option.
         """
         return {}
+
+    @classmethod
+    def resolve_gpus(
+        cls, requested: int | list[str] | None, nprocs: int, options: dict[str, Any]
+    ) -> tuple[int, list[str], str]:
+        """(GPUs per node, the device ids to take on this machine, where they come from).
+
+        The default is this machine's GPUs (``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi``):
+        ``None`` asks one per rank where there are GPUs, none where there are not; a number
+        asks that many; a list names the devices. Raises Invalid for more than there are.
+        """
+        pool = visible_gpus()
+        where = (
+            f"this machine has {len(pool)} visible GPU(s)"
+            + (f": {VISIBLE_ENV}={','.join(pool)}" if pool else "")
+            if pool or VISIBLE_ENV in os.environ
+            else "this machine has no GPU"
+        )
+        if requested is None:
+            if pool and nprocs > len(pool):
+                raise Invalid(
+                    f"nprocs={nprocs} ranks need one GPU each, and {where}. Use nprocs="
+                    f"{len(pool)}, or gpus=0 to run on the CPU."
+                )
+            return (nprocs if pool else 0), pool[:nprocs], where
+        if isinstance(requested, list):
+            unknown = [d for d in requested if d not in pool]
+            if unknown:
+                raise Invalid(f"No GPU {', '.join(unknown)} here: {where}.")
+            if len(set(requested)) != len(requested):
+                raise Invalid(f"gpus lists a device twice: {requested}.")
+            return len(requested), list(requested), where
+        if requested > len(pool):
+            raise Invalid(f"The job asks for {requested} GPU(s), and {where}.")
+        return requested, pool[:requested], where
 
     @classmethod
     def check(cls, spec: JobSpec, folder: JobFolder) -> None:

@@ -14,7 +14,8 @@ import signal
 import time
 from typing import ClassVar
 
-from ..folder import JobFolder, job_processes, process_matches
+from ..folder import JobFolder, process_matches
+from ..reaping import end_job_processes
 from ..spec import JobInfo, JobSpec, JobStatus
 from .base import Backend, Outcome, describe_failure
 
@@ -50,6 +51,7 @@ class LocalBackend(Backend):
         try:
             elastic_launch(config, spec.python)("-u", "-m", WORKER_MODULE, str(folder.path))
         except ChildFailedError as e:
+            end_job_processes(folder.path)  # what the failed ranks started, before the status
             exit_codes: dict[int, int | None] = dict.fromkeys(range(world_size))
             exit_codes.update({r: f.exitcode for r, f in e.failures.items()})
             # The agent sees every failed rank in the same poll; the first traceback
@@ -63,35 +65,21 @@ class LocalBackend(Backend):
                 rank,
                 describe_failure(folder, rank, exit_codes.get(rank)),
             )
+        end_job_processes(folder.path)
         return Outcome(JobStatus.succeeded, dict.fromkeys(range(world_size), 0))
 
     def poll(self, spec: JobSpec, folder: JobFolder, handle: Outcome) -> Outcome:
         return handle
 
     def cancel(self, job: JobInfo, folder: JobFolder, grace: float) -> None:
-        """SIGTERM the supervisor (its elastic agent stops the ranks), SIGKILL what is left."""
+        """SIGTERM the supervisor (its elastic agent stops the ranks, then it ends what
+        they started), and SIGKILL every process of the job still there after ``grace``."""
         marker = str(folder.path)
         pid = job.supervisor_pid
         if pid and process_matches(pid, marker):
-            # The supervisor leads its own session: its group is its PID.
-            _signal_group(pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace
             while process_matches(pid, marker) and time.monotonic() < deadline:
                 time.sleep(0.1)
-        # Ranks lead their own sessions too; anything still carrying the job folder in its
-        # command line is killed with its group.
-        for _ in range(50):
-            left = job_processes(marker)
-            if not left:
-                return
-            for leftover in left:
-                _signal_group(leftover, signal.SIGKILL)
-            time.sleep(0.1)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+        end_job_processes(folder.path)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ...errors import Invalid, did_you_mean
 from ...settings import Settings
+from ..devices import device_env
 from ..folder import JobFolder, process_matches
 from ..metrics import JOB_DIR_ENV
 from ..spec import JobInfo, JobSpec, JobStatus
@@ -151,7 +152,12 @@ def batch_script(spec: JobSpec, folder: JobFolder) -> str:
     """The sbatch script: check every node sees the job folder, then one agent per node."""
     path = folder.path.resolve()
     q = shlex.quote
-    env = {**spec.env, JOB_DIR_ENV: str(path), JOB_ID_ENV: spec.id}
+    env = {
+        **spec.env,
+        **device_env(spec.gpus, spec.devices),
+        JOB_DIR_ENV: str(path),
+        JOB_ID_ENV: spec.id,
+    }
     if env.get("MPLBACKEND", "").startswith("module://"):
         env["MPLBACKEND"] = "Agg"  # the kernel's inline backend means nothing in a rank
     torchrun = [
@@ -183,6 +189,15 @@ def batch_script(spec: JobSpec, folder: JobFolder) -> str:
         "# agents' shared one: after an elastic restart the agents' restart counts differ",
         "# between nodes, so keys of a failed round could not be told apart by attempt.",
         "export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1",
+        "# srun no longer takes --cpus-per-task from sbatch (Slurm >= 22.05): pass it on, and",
+        "# split the CPUs of each node's task between its ranks, as local jobs do.",
+        'if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then',
+        '  export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"',
+        "fi",
+        'if [ -z "${OMP_NUM_THREADS:-}" ]; then',
+        f"  threads=$(( ${{SLURM_CPUS_PER_TASK:-$(nproc)}} / {spec.nprocs} ))",
+        "  export OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 ))",
+        "fi",
         f"job_dir={q(str(path))}",
         "",
         "# Every node must see the job folder: ranks read the spec there and write logs,",
@@ -316,6 +331,31 @@ class SlurmBackend(Backend):
         merged["sbatch_extra"] = [*base.sbatch_extra, *call.sbatch_extra]
         options = SlurmOptions.model_validate(merged)
         return options.model_dump(exclude_defaults=True)
+
+    @classmethod
+    def resolve_gpus(
+        cls, requested: int | list[str] | None, nprocs: int, options: dict[str, Any]
+    ) -> tuple[int, list[str], str]:
+        """Slurm allocates the GPUs: ``gpus=N`` is ``gpus_per_node=N``; with neither, the
+        job runs on CPU (its ranks are shown no GPU, even on a GPU node)."""
+        per_node = options.get("gpus_per_node")
+        if isinstance(requested, list):
+            raise Invalid(
+                "On Slurm, ask for a number of GPUs per node (gpus=N or gpus_per_node=N); "
+                "Slurm chooses which."
+            )
+        if requested is not None:
+            if per_node is not None and per_node != requested:
+                raise Invalid(
+                    f"gpus={requested} and gpus_per_node={per_node} disagree; give one of them."
+                )
+            options["gpus_per_node"] = per_node = requested
+        where = (
+            f"Slurm gpus_per_node={per_node}"
+            if per_node is not None
+            else ("Slurm gpus_per_node is not set")
+        )
+        return per_node or 0, [], where
 
     @classmethod
     def check(cls, spec: JobSpec, folder: JobFolder) -> None:

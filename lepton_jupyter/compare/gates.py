@@ -1,0 +1,150 @@
+"""Promotion gates: moving a gated alias needs a passing comparison of new vs current holder.
+
+Gates are configured per alias (``{"prod": {...}}``, every model) or per model and alias
+(``{"vision/net@prod": {...}}``, which wins). The registry calls :func:`check_promotion`
+inside the transaction that moves the alias; the verdict (:func:`judge`) is a plain
+function of the gate and a recorded comparison. Rollbacks are never gated: they return to
+a version that already held the alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, Invalid, NotFound
+from . import store
+from .schema import Comparison, GateVerdict, PromotionGate
+
+
+def parse_gates(raw: Mapping[str, Any] | None) -> dict[str, PromotionGate]:
+    """The configured gates, validated; Invalid names the gate whose settings are wrong."""
+    gates: dict[str, PromotionGate] = {}
+    for key, value in (raw or {}).items():
+        try:
+            gates[key] = PromotionGate.model_validate(value)
+        except ValidationError as e:
+            fields = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
+                for err in e.errors()
+            )
+            raise Invalid(
+                f"Promotion gate {key!r} is misconfigured ({fields}); a gate looks like "
+                '{"dataset": "datasets/eval", "metric": "correct", "min_delta": 0.0}.'
+            ) from e
+    return gates
+
+
+def gate_for(
+    gates: Mapping[str, PromotionGate], name: str, alias: str
+) -> tuple[str, PromotionGate] | None:
+    """(key, gate) guarding ``alias`` of model ``name``, the model's own gate first."""
+    for key in (f"{name}@{alias}", alias):
+        if key in gates:
+            return key, gates[key]
+    return None
+
+
+def describe(key: str, gate: PromotionGate) -> str:
+    where = f"{gate.url}:{gate.dataset}" if gate.url else gate.dataset
+    better = "above" if gate.higher_is_better else "below"
+    bound = gate.min_delta if gate.higher_is_better else -gate.min_delta
+    return (
+        f"gate '{key}': {gate.metric} on {where}, the interval of new - current {better} {bound:g}"
+    )
+
+
+def judge(
+    key: str, gate: PromotionGate, comparison: Comparison, new: str, current: str
+) -> GateVerdict:
+    """Whether ``comparison`` shows ``new`` good enough to take the alias from ``current``."""
+
+    def verdict(passed: bool, reason: str) -> GateVerdict:
+        return GateVerdict(
+            gate=key,
+            new=new,
+            current=current,
+            comparison=comparison.id,
+            passed=passed,
+            reason=f"comparison {comparison.id} {reason}",
+        )
+
+    labels = {c.label for c in comparison.candidates}
+    missing = [label for label in (new, current) if label not in labels]
+    if missing:
+        return verdict(False, f"does not include {' or '.join(missing)}")
+    if comparison.metric != gate.metric:
+        return verdict(False, f"compares {comparison.metric!r}, the gate needs {gate.metric!r}")
+    if comparison.higher_is_better != gate.higher_is_better:
+        return verdict(False, "ranks the metric in the opposite direction to the gate")
+    on_dataset = [
+        d
+        for d in comparison.datasets
+        if d.path == gate.dataset and (gate.url is None or d.url == gate.url)
+    ]
+    if not on_dataset:
+        seen = ", ".join(d.path for d in comparison.datasets) or "no dataset"
+        return verdict(False, f"evaluated on {seen}, not on the gate's dataset {gate.dataset}")
+    pair = comparison.pair(new, current)
+    if pair is None:
+        return verdict(
+            False, f"has no per-example results of {gate.metric!r}, so no interval to check"
+        )
+    interval = f"[{pair.low:+.4g}, {pair.high:+.4g}] at {pair.confidence:.3g}"
+    passed = pair.low > gate.min_delta if gate.higher_is_better else pair.high < -gate.min_delta
+    outcome = "passes" if passed else "does not pass"
+    return verdict(
+        passed,
+        f"{outcome}: {new} - {current} on {gate.metric} = {pair.difference:+.4g}, "
+        f"interval {interval} (data commit {on_dataset[0].commit[:12]})",
+    )
+
+
+def check_promotion(
+    session: Session,
+    key: str,
+    gate: PromotionGate,
+    *,
+    name: str,
+    alias: str,
+    new: tuple[int, int],
+    current: tuple[int, int] | None,
+    comparison_id: int | None = None,
+) -> dict[str, Any]:
+    """The evidence for moving ``alias`` to ``new`` ((version id, number)); else Conflict.
+
+    ``comparison_id`` names the comparison to use; without it the newest passing one of the
+    two versions is found. An alias with no holder yet, or a move to its current holder,
+    needs no comparison.
+    """
+    if current is None:
+        return {"gate": key, "first_holder": True}
+    if current[0] == new[0]:
+        return {"gate": key, "unchanged": True}
+    new_label, current_label = f"{name}:{new[1]}", f"{name}:{current[1]}"
+    if comparison_id is not None:
+        found = store.get(session, comparison_id)
+        if found is None:
+            raise NotFound(f"There is no comparison {comparison_id}.")
+        candidates = [found]
+    else:
+        current_ids = {c.id for c in store.of_version(session, current[0]) if c.id is not None}
+        candidates = [c for c in store.of_version(session, new[0]) if c.id in current_ids]
+    verdicts = [judge(key, gate, c, new_label, current_label) for c in candidates]
+    for v in verdicts:
+        if v.passed:
+            return {"gate": key, "comparison": v.comparison, "verdict": v.reason}
+    why = (
+        "; ".join(v.reason for v in verdicts[:3])
+        if verdicts
+        else f"there is no recorded comparison of {new_label} against {current_label}"
+    )
+    raise Conflict(
+        f"Alias '{alias}' of {name} is gated ({describe(key, gate)}). Moving it from "
+        f"version {current[1]} to {new[1]} needs a passing comparison: {why}. Compare them "
+        f"(compare(['{new_label}', '{current_label}'], ...) or `lepton compare`), or a "
+        "maintainer overrides the gate with a reason."
+    )

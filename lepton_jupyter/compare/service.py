@@ -1,0 +1,125 @@
+"""The compare service: record comparisons in the registry, read them back. No tornado.
+
+The registry recomputes every comparison's statistics from the per-example results it is
+given (the same seeded functions as the caller), checks that each candidate names a
+version the caller can read with the digest the evaluation loaded, and stores the result
+beside the versions, where promotion gates look for it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import Invalid, LeptonError, NotFound
+from ..registry import store as db
+from ..registry.service import Principal, RegistryService, parse_name, parse_ref
+from . import store
+from .comparable import check_request
+from .schema import Comparison, ComparisonRequest
+from .stats import compare_all, verdict
+
+
+def evaluate(request: ComparisonRequest, *, created_by: str) -> Comparison:
+    """The comparison's statistics, ranking and verdict, computed from the request alone."""
+    if any(c.examples for c in request.candidates):
+        pairs, ranking, winner = compare_all(
+            {c.label: c.examples for c in request.candidates},
+            confidence=request.confidence,
+            resamples=request.resamples,
+            seed=request.seed,
+            higher_is_better=request.higher_is_better,
+        )
+        line = verdict(winner, pairs)
+    else:
+        pairs, ranking, winner = [], [], None
+        line = (
+            f"no per-example results of {request.metric!r}, so no interval: log them with "
+            f"log_metric({request.metric!r}, per_example_values) in the evaluation"
+        )
+    return Comparison(
+        **request.model_dump(),
+        id=0,
+        pairs=pairs,
+        ranking=ranking,
+        winner=winner,
+        verdict=line,
+        created_by=created_by,
+        created_at=db.utcnow(),
+    )
+
+
+class CompareService:
+    """Comparisons over one registry service (its store, its permissions)."""
+
+    def __init__(self, registry: RegistryService) -> None:
+        self.registry = registry
+
+    def _version(self, session: Session, principal: Principal, label: str) -> db.Version:
+        """The version ``label`` names, if the caller may read it (the registry's rules)."""
+        _, version = self.registry._resolve(session, principal, parse_ref(label, principal))
+        return version
+
+    def record(self, principal: Principal, request: ComparisonRequest) -> Comparison:
+        """Check, compute and store a comparison; readers of every candidate may record."""
+        check_request(request)
+        comparison = evaluate(request, created_by=principal.user)
+
+        def write(session: Session) -> Comparison:
+            ids = []
+            for candidate in request.candidates:
+                version = self._version(session, principal, candidate.label)
+                if version.digest != candidate.digest:
+                    raise Invalid(
+                        f"Candidate {candidate.label} was evaluated with content "
+                        f"{candidate.digest}, but the registry's {candidate.label} is "
+                        f"{version.digest}."
+                    )
+                ids.append(version.id)
+            return store.insert(session, comparison, ids)
+
+        return self.registry._retrying(write)
+
+    def get(self, principal: Principal, comparison_id: int) -> Comparison:
+        """Comparison ``comparison_id``, if the caller can read every candidate."""
+        with self.registry.store.read() as session:
+            found = store.get(session, comparison_id)
+            if found is None:
+                raise NotFound(f"There is no comparison {comparison_id}.")
+            for candidate in found.candidates:
+                self._version(session, principal, candidate.label)
+            return found
+
+    def list(
+        self,
+        principal: Principal,
+        *,
+        ref: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+    ) -> list[Comparison]:
+        """Comparisons of one version (``ref``) or of any version of a model (``name``)."""
+        if (ref is None) == (name is None):
+            raise Invalid("Name exactly one of ref='ns/model:N' or name='ns/model'.")
+        with self.registry.store.read() as session:
+            if ref is not None:
+                found = store.of_version(
+                    session, self._version(session, principal, ref).id, limit=limit
+                )
+            else:
+                namespace, model_name = parse_name(name or "", principal)
+                _, model = self.registry._model(session, principal, namespace, model_name)
+                ids = list(
+                    session.scalars(select(db.Version.id).where(db.Version.model_id == model.id))
+                )
+                found = store.of_versions(session, ids, limit) if ids else []
+            return [c for c in found if self._readable(session, principal, c)]
+
+    def _readable(self, session: Session, principal: Principal, comparison: Comparison) -> bool:
+        """Whether the caller may read every candidate (others' comparisons stay hidden)."""
+        try:
+            for candidate in comparison.candidates:
+                self._version(session, principal, candidate.label)
+        except LeptonError:
+            return False
+        return True
