@@ -202,7 +202,7 @@ def execute_rerun(
         )
     except PapermillExecutionError as e:
         outcome = exception_outcome(e)
-        _mark_failed(store, run_id, outcome)
+        mark_failed(store, run_id, outcome)
         cls = getattr(errors, e.ename, None)
         if not (isinstance(cls, type) and issubclass(cls, LeptonError)):
             cls = RunFailed
@@ -211,15 +211,15 @@ def execute_rerun(
             f"(output notebook: {output})"
         ) from e
     except BaseException as e:
-        _mark_failed(store, run_id, exception_outcome(e))
+        mark_failed(store, run_id, exception_outcome(e))
         raise
     manifest = store.get(run_id)
     write_diff(store, plan.original, manifest)
     return manifest
 
 
-def _mark_failed(store: RunStore, run_id: str, outcome: Outcome) -> None:
-    """Make sure a rerun that died before or inside the engine is not left 'running'."""
+def mark_failed(store: RunStore, run_id: str, outcome: Outcome) -> None:
+    """Make sure a run that died before or inside the engine is not left 'running'."""
     try:
         manifest = store.get(run_id)
     except LeptonError:
