@@ -87,7 +87,12 @@ class RunRecorder:
         source, path = notebook_location(recorded.get("input_path"), base)
         _, output = notebook_location(recorded.get("output_path"), base)
         nbformat.write(without_outputs(nb), str(folder / INPUT))
-        parameters, injected = run_parameters(nb, kernel_name)
+        try:
+            parameters, injected = run_parameters(nb, kernel_name)
+        except Exception as e:  # a cell papermill's inspection cannot read: still a run
+            logger.warning(f"Could not read the notebook's parameters cells: {e}")
+            given = dict(recorded.get("parameters") or {})
+            parameters, injected = given, given or None
         pid = os.getpid()
         manifest = Manifest(
             id=run_id,

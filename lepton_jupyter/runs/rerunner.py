@@ -19,7 +19,7 @@ import nbformat
 from .. import errors, pins
 from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
 from .diff import RunDiff, compare_runs
-from .manifest import Manifest, notebook_info, now
+from .manifest import Manifest, notebook_info, now, strip_injected
 from .outcome import Outcome, exception_outcome
 from .parameters import SourceValue
 from .store import DIFF, INPUT, OUTPUT, PINS, RunStore
@@ -53,7 +53,9 @@ def _first_line(cell: Any) -> str:
 
 
 def describe_changes(recorded: Any, current: Any) -> str:
-    """Which cells differ between the recorded copy and the notebook now, by first line."""
+    """Which cells differ between the recorded copy and the notebook now, by first line
+    (cells counted from 1 as the notebook shows them; injected parameters cells left out)."""
+    recorded, current = strip_injected(recorded), strip_injected(current)
     old = notebook_info(recorded, "").cells
     new = notebook_info(current, "").cells
     changes = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -132,3 +134,21 @@ async def test_rerun_over_rest_runs_in_the_background_and_reproduces_the_run(
         if pid_alive(started["pid"]):
             os.killpg(started["pid"], signal.SIGTERM)
             wait_for(lambda: not pid_alive(started["pid"]), timeout=30, message="rerun exit")
+
+
+async def test_a_run_whose_process_was_killed_is_listed_crashed(
+    jp_fetch, own_copy_of_run: RecordedRun
+):
+    # Given a run recorded 'running' by a process that is gone (as after kill -9)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store = own_copy_of_run.store
+    manifest = own_copy_of_run.manifest.model_copy(
+        update={"id": store.create(), "status": "running", "pid": gone.pid, "ended_at": None}
+    )
+    store.save(manifest)
+    # When the Runs panel lists runs, Then it is crashed, with the reason
+    (listed,) = [r for r in await _get(jp_fetch) if r["id"] == manifest.id]
+    assert listed["status"] == "crashed"
+    assert f"pid {gone.pid}" in listed["error"]
+    assert (await _get(jp_fetch, manifest.id))["status"] == "crashed"

@@ -52,10 +52,11 @@ def test_papermill_cli_with_the_lepton_engine_writes_a_manifest(recorded_run: Re
     output = nbformat.read(recorded_run.output, as_version=4)
     assert output.metadata["lepton"]["run_id"] == m.id
     folder = recorded_run.state / "runs" / m.id
+    # (as it ran: the cell papermill injected stays, after the parameters cell)
     kept = nbformat.read(folder / INPUT, as_version=4)
-    assert [c.source for c in kept.cells] == [
-        c.source for c in nbformat.read(recorded_run.notebook, as_version=4).cells
-    ]
+    written = [c.source for c in nbformat.read(recorded_run.notebook, as_version=4).cells]
+    assert [c.source for c in kept.cells] == [written[0], "# Parameters\nlr = 0.05\n", *written[1:]]
+    assert all(c.get("outputs", []) == [] for c in kept.cells)
     assert (folder / OUTPUT).is_file()
     # And the kernel had the lepton extension (the run ledger) loaded by the startup file
     assert "extension loaded: True" in _text(output)
