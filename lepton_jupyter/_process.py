@@ -19,6 +19,20 @@ def pid_exists(pid: int) -> bool:
     return True
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live, non-zombie process (where /proc is; else that it exists).
+
+    A killed child its parent has not reaped yet is a zombie: dead for every purpose here.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return pid_exists(pid)
+
+
 def process_started(pid: int) -> float | None:
     """When process ``pid`` started (seconds since the epoch); None if there is none.
 
@@ -37,12 +51,11 @@ def process_alive(pid: int, started: float | None) -> bool:
     does not; ``started`` None: any process with that pid counts)."""
     import psutil
 
+    if not pid_alive(pid):
+        return False
     try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(process.create_time() - started) < 0.01
+        return started is None or abs(psutil.Process(pid).create_time() - started) < 0.01
     except psutil.NoSuchProcess:
         return False
     except psutil.Error:
-        return pid_exists(pid)
+        return True

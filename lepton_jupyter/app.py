@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, List, Unicode
+from traitlets import Dict, Int, List, Unicode
 
 from ._version import __version__
 from .handlers import api_routes
@@ -70,6 +70,14 @@ class LeptonApp(ExtensionApp):
         config=True,
         help="Aliases that only a namespace maintainer (or admin) may move.",
     )
+    max_json_body_bytes = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="Largest request body, in bytes, a lepton JSON route reads (the caller is "
+        "authenticated first); only registry blob uploads stream larger bodies. "
+        "Default: 4 MiB. Kernels and `lepton registry serve`: LEPTON_MAX_JSON_BODY_BYTES.",
+    )
     promotion_gates = Dict(
         default_value={},
         config=True,
@@ -106,6 +114,7 @@ class LeptonApp(ExtensionApp):
             registry_db_url=self.registry_db_url,
             registry_storage_url=self.registry_storage_url,
             protected_aliases=self.protected_aliases,
+            max_json_body_bytes=self.max_json_body_bytes,
             promotion_gates=self.promotion_gates,
             jobs_dir=self.jobs_dir,
             slurm_defaults=self.slurm_defaults,

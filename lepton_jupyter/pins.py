@@ -5,8 +5,11 @@ Every floating reference a notebook resolves (a dataset ``rev`` to a commit, a m
 manifest stores the ledger; a rerun exports it as pins (``LEPTON_PINS`` names a JSON file)
 so the same ``key`` resolves to the recorded value instead of the current one.
 
-Kinds: ``dataset`` (key ``url|path|rev``), ``model`` (key ``ref``), ``job`` (key job id),
-``publish`` (key ``name:version``), ``metric`` (key metric name).
+Kinds: ``dataset`` (key ``url|path|rev``), ``browse`` (key ``url|rev``), ``model`` and
+``lineage`` (key ``ref``), ``job`` (key job id), ``publish`` (key ``name:version``),
+``alias`` (key ``name@alias``), ``grant``, ``metric`` (key metric name). ``publish``,
+``alias`` and ``grant`` entries say whether they were ``applied`` (a dry-run rerun only
+records them).
 
 The ledger is process-global and created on first use, so it works in any process (kernel,
 papermill batch, job rank) whether or not the IPython extension was loaded. When a run
@@ -33,7 +36,7 @@ RUN_ID_ENV = "LEPTON_RUN_ID"
 NOTEBOOK_ENV = "LEPTON_NOTEBOOK_PATH"
 
 # Kinds whose entries are resolutions of floating references: a rerun must reproduce them.
-PIN_KINDS = ("dataset", "model")
+PIN_KINDS = ("dataset", "model", "lineage", "browse")
 # Fields of an entry that describe when it was recorded, not what was resolved.
 _BOOKKEEPING = frozenset({"kind", "key", "at"})
 
@@ -157,13 +160,14 @@ def record(kind: str, key: str, **data: Any) -> dict[str, Any]:
     return ledger().record(kind, key, **data)
 
 
-def log_metric(name: str, value: Any, step: int | None = None) -> dict[str, Any]:
+def log_metric(name: str, value: Any, step: int | None = None) -> None:
     """Record a metric in the run ledger; the manifest keeps the last value per name.
 
     A rerun's diff compares these values (within a tolerance) against the original run.
     ``value`` may be any real number, including a 0-d tensor or numpy scalar, or a 1-d
     sequence of them (list, array, tensor): per-example results, which ``compare()`` pairs
-    across candidates.
+    across candidates. Returns nothing, so a cell ending with it displays nothing (no
+    clock time that would tell two identical runs apart).
     """
     if not isinstance(name, str) or not name.strip():
         raise Invalid(f"Metric name must be a non-empty string, got {name!r}.")
@@ -181,7 +185,7 @@ def log_metric(name: str, value: Any, step: int | None = None) -> dict[str, Any]
     data: dict[str, Any] = {"value": value}
     if step is not None:
         data["step"] = int(step)
-    return record("metric", name, **data)
+    record("metric", name, **data)
 
 
 def _per_example(name: str, values: Any) -> list[float]:

@@ -38,6 +38,9 @@ class Settings(BaseModel):
     registry_db_url: str = Field(default="", description="SQLAlchemy URL of the registry store.")
     registry_storage_url: str = Field(default="", description="fsspec URL of registry blobs.")
     protected_aliases: list[str] = Field(default_factory=lambda: ["prod"])
+    max_json_body_bytes: int = Field(
+        default=4 << 20, gt=0, description="Largest JSON request body a REST route reads."
+    )
     promotion_gates: dict[str, Any] = Field(
         default_factory=dict, description="Alias -> what moving it needs (a comparison)."
     )

@@ -11,9 +11,11 @@ the shared cache. Nothing is ever written through a mirror link.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from .errors import Conflict
 
@@ -57,3 +59,29 @@ def remove_tree(path: Path) -> None:
         path.unlink()
     elif path.is_dir():
         shutil.rmtree(path)
+
+
+def attached_file(folder: Path) -> Path:
+    """Where a rerun notes the datasets it placed in its working folder ``folder``."""
+    return folder.parent / "attached.json"
+
+
+def read_attached(folder: Path) -> dict[str, dict[str, Any]]:
+    """What the rerun placed, by destination (an AttachedDataset's fields each)."""
+    path = attached_file(folder)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_attached(folder: Path, held: dict[str, dict[str, Any]]) -> None:
+    path = attached_file(folder)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(held, indent=1))
+    os.replace(tmp, path)
+
+
+def release(folder: Path) -> None:
+    """Remove the datasets a finished rerun placed in ``folder`` (links to the cache)."""
+    for held in read_attached(folder).values():
+        place = Path(held["local_path"])
+        if place.is_relative_to(folder) and not place.is_symlink():
+            remove_tree(place)

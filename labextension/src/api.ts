@@ -106,6 +106,10 @@ export interface IJobInfo {
   error: string | null;
   cancel_requested: boolean;
   detail: string | null;
+  /** GPUs per node; 0 for a CPU job. */
+  gpus?: number | null;
+  /** GPUs taken for the job on the Jupyter machine (local backend). */
+  devices?: string[];
 }
 
 /** One `report()` line: rank, step, wall-clock time and the metrics. */
@@ -116,11 +120,26 @@ export interface IMetricRecord {
   [metric: string]: unknown;
 }
 
+/** Part of one rank's log; `offset` is where the next read starts (`since`). */
+export interface ILogChunk {
+  rank: number;
+  text: string;
+  offset: number;
+}
+
 export interface IJobLogs {
   id: string;
   rank: number | null;
   tail: number | null;
   text: string;
+  chunks: ILogChunk[];
+}
+
+/** `GET jobs/<id>/metrics?since=`: records after a byte offset, and the next one. */
+export interface IJobMetrics {
+  id: string;
+  metrics: IMetricRecord[];
+  offset: number;
 }
 
 // -- registry (lepton_jupyter/registry/schema.py) -----------------------------
@@ -182,6 +201,8 @@ export interface IAliasEvent {
   previous: number | null;
   actor: string;
   at: string;
+  /** Why a gated alias could move: `{comparison, verdict}` or `{override}`. */
+  evidence?: Record<string, unknown> | null;
 }
 
 export interface IGrantInfo {
@@ -320,6 +341,80 @@ export interface IRunDiff {
   cells: ICellDiff[];
 }
 
+// -- comparisons (lepton_jupyter/compare/schema.py) ---------------------------
+
+export interface IDatasetPin {
+  url: string;
+  path: string;
+  rev: string | null;
+  commit: string;
+}
+
+export interface ICandidateResult {
+  ref: string;
+  name: string;
+  version: number;
+  digest: string;
+  run: string;
+  metrics: Record<string, unknown>;
+  examples: number[];
+}
+
+export interface IPairStat {
+  a: string;
+  b: string;
+  mean_a: number;
+  mean_b: number;
+  difference: number;
+  low: number;
+  high: number;
+  confidence: number;
+  test: string;
+  p_value: number;
+  n: number;
+  better: string | null;
+}
+
+export interface IStanding {
+  candidate: string;
+  mean: number;
+  rank: number;
+}
+
+export interface IComparison {
+  id: number;
+  metric: string;
+  higher_is_better: boolean;
+  confidence: number;
+  evaluation: { kind: string; path: string; digest: string };
+  datasets: IDatasetPin[];
+  candidates: ICandidateResult[];
+  pairs: IPairStat[];
+  ranking: IStanding[];
+  winner: string | null;
+  verdict: string;
+  created_by: string;
+  created_at: string;
+  rerun_of: number | null;
+}
+
+export interface IGateVerdict {
+  gate: string;
+  new: string;
+  current: string;
+  comparison: number | null;
+  passed: boolean;
+  reason: string;
+}
+
+export interface IGateReport {
+  alias: string;
+  gate: string;
+  description: string;
+  holder: number | null;
+  verdicts: IGateVerdict[];
+}
+
 // -- the client ----------------------------------------------------------------
 
 /** Every call the sidebar makes; components take it as a prop so tests can stub it. */
@@ -336,8 +431,15 @@ export interface ILeptonClient {
 
   jobs(): Promise<IJobInfo[]>;
   job(id: string): Promise<IJobInfo>;
-  jobMetrics(id: string): Promise<IMetricRecord[]>;
-  jobLogs(id: string, rank?: number | null, tail?: number): Promise<IJobLogs>;
+  /** Records reported after byte `since` (0: all) of the job's metrics. */
+  jobMetrics(id: string, since?: number): Promise<IJobMetrics>;
+  /** The last `tail` lines of each rank's log, or what each gained since its offset. */
+  jobLogs(
+    id: string,
+    rank?: number | null,
+    tail?: number | null,
+    since?: number[] | null
+  ): Promise<IJobLogs>;
   cancelJob(id: string): Promise<IJobInfo>;
 
   models(namespace?: string): Promise<IModelSummary[]>;
@@ -347,6 +449,8 @@ export interface ILeptonClient {
   rollbackAlias(name: string, alias: string): Promise<IAliasInfo>;
   aliasHistory(name: string, alias: string): Promise<IAliasEvent[]>;
   lineage(ref: string): Promise<ILineage>;
+  comparisons(name: string): Promise<IComparison[]>;
+  gates(name: string): Promise<IGateReport[]>;
 
   runs(limit?: number): Promise<IRunManifest[]>;
   run(id: string): Promise<IRunManifest>;
@@ -396,15 +500,17 @@ export const leptonClient: ILeptonClient = {
 
   jobs: async () => (await requestAPI<{ jobs: IJobInfo[] }>('jobs')).jobs,
   job: id => requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}`),
-  jobMetrics: async id =>
-    (
-      await requestAPI<{ metrics: IMetricRecord[] }>(
-        `jobs/${encodeURIComponent(id)}/metrics`
-      )
-    ).metrics,
-  jobLogs: (id, rank, tail) =>
+  jobMetrics: (id, since) =>
+    requestAPI<IJobMetrics>(
+      `jobs/${encodeURIComponent(id)}/metrics${query({ since })}`
+    ),
+  jobLogs: (id, rank, tail, since) =>
     requestAPI<IJobLogs>(
-      `jobs/${encodeURIComponent(id)}/logs${query({ rank, tail })}`
+      `jobs/${encodeURIComponent(id)}/logs${query({
+        rank,
+        tail,
+        since: since ? since.join(',') : null
+      })}`
     ),
   cancelJob: id =>
     requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}/cancel`, post({})),
@@ -432,6 +538,9 @@ export const leptonClient: ILeptonClient = {
       `registry/models/${modelPath(name)}/aliases/${encodeURIComponent(alias)}/history`
     ),
   lineage: ref => requestAPI<ILineage>(`registry/lineage${query({ ref })}`),
+  comparisons: name =>
+    requestAPI<IComparison[]>(`registry/comparisons${query({ name })}`),
+  gates: name => requestAPI<IGateReport[]>(`registry/gates${query({ name })}`),
 
   runs: limit => requestAPI<IRunManifest[]>(`runs${query({ limit })}`),
   run: id => requestAPI<IRunManifest>(`runs/${encodeURIComponent(id)}`),

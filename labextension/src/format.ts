@@ -40,5 +40,14 @@ export function formatValue(value: unknown): string {
   if (typeof value === 'number') {
     return Number.isInteger(value) ? String(value) : value.toPrecision(6);
   }
+  if (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every(v => typeof v === 'number')
+  ) {
+    // per-example results (log_metric(name, array)): their count and mean
+    const mean = value.reduce((sum, v) => sum + v, 0) / value.length;
+    return `${value.length} per-example values, mean ${mean.toPrecision(4)}`;
+  }
   return typeof value === 'string' ? value : JSON.stringify(value);
 }

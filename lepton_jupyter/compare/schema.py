@@ -143,6 +143,19 @@ class GateVerdict(BaseModel):
     reason: str
 
 
+class GateReport(BaseModel):
+    """A gated alias of one model: its gate, current holder and each comparison's verdict."""
+
+    alias: str
+    gate: str = Field(description="The gate's key: 'alias' or 'ns/model@alias'.")
+    description: str
+    holder: int | None = Field(description="The version holding the alias now.")
+    verdicts: list[GateVerdict] = Field(
+        default_factory=list,
+        description="For each comparison with the holder: may each other candidate take it?",
+    )
+
+
 class RunsRequest(BaseModel):
     """REST: assemble a comparison from recorded evaluation runs."""
 
@@ -151,6 +164,10 @@ class RunsRequest(BaseModel):
     candidate_parameter: str = "candidate"
     higher_is_better: bool = True
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+
+
+class GatesQuery(BaseModel):
+    name: str = Field(description="The model: 'ns/model'.")
 
 
 class ComparisonsQuery(BaseModel):

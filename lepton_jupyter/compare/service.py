@@ -16,7 +16,8 @@ from ..registry import store as db
 from ..registry.service import Principal, RegistryService, parse_name, parse_ref
 from . import store
 from .comparable import check_request
-from .schema import Comparison, ComparisonRequest
+from .gates import describe, gate_for, judge
+from .schema import Comparison, ComparisonRequest, GateReport
 from .stats import compare_all, verdict
 
 
@@ -114,6 +115,40 @@ class CompareService:
                 )
                 found = store.of_versions(session, ids, limit) if ids else []
             return [c for c in found if self._readable(session, principal, c)]
+
+    def gates(self, principal: Principal, name: str, limit: int = 20) -> list[GateReport]:
+        """Each gated alias of ``name``: who holds it and whether each recent comparison
+        lets another candidate take it (what the Models panel shows)."""
+        namespace, model_name = parse_name(name, principal)
+        full_name = f"{namespace}/{model_name}"
+        recent = self.list(principal, name=full_name, limit=limit)
+        aliases = {a.alias: a.version for a in self.registry.aliases(principal, full_name)}
+        names = {k.split("@", 1)[1] if "@" in k else k for k in self.registry.promotion_gates}
+        reports = []
+        for alias in sorted(names):
+            found = gate_for(self.registry.promotion_gates, full_name, alias)
+            if found is None:
+                continue
+            key, gate = found
+            holder = aliases.get(alias)
+            current = f"{full_name}:{holder}"
+            verdicts = [
+                judge(key, gate, c, other.label, current)
+                for c in recent
+                if holder is not None and any(x.label == current for x in c.candidates)
+                for other in c.candidates
+                if other.label != current
+            ]
+            reports.append(
+                GateReport(
+                    alias=alias,
+                    gate=key,
+                    description=describe(key, gate),
+                    holder=holder,
+                    verdicts=verdicts,
+                )
+            )
+        return reports
 
     def _readable(self, session: Session, principal: Principal, comparison: Comparison) -> bool:
         """Whether the caller may read every candidate (others' comparisons stay hidden)."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import pins
 from ..errors import Conflict, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
-from ..workdir import remove_tree, unmirror
+from ..workdir import read_attached, remove_tree, unmirror, write_attached
 from . import cache
 from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .models import (
@@ -174,9 +174,15 @@ class DatasetService:
         return outs
 
     def browse(self, url: str, rev: str | None = None) -> RegistryListing:
-        """The datasets of a data registry at ``rev`` (default branch if None) and its versions."""
+        """The datasets of a data registry at ``rev`` (default branch if None) and its versions.
+
+        Recorded in the run ledger; in a rerun, the registry as the original run saw it:
+        the commit ``rev`` resolved to then, and the versions (tags, branches) it listed.
+        """
         url = normalise_url(url)
-        with self._registry(url, rev) as repo:
+        key = f"{url}|{rev or ''}"
+        pin = pins.pinned("browse", key)
+        with self._registry(url, pin["commit"] if pin else rev) as repo:
             datasets = [
                 RegistryDataset(
                     path=path,
@@ -187,13 +193,22 @@ class DatasetService:
                 )
                 for path, out in sorted(self._datasets(repo).items())
             ]
-            return RegistryListing(
-                url=url,
-                rev=rev,
-                commit=repo.get_rev(),
-                datasets=datasets,
-                versions=self._versions(repo),
+            if pin is not None:
+                versions = [DatasetVersion.model_validate(v) for v in pin["versions"]]
+            else:
+                versions = self._versions(repo)
+            listing = RegistryListing(
+                url=url, rev=rev, commit=repo.get_rev(), datasets=datasets, versions=versions
             )
+        pins.record(
+            "browse",
+            key,
+            url=url,
+            rev=rev,
+            commit=listing.commit,
+            versions=[v.model_dump(mode="json") for v in listing.versions],
+        )
+        return listing
 
     # -- the workspace's DVC project ----------------------------------------------------
 
@@ -772,7 +787,11 @@ class DatasetService:
         In a rerun: what the rerun attached, at the commits it was pinned to.
         """
         if self._in_rerun():
-            return [held for _, held in sorted(_rerun_attached().items())]
+            # As a listing reports them: how each was placed belongs to its attach.
+            return [
+                held.model_copy(update={"link_type": None, "hashed_objects": 0})
+                for _, held in sorted(_rerun_attached().items())
+            ]
         with self._project(create=False) as ws:
             if ws is None:
                 return []
@@ -938,28 +957,17 @@ def _present(root: Path, rel: str) -> bool:
     return False
 
 
-def _rerun_attached_file() -> Path:
-    folder = pins.rerun_workdir()
-    assert folder is not None
-    return folder.parent / "attached.json"
-
-
 def _rerun_attached() -> dict[str, AttachedDataset]:
     """What this rerun attached so far, by destination (kept beside its working folder)."""
-    path = _rerun_attached_file()
-    if not path.is_file():
-        return {}
-    return {
-        to: AttachedDataset.model_validate(held)
-        for to, held in json.loads(path.read_text()).items()
-    }
+    folder = pins.rerun_workdir()
+    assert folder is not None
+    return {to: AttachedDataset.model_validate(a) for to, a in read_attached(folder).items()}
 
 
 def _save_rerun_attached(held: dict[str, AttachedDataset]) -> None:
-    path = _rerun_attached_file()
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({to: a.model_dump(mode="json") for to, a in held.items()}))
-    os.replace(tmp, path)
+    folder = pins.rerun_workdir()
+    assert folder is not None
+    write_attached(folder, {to: a.model_dump(mode="json") for to, a in held.items()})
 
 
 def _version(scm: Any, name: str, ref: str, kind: str) -> DatasetVersion:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
 from tornado import web
@@ -15,14 +16,59 @@ from ..settings import Settings
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+def _accept(handler: LeptonHandler) -> None:
+    """The no-op verb that :meth:`LeptonHandler.prepare`'s early authorization wraps."""
+
+
+def _sends_body(request: Any) -> bool:
+    length = request.headers.get("Content-Length", "0")
+    return length != "0" or "Transfer-Encoding" in request.headers
+
+
+@web.stream_request_body
 class LeptonHandler(APIHandler):
     """Base of every lepton REST handler.
 
     Subclasses set ``auth_resource`` and decorate each verb with ``@web.authenticated``
     then ``@authorized``; they parse with :meth:`parse`, call a service and :meth:`reply`.
+    Bodies stream in, so the caller is authenticated and authorized (the verb's own
+    checks, made early) before a byte of the body is read, and no body may exceed
+    :meth:`body_limit`.
     """
 
     auth_resource = "lepton"
+    _body: bytearray
+
+    def body_limit(self) -> int:
+        """The largest body this route reads; the blob upload route raises it."""
+        return self.lepton_settings.max_json_body_bytes
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self._body = bytearray()
+        if self._finished or not _sends_body(self.request):
+            return
+        if self.current_user is None:
+            raise web.HTTPError(403, "Authentication is required; the request body was not read.")
+        await authorized(_accept)(self)
+        limit = self.body_limit()
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise web.HTTPError(
+                413,
+                f"The request body ({declared} bytes) exceeds this route's limit of {limit} "
+                "bytes (c.LeptonApp.max_json_body_bytes / LEPTON_MAX_JSON_BODY_BYTES).",
+            )
+        # A chunked body that grows past the limit makes tornado drop the connection.
+        self.request.connection.set_max_body_size(limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body += chunk
+
+    @property
+    def body(self) -> bytes:
+        """The request body as read (JSON routes); empty for a verb without one."""
+        return bytes(getattr(self, "_body", b""))
 
     @property
     def lepton_settings(self) -> Settings:
@@ -36,7 +82,7 @@ class LeptonHandler(APIHandler):
     def parse(self, model: type[ModelT]) -> ModelT:
         """The request body validated as ``model``; a bad body is a 400 naming the field."""
         try:
-            data = json.loads(self.request.body or b"{}")
+            data = json.loads(self.body or b"{}")
         except json.JSONDecodeError as e:
             raise Invalid(f"Request body is not valid JSON: {e}") from e
         try:

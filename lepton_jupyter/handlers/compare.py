@@ -13,7 +13,7 @@ import asyncio
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..compare.schema import ComparisonRequest, ComparisonsQuery, RunsRequest
+from ..compare.schema import ComparisonRequest, ComparisonsQuery, GatesQuery, RunsRequest
 from ..compare.service import CompareService
 from ..errors import Invalid
 from .registry import RegistryHandler
@@ -54,6 +54,13 @@ class ComparisonHandler(CompareHandler):
         self.reply(self.compare.get(self.principal, int(comparison_id)))
 
 
+class GatesHandler(CompareHandler):
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.reply(self.compare.gates(self.principal, self.query(GatesQuery).name))
+
+
 class CompareRunsHandler(CompareHandler):
     """Assemble a comparison from evaluation runs recorded on this server, and record it."""
 
@@ -78,6 +85,7 @@ class CompareRunsHandler(CompareHandler):
 registry_routes = [
     (r"/registry/comparisons", ComparisonsHandler),
     (r"/registry/comparisons/([^/]+)", ComparisonHandler),
+    (r"/registry/gates", GatesHandler),
 ]
 
 routes = [*registry_routes, (r"/compare/runs", CompareRunsHandler)]

@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 
 from ..jobs.manager import JobManager
-from ..jobs.spec import JobStatus
+from ..jobs.spec import JobStatus, join_chunks
 from .base import LeptonHandler
 
 ACTIVITY_KEY = "lepton_jobs"
@@ -31,6 +31,22 @@ class ListQuery(BaseModel):
 class LogsQuery(BaseModel):
     rank: int | None = Field(default=None, ge=0)
     tail: int | None = Field(default=None, ge=0)
+    since: list[int] | None = Field(
+        default=None,
+        description="Byte offsets, comma-separated, one per rank asked for: only what each "
+        "rank's log gained after its offset (the chunks' offsets of the previous answer).",
+    )
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return value.split(",") if isinstance(value, str) else value
+
+
+class MetricsQuery(BaseModel):
+    since: int = Field(
+        default=0, ge=0, description="Byte offset: only records after it (the last offset)."
+    )
 
 
 class JobsHandler(LeptonHandler):
@@ -44,16 +60,17 @@ class JobsHandler(LeptonHandler):
 class JobListHandler(JobsHandler):
     @web.authenticated
     @authorized
-    def get(self) -> None:
+    async def get(self) -> None:
         query = self.query(ListQuery)
-        self.reply({"jobs": self.jobs.list(query.status)})
+        # The store and the process checks block: off the event loop, as every read here.
+        self.reply({"jobs": await asyncio.to_thread(self.jobs.list, query.status)})
 
 
 class JobHandler(JobsHandler):
     @web.authenticated
     @authorized
-    def get(self, job_id: str) -> None:
-        self.reply(self.jobs.get(job_id))
+    async def get(self, job_id: str) -> None:
+        self.reply(await asyncio.to_thread(self.jobs.get, job_id))
 
 
 class JobCancelHandler(JobsHandler):
@@ -67,17 +84,29 @@ class JobCancelHandler(JobsHandler):
 class JobLogsHandler(JobsHandler):
     @web.authenticated
     @authorized
-    def get(self, job_id: str) -> None:
+    async def get(self, job_id: str) -> None:
         query = self.query(LogsQuery)
-        text = self.jobs.logs(job_id, query.rank, query.tail)
-        self.reply({"id": job_id, "rank": query.rank, "tail": query.tail, "text": text})
+        chunks = await asyncio.to_thread(
+            self.jobs.log_chunks, job_id, query.rank, query.tail, query.since
+        )
+        self.reply(
+            {
+                "id": job_id,
+                "rank": query.rank,
+                "tail": query.tail,
+                "text": join_chunks(chunks, headers=query.rank is None),
+                "chunks": chunks,
+            }
+        )
 
 
 class JobMetricsHandler(JobsHandler):
     @web.authenticated
     @authorized
-    def get(self, job_id: str) -> None:
-        self.reply({"id": job_id, "metrics": self.jobs.metrics(job_id)})
+    async def get(self, job_id: str) -> None:
+        query = self.query(MetricsQuery)
+        metrics, offset = await asyncio.to_thread(self.jobs.metrics_since, job_id, query.since)
+        self.reply({"id": job_id, "metrics": metrics, "offset": offset})
 
 
 class JobActivity:

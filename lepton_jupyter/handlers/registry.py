@@ -252,24 +252,21 @@ class MissingBlobsHandler(RegistryHandler):
         )
 
 
-def _accept(handler: RegistryHandler) -> None:
-    """The no-op verb the upload handler's early authorization check wraps."""
-
-
-@web.stream_request_body
 class BlobUploadHandler(RegistryHandler):
     """``PUT /registry/blobs/<address>``: the body streams into the store, hashed on the way."""
 
     writer: BlobWriter | None = None
 
+    def body_limit(self) -> int:
+        return MAX_UPLOAD_BYTES
+
     async def prepare(self) -> None:
+        # The base authenticates and authorizes before a byte is read.
         await super().prepare()
-        # The body streams before the verb runs: make the verb's own checks (authenticated,
-        # then authorized) now, before a byte is read.
+        if self._finished:
+            return
         if self.current_user is None:
             raise web.HTTPError(403)
-        await authorized(_accept)(self)
-        self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
         self.writer = self.registry.begin_upload(self.principal, self.path_args[0])
 
     def data_received(self, chunk: bytes) -> None:
@@ -311,7 +308,7 @@ class ForwardHandler(LeptonHandler):
         headers = {**service_auth(self.lepton_settings)}
         if "Content-Type" in self.request.headers:
             headers["Content-Type"] = self.request.headers["Content-Type"]
-        body = self.request.body if self.request.method in ("POST", "PUT") else None
+        body = self.body if self.request.method in ("POST", "PUT") else None
         request = HTTPRequest(
             url,
             method=self.request.method or "GET",

@@ -28,6 +28,11 @@ class DiffQuery(BaseModel):
 class RerunRequest(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     from_copy: bool = False
+    apply: bool = Field(
+        default=False,
+        description="Publish, move aliases and grant for real; by default a rerun records "
+        "what it would have done and changes nothing shared.",
+    )
 
 
 class RunsHandler(LeptonHandler):
@@ -66,7 +71,9 @@ class RerunHandler(RunsHandler):
     @authorized
     def post(self, run_id: str) -> None:
         body = self.parse(RerunRequest)
-        started = self.service.start_rerun(run_id, body.parameters, from_copy=body.from_copy)
+        started = self.service.start_rerun(
+            run_id, body.parameters, from_copy=body.from_copy, apply=body.apply
+        )
         location = self.base_url.rstrip("/") + f"/lepton/api/runs/{started.id}"
         self.reply(started, status=201, location=location)
 

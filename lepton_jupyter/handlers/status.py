@@ -8,6 +8,7 @@ from tornado import web
 
 from .._version import __version__
 from ..errors import NotFound
+from ..jobs.store import store_path
 from ..settings import Settings
 from . import API_PREFIX
 from .base import LeptonHandler
@@ -42,7 +43,10 @@ def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
             configured=True,
             detail=f"shared cache {settings.data_cache}; data registries: {registries}",
         ),
-        "jobs": ServiceStatus(configured=True, detail=f"job store {settings.jobs_path}"),
+        "jobs": ServiceStatus(
+            configured=True,
+            detail=f"job folders {settings.jobs_path}, store {store_path(settings.state_dir)}",
+        ),
         "registry": ServiceStatus(configured=True, detail=registry),
         "runs": ServiceStatus(configured=True, detail=f"runs in {settings.state_dir / 'runs'}"),
     }

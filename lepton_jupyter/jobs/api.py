@@ -6,6 +6,7 @@ before a kernel restart (or with :meth:`Job.attach` after it) always tells the t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,22 @@ from .spec import JobInfo, JobStatus
 
 def _manager() -> JobManager:
     return JobManager(load_settings())
+
+
+#: Job id -> what to call once this kernel sees the job ended (the monitors' final redraw).
+_end_callbacks: dict[str, list[Callable[[], None]]] = {}
+
+
+def on_job_end(job_id: str, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, when :meth:`Job.wait` (or ``result``) in this kernel sees the
+    job end: in the waiting cell, so a papermill run records what it does."""
+    _end_callbacks.setdefault(job_id, []).append(callback)
+
+
+def _job_ended(job_id: str) -> None:
+    for callback in _end_callbacks.pop(job_id, []):
+        with contextlib.suppress(Exception):  # a view failing to redraw is no job failure
+            callback()
 
 
 class Job:
@@ -58,13 +75,27 @@ class Job:
         """Every ``report()`` so far: dicts with rank, step, time and the metrics."""
         return self._manager.metrics(self.id)
 
+    def metrics_since(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The reports after byte ``offset`` of the metrics file, and the offset to pass
+        next time: following a long job costs what is new, not all of it again."""
+        return self._manager.metrics_since(self.id, offset)
+
+    def devices(self) -> dict[int, str]:
+        """What each started rank computes on: ``{0: "cuda:0 (NVIDIA H200, GPU 3)"}``."""
+        return self._manager.rank_devices(self.id)
+
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job ends; raises JobFailed with the failing rank's traceback."""
-        return self._manager.wait(self.id, timeout)
+        try:
+            return self._manager.wait(self.id, timeout)
+        finally:
+            if self.id in _end_callbacks and self.status.ended:
+                _job_ended(self.id)
 
     def result(self, timeout: float | None = None) -> Any:
         """Rank 0's return value (waits for the job to end first)."""
-        return self._manager.result(self.id, timeout)
+        self.wait(timeout)
+        return self._manager.result(self.id, 0)
 
     def cancel(self, grace: float = 10.0) -> JobStatus:
         """Stop every rank and the supervisor; no process of the job is left afterwards."""
@@ -77,9 +108,7 @@ class Job:
         return JobMonitor(self)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.monitor())
+        self.monitor().show()
 
     def __repr__(self) -> str:
         info = self.info
@@ -97,6 +126,7 @@ def launch(
     max_restarts: int = 0,
     gpus: int | list[int | str] | None = None,
     dist_backend: str | None = None,
+    init_process_group: bool = False,
     **kwargs: Any,
 ) -> Job:
     """Run ``target(*args, **kwargs)`` on ``nprocs`` ranks as a job that outlives the kernel.
@@ -110,6 +140,7 @@ def launch(
     it has not; 0 runs on the CPU (the ranks see no GPU); a list names the devices. Rank
     ``LOCAL_RANK`` gets ``cuda:LOCAL_RANK`` set. ``dist_backend`` overrides the process
     group's backend (default ``cpu:gloo,cuda:nccl`` on GPUs, ``gloo`` on CPUs).
+    ``init_process_group=True`` sets the group up for a script too (``%%lepton launch``).
     """
     manager = _manager()
     info = manager.launch(
@@ -124,6 +155,7 @@ def launch(
         max_restarts=max_restarts,
         gpus=gpus,
         dist_backend=dist_backend,
+        init_process_group=init_process_group,
     )
     return Job(info.id, manager)
 

@@ -104,8 +104,9 @@ def _cancel(args: argparse.Namespace) -> int:
 def magic_launch(line_args: list[str], cell: str | None, shell: Any) -> Any:
     """``%%lepton launch --nprocs 2``: run the cell body as the script of every rank.
 
-    The body runs in fresh interpreters, as a torchrun script would: it imports what it
-    uses and sets up its own process group; notebook variables are not visible there.
+    The body runs in fresh interpreters with the process group ready (``dist.get_rank()``
+    works; a call to ``init_process_group`` is skipped): it imports what it uses, and
+    notebook variables are not visible there.
     """
     from .api import launch
 
@@ -115,12 +116,14 @@ def magic_launch(line_args: list[str], cell: str | None, shell: Any) -> Any:
     parser.add_argument("--backend", default="local")
     parser.add_argument("--name", default="cell")
     parser.add_argument("--max-restarts", type=int, default=0)
+    parser.add_argument("--gpus", type=int, default=None)
     try:
         options, script_args = parser.parse_known_args(line_args)
     except SystemExit as e:  # argparse exits on bad input; a magic must raise instead
         raise Invalid(
             f"Usage: %%lepton launch [--nprocs N] [--nnodes N] [--backend NAME] "
-            f"[--name NAME] [--max-restarts N] [ARGS...]; got {shlex.join(line_args)!r}."
+            f"[--name NAME] [--max-restarts N] [--gpus N] [ARGS...]; got "
+            f"{shlex.join(line_args)!r}."
         ) from e
     if not cell or not cell.strip():
         raise Invalid("%%lepton launch needs a cell body: the code every rank runs.")
@@ -136,4 +139,6 @@ def magic_launch(line_args: list[str], cell: str | None, shell: Any) -> Any:
             backend=options.backend,
             name=options.name,
             max_restarts=options.max_restarts,
+            gpus=options.gpus,
+            init_process_group=True,
         )

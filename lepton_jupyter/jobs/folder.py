@@ -23,11 +23,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-from .._process import pid_exists
+from .._process import pid_alive, pid_exists
 
 #: Set in the supervisor, so every process of the job (and all they start) carries it.
 JOB_DIR_ENV = "LEPTON_JOB_DIR"
@@ -106,23 +105,69 @@ class JobFolder:
 
     def tail(self, path: Path, lines: int | None) -> str:
         """The file's text, or only its last ``lines`` lines; '' when it does not exist yet."""
-        if not path.exists():
-            return ""
-        with path.open(errors="replace") as f:
-            if lines is None:
-                return f.read()
-            return "".join(deque(f, maxlen=lines))
+        return read_tail(path, lines)[0]
 
-    def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics.exists():
-            return []
+    def read_metrics(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The ``report()`` records from byte ``since`` on, and the offset to ask from next.
+
+        Ranks on several nodes append to one file on a shared filesystem: a line cut short
+        (a node died mid-write) is skipped, never fatal; a line still being written is left
+        for the next read.
+        """
         records = []
-        with self.metrics.open() as f:
-            for line in f:
-                # A line being appended right now may be incomplete: skip it until next read.
-                if line.endswith("\n"):
-                    records.append(json.loads(line))
-        return records
+        chunk, offset = read_lines_from(self.metrics, since)
+        for line in chunk.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records, offset
+
+
+#: Most bytes one incremental read returns; the caller asks again from the offset.
+READ_LIMIT = 1 << 20
+_TAIL_BLOCK = 1 << 16
+
+
+def read_lines_from(path: Path, since: int, limit: int = READ_LIMIT) -> tuple[str, int]:
+    """Whole lines of ``path`` from byte ``since`` (at most ``limit`` bytes of them), and the
+    offset after them; ('', since) when nothing new is complete."""
+    try:
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if since >= size:
+                return "", min(since, size)
+            f.seek(since)
+            data = f.read(limit)
+    except FileNotFoundError:
+        return "", 0
+    end = data.rfind(b"\n") + 1
+    if end == 0 and len(data) == limit:  # one line longer than the limit: pass it in parts
+        end = len(data)
+    return data[:end].decode(errors="replace"), since + end
+
+
+def read_tail(path: Path, lines: int | None) -> tuple[str, int]:
+    """The last ``lines`` lines of ``path`` (all when None) and its size, reading backwards
+    block by block: a 100 MB log costs what its tail costs."""
+    try:
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if lines is None:
+                return f.read(size).decode(errors="replace"), size
+            start, data = size, b""
+            # One more newline than lines are wanted: the file's final newline ends the last.
+            while start > 0 and data.count(b"\n") <= lines:
+                step = min(_TAIL_BLOCK, start)
+                start -= step
+                f.seek(start)
+                data = f.read(step) + data
+    except FileNotFoundError:
+        return "", 0
+    kept = data.splitlines(keepends=True)[-lines:] if lines else []
+    return b"".join(kept).decode(errors="replace"), size
 
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
@@ -136,24 +181,13 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def _live(pid: int) -> bool:
-    """Whether ``pid`` is a live, non-zombie process (where /proc is; else that it exists)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return pid_exists(pid)
-
-
 def process_matches(pid: int, marker: str) -> bool:
     """Whether ``pid`` is a live, non-zombie process whose command line contains ``marker``.
 
     Job processes carry the job folder in their command line; checking it guards against a
     recorded PID that the OS has since reused for something else.
     """
-    if not _live(pid):
+    if not pid_alive(pid):
         return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -209,6 +243,6 @@ def job_processes(marker: str) -> list[int]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        if pid not in mine and _belongs(pid, marker) and _live(pid):
+        if pid not in mine and _belongs(pid, marker) and pid_alive(pid):
             found.append(pid)
     return found

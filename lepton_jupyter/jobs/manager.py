@@ -35,23 +35,25 @@ from .devices import (
     device_env,
     thread_env,
 )
-from .folder import JobFolder, process_matches
+from .folder import JobFolder, process_matches, read_lines_from, read_tail
 from .metrics import JOB_DIR_ENV
 from .reaping import end_job_processes
-from .spec import JobFailed, JobInfo, JobSpec, JobStatus
-from .store import JobStore, sqlite_url, utcnow
+from .spec import JobFailed, JobInfo, JobSpec, JobStatus, LogChunk, join_chunks
+from .store import JobStore, adopt_store, sqlite_url, store_path, utcnow
 
 SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
 JOB_ID_ENV = "LEPTON_JOB_ID"
 
 
 class JobManager:
-    """Jobs stored under ``settings.jobs_path``: one folder each, plus the SQLite store."""
+    """Jobs: one folder each under ``settings.jobs_path`` (shared with the nodes), and the
+    SQLite store on this machine's disk."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.jobs_path = settings.jobs_path
-        self.store = JobStore(sqlite_url(self.jobs_path))
+        self.store = JobStore(sqlite_url(store_path(settings.state_dir)))
+        adopt_store(self.store, self.jobs_path / "jobs.db")
 
     # -- launching -------------------------------------------------------------------
 
@@ -69,6 +71,7 @@ class JobManager:
         max_restarts: int = 0,
         gpus: int | Sequence[int | str] | None = None,
         dist_backend: str | None = None,
+        init_process_group: bool = False,
     ) -> JobInfo:
         """Check everything, write the job folder, record the job and start its supervisor.
 
@@ -127,6 +130,7 @@ class JobManager:
             kind=kind,
             target=description,
             script_args=[str(a) for a in args] if kind == "script" else [],
+            script_process_group=init_process_group and kind == "script",
             env=env,
             gpus=gpus_per_node,
             devices=devices,
@@ -172,25 +176,53 @@ class JobManager:
     def folder(self, job_id: str) -> JobFolder:
         return JobFolder(self.store.get(job_id).job_dir)
 
-    def logs(self, job_id: str, rank: int | None = None, tail: int | None = None) -> str:
-        """Rank ``rank``'s output, or every rank's under ``==> rank N <==`` headers."""
+    def log_chunks(
+        self,
+        job_id: str,
+        rank: int | None = None,
+        tail: int | None = None,
+        since: list[int] | None = None,
+    ) -> list[LogChunk]:
+        """Rank ``rank``'s output (every rank's when None): its last ``tail`` lines, or what
+        was written after byte ``since[i]`` of the i-th rank's log. Each chunk carries the
+        offset to ask from next, so a client reads only what is new."""
         job = self.store.get(job_id)
         folder = JobFolder(job.job_dir)
         world_size = job.nprocs * job.nnodes
         if tail is not None and tail < 0:
             raise Invalid(f"tail must be 0 or more lines, got {tail}.")
-        if rank is not None:
-            if not 0 <= rank < world_size:
+        if rank is not None and not 0 <= rank < world_size:
+            raise Invalid(f"Job {job_id} has ranks 0..{world_size - 1}; there is no rank {rank}.")
+        ranks = [rank] if rank is not None else list(range(world_size))
+        if since is None:
+            read = [read_tail(folder.rank_log(r), tail) for r in ranks]
+        else:
+            if len(since) != len(ranks) or any(s < 0 for s in since):
                 raise Invalid(
-                    f"Job {job_id} has ranks 0..{world_size - 1}; there is no rank {rank}."
+                    f"since takes one byte offset (0 or more) per rank asked for "
+                    f"({len(ranks)}), got {since}."
                 )
-            return folder.tail(folder.rank_log(rank), tail)
-        return "".join(
-            f"==> rank {r} <==\n{folder.tail(folder.rank_log(r), tail)}" for r in range(world_size)
-        )
+            read = [
+                read_lines_from(folder.rank_log(r), s) for r, s in zip(ranks, since, strict=True)
+            ]
+        return [LogChunk(rank=r, text=t, offset=o) for r, (t, o) in zip(ranks, read, strict=True)]
+
+    def logs(self, job_id: str, rank: int | None = None, tail: int | None = None) -> str:
+        """Rank ``rank``'s output, or every rank's under ``==> rank N <==`` headers."""
+        return join_chunks(self.log_chunks(job_id, rank, tail), headers=rank is None)
 
     def metrics(self, job_id: str) -> list[dict[str, Any]]:
-        return self.folder(job_id).read_metrics()
+        return self.folder(job_id).read_metrics()[0]
+
+    def metrics_since(self, job_id: str, since: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The records reported after byte ``since`` of the metrics file, and the next offset."""
+        if since < 0:
+            raise Invalid(f"since must be a byte offset of 0 or more, got {since}.")
+        return self.folder(job_id).read_metrics(since)
+
+    def rank_devices(self, job_id: str) -> dict[int, str]:
+        """What each started rank computes on (``cuda:0 (NVIDIA H200, GPU 3)``, ``cpu``)."""
+        return self.folder(job_id).rank_devices()
 
     def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.2) -> JobStatus:
         """Block until the job ends; raise JobFailed carrying the failing rank's error."""

@@ -42,6 +42,11 @@ class JobSpec(BaseModel):
     kind: TargetKind
     target: str = Field(description="Function qualname, 'module:function' or the script path.")
     script_args: list[str] = Field(default_factory=list)
+    script_process_group: bool = Field(
+        default=False,
+        description="Scripts only: set up the process group before the script runs (cells "
+        "of %%lepton launch); functions always have it.",
+    )
     env: dict[str, str] = Field(default_factory=dict, description="Set in every rank.")
     gpus: int | None = Field(
         default=None,
@@ -109,3 +114,18 @@ class JobInfo(BaseModel):
         default=None,
         description="What the engine says about the job (Slurm: its job id, pending reason).",
     )
+
+
+class LogChunk(BaseModel):
+    """Part of one rank's log, and the byte offset to read on from."""
+
+    rank: int
+    text: str
+    offset: int = Field(description="Byte offset just after this text: the next since.")
+
+
+def join_chunks(chunks: list[LogChunk], headers: bool) -> str:
+    """Chunks as one text: each under a ``==> rank N <==`` header when ``headers``."""
+    if not headers:
+        return "".join(c.text for c in chunks)
+    return "".join(f"==> rank {c.rank} <==\n{c.text}" for c in chunks)

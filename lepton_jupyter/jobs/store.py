@@ -8,6 +8,7 @@ ends a job first wins, and a cancel is never overwritten by a late "failed".
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,80 @@ def _info(row: JobRow) -> JobInfo:
     )
 
 
-def sqlite_url(jobs_path: Path) -> str:
-    return f"sqlite:///{jobs_path / 'jobs.db'}"
+#: Filesystems where SQLite's locks and WAL shared memory are unsafe (sqlite.org/wal.html).
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "ceph",
+        "glusterfs",
+        "fuse.glusterfs",
+        "fuse.sshfs",
+        "fuse.s3fs",
+        "9p",
+        "afs",
+        "panfs",
+        "wekafs",
+        "pvfs2",
+    }
+)
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem ``path`` (or its nearest existing parent) is on."""
+    path = path.resolve()
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mount = parts[1].replace("\\040", " ")
+                inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) >= len(best):
+                    best, kind = mount, parts[2]
+    except OSError:
+        return ""
+    return kind
+
+
+def store_path(state_dir: Path) -> Path:
+    """Where the job store lives: ``<state_dir>/jobs.db`` on this machine's disk; when the
+    state folder is on a network filesystem (a home folder on NFS), a folder of this user's
+    under /var/tmp instead. Only the supervisors on this machine and its Jupyter write it;
+    ranks on other nodes never open it."""
+    if filesystem_type(state_dir) not in NETWORK_FILESYSTEMS:
+        return state_dir / "jobs.db"
+    return Path("/var/tmp") / f"lepton-{os.getuid()}" / "jobs.db"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def adopt_store(store: JobStore, old: Path) -> None:
+    """Copy the jobs of a store from where earlier versions kept it (the jobs folder) into
+    ``store``, once; the old file is renamed so it is not read again."""
+    if not old.exists() or sqlite_url(old) == store.url:
+        return
+    engine = create_engine(sqlite_url(old))
+    try:
+        with Session(engine) as source, Session(store.engine) as target, target.begin():
+            known = set(target.scalars(select(JobRow.id)))
+            for row in source.scalars(select(JobRow)):
+                if row.id not in known:
+                    source.expunge(row)
+                    target.merge(row)
+    finally:
+        engine.dispose()
+    old.rename(old.with_name("jobs.db.moved"))
 
 
 _engines: dict[str, Engine] = {}

@@ -100,6 +100,23 @@ def _setup_process_group(spec: dict[str, Any], rank: int) -> None:
     _init_process_group(devices.rank_backend(spec.get("dist_backend"), device, gpus), rank)
 
 
+def _ignore_second_init() -> None:
+    """Let a script whose group is ready still call ``init_process_group`` (as a cell
+    written for torchrun does): the call is answered by the group already there."""
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d
+
+    original = dist.init_process_group
+
+    def init_process_group(*args: Any, **kwargs: Any) -> None:
+        if dist.is_initialized():
+            print("lepton: the process group is set up already; init_process_group() skipped")
+            return None
+        return original(*args, **kwargs)
+
+    dist.init_process_group = distributed_c10d.init_process_group = init_process_group
+
+
 def _describe_device() -> str:
     """What this rank computes on, for the monitor (``cuda:0 (NVIDIA H200)``, ``cpu``)."""
     import torch
@@ -148,8 +165,12 @@ def main(job_dir: str) -> int:
     try:
         import torch.distributed as dist
 
-        if spec["kind"] != "script":  # scripts written for torchrun set up their own
+        # Scripts written for torchrun set up their own group; cells of %%lepton launch
+        # (and scripts launched with init_process_group=True) get it ready.
+        if spec["kind"] != "script" or spec.get("script_process_group"):
             _setup_process_group(spec, rank)
+            if spec["kind"] == "script":
+                _ignore_second_init()
             folder.write_atomic(folder.rank_device(rank), _describe_device().encode())
         try:
             value = _run_target(spec, folder)

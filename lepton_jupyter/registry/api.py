@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,13 @@ def publish(
     Lineage (datasets, parent models, jobs, notebook, git commit) is taken from this
     process's run ledger; ``alias`` (e.g. ``"staging"``) is moved to the new version in the
     same transaction.
+
+    In a dry-run rerun nothing is stored: the files are hashed, the digest this publish
+    would have made is recorded (the rerun's diff compares it with the original run's),
+    and the version the original run published is returned in its place.
     """
+    if pins.dry_run():
+        return _publish_dry_run(name, obj, metrics, params, description, alias)
     version = get_client().publish(
         name,
         obj,
@@ -99,9 +106,100 @@ def publish(
         alias=alias,
     )
     pins.record(
-        "publish", version.ref, name=version.name, version=version.version, digest=version.digest
+        "publish",
+        version.ref,
+        name=version.name,
+        version=version.version,
+        digest=version.digest,
+        alias=alias,
     )
     return version
+
+
+def _qualified(name: str) -> str:
+    from .service import parse_name
+
+    namespace, model = parse_name(name, get_client().principal)
+    return f"{namespace}/{model}"
+
+
+def _publish_dry_run(
+    name: str,
+    obj: Any,
+    metrics: dict[str, Any] | None,
+    params: dict[str, Any] | None,
+    description: str | None,
+    alias: str | None,
+) -> ModelVersion:
+    from .service import manifest_digest
+
+    client = get_client()
+    full = _qualified(name)
+    staged, files = client.would_publish(obj)
+    digest = manifest_digest(files)
+    number = _dry_run_number(full)
+    pins.record(
+        "publish",
+        f"{full}:{number}",
+        name=full,
+        version=number,
+        digest=digest,
+        alias=alias,
+        applied=False,
+    )
+    return ModelVersion(
+        name=full,
+        version=number,
+        digest=digest,
+        kind=staged.kind,  # type: ignore[arg-type]
+        entry=staged.entry,
+        size=sum(f.size for f in files),
+        description=description or "",
+        metrics=metrics or {},
+        params=params or {},
+        lineage=capture_lineage(),
+        created_by=client.principal.user,
+        created_at=datetime.now(timezone.utc),
+        aliases=[alias] if alias else [],
+        files=files,
+    )
+
+
+def _dry_run_number(name: str) -> int:
+    """The number a dry-run publish stands for: the n-th publish of ``name`` in the
+    original run gets that run's n-th version; one beyond gets the next free number."""
+    done = [e for e in pins.ledger().entries("publish") if e.get("name") == name]
+    original = [e for e in pins.recorded("publish") if e.get("name") == name]
+    if len(done) < len(original):
+        return int(original[len(done)]["version"])
+    try:
+        latest = max(v.version for v in get_client().versions(name))
+    except NotFound:
+        latest = 0
+    return max([latest, *(int(e["version"]) for e in done)]) + 1
+
+
+def _digest_of(name: str, version: int) -> str:
+    """The content of ``name:version``, including a version a dry run only pretended."""
+    for entry in reversed(pins.ledger().entries("publish")):
+        if entry.get("name") == name and entry.get("version") == version:
+            return str(entry["digest"])
+    return get_client().resolve(f"{name}:{version}").digest
+
+
+def _alias_view(found: list[ModelVersion]) -> list[ModelVersion]:
+    """In a rerun, each version's aliases as the original run saw them (its pins)."""
+    pinned: dict[tuple[str, str], int] = {}
+    for (kind, key), entry in pins.pins().items():
+        if kind == "model" and "@" in key and entry.get("name"):
+            pinned[(entry["name"], key.rsplit("@", 1)[1])] = int(entry["version"])
+    if not pinned:
+        return found
+    for v in found:
+        held = {a for (n, a), number in pinned.items() if n == v.name and number == v.version}
+        moved = {a for (n, a) in pinned if n == v.name}
+        v.aliases = sorted((set(v.aliases) - moved) | held)
+    return found
 
 
 def resolve(ref: str) -> ModelVersion:
@@ -124,7 +222,7 @@ def resolve(ref: str) -> ModelVersion:
                 f"{pin['digest']}, but the registry now has {version.digest}."
             )
     pins.record("model", ref, name=version.name, version=version.version, digest=version.digest)
-    return version
+    return _alias_view([version])[0]
 
 
 def load(ref: str) -> Path:
@@ -136,10 +234,13 @@ def load(ref: str) -> Path:
     client = get_client()
     version = resolve(ref)
     path = client.materialize(version)
-    loader = LoadRequest(
-        notebook=_notebook() or "", job=os.environ.get("LEPTON_JOB_ID", ""), run=pins.run_id() or ""
-    )
-    client.record_load(version, loader)
+    if not pins.dry_run():  # who loaded what is shared: a dry-run rerun does not add to it
+        loader = LoadRequest(
+            notebook=_notebook() or "",
+            job=os.environ.get("LEPTON_JOB_ID", ""),
+            run=pins.run_id() or "",
+        )
+        client.record_load(version, loader)
     return path
 
 
@@ -162,7 +263,8 @@ def models(namespace: str | None = None) -> list[ModelSummary]:
 
 
 def versions(name: str) -> list[ModelVersion]:
-    return get_client().versions(name)
+    """Every version of ``name``; in a rerun, with the aliases the original run resolved."""
+    return _alias_view(get_client().versions(name))
 
 
 def set_alias(
@@ -178,13 +280,48 @@ def set_alias(
     A gated alias (``promotion_gates``) needs a passing comparison of ``version`` against
     the current holder (``comparison`` names one; else the newest is used) or, from a
     maintainer, an ``override`` reason. Rollback is never gated.
+
+    In a dry-run rerun the move is recorded in the run ledger, not made.
     """
-    return get_client().set_alias(name, alias, version, comparison=comparison, override=override)
+    if pins.dry_run():
+        full = _qualified(name)
+        return _record_alias(
+            AliasInfo(name=full, alias=alias, version=version, digest=_digest_of(full, version)),
+            applied=False,
+        )
+    info = get_client().set_alias(name, alias, version, comparison=comparison, override=override)
+    return _record_alias(info, applied=True)
 
 
 def rollback(name: str, alias: str) -> AliasInfo:
-    """Move ``alias`` back to the version it pointed at before its latest move."""
-    return get_client().rollback(name, alias)
+    """Move ``alias`` back to the version it pointed at before its latest move.
+
+    In a dry-run rerun the move is recorded in the run ledger, not made.
+    """
+    if pins.dry_run():
+        events = get_client().history(name, alias)
+        if not events or events[-1].previous is None:
+            raise Conflict(f"{name}@{alias} has no earlier version to roll back to.")
+        full = _qualified(name)
+        previous = events[-1].previous
+        return _record_alias(
+            AliasInfo(name=full, alias=alias, version=previous, digest=_digest_of(full, previous)),
+            applied=False,
+        )
+    return _record_alias(get_client().rollback(name, alias), applied=True)
+
+
+def _record_alias(info: AliasInfo, applied: bool) -> AliasInfo:
+    pins.record(
+        "alias",
+        f"{info.name}@{info.alias}",
+        name=info.name,
+        alias=info.alias,
+        version=info.version,
+        digest=info.digest,
+        applied=applied,
+    )
+    return info
 
 
 def history(name: str, alias: str) -> list[AliasEvent]:
@@ -193,11 +330,53 @@ def history(name: str, alias: str) -> list[AliasEvent]:
 
 
 def lineage(ref: str) -> Lineage:
-    return get_client().lineage(ref)
+    """Where the version ``ref`` names came from, and who loaded it.
+
+    In a rerun, ``ref`` names the version the original run saw, and only the loads made
+    before the original run asked are listed.
+    """
+    client = get_client()
+    pin = pins.pinned("lineage", ref) or pins.pinned("model", ref)
+    if pin is None:
+        found = client.lineage(ref)
+    else:
+        found = client.lineage(f"{pin['name']}:{pin['version']}")
+        if pin["kind"] == "lineage":
+            asked = datetime.fromtimestamp(float(pin["at"]), timezone.utc)
+            found.loaded_by = [
+                load
+                for load in found.loaded_by
+                if (load.at if load.at.tzinfo else load.at.replace(tzinfo=timezone.utc)) <= asked
+            ]
+    pins.record("lineage", ref, name=found.name, version=found.version, digest=found.digest)
+    return found
 
 
 def grant(
     namespace: str, role: str, user: str | None = None, group: str | None = None
 ) -> GrantInfo:
-    """Give a user or a group (a team, an organisation; ``"*"`` = everyone) a role."""
-    return get_client().grant(namespace, role, user=user, group=group)  # type: ignore[arg-type]
+    """Give a user or a group (a team, an organisation; ``"*"`` = everyone) a role.
+
+    In a dry-run rerun the grant is recorded in the run ledger, not made.
+    """
+    if pins.dry_run():
+        info = GrantInfo(
+            namespace=namespace,
+            role=role,  # type: ignore[arg-type]
+            user=user,
+            group=group,
+            granted_by=get_client().principal.user,
+            granted_at=datetime.now(timezone.utc),
+        )
+    else:
+        info = get_client().grant(namespace, role, user=user, group=group)  # type: ignore[arg-type]
+    pins.record(
+        "grant",
+        f"{namespace}:{user or ''}:{group or ''}",
+        namespace=namespace,
+        role=role,
+        user=user,
+        group=group,
+        applied=not pins.dry_run(),
+    )
+    return info

@@ -31,7 +31,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import new_token, read_tokens, serve
     from .service import Principal
 
-    settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
+    settings = load_settings(
+        registry_db_url=args.db,
+        registry_storage_url=args.storage,
+        promotion_gates=_gates(args.promotion_gates),
+    )
     if args.hub or os.environ.get("JUPYTERHUB_SERVICE_NAME"):
         from .hub import serve_hub
         from .policy import TeamPolicy
@@ -50,6 +54,18 @@ def _serve(args: argparse.Namespace) -> int:
         tokens[token] = Principal(user=args.user)
     serve(settings, tokens, args.host, args.port, access_log=args.access_log)
     return 0
+
+
+def _gates(text: str) -> dict[str, Any] | None:
+    if not text:
+        return None  # LEPTON_PROMOTION_GATES, if set
+    try:
+        gates = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Invalid(f"--promotion-gates is not valid JSON: {e}") from e
+    if not isinstance(gates, dict):
+        raise Invalid('--promotion-gates is a JSON object: {"prod": {"dataset": ..., ...}}.')
+    return gates
 
 
 def _fsck(args: argparse.Namespace) -> int:
@@ -95,6 +111,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--user", default=getpass.getuser(), help="the user --token authenticates")
     p.add_argument(
         "--tokens", default="", help='JSON file {"<token>": {"user": ..., "groups": [...]}}'
+    )
+    p.add_argument(
+        "--promotion-gates",
+        default="",
+        metavar="JSON",
+        help='aliases that move only on a passing comparison, e.g. \'{"prod": {"dataset": '
+        '"datasets/eval", "metric": "correct"}}\' (default: $LEPTON_PROMOTION_GATES)',
     )
     p.add_argument("--access-log", action="store_true")
     hub = p.add_argument_group(

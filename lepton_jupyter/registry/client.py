@@ -205,6 +205,19 @@ class RegistryClient(ABC):
         )
         return self._publish(name, request)
 
+    def would_publish(self, obj: Any) -> tuple[Staged, list[FileEntry]]:
+        """What ``publish(obj)`` would store, hashed here; nothing is stored (a dry run)."""
+        staged = stage(obj)
+        files, temp = self._staged_to_local_files(staged)
+        try:
+            return staged, [
+                FileEntry(path=path, digest=hash_file(source), size=source.stat().st_size)
+                for path, source in files
+            ]
+        finally:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+
     def materialize(self, version: ModelVersion) -> Path:
         """The version's folder in the local cache (built once, from links); its entry path."""
         _, hexdigest = parse_address(version.digest)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .._version import __version__
-from ..compare.schema import Comparison, ComparisonRequest
+from ..compare.schema import Comparison, ComparisonRequest, GateReport
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -152,6 +152,13 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     "/registry/comparisons/{comparison_id}": {
         "get": Operation("One comparison (readers of every candidate)", Comparison)
     },
+    "/registry/gates": {
+        "get": Operation(
+            "Gated aliases of a model: holder and each recent comparison's verdict",
+            list[GateReport],
+            query={"name": "The model (ns/model)"},
+        )
+    },
     "/registry/blobs/{address}": {
         "put": Operation(
             "Upload a blob; refused (409) unless its bytes hash to the address",
@@ -197,6 +204,7 @@ def build() -> dict[str, Any]:
         MissingBlobsRequest,
         Comparison,
         ComparisonRequest,
+        GateReport,
     }
     _, definitions = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],

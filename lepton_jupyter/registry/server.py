@@ -115,7 +115,9 @@ def run(app: web.Application, host: str, port: int) -> None:
     """Serve ``app`` on ``host:port`` until interrupted."""
 
     async def main() -> None:
-        server = HTTPServer(app, max_body_size=registry_handlers.MAX_UPLOAD_BYTES)
+        # Routes raise it after authenticating the caller; this is for all the others.
+        max_body = app.settings["lepton_settings"].max_json_body_bytes
+        server = HTTPServer(app, max_body_size=max_body)
         server.listen(port, host)
         where = f"http://{host}:{port}{app.settings['base_url']}"
         db = make_url(app.settings["lepton_settings"].registry_db)

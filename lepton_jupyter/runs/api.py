@@ -103,6 +103,7 @@ def rerun(
     parameters: dict[str, Any] | None = None,
     *,
     from_copy: bool = False,
+    apply: bool = False,
     output_path: str | None = None,
     log_output: bool = False,
 ) -> Run:
@@ -111,15 +112,21 @@ def rerun(
     ``parameters`` override recorded ones (each must be declared by the notebook).
     ``from_copy`` runs the copy of the notebook kept with the run, for when the notebook was
     moved or edited since. Floating references (``attach(..., rev="main")``,
-    ``load("name@prod")``) resolve to what the original run resolved. The returned run's
-    :meth:`Run.diff` compares it with the original. Raises NotFound/Conflict/Invalid naming
-    what is missing or wrong; a cell that raises makes :class:`~.rerunner.RunFailed`.
+    ``load("name@prod")``) resolve to what the original run resolved, and datasets are read
+    at the pinned commits in the rerun's own folder: the workspace is left as it is.
+
+    A rerun changes nothing shared unless ``apply=True``: ``publish`` records the digest it
+    would have published (the diff says whether the model bytes were reproduced), alias
+    moves and grants are recorded, not made. The returned run's :meth:`Run.diff` compares
+    it with the original. Raises NotFound/Conflict/Invalid naming what is missing or
+    wrong; a cell that raises makes :class:`~.rerunner.RunFailed`.
     """
     service = RunService.from_settings()
     manifest = service.rerun(
         _run_id(manifest_or_run_id),
         parameters,
         from_copy=from_copy,
+        apply=apply,
         output_path=output_path,
         log_output=log_output,
     )

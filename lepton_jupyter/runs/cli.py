@@ -21,7 +21,7 @@ def _line(m: Manifest) -> str:
     metrics = " ".join(
         f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in m.metrics.items()
     )
-    rerun = f" (rerun of {m.rerun_of})" if m.rerun_of else ""
+    rerun = f" ({m.rerun_mode or 'apply'} rerun of {m.rerun_of})" if m.rerun_of else ""
     return f"{m.id}  {m.status:9}  {took:>7}  {_where(m)}{rerun}  {metrics}".rstrip()
 
 
@@ -83,6 +83,7 @@ def _rerun(args: argparse.Namespace) -> int:
         args.run_id,
         parameters,
         from_copy=args.from_copy,
+        apply=args.apply,
         output_path=args.output,
         into=args.into,
         log_output=args.log_output,
@@ -93,7 +94,7 @@ def _rerun(args: argparse.Namespace) -> int:
             {"run": manifest.model_dump(mode="json"), "diff": result.model_dump(mode="json")}
         )
     else:
-        print(f"rerun {manifest.id} of {args.run_id}: {manifest.status}")
+        print(f"rerun {manifest.id} of {args.run_id} ({manifest.rerun_mode}): {manifest.status}")
         print(result.summary())
     return 1 if args.check and not result.identical else 0
 
@@ -139,6 +140,12 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="Run the copy of the notebook recorded with the run.",
     )
+    p.add_argument(
+        "--apply",
+        action="store_true",
+        help="Publish, move aliases and grant for real (default: a dry run that records "
+        "what it would have done and changes nothing shared).",
+    )
     p.add_argument("--output", help="Also write the executed notebook here.")
     p.add_argument("--into", help=argparse.SUPPRESS)  # a run folder made by start_rerun
     p.add_argument("-v", "--log-output", action="store_true", help="Stream notebook output.")
@@ -173,7 +180,7 @@ def magic_runs(args: list[str], cell: str | None, shell: Any) -> Any:
     except SystemExit:
         raise Invalid(
             "Usage: %lepton runs list [--notebook NB] | show RUN | rerun RUN [-p NAME=VALUE] "
-            "[--from-copy] | diff RUN [AGAINST] [--abs-tol X] [--rel-tol X] | record [NB]"
+            "[--from-copy] [--apply] | diff RUN [AGAINST] [--abs-tol X] [--rel-tol X] | record [NB]"
         ) from None
     if ns.runs_command == "list":
         return api.list_runs(notebook=ns.notebook, limit=ns.limit)
@@ -181,5 +188,7 @@ def magic_runs(args: list[str], cell: str | None, shell: Any) -> Any:
         return api.get_run(ns.run_id)
     if ns.runs_command == "rerun":
         parameters = parse_parameters(ns.parameter, ns.parameters_json)
-        return api.rerun(ns.run_id, parameters, from_copy=ns.from_copy, output_path=ns.output)
+        return api.rerun(
+            ns.run_id, parameters, from_copy=ns.from_copy, apply=ns.apply, output_path=ns.output
+        )
     return api.diff_runs(ns.run_id, ns.against, abs_tol=ns.abs_tol, rel_tol=ns.rel_tol)

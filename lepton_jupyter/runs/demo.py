@@ -41,11 +41,19 @@ class RerunCheck:
         metrics = ", ".join(f"{m.name}={m.after!r}" for m in self.diff.metrics)
         lines.append(f"Rerun {self.rerun.id}: metrics {verdict} ({metrics})")
         for pin in self.diff.pins:
+            if pin.kind not in ("dataset", "model"):
+                continue
             resolved = pin.after or pin.before or {}
             what = resolved.get("commit") or resolved.get("version")
             lines.append(f"  pin {pin.kind} {_short_key(pin.key)} -> {what}: {pin.status}")
+        for pub in self.diff.published:
+            answer = "yes" if pub.reproduced else "NO"
+            lines.append(f"  model {pub.name}:{pub.version} bytes reproduced: {answer}")
+        if self.diff.not_applied:
+            lines.append(f"  not applied (dry run): {'; '.join(self.diff.not_applied)}")
         if not self.identical:
             lines.append(self.diff.summary())
+        lines.append(f"Rerun {self.rerun.id}: {'identical' if self.identical else 'DIFFERENT'}")
         return "\n".join(lines)
 
 
@@ -110,8 +118,9 @@ def demo_rerun_check(
     """Move ``@prod`` and tag new data, then rerun ``run_id`` and compare.
 
     The run must have loaded a model through an alias and attached a dataset from a local
-    data registry (the demo notebook does both). ``parameters`` override the recorded ones
-    (the demo turns off its publish step, so the rerun leaves the registry as it was).
+    data registry (the demo notebook does both). ``parameters`` override the recorded ones.
+    The rerun is a dry run: its publish step records the digest it would have published
+    (the diff says whether the model bytes were reproduced) and the registry stays as it was.
     """
     original = get_run(run_id)
     models = [e for e in original.pins if e["kind"] == "model"]

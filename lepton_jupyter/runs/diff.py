@@ -1,14 +1,20 @@
-"""What changed between two runs: parameters, pins, metrics (within a tolerance), cell outputs.
+"""What changed between two runs: what each computed, apart from how it was presented.
 
-Cells are compared on normalised outputs (``manifest.normalized_outputs``): execution counts,
-timings and display ids are not differences. Papermill's injected parameter cell is left out
-on both sides; a parameter change shows under ``parameters`` instead.
+What a run computed: parameters (declared defaults included), pins, metrics (within a
+tolerance), the digests of the models it published, and cell outputs. Cells are compared
+on normalised outputs (``manifest.normalized_outputs``): execution counts, timings,
+display ids, stderr and widget views are not differences. Outputs that differ only by
+volatile presentation (each run's own run id and job ids, timestamps) are listed apart,
+under ``presentation``, and do not make two runs different. Papermill's injected parameter
+cell is left out on both sides; a parameter change shows under ``parameters`` instead.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -64,16 +70,52 @@ class CellDiff(BaseModel):
     after: str = Field(default="", description="Text of the second run's outputs (shortened).")
 
 
+class PublishDiff(BaseModel):
+    """One model publish of the first run and its counterpart in the second (by order)."""
+
+    name: str
+    version: int | None = Field(default=None, description="The version the first run made.")
+    before: str | None = Field(default=None, description="Digest the first run published.")
+    after: str | None = Field(
+        default=None, description="Digest the second run published, or would have (dry run)."
+    )
+    applied: bool = Field(default=True, description="Whether the second run really published.")
+
+    @property
+    def reproduced(self) -> bool:
+        """The model bytes are the same: the check no registry offers."""
+        return self.before is not None and self.before == self.after
+
+
 class RunDiff(BaseModel):
     before: str = Field(description="Id of the first run (the original).")
     after: str = Field(description="Id of the second run (the rerun).")
+    mode: str | None = Field(
+        default=None, description="The second run's rerun mode: 'dry-run' or 'apply'."
+    )
     abs_tol: float = 0.0
     rel_tol: float = 0.0
     notebook_changed: bool = False
     parameters: list[ParameterChange] = Field(default_factory=list)
     pins: list[PinDiff] = Field(default_factory=list)
     metrics: list[MetricDiff] = Field(default_factory=list)
+    published: list[PublishDiff] = Field(default_factory=list)
+    not_applied: list[str] = Field(
+        default_factory=list,
+        description="What the second run, a dry run, would have changed in shared places.",
+    )
     cells: list[CellDiff] = Field(default_factory=list)
+    presentation: list[CellDiff] = Field(
+        default_factory=list,
+        description="Cells whose outputs differ only by run ids, job ids or timestamps.",
+    )
+
+    @property
+    def model_bytes_reproduced(self) -> bool | None:
+        """Whether every published model was reproduced bit for bit; None: none published."""
+        if not self.published:
+            return None
+        return all(p.reproduced for p in self.published)
 
     @property
     def held(self) -> list[PinDiff]:
@@ -85,19 +127,22 @@ class RunDiff(BaseModel):
 
     @property
     def identical(self) -> bool:
-        """Same parameters, every pin held, metrics equal within tolerance, same outputs."""
+        """Same parameters, every pin held, metrics equal within tolerance, the same model
+        bytes published, the same outputs (presentation aside)."""
         return (
             not self.notebook_changed
             and not self.parameters
             and all(p.status == "held" for p in self.pins)
             and self.metrics_equal
+            and self.model_bytes_reproduced is not False
             and not self.cells
         )
 
     def summary(self) -> str:
         """A few lines for a terminal or a log."""
         verdict = "identical" if self.identical else "different"
-        lines = [f"run {self.after} vs {self.before}: {verdict}"]
+        mode = f" ({self.mode} rerun)" if self.mode else ""
+        lines = [f"run {self.after}{mode} vs {self.before}: {verdict}"]
         if self.notebook_changed:
             lines.append("  notebook: cell sources differ")
         for p in self.parameters:
@@ -108,9 +153,19 @@ class RunDiff(BaseModel):
         for m in self.metrics:
             mark = "equal" if m.equal else "differs"
             lines.append(f"  metric {m.name}: {m.before!r} -> {m.after!r} {mark}{tol}")
+        for pub in self.published:
+            answer = "yes" if pub.reproduced else "no"
+            lines.append(
+                f"  model {pub.name}:{pub.version or '-'} bytes reproduced: {answer} "
+                f"({_digest(pub.before)} -> {_digest(pub.after)})"
+            )
+        if self.not_applied:
+            lines.append(f"  not applied (dry run): {'; '.join(self.not_applied)}")
         for c in self.cells:
             what = "source and outputs" if c.source_changed else "outputs"
             lines.append(f"  {c.label or c.index} ({c.source}): {what} changed")
+        for c in self.presentation:
+            lines.append(f"  {c.label or c.index} ({c.source}): only ids or times differ")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -125,6 +180,10 @@ def _pin_detail(pin: PinDiff) -> str:
     if pin.status == "changed":
         return f" {_short(pin.before or {})} -> {_short(pin.after or {})}"
     return ""
+
+
+def _digest(value: str | None) -> str:
+    return value[:19] if value else "none"
 
 
 def _short(values: dict[str, Any]) -> str:
@@ -222,9 +281,42 @@ def _output_text(cell: Any | None, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def diff_cells(nb_a: Any, nb_b: Any) -> list[CellDiff]:
+Mask = Callable[[str], str]
+
+# ISO 8601 times and Python's datetime reprs: when a run happened is not what it computed.
+_TIMES = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+    r"|datetime\.datetime\(\d+(?:, \d+)*(?:, tzinfo=[\w.]+(?:\([^()]*\))?)?\)"
+)
+
+
+def volatile_mask(manifest: Manifest) -> Mask:
+    """Replace what only names this run's execution: its run id, its job ids, its own
+    working folder (a rerun's), times."""
+    names = {manifest.id: "<run>"}
+    if manifest.workdir and manifest.cwd:
+        names[manifest.workdir] = manifest.cwd  # a rerun's own folder stands for the workspace
+    jobs = [e["key"] for e in manifest.ledger if e.get("kind") == "job"]
+    for n, job in enumerate(dict.fromkeys(jobs), 1):
+        names[str(job)] = f"<job {n}>"
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)))
+
+    def mask(text: str) -> str:
+        return _TIMES.sub("<time>", pattern.sub(lambda m: names[m.group(0)], text))
+
+    return mask
+
+
+def _masked(cell: Any, mask: Mask) -> str:
+    return mask(json.dumps(normalized_outputs(cell), sort_keys=True, default=str))
+
+
+def diff_cells(
+    nb_a: Any, nb_b: Any, mask_a: Mask | None = None, mask_b: Mask | None = None
+) -> tuple[list[CellDiff], list[CellDiff]]:
+    """(cells that differ, cells whose outputs differ only by ``mask``ed volatile text)."""
     cells_a, cells_b = _numbered_code_cells(nb_a), _numbered_code_cells(nb_b)
-    result = []
+    result, presentation = [], []
     for n in range(max(len(cells_a), len(cells_b))):
         index_a, a = cells_a[n] if n < len(cells_a) else (None, None)
         index_b, b = cells_b[n] if n < len(cells_b) else (None, None)
@@ -236,7 +328,15 @@ def diff_cells(nb_a: Any, nb_b: Any) -> list[CellDiff]:
             continue
         first_line = (source_b if source_b is not None else source_a or "").strip()
         shown = b if b is not None else a
-        result.append(
+        volatile = (
+            not source_changed
+            and a is not None
+            and b is not None
+            and mask_a is not None
+            and mask_b is not None
+            and _masked(a, mask_a) == _masked(b, mask_b)
+        )
+        (presentation if volatile else result).append(
             CellDiff(
                 index=index_b if index_b is not None else index_a or 0,
                 label=cell_label(shown.get("execution_count") if shown is not None else None),
@@ -247,7 +347,48 @@ def diff_cells(nb_a: Any, nb_b: Any) -> list[CellDiff]:
                 after=_output_text(b),
             )
         )
+    return result, presentation
+
+
+def diff_published(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[PublishDiff]:
+    """Each model publish of ``a`` paired with the same name's publish of ``b``, in order."""
+    result = []
+    by_name: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for side, entries in enumerate((a, b)):
+        for e in entries:
+            if e.get("kind") == "publish":
+                by_name.setdefault(str(e.get("name")), ([], []))[side].append(e)
+    for name, (before, after) in sorted(by_name.items()):
+        for n in range(max(len(before), len(after))):
+            old = before[n] if n < len(before) else {}
+            new = after[n] if n < len(after) else {}
+            result.append(
+                PublishDiff(
+                    name=name,
+                    version=old.get("version"),
+                    before=old.get("digest"),
+                    after=new.get("digest"),
+                    applied=new.get("applied", True) if new else False,
+                )
+            )
     return result
+
+
+def not_applied(entries: list[dict[str, Any]]) -> list[str]:
+    """What a dry-run rerun recorded instead of doing, in words."""
+    said = []
+    for e in entries:
+        if e.get("applied") is not False:
+            continue
+        if e["kind"] == "publish":
+            alias = f" (+ @{e['alias']})" if e.get("alias") else ""
+            said.append(f"publish {e['name']}:{e['version']}{alias}")
+        elif e["kind"] == "alias":
+            said.append(f"move {e['name']}@{e['alias']} -> {e['version']}")
+        elif e["kind"] == "grant":
+            who = f"user {e['user']}" if e.get("user") else f"group {e.get('group')}"
+            said.append(f"grant {e['role']} on {e['namespace']} to {who}")
+    return said
 
 
 def compare_runs(
@@ -258,16 +399,33 @@ def compare_runs(
     *,
     abs_tol: float = 0.0,
     rel_tol: float = 0.0,
+    defaults_a: dict[str, Any] | None = None,
+    defaults_b: dict[str, Any] | None = None,
 ) -> RunDiff:
-    """Compare run ``b`` against run ``a`` given their executed notebooks (None: not kept)."""
+    """Compare run ``b`` against run ``a`` given their executed notebooks (None: not kept).
+
+    ``defaults_a``/``defaults_b``: the parameters each notebook declares, with defaults,
+    so a parameter given to one run only compares with the other's default.
+    """
+    cells, presentation = (
+        diff_cells(nb_a, nb_b, volatile_mask(a), volatile_mask(b))
+        if nb_a is not None and nb_b is not None
+        else ([], [])
+    )
     return RunDiff(
         before=a.id,
         after=b.id,
+        mode=b.rerun_mode,
         abs_tol=abs_tol,
         rel_tol=rel_tol,
         notebook_changed=a.notebook.digest != b.notebook.digest,
-        parameters=diff_parameters(a.parameters, b.parameters),
+        parameters=diff_parameters(
+            {**(defaults_a or {}), **a.parameters}, {**(defaults_b or {}), **b.parameters}
+        ),
         pins=diff_pins(a.ledger, b.ledger),
         metrics=diff_metrics(a.metrics, b.metrics, abs_tol, rel_tol),
-        cells=diff_cells(nb_a, nb_b) if nb_a is not None and nb_b is not None else [],
+        published=diff_published(a.ledger, b.ledger),
+        not_applied=not_applied(b.ledger),
+        cells=cells,
+        presentation=presentation,
     )

@@ -113,6 +113,16 @@ class Manifest(BaseModel):
         default=None, description="What the `papermill` command exits with for this outcome."
     )
     rerun_of: str | None = Field(default=None, description="Id of the run this one reran.")
+    rerun_mode: Literal["dry-run", "apply"] | None = Field(
+        default=None,
+        description="A rerun's mode: 'dry-run' (the default) records what it would have "
+        "published, moved or granted without doing it; 'apply' does it.",
+    )
+    workdir: str | None = Field(
+        default=None,
+        description="A rerun's own working folder (the workspace mirrored by links, its "
+        "datasets placed at the pinned commits); ``cwd`` stays the workspace.",
+    )
     user: str = ""
     pid: int | None = Field(default=None, description="Process executing the run.")
     pid_started: float | None = Field(

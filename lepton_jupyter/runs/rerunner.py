@@ -18,11 +18,12 @@ import nbformat
 
 from .. import errors, pins
 from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
+from ..workdir import mirror, release
 from .diff import RunDiff, compare_runs
-from .manifest import Manifest, notebook_info, now, strip_injected
+from .manifest import GitInfo, Manifest, git_info, notebook_info, now, strip_injected
 from .outcome import Outcome, exception_outcome
 from .parameters import SourceValue
-from .store import DIFF, INPUT, OUTPUT, PINS, RunStore
+from .store import DIFF, INPUT, OUTPUT, PINS, WORKDIR, RunStore
 
 ENGINE = "lepton"
 
@@ -40,6 +41,11 @@ class RerunPlan:
     parameters: dict[str, Any] | None  # what papermill injects (None: no injected cell)
     cwd: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    apply: bool = False
+
+    @property
+    def mode(self) -> pins.RerunMode:
+        return "apply" if self.apply else "dry-run"
 
     @property
     def runs_with(self) -> dict[str, Any]:
@@ -87,6 +93,7 @@ def plan_rerun(
     parameters: dict[str, Any] | None = None,
     *,
     from_copy: bool = False,
+    apply: bool = False,
 ) -> RerunPlan:
     """Check that ``original`` can be rerun as asked; raise a clear error if not."""
     copy = store.root / original.id / INPUT
@@ -131,6 +138,7 @@ def plan_rerun(
         parameters=injected_again(original, overrides),
         cwd=cwd,
         overrides=overrides,
+        apply=apply,
     )
 
 
@@ -162,6 +170,7 @@ def placeholder(store: RunStore, plan: RerunPlan, run_id: str) -> Manifest:
         injected=plan.parameters,
         started_at=now(),
         rerun_of=plan.original.id,
+        rerun_mode=plan.mode,
         user=plan.original.user,
     )
     store.save(manifest)
@@ -178,6 +187,8 @@ def execute_rerun(
 ) -> Manifest:
     """Execute a planned rerun with papermill; return the new run's manifest.
 
+    The kernel runs in the rerun's own folder (``workdir.py``): the workspace mirrored by
+    links, where attach places the pinned data. The workspace itself is left as it was.
     Errors raised by lepton inside the notebook (a pinned dataset commit or model version
     that no longer exists) are re-raised as the same class, naming the run and the cell.
     """
@@ -186,8 +197,12 @@ def execute_rerun(
 
     run_id = run_id or store.create()
     folder = store.root / run_id
-    pins_path = pins.write_pins(plan.original.ledger, folder / PINS)
+    workdir = mirror(Path(plan.cwd), folder / WORKDIR)
+    pins_path = pins.write_pins(
+        plan.original.ledger, folder / PINS, mode=plan.mode, workdir=workdir
+    )
     output = output_path or str(folder / OUTPUT)
+    git = git_info(plan.cwd)
     try:
         papermill.execute_notebook(
             str(plan.notebook),
@@ -195,7 +210,7 @@ def execute_rerun(
             parameters=plan.parameters or None,
             engine_name=ENGINE,
             kernel_name=plan.original.kernel_name or None,
-            cwd=plan.cwd,
+            cwd=str(workdir),
             log_output=log_output,
             progress_bar=False,
             lepton_run_id=run_id,
@@ -203,6 +218,7 @@ def execute_rerun(
             lepton_pins=str(pins_path),
         )
     except PapermillExecutionError as e:
+        _settle(store, run_id, plan, workdir, git)
         outcome = exception_outcome(e)
         mark_failed(store, run_id, outcome)
         cls = getattr(errors, e.ename, None)
@@ -213,10 +229,36 @@ def execute_rerun(
             f"(output notebook: {output})"
         ) from e
     except BaseException as e:
+        _settle(store, run_id, plan, workdir, git)
         mark_failed(store, run_id, exception_outcome(e))
         raise
-    manifest = store.get(run_id)
+    manifest = _settle(store, run_id, plan, workdir, git)
     write_diff(store, plan.original, manifest)
+    return manifest
+
+
+def _settle(
+    store: RunStore, run_id: str, plan: RerunPlan, workdir: Path, git: GitInfo | None
+) -> Manifest:
+    """Record the rerun as of the workspace it reran in, and free its datasets' links.
+
+    The engine saw the rerun's folder as its working directory; the manifest names the
+    workspace (so a rerun of this rerun starts there), the folder and the mode.
+    """
+    release(workdir)
+    try:
+        manifest = store.get(run_id)
+    except LeptonError:
+        return placeholder(store, plan, run_id)
+    manifest = manifest.model_copy(
+        update={
+            "cwd": plan.cwd,
+            "workdir": str(workdir),
+            "rerun_mode": plan.mode,
+            "git": git,
+        }
+    )
+    store.save(manifest)
     return manifest
 
 
@@ -245,11 +287,38 @@ def load_output(store: RunStore, manifest: Manifest) -> Any | None:
     return nbformat.read(str(path), as_version=4)
 
 
+def declared_defaults(store: RunStore, manifest: Manifest) -> dict[str, Any]:
+    """The parameters the run's notebook declares, with their default values, as
+    papermill's own inspection reads them from the copy kept with the run."""
+    import ast
+
+    from papermill import inspect_notebook
+
+    copy = store.root / manifest.id / INPUT
+    if not copy.is_file():
+        return {}
+    defaults = {}
+    for name, declared in inspect_notebook(str(copy)).items():
+        text = str(declared.get("default", ""))
+        try:
+            defaults[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            defaults[name] = text  # an expression: its source is what was declared
+    return defaults
+
+
 def diff_stored(
     store: RunStore, a: Manifest, b: Manifest, *, abs_tol: float = 0.0, rel_tol: float = 0.0
 ) -> RunDiff:
     return compare_runs(
-        a, b, load_output(store, a), load_output(store, b), abs_tol=abs_tol, rel_tol=rel_tol
+        a,
+        b,
+        load_output(store, a),
+        load_output(store, b),
+        abs_tol=abs_tol,
+        rel_tol=rel_tol,
+        defaults_a=declared_defaults(store, a),
+        defaults_b=declared_defaults(store, b),
     )
 
 

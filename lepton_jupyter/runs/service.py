@@ -76,6 +76,7 @@ class RunService:
         parameters: dict[str, Any] | None = None,
         *,
         from_copy: bool = False,
+        apply: bool = False,
         output_path: str | None = None,
         into: str | None = None,
         log_output: bool = False,
@@ -84,7 +85,9 @@ class RunService:
 
         ``into`` is a run id already created for this rerun (by :meth:`start_rerun`).
         """
-        plan = plan_rerun(self.store, self.store.get(run_id), parameters, from_copy=from_copy)
+        plan = plan_rerun(
+            self.store, self.store.get(run_id), parameters, from_copy=from_copy, apply=apply
+        )
         return execute_rerun(
             self.store, plan, run_id=into, output_path=output_path, log_output=log_output
         )
@@ -95,6 +98,7 @@ class RunService:
         parameters: dict[str, Any] | None = None,
         *,
         from_copy: bool = False,
+        apply: bool = False,
     ) -> Manifest:
         """Check the rerun, then run it in a background process; its 'running' manifest.
 
@@ -102,7 +106,9 @@ class RunService:
         in, and a rerun takes as long as the notebook, so neither belongs in the server.
         Progress: poll :meth:`get`; the process's output goes to ``rerun.log`` in the folder.
         """
-        plan = plan_rerun(self.store, self.store.get(run_id), parameters, from_copy=from_copy)
+        plan = plan_rerun(
+            self.store, self.store.get(run_id), parameters, from_copy=from_copy, apply=apply
+        )
         new_id = self.store.create()
         manifest = placeholder(self.store, plan, new_id)
         command = [
@@ -119,6 +125,8 @@ class RunService:
         ]
         if from_copy:
             command.append("--from-copy")
+        if apply:
+            command.append("--apply")
         env = dict(os.environ)
         env["LEPTON_STATE_DIR"] = str(self.store.root.parent)
         with (self.store.root / new_id / LOG).open("wb") as log:

@@ -16,7 +16,9 @@ Layout of a run folder::
     input.ipynb     the notebook as it ran (parameters not injected, no outputs)
     output.ipynb    the executed notebook
     ledger.jsonl    the kernel's ledger mirror (LEPTON_LEDGER)
-    pins.json       a rerun's pins (LEPTON_PINS)
+    pins.json       a rerun's pins (LEPTON_PINS), its mode and working folder
+    workdir/        a rerun's working folder: the workspace mirrored by links
+    attached.json   the datasets a rerun placed in its working folder
     diff.json       a rerun's diff against the run it reran
     rerun.log       output of a rerun started in the background (REST)
 """
@@ -44,6 +46,7 @@ LEDGER = "ledger.jsonl"
 PINS = "pins.json"
 DIFF = "diff.json"
 LOG = "rerun.log"
+WORKDIR = "workdir"
 
 
 class RunStore:

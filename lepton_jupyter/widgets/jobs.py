@@ -1,66 +1,33 @@
-"""The job monitor: status, per-rank progress, a loss curve, the log tail, a cancel button.
+"""The job monitor: status, per-rank progress and devices, a loss curve, the log tail, a
+cancel button; and, in the same display output, the same view as static HTML.
 
 It reads the same :class:`~lepton_jupyter.jobs.Job` a user holds, from a background
-thread, so the kernel stays free while the job trains; the thread ends with the job.
+thread, so the kernel stays free while the job trains; the thread ends with the job. The
+static HTML (``text/html`` beside the widget) is what viewers without widgets show. When
+the job ends the output is replaced, through its display id, by the final static view
+alone; a later cell that waits on the job (``job.result()``) does it too, which is how a
+papermill output notebook (and its nbconvert HTML) ends up with the final status and loss
+curve.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import threading
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ..jobs import render
+from ..jobs.api import on_job_end
+
 if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
+
     from ..jobs.api import Job
     from ..jobs.spec import JobInfo
 
-STATUS_COLOURS = {
-    "queued": "#6c757d",
-    "running": "#0d6efd",
-    "succeeded": "#198754",
-    "failed": "#dc3545",
-    "cancelled": "#fd7e14",
-}
 LOG_LINES = 15
-
-
-def loss_curve_png(metrics: list[dict[str, Any]]) -> bytes | None:
-    """A PNG of loss (or the first numeric metric) against step, one line per rank."""
-    from matplotlib.figure import Figure
-
-    if not metrics:
-        return None
-    names = [
-        k
-        for k, v in metrics[-1].items()
-        if k not in ("rank", "step", "time") and isinstance(v, int | float)
-    ]
-    if not names:
-        return None
-    name = "loss" if "loss" in names else names[0]
-    figure = Figure(figsize=(5, 2.6), dpi=90)
-    axes = figure.add_subplot()
-    for rank in sorted({m["rank"] for m in metrics}):
-        points = [
-            (m["step"] if m["step"] is not None else i, m[name])
-            for i, m in enumerate(metrics)
-            if m["rank"] == rank and name in m
-        ]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, marker="." if len(points) < 50 else None, label=f"rank {rank}")
-    axes.set_xlabel("step")
-    axes.set_ylabel(name)
-    axes.grid(alpha=0.3)
-    if len(axes.lines) > 1:
-        axes.legend(fontsize="small")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 class JobMonitor(widgets.VBox):
@@ -87,69 +54,85 @@ class JobMonitor(widgets.VBox):
                 self.error_box,
             ]
         )
-        self._metrics_seen = -1
+        self._lock = threading.Lock()
+        self._metrics: list[dict[str, Any]] = []
+        self._metrics_offset = 0
+        self._metrics_drawn = -1
+        self._png: bytes | None = None
+        self._info: JobInfo | None = None
+        self._devices: dict[int, str] = {}
+        self._tail = ""
+        self._handle: DisplayHandle | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if not self.refresh().status.ended:
+            on_job_end(job.id, self._publish)
             self._thread = threading.Thread(
                 target=self._follow, daemon=True, name=f"monitor-{job.id}"
             )
             self._thread.start()
 
     def refresh(self) -> JobInfo:
-        """Read the job once and update every part of the view."""
-        info = self.job.info
-        metrics = self.job.metrics()
-        colour = STATUS_COLOURS[info.status.value]
-        self.header.value = (
-            f"<b>{html.escape(info.name)}</b> <code>{info.id}</code> "
-            f"<span style='color:{colour};font-weight:bold'>{info.status.value}</span> "
-            f"&middot; {info.nprocs * info.nnodes} rank(s) on {info.backend}"
-        )
-        if info.detail:  # what the engine says: a Slurm job id, its pending reason, nodes
-            self.header.value += f" &middot; <i>{html.escape(info.detail)}</i>"
-        self.ranks.value = self._rank_table(info, metrics)
-        if len(metrics) != self._metrics_seen:
-            png = loss_curve_png(metrics)
-            if png is not None:
-                self.plot.value = png
-            self.plot.layout.display = None if png is not None else "none"
-            self._metrics_seen = len(metrics)
-        tail = self.job.logs(tail=LOG_LINES)
-        self.log_tail.value = (
-            "<details><summary>log tail</summary><pre style='max-height:16em;overflow:auto'>"
-            f"{html.escape(tail)}</pre></details>"
-        )
-        self.error_box.value = (
-            f"<pre style='color:#dc3545'>{html.escape(info.error)}</pre>" if info.error else ""
-        )
+        """Read what is new of the job and update every part of the view."""
+        with self._lock:
+            info = self.job.info
+            new, self._metrics_offset = self.job.metrics_since(self._metrics_offset)
+            self._metrics.extend(new)
+            self._devices = self.job.devices()
+            self._tail = self.job.logs(tail=LOG_LINES)
+            self._info = info
+            if len(self._metrics) != self._metrics_drawn:
+                self._png = render.loss_curve_png(self._metrics)
+                self._metrics_drawn = len(self._metrics)
+                if self._png is not None:
+                    self.plot.value = self._png
+                self.plot.layout.display = None if self._png is not None else "none"
+        self.header.value = render.header_html(info)
+        self.ranks.value = render.rank_table_html(info, self._metrics, self._devices)
+        self.log_tail.value = render.log_html(self._tail)
+        self.error_box.value = render.error_html(info)
         self.cancel_button.disabled = info.status.ended
         return info
 
-    def _rank_table(self, info: JobInfo, metrics: list[dict[str, Any]]) -> str:
-        last: dict[int, dict[str, Any]] = {}
-        for record in metrics:
-            last[record["rank"]] = record
-        rows = []
-        for rank in range(info.nprocs * info.nnodes):
-            record = last.get(rank, {})
-            step = record.get("step", "-") if record else "-"
-            loss = record.get("loss")
-            code = info.exit_codes.get(rank, "-") if info.exit_codes else "-"
-            rows.append(
-                f"<tr><td>{rank}</td><td>{step}</td>"
-                f"<td>{'-' if loss is None else f'{loss:.4g}'}</td><td>{code}</td></tr>"
-            )
-        return (
-            "<table><tr><th>rank</th><th>step</th><th>loss</th><th>exit code</th></tr>"
-            + "".join(rows)
-            + "</table>"
-        )
+    def static_html(self) -> str:
+        """The view as self-contained HTML (the loss curve inlined)."""
+        assert self._info is not None
+        return render.job_html(self._info, self._metrics, self._devices, self._tail, self._png)
+
+    def static_bundle(self) -> dict[str, str]:
+        """The view without the widget: what a finished job's output keeps."""
+        assert self._info is not None
+        return {
+            "text/html": self.static_html(),
+            "text/plain": render.job_text(self._info, self._metrics),
+        }
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return {**(super()._repr_mimebundle_(**kwargs) or {}), **self.static_bundle()}
+
+    def show(self) -> None:
+        """Display the monitor under a display id, so its output can be replaced when the
+        job ends; a job that already ended shows only the static view."""
+        from IPython.display import display
+
+        if self._info is not None and self._info.status.ended:
+            self._handle = display(self.static_bundle(), raw=True, display_id=True)
+        else:
+            self._handle = display(self, display_id=True)
+
+    def _publish(self) -> None:
+        """Refresh; once the job ended, replace the displayed output with the static view
+        alone: a saved notebook then shows the final state in every viewer, including
+        nbconvert's HTML, which would otherwise try the widget from its saved state."""
+        info = self.refresh()
+        if self._handle is not None and info.status.ended:
+            self._handle.update(self.static_bundle(), raw=True)
 
     def _follow(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 if self.refresh().status.ended:
+                    self._publish()
                     return
             except Exception as e:  # keep the kernel's log clean; show it in the view
                 self.error_box.value = f"<pre>monitor stopped: {html.escape(repr(e))}</pre>"

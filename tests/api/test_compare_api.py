@@ -64,6 +64,12 @@ async def test_gated_alias_over_rest(jp_fetch):
     assert shown == recorded
     _, listed, _ = await call(jp_fetch, "GET", "comparisons", params={"name": "vision/net"})
     assert [c["id"] for c in listed] == [recorded["id"]]
+    # The gate's verdict, as the Models panel shows it
+    _, gates, _ = await call(jp_fetch, "GET", "gates", params={"name": "vision/net"})
+    (report,) = gates
+    assert (report["alias"], report["holder"]) == ("prod", 1)
+    (verdict,) = report["verdicts"]
+    assert (verdict["new"], verdict["passed"]) == ("vision/net:2", True)
     # Now prod moves, citing the comparison
     code, moved, _ = await call(
         jp_fetch, "PUT", "models", "vision", "net", "aliases", "prod", body={"version": 2}

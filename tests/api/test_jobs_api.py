@@ -13,8 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 from lepton_jupyter import launch
 from lepton_jupyter.handlers import jobs as jobs_handlers
-from lepton_jupyter.jobs.folder import job_processes
-from lepton_jupyter.jobs.spec import JobSpec
+from lepton_jupyter.jobs.folder import JobFolder, append_line, job_processes
 from tests.fixtures.processes import wait_for
 
 TIMEOUT = 180
@@ -94,21 +93,8 @@ async def test_rest_follows_and_cancels_a_running_job(jp_fetch, jp_web_app, jobs
 
 
 @pytest.fixture
-def stored_job(job_manager) -> str:
-    """A job in the store with no processes: enough for lookups and errors."""
-    spec = JobSpec(
-        id="train-3fa9c1",
-        name="train",
-        nprocs=2,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=job_manager.store.url,
-        created_at=datetime.now(timezone.utc),
-    )
-    job_manager.store.create(spec, job_manager.jobs_path / spec.id)
-    return spec.id
+def stored_job(store_job) -> str:
+    return store_job(id="train-3fa9c1", nprocs=2).id
 
 
 @pytest.mark.parametrize(
@@ -155,4 +141,40 @@ async def test_rest_cancel_of_an_unknown_job_is_404(jp_fetch, stored_job):
     assert await error_of(jp_fetch, "jobs", "trian-3fa9c1", "cancel", method="POST") == (
         404,
         "No job 'trian-3fa9c1'. Did you mean 'train-3fa9c1'?",
+    )
+
+
+async def test_rest_serves_logs_and_metrics_incrementally(jp_fetch, stored_job, job_manager):
+    # Given a 2-rank job with some output and metrics
+    folder = JobFolder(job_manager.jobs_path / stored_job)
+    folder.create()
+    folder.rank_log(0).write_text("rank 0 step 0\n")
+    append_line(folder.metrics, {"rank": 0, "step": 0, "time": 0.0, "loss": 1.0})
+    # When a client reads the tails and all metrics, Then each answer carries its offsets
+    logs = await get_json(jp_fetch, "jobs", stored_job, "logs", tail="40")
+    assert logs["chunks"] == [
+        {"rank": 0, "text": "rank 0 step 0\n", "offset": 14},
+        {"rank": 1, "text": "", "offset": 0},
+    ]
+    assert logs["text"] == "==> rank 0 <==\nrank 0 step 0\n==> rank 1 <==\n"
+    first = await get_json(jp_fetch, "jobs", stored_job, "metrics")
+    assert [m["step"] for m in first["metrics"]] == [0]
+    # When the ranks write more and the client asks from those offsets
+    with folder.rank_log(1).open("a") as f:
+        f.write("rank 1 step 1\n")
+    append_line(folder.metrics, {"rank": 0, "step": 1, "time": 1.0, "loss": 0.5})
+    since = ",".join(str(c["offset"]) for c in logs["chunks"])
+    more = await get_json(jp_fetch, "jobs", stored_job, "logs", since=since)
+    metrics = await get_json(jp_fetch, "jobs", stored_job, "metrics", since=str(first["offset"]))
+    # Then only what is new comes back
+    assert [(c["text"], c["offset"]) for c in more["chunks"]] == [("", 14), ("rank 1 step 1\n", 14)]
+    assert [m["step"] for m in metrics["metrics"]] == [1]
+    assert metrics["offset"] == folder.metrics.stat().st_size
+    # and a bad offset list is a 400 naming it
+    code, message = await error_of(jp_fetch, "jobs", stored_job, "logs", since="0,x")
+    assert code == 400 and message.startswith("Invalid request: since")
+    code, message = await error_of(jp_fetch, "jobs", stored_job, "logs", since="0")
+    assert (code, message) == (
+        400,
+        "since takes one byte offset (0 or more) per rank asked for (2), got [0].",
     )

@@ -12,9 +12,9 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
-from lepton_jupyter.registry.schema import FileEntry, PublishRequest
 from lepton_jupyter.registry.service import Principal, RegistryService
 from lepton_jupyter.registry.store import Store
+from tests.fixtures.registry import one_file_request
 
 
 def address(data: bytes) -> str:
@@ -223,13 +223,8 @@ async def test_no_permission_is_403_naming_role_and_namespace(jp_fetch, lepton_s
     blobs = BlobStore(str(lepton_state / "blobs"), StatCache(lepton_state / "alice-stat.db"))
     alice = RegistryService(store, blobs)
     (lepton_state / "a.bin").write_bytes(b"alice's")
-    digest, size = blobs.put_file(lepton_state / "a.bin")
     alice.publish(
-        Principal("alice"),
-        "vision/resnet",
-        PublishRequest(
-            files=[FileEntry(path="a.bin", digest=digest, size=size)], kind="file", entry="a.bin"
-        ),
+        Principal("alice"), "vision/resnet", one_file_request(blobs, lepton_state / "a.bin")
     )
     # Then the server's user can neither read nor publish there
     code, text = await error(jp_fetch, "GET", "models", "vision", "resnet", "versions")

@@ -13,7 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 import lepton_jupyter as lepton
 from tests.api.test_auth_walk import DenyLepton
-from tests.fixtures.registry import free_port
+from tests.fixtures.processes import free_port
 
 VERBS = (("GET", None), ("POST", b"{}"), ("PUT", b"{}"))
 

@@ -53,8 +53,12 @@ def test_the_real_dvc_cli_works_on_an_attached_dataset(data_registry, workspace)
     assert json.loads(dvc("status", "--json", cwd=workspace).stdout or "{}") == {}
 
 
+# Ctrl-C's disposition is set here, not inherited: a pytest started with SIGINT ignored
+# (`nohup`, `cmd &` in a script, some CI wrappers) passes SIG_IGN on, and the attach would
+# never see the signal.
 _BLOCKING_ATTACH = """
-import pathlib, sys, time
+import pathlib, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from lepton_jupyter.datasets import DatasetService
 marker = pathlib.Path(sys.argv[3])
 def progress(event):
@@ -90,6 +94,8 @@ def _leftovers(workspace: Path) -> list[str]:
 def test_an_interrupted_attach_leaves_nothing_and_a_rerun_completes(
     data_registry, workspace, tmp_path, started_processes, sig
 ):
+    """Checked with SIGINT ignored in pytest (``trap "" INT; exec pytest ...``): without the
+    child's own SIGINT disposition the ctrl-c case hangs, then fails; with it, it passes."""
     # Given an attach that is halfway through linking the images
     marker = tmp_path / "linking"
     proc = _start_blocking_attach(workspace, data_registry.url, marker, started_processes)

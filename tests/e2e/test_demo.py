@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbconvert import HTMLExporter
 
 LEPTON = str(Path(sys.executable).with_name("lepton"))
 
@@ -36,6 +38,11 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert "demo/spirals@prod moved from version 1 to 2" in done.stdout
     assert "tagged v3" in done.stdout
     assert "metrics identical" in done.stdout
+    # And the rerun was a dry run that reproduced the published model's bytes, so it is
+    # identical in every respect (ids and times aside) and the demo says so last
+    assert "model demo/spirals:1 bytes reproduced: yes" in done.stdout
+    assert "not applied (dry run): publish demo/spirals:1 (+ @prod)" in done.stdout
+    assert re.search(r"^Rerun \S+: identical$", done.stdout, re.MULTILINE), done.stdout
     assert "pin dataset datasets/points@main" in done.stdout
     held = [line for line in done.stdout.splitlines() if line.strip().startswith("pin ")]
     assert len(held) >= 2 and all(line.endswith(": held") for line in held[:2]), held
@@ -47,6 +54,12 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     output = nbformat.read(demo / "workspace" / "demo-output.ipynb", as_version=4)
     errors = [o for c in output.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, json.dumps(errors)[:2000]
+    # And the training job reads well in the saved output's HTML export (no widgets run
+    # there): its status, a table per rank and the loss curve as an image
+    page, _ = HTMLExporter().from_notebook_node(output)
+    assert "<th>rank</th><th>step</th><th>loss</th>" in page
+    assert "loss curve" in page and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    assert "succeeded</span>" in page
     # And its last line is the exact command that opens the workspace in JupyterLab, with
     # jupyter's full path when the venv is not activated
     cd, jupyter, lab = _open_command(done.stdout, demo / "workspace")
@@ -57,7 +70,19 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     listed = subprocess.run(
         [LEPTON, "runs", "list"], cwd=cd, env=clean, capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert len(listed) == 2 and "(rerun of" in listed[0], listed
+    assert len(listed) == 2 and "(dry-run rerun of" in listed[0], listed
+    # And `lepton runs rerun --check` of the first run passes there too
+    first = listed[1].split()[0]
+    check = subprocess.run(
+        [LEPTON, "runs", "rerun", first, "--check"],
+        cwd=cd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    assert ": identical" in check.stdout
 
 
 def _open_command(stdout: str, workspace: Path) -> tuple[Path, str, str]:

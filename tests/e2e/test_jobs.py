@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -58,11 +58,13 @@ def test_a_rank_that_raises_fails_the_job_with_its_traceback(jobs_path):
     assert "Rank 1 raised" in message
     assert "RuntimeError: rank 1 fails on purpose" in message
     assert 'in train\n    raise RuntimeError(f"rank {rank} fails on purpose")' in message
-    # and the job ended within seconds of the raise, with the other rank torn down
-    raised_at = JobFolder(job.folder).rank_error(1).stat().st_mtime
-    assert job.info.ended_at.timestamp() - raised_at < 10
+    # and the other rank was torn down, not left in its next all-reduce (gloo waits 30
+    # minutes there): the job ended with rank 0 stopped at the step it was waiting in.
+    # (No timing threshold: a 2-core machine under load cannot promise one.)
     assert job.info.failed_rank == 1
     assert job.info.exit_codes[1] == 1
+    assert job.info.exit_codes[0] != 0
+    assert max(m["step"] for m in job.metrics() if m["rank"] == 0) <= 2
     # (the supervisor records the end, then exits)
     wait_for(lambda: not job_processes(job.folder), 30, message="job processes gone")
     with pytest.raises(JobFailed):
@@ -109,9 +111,10 @@ def test_max_restarts_restarts_failed_ranks(jobs_path):
 
 def test_attach_reads_the_store_not_the_handle(jobs_path):
     # A handle made from the id alone (as after a kernel restart) sees the same job
+    launched_after = datetime.now(timezone.utc)
     job = launch("tests.fixtures.jobs:train", 1, nprocs=1)
     again = Job.attach(job.id)
     assert again.wait(timeout=TIMEOUT) is JobStatus.succeeded
     assert job.result() == {"world_size": 1, "total": 0.0}
     assert repr(again) == f"<Job {job.id} 'train' succeeded, 1 rank(s)>"
-    assert time.time() - again.info.created_at.timestamp() < TIMEOUT
+    assert launched_after <= again.info.created_at <= datetime.now(timezone.utc)

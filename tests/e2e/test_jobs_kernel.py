@@ -12,6 +12,7 @@ import nbformat
 import papermill
 import pytest
 from jupyter_client.manager import start_new_kernel
+from nbconvert import HTMLExporter
 
 from lepton_jupyter import Job
 from lepton_jupyter.jobs.spec import JobStatus
@@ -38,9 +39,19 @@ def train(steps):
 
 MAGIC_CELL = """\
 %%lepton launch --nprocs 2 --name cell
+import torch
+import torch.distributed as dist
+value = torch.ones(1)
+dist.all_reduce(value)
+print("cell rank", dist.get_rank(), "of", dist.get_world_size(), "sum", value.item())
+"""
+
+# A cell written for torchrun sets up its own group; that still works.
+TORCHRUN_CELL = """\
+%%lepton launch --nprocs 2 --name old-cell
 import torch.distributed as dist
 dist.init_process_group("gloo")
-print("cell rank", dist.get_rank(), "of", dist.get_world_size())
+print("old cell rank", dist.get_rank())
 dist.destroy_process_group()
 """
 
@@ -63,6 +74,8 @@ def test_notebook_function_runs_on_two_ranks_under_papermill(jobs_path, tmp_path
             "cell_job = _\nprint('CELL', cell_job.wait(timeout=180).value)\n"
             "print(cell_job.logs(rank=1))"
         ),
+        nbformat.v4.new_code_cell(TORCHRUN_CELL),
+        nbformat.v4.new_code_cell("print('OLD', _.wait(timeout=180).value, _.logs(rank=1))"),
     ]
     source = tmp_path / "launch.ipynb"
     nbformat.write(notebook, source)
@@ -73,11 +86,24 @@ def test_notebook_function_runs_on_two_ranks_under_papermill(jobs_path, tmp_path
     cells = done.cells
     # Then rank 0's return value of the notebook-defined function comes back
     assert "RESULT 2 ranks, total 6" in stdout_of(cells[3])
-    # and the launch cell shows the job monitor widget
-    assert any(WIDGET_VIEW in o.get("data", {}) for o in cells[2].outputs)
-    # and the magic ran the cell body on both ranks
+    # and the launch cell showed the job monitor, whose output the cell that waited
+    # (job.result) replaced with the final static view: status, rank table, loss curve
+    (shown,) = [o for o in cells[2].outputs if o.output_type == "display_data"]
+    assert WIDGET_VIEW not in shown["data"]
+    page = shown["data"]["text/html"]
+    assert "succeeded" in page and "<th>rank</th>" in page
+    assert "src='data:image/png;base64," in page
+    assert shown["data"]["text/plain"].endswith(
+        "succeeded, 2 rank(s) on local, loss 0.3333 at step 2"
+    )
+    # which is what an HTML export shows
+    exported, _ = HTMLExporter().from_notebook_node(done)
+    assert "<th>rank</th>" in exported and "data:image/png;base64," in exported
+    # and the magic ran the cell body on both ranks, with the process group ready
     assert "CELL succeeded" in stdout_of(cells[5])
-    assert "cell rank 1 of 2" in stdout_of(cells[5])
+    assert "cell rank 1 of 2 sum 2.0" in stdout_of(cells[5])
+    # and a cell that sets up its own group still runs
+    assert "OLD succeeded" in stdout_of(cells[7]) and "old cell rank 1" in stdout_of(cells[7])
 
 
 def test_job_outlives_a_killed_kernel_and_is_found_with_attach(jobs_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -17,15 +16,9 @@ import pytest
 
 from lepton_jupyter import launch
 from lepton_jupyter.jobs.spec import JobStatus
-from tests.fixtures.processes import stop_process, wait_for
+from tests.fixtures.processes import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -120,7 +120,10 @@ def test_cli_rerun_with_an_overridden_parameter_reports_what_changed(
     listed = subprocess.run(
         [LEPTON, "runs", "list"], env=env, capture_output=True, text=True, timeout=120
     )
-    assert f"{new_id}  completed" in listed.stdout and f"(rerun of {original.id})" in listed.stdout
+    assert (
+        f"{new_id}  completed" in listed.stdout
+        and f"(dry-run rerun of {original.id})" in listed.stdout
+    )
     shown = subprocess.run(
         [LEPTON, "runs", "show", original.id], env=env, capture_output=True, text=True, timeout=120
     )

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.parts import CHROMIUM, require
-from tests.fixtures.processes import stop_process, wait_for
+from tests.fixtures.processes import free_port, stop_process, wait_for
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
 CHROMIUM_ARGS = [
@@ -68,12 +67,6 @@ class LabServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -106,7 +99,7 @@ def lab_server(
     tmp = tmp_path_factory.mktemp("lab")
     root_dir = lab_world.root_dir
     token = secrets.token_hex(16)
-    port = _free_port()
+    port = free_port()
     user_settings = tmp / "user-settings"
     # No "Would you like to receive official Jupyter news?" prompt over the screenshot.
     news = user_settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"

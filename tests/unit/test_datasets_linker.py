@@ -3,11 +3,13 @@ last committed state (the journal is the pending .dvc file)."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
+from lepton_jupyter.datasets import linker as linker_module
 from lepton_jupyter.datasets.linker import Linker, Placement, link_files
 
 
@@ -48,11 +50,27 @@ def test_link_files_reports_missing_cache_objects(tmp_path, cache, kind):
     assert (tmp_path / "out" / "a.txt").read_text() == "content 0"
 
 
-def test_a_link_type_that_fails_falls_back_to_the_next(tmp_path, cache):
-    # reflink is not supported on ext4/tmpfs here: the linker must fall back to hardlink
+def test_a_link_type_that_fails_falls_back_to_the_next(tmp_path, cache, monkeypatch):
+    """Reflink is made to fail here (ENOTSUP, as on ext4 or tmpfs) instead of relying on the
+    filesystem: on XFS or btrfs it would succeed and there would be no fallback to check.
+    Mutation checks: no fallback (re-raise on the first failure) -> red; a fallback that
+    keeps the failed type and probes it for every file -> red (three reflink attempts)."""
+    attempts = []
+
+    def no_reflink(src: str, dst: str) -> None:
+        attempts.append(src)
+        raise OSError(errno.ENOTSUP, "reflink not supported", dst)
+
+    monkeypatch.setitem(linker_module._LINKERS, "reflink", no_reflink)
+    # Given reflink first, hardlink next
     linker = Linker(["reflink", "hardlink"])
+    # When three files are linked
     link_files(cache, tmp_path / "out", linker)
-    assert linker.used in ({"hardlink"}, {"reflink"})
+    # Then every file is a hard link to its cache object, and reflink was tried once only
+    assert linker.used == {"hardlink"}
+    for rel, obj in cache:
+        assert os.stat(tmp_path / "out" / rel).st_ino == os.stat(obj).st_ino
+    assert len(attempts) == 1
 
 
 def test_killed_after_the_folder_moved_but_before_the_dvc_file(tmp_path, cache):

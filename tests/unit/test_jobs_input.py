@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cloudpickle
@@ -13,8 +12,7 @@ import pytest
 from lepton_jupyter import Job, jobs, launch, report
 from lepton_jupyter.errors import Invalid, NotFound
 from lepton_jupyter.jobs.folder import job_processes
-from lepton_jupyter.jobs.manager import JobManager
-from lepton_jupyter.jobs.spec import JobSpec, JobStatus
+from lepton_jupyter.jobs.spec import JobStatus
 
 LOCK = threading.Lock()
 
@@ -32,22 +30,6 @@ def assert_nothing_started(jobs_path: Path) -> None:
     folders = [p for p in jobs_path.iterdir() if p.is_dir()] if jobs_path.exists() else []
     assert folders == []
     assert job_processes(str(jobs_path)) == []
-
-
-def store_only_job(manager: JobManager, job_id: str) -> None:
-    """A job in the store with no processes: enough for lookups by id."""
-    spec = JobSpec(
-        id=job_id,
-        name="t",
-        nprocs=1,
-        kind="module",
-        target="m:f",
-        cwd="/",
-        python="python",
-        store_url=manager.store.url,
-        created_at=datetime.now(timezone.utc),
-    )
-    manager.store.create(spec, manager.jobs_path / job_id)
 
 
 @pytest.mark.parametrize(
@@ -126,17 +108,17 @@ def test_unknown_targets_are_refused(jobs_path, target, message):
     assert_nothing_started(jobs_path)
 
 
-def test_unknown_job_id_suggests_close_ids(job_manager):
+def test_unknown_job_id_suggests_close_ids(store_job):
     # Given a job in the store
-    store_only_job(job_manager, "train-3fa9c1")
+    store_job(id="train-3fa9c1")
     # When another id is looked up, Then NotFound suggests the close one
     with pytest.raises(NotFound) as info:
         Job.attach("train-3fa9c2")
     assert str(info.value) == "No job 'train-3fa9c2'. Did you mean 'train-3fa9c1'?"
 
 
-def test_logs_of_a_rank_the_job_does_not_have(job_manager):
-    store_only_job(job_manager, "train-000001")
+def test_logs_of_a_rank_the_job_does_not_have(job_manager, store_job):
+    store_job(id="train-000001")
     with pytest.raises(Invalid, match=r"has ranks 0\.\.0; there is no rank 3"):
         Job("train-000001", job_manager).logs(rank=3)
 
@@ -152,9 +134,9 @@ def test_report_outside_a_job_records_nothing(monkeypatch):
     assert report(step=1, loss=0.5) is False
 
 
-def test_a_job_ends_once_and_a_cancel_is_not_overwritten(job_manager):
+def test_a_job_ends_once_and_a_cancel_is_not_overwritten(job_manager, store_job):
     # Given a queued job that a cancel ended
-    store_only_job(job_manager, "train-000002")
+    store_job(id="train-000002")
     assert job_manager.store.finish("train-000002", JobStatus.cancelled)
     # When a late "failed" arrives, Then it does not replace the cancel
     assert not job_manager.store.finish("train-000002", JobStatus.failed, error="late")

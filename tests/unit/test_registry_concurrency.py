@@ -15,6 +15,7 @@ from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.service import Principal, RegistryService
 from lepton_jupyter.registry.store import Store
 from tests.fixtures.processes import stop_process, wait_for
+from tests.fixtures.registry import one_file_request
 
 PUBLISHERS = 8
 PUBLISHES = 25
@@ -124,18 +125,7 @@ def test_a_killed_publish_leaves_no_partial_version(
     # Given a model with one version
     first = tmp_path / "first.bin"
     first.write_bytes(b"first")
-    digest, size = service.blobs.put_file(first)
-    from lepton_jupyter.registry.schema import FileEntry, PublishRequest
-
-    service.publish(
-        me,
-        "team/model",
-        PublishRequest(
-            files=[FileEntry(path="first.bin", digest=digest, size=size)],
-            kind="file",
-            entry="first.bin",
-        ),
-    )
+    service.publish(me, "team/model", one_file_request(service.blobs, first))
     # When a publisher of a 24 MiB file is killed -9 at `point`
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(24 << 20))
@@ -170,14 +160,5 @@ def test_a_killed_publish_leaves_no_partial_version(
     service.fsck(gc=True, grace_seconds=0)
     assert service.fsck().clean
     # And the next publish takes the next number, with no gap
-    digest, size = service.blobs.put_file(source)
-    again = service.publish(
-        me,
-        "team/model",
-        PublishRequest(
-            files=[FileEntry(path="big.bin", digest=digest, size=size)],
-            kind="file",
-            entry="big.bin",
-        ),
-    )
+    again = service.publish(me, "team/model", one_file_request(service.blobs, source))
     assert again.version == 2

@@ -11,7 +11,7 @@ import pytest
 from lepton_jupyter.errors import Conflict, Forbidden, Invalid, NotFound
 from lepton_jupyter.registry.schema import FileEntry, LoadRequest, PublishRequest
 from lepton_jupyter.registry.service import Principal, RegistryService
-from tests.fixtures.registry import ALICE, BOB
+from tests.fixtures.registry import ALICE, BOB, one_file_request
 
 
 def put(
@@ -26,14 +26,7 @@ def put(
     """Store ``content`` as a one-file version of ``name``; its version number."""
     source = tmp_path / f"w-{uuid.uuid4().hex}.bin"
     source.write_bytes(content)
-    digest, size = registry.blobs.put_file(source)
-    request = PublishRequest(
-        files=[FileEntry(path="w.bin", digest=digest, size=size)],
-        kind="file",
-        entry="w.bin",
-        alias=alias,
-        **extra,
-    )
+    request = one_file_request(registry.blobs, source, path="w.bin", alias=alias, **extra)
     return registry.publish(principal, name, request).version
 
 

@@ -95,11 +95,11 @@ def test_cells_compare_results_not_counts_progress_bars_or_the_injected_paramete
     a = _nb([first, [_result("2", 3)]], injected="lr = 0.1", counts=1)
     b = _nb([[_stream("1\n")], [_result("2", 7)]], injected="lr = 0.2", counts=5)
     # Then no cell differs and the output digests agree
-    assert diff_cells(a, b) == []
+    assert diff_cells(a, b) == ([], [])
     assert output_digest(a) == output_digest(b)
     # When one output changes, Then that cell is reported at its place in the notebook
     c = _nb([[_stream("1\n")], [_result("3", 7)]])
-    (changed,) = diff_cells(a, c)
+    (changed,), _ = diff_cells(a, c)
     assert (changed.index, changed.outputs_changed, changed.source_changed) == (2, True, False)
     assert (changed.before, changed.after) == ("2", "3")
     assert output_digest(a) != output_digest(c)
@@ -142,3 +142,79 @@ def test_the_diff_widget_recomputes_with_the_tolerance(tmp_path, monkeypatch):
     # When the user widens the absolute tolerance, Then the same diff is identical
     view.abs_tol.value = 1e-3
     assert "identical" in view.body.value and "abs_tol=0.001" in view.body.value
+
+
+def test_run_ids_job_ids_times_and_the_reruns_folder_are_presentation_not_difference():
+    # Given two runs whose outputs name their own run, job, rerun folder and clock time
+    a = _manifest("20260101-000000-000001", ledger=[{"kind": "job", "key": "job-aaa"}])
+    b = _manifest(
+        "20260101-000000-000002",
+        ledger=[{"kind": "job", "key": "job-bbb"}],
+        cwd="/ws",
+        workdir="/state/runs/20260101-000000-000002/workdir",
+        rerun_mode="dry-run",
+    )
+    nb_a = _nb(
+        [
+            [_stream(f"run {a.id} job job-aaa at 2026-01-01T10:00:00.123+00:00\n")],
+            [_stream("/ws/points\n")],
+            [_stream("loss 0.5\n")],
+        ]
+    )
+    nb_b = _nb(
+        [
+            [_stream(f"run {b.id} job job-bbb at 2026-02-03 11:12:13\n")],
+            [_stream(f"{b.workdir}/points\n")],
+            [_stream("loss 0.5\n")],
+        ]
+    )
+    # When they are compared
+    result = compare_runs(a, b, nb_a, nb_b)
+    # Then they are identical; the two cells show up as presentation only
+    assert result.identical, result.summary()
+    assert [c.index for c in result.presentation] == [1, 2]  # after the parameters cell
+    assert "only ids or times differ" in result.summary()
+    assert "(dry-run rerun)" in result.summary()
+    # But a real change next to an id is a difference
+    nb_c = _nb(
+        [
+            [_stream(f"run {b.id} job job-bbb at 2026-02-03 11:12:13\n")],
+            [_stream(f"{b.workdir}/points\n")],
+            [_stream("loss 0.7\n")],
+        ]
+    )
+    assert [c.index for c in compare_runs(a, b, nb_a, nb_c).cells] == [3]
+
+
+def test_published_digests_say_whether_the_model_bytes_were_reproduced():
+    def publish(digest, applied=None):
+        entry = {"kind": "publish", "key": "t/m:1", "name": "t/m", "version": 1}
+        entry["digest"] = digest
+        if applied is not None:
+            entry["applied"] = applied
+        return entry
+
+    nb = _nb([[_stream("ok\n")]])
+    a = _manifest("a", ledger=[publish("blake3:aa")])
+    same = _manifest(
+        "b",
+        ledger=[
+            publish("blake3:aa", applied=False),
+            {
+                "kind": "alias",
+                "key": "t/m@prod",
+                "name": "t/m",
+                "alias": "prod",
+                "version": 1,
+                "applied": False,
+            },
+        ],
+    )
+    other = _manifest("c", ledger=[publish("blake3:bb", applied=False)])
+    reproduced = compare_runs(a, same, nb, nb)
+    assert reproduced.model_bytes_reproduced is True and reproduced.identical
+    assert "model t/m:1 bytes reproduced: yes" in reproduced.summary()
+    assert reproduced.not_applied == ["publish t/m:1", "move t/m@prod -> 1"]
+    changed = compare_runs(a, other, nb, nb)
+    assert changed.model_bytes_reproduced is False and not changed.identical
+    assert "bytes reproduced: no" in changed.summary()

@@ -11,6 +11,7 @@ import pytest
 import lepton_jupyter
 from lepton_jupyter import pins
 from lepton_jupyter.errors import Invalid
+from tests.fixtures.runs import dataset_pin
 
 
 def test_log_metric_is_recorded_and_mirrored_to_the_run_ledger_file(tmp_path, monkeypatch):
@@ -55,7 +56,7 @@ def test_log_metric_rejects_what_is_not_a_finite_number(name, value, expected):
 def test_a_mirror_line_cut_short_by_a_killed_kernel_is_skipped(tmp_path):
     # Given a ledger file whose last line a killed kernel left unfinished
     mirror = tmp_path / "ledger.jsonl"
-    good = {"kind": "dataset", "key": "u|p|main", "commit": "abc"}
+    good = dataset_pin()
     mirror.write_text(json.dumps(good) + "\n" + '{"kind": "metric", "ke')
     # When the engine reads it, Then it keeps the complete entries
     assert pins.read_ledger_file(mirror) == [good]
@@ -88,7 +89,7 @@ def test_pins_file_makes_a_key_resolve_to_the_first_recorded_resolution(tmp_path
 def test_a_pins_file_from_before_rerun_modes_still_pins(tmp_path, monkeypatch):
     # Given a pins file written by an earlier version (a bare list of entries)
     path = tmp_path / "pins.json"
-    path.write_text(json.dumps([{"kind": "dataset", "key": "u|p|main", "commit": "abc"}]))
+    path.write_text(json.dumps([dataset_pin(url="u", path="p", rev="main", commit="abc")]))
     monkeypatch.setenv(pins.PINS_ENV, str(path))
     pins.reset()
     # Then its entries pin, and the rerun has no mode and no folder of its own

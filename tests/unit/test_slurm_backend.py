@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,12 @@ from lepton_jupyter.jobs.folder import JobFolder
 from lepton_jupyter.jobs.spec import JobSpec, JobStatus
 from lepton_jupyter.jobs.store import JobStore
 from lepton_jupyter.settings import load_settings
+from tests.fixtures.jobs import job_spec
 
 
 def make_spec(tmp_path: Path, **changes) -> tuple[JobSpec, JobFolder]:
     values = {
         "id": "train-abc123",
-        "name": "train",
         "backend": "slurm",
         "nprocs": 4,
         "nnodes": 2,
@@ -37,13 +36,11 @@ def make_spec(tmp_path: Path, **changes) -> tuple[JobSpec, JobFolder]:
         "target": "train",
         "cwd": "/home/me/project",
         "python": "/opt/env/bin/python",
-        "store_url": f"sqlite:///{tmp_path / 'jobs.db'}",
-        "created_at": datetime.now(timezone.utc),
         **changes,
     }
     folder = JobFolder(tmp_path / "my jobs" / values["id"])
     folder.create()
-    return JobSpec(**values), folder
+    return job_spec(f"sqlite:///{tmp_path / 'jobs.db'}", **values), folder
 
 
 def test_config_defaults_apply_and_launch_keywords_override_them(monkeypatch):

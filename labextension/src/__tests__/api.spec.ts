@@ -82,15 +82,23 @@ describe('leptonClient', () => {
     expect(lastCall().url).toBe('datasets/progress');
   });
 
-  it('unwraps the job list and the metrics', async () => {
+  it('unwraps the job list; asks metrics and logs from offsets', async () => {
     makeRequest.mockResolvedValueOnce(answer({ jobs: [{ id: 'a' }] }));
     expect(await leptonClient.jobs()).toEqual([{ id: 'a' }]);
 
-    makeRequest.mockResolvedValueOnce(
-      answer({ id: 'a', metrics: [{ rank: 0, step: 1, time: 0, loss: 1 }] })
+    makeRequest.mockImplementation(
+      always({ id: 'a', metrics: [{ rank: 0, step: 1, time: 0 }], offset: 9 })
     );
-    expect(await leptonClient.jobMetrics('a')).toHaveLength(1);
+    expect((await leptonClient.jobMetrics('a')).metrics).toHaveLength(1);
     expect(lastCall().url).toBe('jobs/a/metrics');
+    await leptonClient.jobMetrics('a', 9);
+    expect(lastCall().url).toBe('jobs/a/metrics?since=9');
+
+    makeRequest.mockImplementation(always({ id: 'a', chunks: [] }));
+    await leptonClient.jobLogs('a', null, 40);
+    expect(lastCall().url).toBe('jobs/a/logs?tail=40');
+    await leptonClient.jobLogs('a', null, null, [14, 0]);
+    expect(lastCall().url).toBe('jobs/a/logs?since=14%2C0');
   });
 
   it('moves an alias with PUT and rolls it back with POST', async () => {

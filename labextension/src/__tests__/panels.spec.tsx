@@ -16,6 +16,7 @@ import {
 } from '../api';
 import { LeptonAPIError } from '../handler';
 import { DatasetsPanel, JobsPanel, ModelsPanel, RunsPanel } from '../panels';
+import { JOB_POLL_MS } from '../panels/JobsPanel';
 import { lineageGraph } from '../panels/LineageGraph';
 import { aliasRefusal } from '../panels/ModelsPanel';
 import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
@@ -218,23 +219,37 @@ const JOB: IJobInfo = {
   detail: null
 };
 
+/** A logs answer: one chunk per rank, each offset the length read so far. */
+function logsOf(texts: string[], offsets?: number[]) {
+  return {
+    id: 'train-1',
+    rank: null,
+    tail: 40,
+    text: texts.map((t, r) => `==> rank ${r} <==\n${t}`).join(''),
+    chunks: texts.map((text, rank) => ({
+      rank,
+      text,
+      offset: offsets ? offsets[rank] : text.length
+    }))
+  };
+}
+
 describe('JobsPanel', () => {
   it('shows per-rank progress, a loss line per rank, logs, and cancels', async () => {
     // Given a running 2-rank job that reported two steps on each rank
     const client = stubClient({
       jobs: jest.fn().mockResolvedValue([JOB]),
-      jobMetrics: jest.fn().mockResolvedValue([
-        { rank: 0, step: 0, time: 1, loss: 1.0 },
-        { rank: 1, step: 0, time: 1, loss: 1.1 },
-        { rank: 0, step: 1, time: 2, loss: 0.5 },
-        { rank: 1, step: 1, time: 2, loss: 0.6 }
-      ]),
-      jobLogs: jest.fn().mockResolvedValue({
+      jobMetrics: jest.fn().mockResolvedValue({
         id: 'train-1',
-        rank: null,
-        tail: 40,
-        text: '==> rank 0 <==\nstep 1\n'
+        offset: 240,
+        metrics: [
+          { rank: 0, step: 0, time: 1, loss: 1.0 },
+          { rank: 1, step: 0, time: 1, loss: 1.1 },
+          { rank: 0, step: 1, time: 2, loss: 0.5 },
+          { rank: 1, step: 1, time: 2, loss: 0.6 }
+        ]
       }),
+      jobLogs: jest.fn().mockResolvedValue(logsOf(['step 1\n', ''])),
       cancelJob: jest.fn().mockResolvedValue({ ...JOB, status: 'cancelled' })
     });
     const { container } = render(<JobsPanel {...panelProps(client)} />);
@@ -255,12 +270,81 @@ describe('JobsPanel', () => {
       'step 1'
     );
     expect(client.jobLogs).toHaveBeenCalledWith('train-1', null, 40);
+    expect(client.jobMetrics).toHaveBeenCalledWith('train-1', 0);
 
     // When they cancel it
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Cancel job' }));
     });
     expect(client.cancelJob).toHaveBeenCalledWith('train-1');
+  });
+
+  it('asks only for what is new: metrics and logs after the last offsets', async () => {
+    jest.useFakeTimers();
+    try {
+      // Given a running job whose first reads return records and log tails with offsets
+      const client = stubClient({
+        jobs: jest.fn().mockResolvedValue([JOB]),
+        jobMetrics: jest
+          .fn()
+          .mockResolvedValueOnce({
+            id: 'train-1',
+            offset: 100,
+            metrics: [
+              { rank: 0, step: 0, time: 1, loss: 1.0 },
+              { rank: 1, step: 0, time: 1, loss: 1.1 }
+            ]
+          })
+          .mockResolvedValue({
+            id: 'train-1',
+            offset: 150,
+            metrics: [{ rank: 0, step: 7, time: 2, loss: 0.25 }]
+          }),
+        jobLogs: jest
+          .fn()
+          .mockResolvedValueOnce(logsOf(['old 0\n', 'old 1\n'], [10, 20]))
+          .mockResolvedValue(logsOf(['new 0\n', ''], [16, 20]))
+      });
+      const { container } = render(<JobsPanel {...panelProps(client)} />);
+      const item = await screen.findByRole('option', { name: 'train running' });
+      await act(async () => {
+        fireEvent.keyDown(item, { key: 'Enter' });
+      });
+      await act(async () => {
+        await Promise.resolve();
+      });
+
+      // When the panel polls again
+      await act(async () => {
+        jest.advanceTimersByTime(JOB_POLL_MS);
+      });
+      for (let i = 0; i < 3; i++) {
+        await act(async () => {
+          await Promise.resolve();
+        });
+      }
+
+      // Then it asked from the offsets of the first answers, not for everything again
+      expect(client.jobMetrics).toHaveBeenNthCalledWith(1, 'train-1', 0);
+      expect(client.jobMetrics).toHaveBeenNthCalledWith(2, 'train-1', 100);
+      expect(client.jobLogs).toHaveBeenNthCalledWith(1, 'train-1', null, 40);
+      expect(client.jobLogs).toHaveBeenNthCalledWith(
+        2,
+        'train-1',
+        null,
+        null,
+        [10, 20]
+      );
+      // and shows the old and the new together
+      const rows = container.querySelectorAll('.lepton-ranks tbody tr');
+      expect(rows[0].textContent).toContain('7');
+      expect(rows[1].textContent).toContain('1.10000');
+      expect(container.querySelector('.lepton-log-text')?.textContent).toBe(
+        '==> rank 0 <==\nold 0\nnew 0\n==> rank 1 <==\nold 1\n'
+      );
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('says how to launch a job when there is none', async () => {
@@ -343,7 +427,9 @@ function modelClient(role: 'reader' | 'writer' | 'maintainer') {
     job: jest.fn().mockResolvedValue({ ...JOB, status: 'succeeded' }),
     run: jest.fn().mockResolvedValue({ id: 'run-9', status: 'completed' }),
     rollbackAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 }),
-    setAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 })
+    setAlias: jest.fn().mockResolvedValue({ alias: 'prod', version: 1 }),
+    comparisons: jest.fn().mockResolvedValue([]),
+    gates: jest.fn().mockResolvedValue([])
   });
 }
 

@@ -26,6 +26,8 @@ export function stubClient(answers: Partial<StubClient> = {}): StubClient {
     'rollbackAlias',
     'aliasHistory',
     'lineage',
+    'comparisons',
+    'gates',
     'runs',
     'run',
     'rerun',

@@ -110,6 +110,105 @@ export function StatusBadge({
   );
 }
 
+/** Lines of each rank's log the panel keeps and shows. */
+export const LOG_LINES = 40;
+
+interface IJobFeed {
+  records: IMetricRecord[];
+  metricsOffset: number;
+  /** Last lines of each rank's log, and the byte offset read up to. */
+  logs: { rank: number; lines: string[]; offset: number }[];
+  error: string | null;
+}
+
+const EMPTY_FEED: IJobFeed = {
+  records: [],
+  metricsOffset: 0,
+  logs: [],
+  error: null
+};
+
+function lastLines(lines: string[], text: string): string[] {
+  const added = text.split('\n');
+  // A text ending with a newline splits into a last empty part: not a line.
+  if (added[added.length - 1] === '') {
+    added.pop();
+  }
+  return [...lines, ...added].slice(-LOG_LINES);
+}
+
+/**
+ * A job's metrics and logs, read incrementally: the first read takes every record and
+ * each rank's last lines; later ones ask only for what came after the offsets the
+ * server returned (`?since=`), so a long job costs the same to follow at any step.
+ */
+export function useJobFeed(
+  client: IPanelProps['context']['client'],
+  jobId: string,
+  running: boolean
+): IJobFeed {
+  const [feed, setFeed] = React.useState<IJobFeed>(EMPTY_FEED);
+  const current = React.useRef<IJobFeed>(EMPTY_FEED);
+  const busy = React.useRef(false);
+
+  const read = React.useCallback(async (): Promise<void> => {
+    if (busy.current) {
+      return; // the previous read has not answered yet
+    }
+    busy.current = true;
+    const before = current.current;
+    const first = before.logs.length === 0;
+    try {
+      const [metrics, logs] = await Promise.all([
+        client.jobMetrics(jobId, before.metricsOffset),
+        first
+          ? client.jobLogs(jobId, null, LOG_LINES)
+          : client.jobLogs(
+              jobId,
+              null,
+              null,
+              before.logs.map(log => log.offset)
+            )
+      ]);
+      const next: IJobFeed = {
+        records: [...before.records, ...metrics.metrics],
+        metricsOffset: metrics.offset,
+        logs: logs.chunks.map((chunk, i) => ({
+          rank: chunk.rank,
+          lines: lastLines(first ? [] : before.logs[i].lines, chunk.text),
+          offset: chunk.offset
+        })),
+        error: null
+      };
+      current.current = next;
+      setFeed(next);
+    } catch (error) {
+      setFeed({ ...current.current, error: String(error) });
+    } finally {
+      busy.current = false;
+    }
+  }, [client, jobId]);
+
+  React.useEffect(() => {
+    current.current = EMPTY_FEED;
+    void read();
+  }, [read]);
+  usePoll(() => void read(), JOB_POLL_MS, running);
+  // One last read once the job ended, so the final steps and exit show.
+  React.useEffect(() => {
+    if (!running) {
+      void read();
+    }
+  }, [running]);
+  return feed;
+}
+
+function logText(feed: IJobFeed): string {
+  return feed.logs
+    .map(log => `==> rank ${log.rank} <==\n${log.lines.join('\n')}\n`)
+    .join('');
+}
+
 function JobDetail({
   job,
   context,
@@ -121,30 +220,8 @@ function JobDetail({
 }): React.ReactElement {
   const { client } = context;
   const running = isRunning(job);
-  const [metrics, reloadMetrics] = useLoader(
-    () => client.jobMetrics(job.id),
-    [client, job.id]
-  );
-  const [logs, reloadLogs] = useLoader(
-    () => client.jobLogs(job.id, null, 40),
-    [client, job.id]
-  );
-  usePoll(
-    () => {
-      void reloadMetrics();
-      void reloadLogs();
-    },
-    JOB_POLL_MS,
-    running
-  );
-  // One last read once the job ended, so the final steps and exit show.
-  React.useEffect(() => {
-    if (!running) {
-      void reloadMetrics();
-      void reloadLogs();
-    }
-  }, [running]);
-  const records = valueOf(metrics) ?? [];
+  const feed = useJobFeed(client, job.id, running);
+  const records = feed.records;
 
   return (
     <div
@@ -155,9 +232,18 @@ function JobDetail({
         {job.name} <StatusBadge status={job.status} />
       </h4>
       {job.detail && <p className="lepton-item-detail">{job.detail}</p>}
+      {job.gpus ? (
+        <p className="lepton-item-detail lepton-job-gpus">
+          {job.gpus} GPU(s)
+          {job.devices && job.devices.length
+            ? `: ${job.devices.join(', ')}`
+            : ' per node'}
+        </p>
+      ) : null}
       {job.error && (
         <pre className="lepton-error lepton-job-error">{job.error}</pre>
       )}
+      {feed.error && <p className="lepton-error">{feed.error}</p>}
       <RankTable job={job} records={records} />
       <LossChart records={records} />
       {running && (
@@ -177,9 +263,9 @@ function JobDetail({
         />
       )}
       <details className="lepton-logs" open={!running}>
-        <summary>Logs (last 40 lines per rank)</summary>
+        <summary>Logs (last {LOG_LINES} lines per rank)</summary>
         <pre className="lepton-log-text" tabIndex={0}>
-          {valueOf(logs)?.text || 'No output yet.'}
+          {logText(feed) || 'No output yet.'}
         </pre>
       </details>
     </div>

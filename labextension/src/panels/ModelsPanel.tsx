@@ -13,6 +13,7 @@ import {
   useLoader,
   valueOf
 } from './common';
+import { ComparisonsView, evidenceText } from './ComparisonsView';
 import { Section } from './Section';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { SettingsList } from './SettingsList';
@@ -314,6 +315,13 @@ function ModelDetail({
         />
       </div>
 
+      <h5 className="lepton-minor-heading">Comparisons</h5>
+      <ComparisonsView
+        name={model.name}
+        context={context}
+        token={historyToken}
+      />
+
       <h5 className="lepton-minor-heading">Versions</h5>
       <LoadState
         state={versions}
@@ -397,6 +405,12 @@ function AliasHistory({
               {event.version}
               {event.previous !== null && ` (from v${event.previous})`} by{' '}
               {event.actor}, {formatTime(event.at)}
+              {event.evidence && (
+                <span className="lepton-evidence">
+                  {' '}
+                  — {evidenceText(event.evidence)}
+                </span>
+              )}
             </li>
           ))}
         </ol>
