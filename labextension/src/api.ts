@@ -291,6 +291,9 @@ export interface IRunManifest {
   } | null;
   exit_code?: number | null;
   rerun_of: string | null;
+  /** A rerun's mode: a dry run changes nothing shared; apply publishes for real. */
+  rerun_mode?: 'dry-run' | 'apply' | null;
+  workdir?: string | null;
   user: string;
   pid: number | null;
 }
@@ -329,16 +332,30 @@ export interface ICellDiff {
   after: string;
 }
 
+export interface IPublishDiff {
+  name: string;
+  version: number | null;
+  before: string | null;
+  after: string | null;
+  applied: boolean;
+  reproduced: boolean;
+}
+
 export interface IRunDiff {
   before: string;
   after: string;
+  mode?: 'dry-run' | 'apply' | null;
   abs_tol: number;
   rel_tol: number;
   notebook_changed: boolean;
   parameters: IParameterChange[];
   pins: IPinDiff[];
   metrics: IMetricDiff[];
+  published?: IPublishDiff[];
+  not_applied?: string[];
   cells: ICellDiff[];
+  presentation?: ICellDiff[];
+  identical?: boolean;
 }
 
 // -- comparisons (lepton_jupyter/compare/schema.py) ---------------------------

@@ -277,7 +277,9 @@ class BlobUploadHandler(RegistryHandler):
     @authorized
     async def put(self, address: str) -> None:
         assert self.writer is not None
-        stored = await asyncio.to_thread(self.writer.commit, address)
+        stored = await asyncio.to_thread(
+            self.registry.finish_upload, self.principal, self.writer, address
+        )
         self.reply({"address": stored, "size": self.writer.size}, status=201)
 
     def on_finish(self) -> None:

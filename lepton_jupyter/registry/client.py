@@ -277,10 +277,11 @@ class DirectClient(RegistryClient):
             with self.blobs.writer() as writer:
                 torch.save(dict(staged.state_dict), writer)
                 address = writer.commit()
+            self.service.record_upload(self.principal, address)
             return [FileEntry(path=STATE_DICT_FILE, digest=address, size=writer.size)]
         entries = []
         for path, source in staged.files:
-            address, size = self.blobs.put_file(source)
+            address, size = self.service.store_file(self.principal, source)
             entries.append(FileEntry(path=path, digest=address, size=size))
         return entries
 

@@ -60,6 +60,9 @@ ALIAS_RULE_TEXT = (
 )
 RESERVED_ALIASES = ("latest",)
 EVERYONE = "*"
+#: How long a blob a caller uploaded counts as theirs to publish (a publish in progress);
+#: the same grace as fsck's for a young orphan.
+UPLOAD_GRACE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,8 @@ class RegistryService:
         # alias() answers, valid while the store's generation stays the same
         self._alias_cache: dict[tuple[str, str, str, Principal], AliasInfo] = {}
         self._alias_generation: int | None = None
+        # user -> {address: when} of blobs they uploaded (proved they hold the bytes)
+        self._uploads: dict[str, dict[str, float]] = {}
 
     # permissions
 
@@ -392,9 +397,16 @@ class RegistryService:
             parse_address(f.digest)
         if request.kind != "directory" and request.entry not in paths:
             raise Invalid(f"entry {request.entry!r} is not one of the version's files.")
-        missing = [f.digest for f in request.files if not self.blobs.exists(f.digest)]
+        missing = self.missing_blobs(principal, [f.digest for f in request.files])
         if missing:
             raise Invalid(f"These files were not uploaded first: {', '.join(missing)}.")
+        for f in request.files:
+            stored = self.blobs.size(f.digest)
+            if f.size != stored:
+                raise Invalid(
+                    f"File {f.path!r} is declared as {f.size} bytes; its blob {f.digest} "
+                    f"holds {stored}."
+                )
         digest = manifest_digest(request.files)
         full_name = f"{namespace}/{model_name}"
 
@@ -799,18 +811,7 @@ class RegistryService:
                 .where(db.AliasEvent.model_id == model.id, db.AliasEvent.alias == alias)
                 .order_by(db.AliasEvent.id)
             ).all()
-            return [
-                AliasEvent(
-                    alias=e.alias,
-                    action=e.action,
-                    version=e.version,
-                    previous=e.previous,
-                    actor=e.actor,
-                    at=e.at,
-                    evidence=e.evidence,
-                )
-                for e in events
-            ]
+            return [_alias_event(e) for e in events]
 
     def lineage(self, principal: Principal, ref: str) -> Lineage:
         parsed = parse_ref(ref, principal)
@@ -846,18 +847,7 @@ class RegistryService:
                     for x in loads
                 ],
                 comparisons=_comparisons_of(session, version.id),
-                promotions=[
-                    AliasEvent(
-                        alias=e.alias,
-                        action=e.action,
-                        version=e.version,
-                        previous=e.previous,
-                        actor=e.actor,
-                        at=e.at,
-                        evidence=e.evidence,
-                    )
-                    for e in promotions
-                ],
+                promotions=[_alias_event(e) for e in promotions],
             )
 
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
@@ -901,17 +891,72 @@ class RegistryService:
             return FileEntry(path=found.path, digest=found.digest, size=found.size)
 
     def begin_upload(self, principal: Principal, address: str) -> BlobWriter:
-        """A sink for the blob ``address``; :meth:`BlobWriter.commit` checks the bytes match."""
+        """A sink for the blob ``address``; :meth:`finish_upload` checks the bytes match."""
         if not principal.user:
             raise Forbidden("Uploading files needs an authenticated user.")
         parse_address(address)
         return self.blobs.writer()
 
+    def finish_upload(self, principal: Principal, writer: BlobWriter, address: str) -> str:
+        """Store the upload under ``address`` if its bytes hash to it; the caller has then
+        shown they hold those bytes, so a version of theirs may name them."""
+        stored = writer.commit(address)
+        self.record_upload(principal, stored)
+        return stored
+
+    def store_file(self, principal: Principal, path: Any) -> tuple[str, int]:
+        """Store a local file as the caller's upload (a direct client); (address, size)."""
+        address, size = self.blobs.put_file(path)
+        self.record_upload(principal, address)
+        return address, size
+
+    def record_upload(self, principal: Principal, address: str) -> None:
+        """Note that ``principal`` uploaded ``address`` (a direct client stores blobs itself)."""
+        now = time.monotonic()
+        mine = self._uploads.setdefault(principal.user, {})
+        for old in [a for a, t in mine.items() if now - t > UPLOAD_GRACE_SECONDS]:
+            del mine[old]
+        mine[address] = now
+
     def missing_blobs(self, principal: Principal, addresses: list[str]) -> list[str]:
-        """Which of these blobs a publisher still has to upload."""
+        """Which of these blobs a publisher still has to upload.
+
+        As OCI registries do for cross-repository mounts, a digest is no permission: a
+        stored blob counts only if the caller uploaded it lately or can read a version
+        that holds it; any other is "missing", so whether it exists is not revealed and
+        the caller proves they hold the bytes by uploading them.
+        """
         for address in addresses:
             parse_address(address)
-        return [a for a in dict.fromkeys(addresses) if not self.blobs.exists(a)]
+        wanted = list(dict.fromkeys(addresses))
+        now = time.monotonic()
+        mine = self._uploads.get(principal.user, {})
+        usable = {a for a in wanted if a in mine and now - mine[a] <= UPLOAD_GRACE_SECONDS}
+        others = [a for a in wanted if a not in usable]
+        if others:
+            usable |= self._readable_blobs(principal, others)
+        return [a for a in wanted if a not in usable or not self.blobs.exists(a)]
+
+    def _readable_blobs(self, principal: Principal, addresses: list[str]) -> set[str]:
+        """Those of ``addresses`` that some version the caller may read holds."""
+        with self.store.read() as session:
+            pairs = session.execute(
+                select(db.VersionFile.digest, db.Model.namespace_id)
+                .join(db.Version, db.Version.id == db.VersionFile.version_id)
+                .join(db.Model, db.Model.id == db.Version.model_id)
+                .where(db.VersionFile.digest.in_(addresses))
+                .distinct()
+            ).all()
+            readable: dict[int, bool] = {}
+            found = set()
+            for digest, namespace_id in pairs:
+                if namespace_id not in readable:
+                    ns = session.get(db.Namespace, namespace_id)
+                    role = self._role(session, principal, ns) if ns is not None else None
+                    readable[namespace_id] = _role_rank(role) >= _role_rank("reader")
+                if readable[namespace_id]:
+                    found.add(digest)
+            return found
 
     # maintenance
 
@@ -965,6 +1010,18 @@ def _grant_info(namespace: str, grant: db.Grant) -> GrantInfo:
         group=grant.subject if grant.subject_kind == "group" else None,
         granted_by=grant.granted_by,
         granted_at=grant.granted_at,
+    )
+
+
+def _alias_event(event: db.AliasEvent) -> AliasEvent:
+    return AliasEvent(
+        alias=event.alias,
+        action=event.action,
+        version=event.version,
+        previous=event.previous,
+        actor=event.actor,
+        at=event.at,
+        evidence=event.evidence,
     )
 
 

@@ -224,7 +224,9 @@ async def test_no_permission_is_403_naming_role_and_namespace(jp_fetch, lepton_s
     alice = RegistryService(store, blobs)
     (lepton_state / "a.bin").write_bytes(b"alice's")
     alice.publish(
-        Principal("alice"), "vision/resnet", one_file_request(blobs, lepton_state / "a.bin")
+        Principal("alice"),
+        "vision/resnet",
+        one_file_request(alice, Principal("alice"), lepton_state / "a.bin"),
     )
     # Then the server's user can neither read nor publish there
     code, text = await error(jp_fetch, "GET", "models", "vision", "resnet", "versions")

@@ -114,6 +114,7 @@ async def test_rerun_over_rest_runs_in_the_background_and_reproduces_the_run(
     assert response.code == 201
     started = json.loads(response.body)
     assert started["status"] == "running" and started["rerun_of"] == original.id
+    assert started["rerun_mode"] == "dry-run"  # a rerun changes nothing shared unless asked
     assert response.headers["Location"].endswith(f"/lepton/api/runs/{started['id']}")
     try:
         # And once the background process has finished (it runs outside the server, so
@@ -130,6 +131,11 @@ async def test_rerun_over_rest_runs_in_the_background_and_reproduces_the_run(
         assert run["metrics"] == original.metrics
         result = await _get(jp_fetch, started["id"], "diff")
         assert result["before"] == original.id and result["metrics"][0]["equal"]
+        assert (run["rerun_mode"], result["mode"], result["identical"]) == (
+            "dry-run",
+            "dry-run",
+            True,
+        )
     finally:
         if pid_alive(started["pid"]):
             os.killpg(started["pid"], signal.SIGTERM)

@@ -4,8 +4,8 @@ Real: the accounts (made by the session as root, see tests/fixtures/accounts.py)
 running the ``lepton`` CLI and the ``dvc`` CLI as itself under umask 077, a git + DVC data
 registry with a local DVC remote, ``fs.protected_hardlinks`` as the host has it. The cache is
 set up the way the README tells an operator: a root-owned folder in the members' group, then
-``lepton datasets verify --fix-permissions`` as root. The registry is read through a
-``file://`` URL: git refuses to open in place a repository another account owns.
+``lepton datasets verify --fix-permissions`` as root. The registry is root's, on a shared
+disk, in the members' git ``safe.directory`` (as the README tells a site to do).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def registry(cache_members: Members) -> DataRegistry:
     folder.mkdir(mode=0o755)
     made = make_registry(folder, images=IMAGES)
     subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)
+    cache_members.trust_repository(Path(made.url))
     return made
 
 
@@ -56,7 +57,7 @@ def shared(cache_members: Members, registry: DataRegistry, tmp_path: Path) -> di
         ws.mkdir(mode=0o755)
         os.chown(ws, account.uid, account.gid)
         spaces[account.name] = ws
-    return {"cache": cache, "ws": spaces, "url": f"file://{registry.url}", "registry": registry}
+    return {"cache": cache, "ws": spaces, "url": registry.url, "registry": registry}
 
 
 def operator_verify(cache: Path, fix: bool = False):

@@ -17,6 +17,9 @@ from lepton_jupyter.registry.store import Store
 from tests.fixtures.processes import stop_process, wait_for
 from tests.fixtures.registry import one_file_request
 
+# Concurrent publishers and publishers killed midway: real processes, tens of seconds.
+pytestmark = pytest.mark.slow
+
 PUBLISHERS = 8
 PUBLISHES = 25
 
@@ -125,7 +128,7 @@ def test_a_killed_publish_leaves_no_partial_version(
     # Given a model with one version
     first = tmp_path / "first.bin"
     first.write_bytes(b"first")
-    service.publish(me, "team/model", one_file_request(service.blobs, first))
+    service.publish(me, "team/model", one_file_request(service, me, first))
     # When a publisher of a 24 MiB file is killed -9 at `point`
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(24 << 20))
@@ -160,5 +163,5 @@ def test_a_killed_publish_leaves_no_partial_version(
     service.fsck(gc=True, grace_seconds=0)
     assert service.fsck().clean
     # And the next publish takes the next number, with no gap
-    again = service.publish(me, "team/model", one_file_request(service.blobs, source))
+    again = service.publish(me, "team/model", one_file_request(service, me, source))
     assert again.version == 2

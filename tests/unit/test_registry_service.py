@@ -26,7 +26,7 @@ def put(
     """Store ``content`` as a one-file version of ``name``; its version number."""
     source = tmp_path / f"w-{uuid.uuid4().hex}.bin"
     source.write_bytes(content)
-    request = one_file_request(registry.blobs, source, path="w.bin", alias=alias, **extra)
+    request = one_file_request(registry, principal, source, path="w.bin", alias=alias, **extra)
     return registry.publish(principal, name, request).version
 
 
