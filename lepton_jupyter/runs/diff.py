@@ -43,6 +43,15 @@ class PinDiff(BaseModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 
+    @property
+    def label(self) -> str:
+        """What a person calls it: ``datasets/points@main``, a model ref as written (the
+        ledger's key of a dataset joins url, path and rev with ``|``)."""
+        parts = self.key.split("|")
+        if self.kind == "dataset" and len(parts) == 3:
+            return f"{parts[1]}@{parts[2] or 'default'}"
+        return self.key
+
 
 class MetricDiff(BaseModel):
     name: str
@@ -145,7 +154,7 @@ class RunDiff(BaseModel):
         for p in self.parameters:
             lines.append(f"  parameter {p.name}: {p.before!r} -> {p.after!r}")
         for pin in self.pins:
-            lines.append(f"  pin {pin.kind} {pin.key}: {pin.status}{_pin_detail(pin)}")
+            lines.append(f"  pin {pin.kind} {pin.label}: {pin.status}{_pin_detail(pin)}")
         tol = f" (abs_tol={self.abs_tol:g}, rel_tol={self.rel_tol:g})"
         for m in self.metrics:
             mark = "equal" if m.equal else "differs"
@@ -184,7 +193,16 @@ def _digest(value: str | None) -> str:
 
 
 def _short(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())[:120]
+    """What a reference resolved to: a dataset's full commit; a model's version and its
+    digest as algorithm + the first 12 hex digits (the registry's short form)."""
+    if values.get("commit"):
+        return f"commit {values['commit']}"
+    if values.get("version") is not None:
+        digest = str(values.get("digest") or "")
+        algorithm, _, hexdigest = digest.partition(":")
+        short = f" ({algorithm}:{hexdigest[:12]})" if hexdigest else ""
+        return f"version {values['version']}{short}"
+    return ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("kind", "key", "at"))
 
 
 def diff_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[ParameterChange]:

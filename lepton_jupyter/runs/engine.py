@@ -15,12 +15,16 @@ runs may execute concurrently in one process.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine
 from papermill.log import logger
@@ -128,6 +132,36 @@ class RunRecorder:
         return self.manifest
 
 
+# Unix socket paths are limited to 107 bytes (with the "-<port>" the kernel appends).
+_MAX_SOCKET_PREFIX = 96
+
+
+def _socket_prefix() -> str | None:
+    """Where a run's kernel sockets go: Jupyter's runtime folder, else the temp folder when
+    that path is too long for a socket; None when neither fits (or not on POSIX)."""
+    if os.name != "posix":
+        return None
+    name = f"lepton-kernel-{uuid.uuid4().hex[:12]}-ipc"
+    for folder in (jupyter_runtime_dir(), tempfile.gettempdir()):
+        prefix = os.path.join(folder, name)
+        if len(prefix) <= _MAX_SOCKET_PREFIX:
+            os.makedirs(folder, exist_ok=True)
+            return prefix
+    return None
+
+
+class LocalKernelManager(AsyncKernelManager):
+    """A run's kernel on Unix sockets: no TCP port anyone on the machine could reach, so
+    ipykernel has no plain-text warning to print into the run. TCP where sockets can't be."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        prefix = _socket_prefix()
+        if prefix is not None:
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", prefix)
+        super().__init__(**kwargs)
+
+
 class LeptonEngine(NBClientEngine):
     """papermill's nbclient engine plus a run manifest (see the module docstring).
 
@@ -202,7 +236,7 @@ class LeptonEngine(NBClientEngine):
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
-            **kwargs,
+            **{"kernel_manager_class": LocalKernelManager, **kwargs},
         )
         # nbclient hands these keyword arguments to KernelManager.start_kernel.
         return client.execute(env=kernel_env) if kernel_env else client.execute()

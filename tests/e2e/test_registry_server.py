@@ -93,6 +93,7 @@ def test_a_team_shares_models_through_the_standalone_service(
             "lepton_jupyter.cli",
             "registry",
             "fsck",
+            "--json",
             "--db",
             server.db_url,
             "--storage",
