@@ -11,6 +11,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import pins
-from ..errors import Conflict, Invalid, NotFound, did_you_mean
+from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from ..workdir import read_attached, remove_tree, unmirror, write_attached
 from . import cache
@@ -104,6 +105,15 @@ class DatasetService:
         record = self.settings.state_dir / "checked-cache-objects.sqlite"
         return cache.ObjectChecker(self.cache_dir, record)
 
+    def _check_manifest(self, path: str, checker: cache.ObjectChecker | None = None) -> None:
+        """A folder's manifest is checked before it is read: a planted one could point its
+        files at other objects."""
+        own = checker or self._object_checker()
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            own.check(path)
+        if checker is None:
+            own.save()
+
     # -- registries ---------------------------------------------------------------------
 
     @contextmanager
@@ -112,6 +122,7 @@ class DatasetService:
         from dvc.exceptions import NotDvcRepoError
         from dvc.repo import Repo
         from dvc.scm import CloneError, RevError, SCMError
+        from pygit2 import GitError
 
         self._ensure_cache()
         try:
@@ -133,6 +144,15 @@ class DatasetService:
             ) from None
         except SCMError as e:
             raise NotFound(f"Data registry {url!r} could not be read: {e}") from None
+        except GitError as e:
+            if "not owned by current user" not in str(e):
+                raise
+            raise Forbidden(
+                f"Data registry {url} belongs to another account, and git opens another "
+                "account's repository only where told to trust it: "
+                f"`git config --global --add safe.directory {url}` (an administrator: "
+                "--system, for every user)."
+            ) from None
         try:
             yield repo
         finally:
@@ -467,8 +487,14 @@ class DatasetService:
         return result
 
     def _dataset_out(self, registry: Repo, url: str, path: str, rev: str | None) -> Output:
+        """What ``path`` names in the registry, as ``dvc import`` accepts it: a DVC-tracked
+        folder or file, a folder or file inside one, or files tracked by git."""
         datasets = self._datasets(registry)
         out = datasets.get(path)
+        if out is None:
+            out = self._part_of_output(registry, datasets, path) or self._git_tracked(
+                registry, path
+            )
         if out is None:
             where = f"at {rev!r}" if rev else "on its default branch"
             raise NotFound(
@@ -477,6 +503,54 @@ class DatasetService:
                 + did_you_mean(path, list(datasets))
             )
         return out
+
+    def _part_of_output(
+        self, registry: Repo, datasets: dict[str, Output], path: str
+    ) -> Output | None:
+        """A folder or file inside a DVC-tracked folder: its part of the folder's manifest."""
+        for base, out in datasets.items():
+            if not (out.hash_info.isdir and path.startswith(base + "/")):
+                continue
+            odb = registry.cache.local
+            manifest = odb.oid_to_path(out.hash_info.value)
+            if not os.path.exists(manifest):
+                self._fetch(registry, out, _noop)
+            self._check_manifest(manifest)
+            sub = path[len(base) + 1 :]
+            entries = _manifest(odb, out.hash_info)
+            exact = [("", oid) for rel, oid in entries if rel == sub]
+            inside = [
+                (rel[len(sub) + 1 :], oid) for rel, oid in entries if rel.startswith(sub + "/")
+            ]
+            if not (exact or inside):
+                return None
+            target = registry.fs.join(registry.root_dir, path)
+            objects = exact or inside
+            if any(not os.path.exists(odb.oid_to_path(oid)) for _, oid in objects):
+                self._fetch(registry, _PartialOutput(target, out.hash_info, out.meta), _noop)
+            return _stored_part(odb, target, objects, isdir=not exact)
+        return None
+
+    def _git_tracked(self, registry: Repo, path: str) -> Output | None:
+        """Files git tracks in the registry: each stored in the shared cache, as DVC does."""
+        fs = registry.fs
+        full = fs.join(registry.root_dir, path)
+        if fs.isfile(full):
+            files = [("", full)]
+        elif fs.isdir(full):
+            files = [(fs.relpath(f, full), f) for f in sorted(fs.find(full))]
+        else:
+            return None
+        if not files:
+            return None
+        odb = registry.cache.local
+        objects = []
+        for rel, source in files:
+            oid = hashlib.md5(fs.cat_file(source)).hexdigest()
+            if not os.path.exists(odb.oid_to_path(oid)):
+                odb.add(source, fs, oid)
+            objects.append((rel, oid))
+        return _stored_part(odb, full, objects, isdir=files[0][0] != "")
 
     def _locked_commit(
         self, dvc_file: Path, to: str, url: str, path: str, rev: str | None
@@ -607,8 +681,7 @@ class DatasetService:
         manifest = odb.oid_to_path(hash_info.value)
         if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
-        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
-            checker.check(manifest)
+        self._check_manifest(manifest, checker)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 
@@ -935,6 +1008,39 @@ class DatasetService:
         no member can change what another reads; ``fix_permissions`` mends what this user
         may (root: everything)."""
         return cache.verify(self.cache_dir, self._object_checker(), fix_permissions, progress)
+
+
+class _PartialOutput:
+    """Stands for a DVC output where attach needs one: a part of a tracked folder or files
+    git tracks. Its objects are in the shared cache; ``fs_path`` is what to fetch."""
+
+    def __init__(self, fs_path: str, hash_info: HashInfo, meta: Any) -> None:
+        self.fs_path = fs_path
+        self.hash_info = hash_info
+        self.meta = meta
+
+    def __str__(self) -> str:
+        return self.fs_path.lstrip("/")
+
+
+def _stored_part(odb: Any, fs_path: str, objects: list[tuple[str, str]], isdir: bool) -> Output:
+    """The import of ``objects`` (relative path, md5), its folder manifest stored in the
+    cache as ``dvc import`` computes it, so the hash matches DVC's own."""
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.meta import Meta
+    from dvc_data.hashfile.tree import Tree
+
+    sizes = [os.stat(odb.oid_to_path(oid)).st_size for _, oid in objects]
+    if not isdir:
+        return _PartialOutput(fs_path, HashInfo("md5", objects[0][1]), Meta(size=sizes[0]))  # type: ignore[return-value]
+    tree = Tree()
+    for rel, oid in objects:
+        tree.add(tuple(rel.split("/")), None, HashInfo("md5", oid))
+    tree.digest()
+    if not os.path.exists(odb.oid_to_path(tree.oid)):
+        odb.add(tree.path, tree.fs, tree.oid)
+    meta = Meta(isdir=True, size=sum(sizes), nfiles=len(objects))
+    return _PartialOutput(fs_path, tree.hash_info, meta)  # type: ignore[return-value]
 
 
 def _same_import(stage: Stage, to: str, url: str, path: str, rev: str | None) -> None:

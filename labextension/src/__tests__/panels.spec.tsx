@@ -650,6 +650,38 @@ describe('DiffTable', () => {
   });
 });
 
+describe('DiffTable of a dry-run rerun', () => {
+  it('says nothing shared changed, what was not applied and whether bytes were reproduced', () => {
+    const dryRun: IRunDiff = {
+      ...DIFF,
+      mode: 'dry-run',
+      identical: true,
+      published: [
+        {
+          name: 'vision/resnet',
+          version: 3,
+          before: 'blake3:aaaaaaaaaaaaaaaaaaaaaa',
+          after: 'blake3:aaaaaaaaaaaaaaaaaaaaaa',
+          applied: false,
+          reproduced: true
+        }
+      ],
+      not_applied: ['publish vision/resnet:3 (+ @prod)']
+    };
+    render(<DiffTable diff={dryRun} />);
+    expect(screen.getByText(/: identical/)).toBeTruthy();
+    expect(
+      screen.getByText(
+        /Dry-run rerun: nothing shared was changed\. Not applied: publish vision\/resnet:3/
+      )
+    ).toBeTruthy();
+    expect(
+      screen.getByRole('row', { name: /model vision\/resnet:3 bytes/ })
+        .textContent
+    ).toContain('reproduced');
+  });
+});
+
 describe('relativeToRoot', () => {
   it('gives the JupyterLab path of a file under the server root, null outside', () => {
     expect(relativeToRoot('/srv/work/a/b.ipynb', '/srv/work')).toBe(

@@ -90,8 +90,9 @@ export function RunsPanel({
                 <StatusBadge status={item.status} />
                 <div className="lepton-item-detail">
                   {item.id}
-                  {item.rerun_of && ` · rerun of ${item.rerun_of}`} ·{' '}
-                  {formatTime(item.started_at)}
+                  {item.rerun_of &&
+                    ` · ${item.rerun_mode ?? 'apply'} rerun of ${item.rerun_of}`}{' '}
+                  · {formatTime(item.started_at)}
                 </div>
               </>
             )}
@@ -244,14 +245,18 @@ function RunDiffView({
   );
 }
 
-/** Whether a rerun reproduced its original: parameters, pins, metrics and cells. */
+/** Whether a rerun reproduced its original: parameters, pins, metrics, model bytes and
+ * cells; the server's verdict when it sends one. */
 export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
+  const published = diff.published ?? [];
   const identical =
-    !diff.notebook_changed &&
-    diff.parameters.length === 0 &&
-    diff.pins.every(p => p.status === 'held') &&
-    diff.metrics.every(m => m.equal) &&
-    diff.cells.length === 0;
+    diff.identical ??
+    (!diff.notebook_changed &&
+      diff.parameters.length === 0 &&
+      diff.pins.every(p => p.status === 'held') &&
+      diff.metrics.every(m => m.equal) &&
+      published.every(p => p.reproduced) &&
+      diff.cells.length === 0);
   return (
     <div
       className="lepton-diff"
@@ -263,6 +268,15 @@ export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
         Run {diff.after} vs {diff.before}:{' '}
         {identical ? 'identical' : 'different'}
       </p>
+      {diff.mode && (
+        <p className="lepton-diff-mode">
+          {diff.mode === 'dry-run'
+            ? 'Dry-run rerun: nothing shared was changed.'
+            : 'Applied rerun: publishes and alias moves were made.'}
+          {(diff.not_applied ?? []).length > 0 &&
+            ` Not applied: ${(diff.not_applied ?? []).join('; ')}.`}
+        </p>
+      )}
       {diff.notebook_changed && <p>Notebook cell sources differ.</p>}
       <table className="lepton-table lepton-diff-table">
         <thead>
@@ -318,10 +332,23 @@ export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
               <td>{m.equal ? 'yes' : 'no'}</td>
             </tr>
           ))}
+          {published.map((p, i) => (
+            <tr
+              key={`pub-${p.name}-${i}`}
+              className={p.reproduced ? '' : 'lepton-diff-changed'}
+            >
+              <th scope="row">
+                model {p.name}:{p.version ?? '–'} bytes
+              </th>
+              <td>{p.before ? p.before.slice(0, 19) : '–'}</td>
+              <td>{p.after ? p.after.slice(0, 19) : '–'}</td>
+              <td>{p.reproduced ? 'reproduced' : 'no'}</td>
+            </tr>
+          ))}
           {diff.cells.map(c => (
             <tr key={`c-${c.index}`} className="lepton-diff-changed">
               <th scope="row">
-                cell {c.index} <code>{c.source}</code>
+                {c.label || `cell ${c.index}`} <code>{c.source}</code>
               </th>
               <td>
                 <pre>{c.before}</pre>
