@@ -105,6 +105,15 @@ class DatasetService:
         record = self.settings.state_dir / "checked-cache-objects.sqlite"
         return cache.ObjectChecker(self.cache_dir, record)
 
+    def _check_manifest(self, path: str, checker: cache.ObjectChecker | None = None) -> None:
+        """A folder's manifest is checked before it is read: a planted one could point its
+        files at other objects."""
+        own = checker or self._object_checker()
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            own.check(path)
+        if checker is None:
+            own.save()
+
     # -- registries ---------------------------------------------------------------------
 
     @contextmanager
@@ -492,8 +501,10 @@ class DatasetService:
             if not (out.hash_info.isdir and path.startswith(base + "/")):
                 continue
             odb = registry.cache.local
-            if not os.path.exists(odb.oid_to_path(out.hash_info.value)):
+            manifest = odb.oid_to_path(out.hash_info.value)
+            if not os.path.exists(manifest):
                 self._fetch(registry, out, _noop)
+            self._check_manifest(manifest)
             sub = path[len(base) + 1 :]
             entries = _manifest(odb, out.hash_info)
             exact = [("", oid) for rel, oid in entries if rel == sub]
@@ -659,8 +670,7 @@ class DatasetService:
         manifest = odb.oid_to_path(hash_info.value)
         if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
-        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
-            checker.check(manifest)
+        self._check_manifest(manifest, checker)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 

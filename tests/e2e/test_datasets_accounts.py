@@ -163,7 +163,7 @@ def test_a_member_cannot_rename_or_remove_another_members_object(cache_members, 
     assert md5(target) == before and target.stat().st_uid == alice.uid
 
 
-@pytest.mark.parametrize("planted", ["file", "manifest"])
+@pytest.mark.parametrize("planted", ["file", "manifest", "manifest of a part"])
 def test_an_object_planted_before_anyone_fetched_it_is_refused_naming_its_owner(
     cache_members, shared, planted
 ):
@@ -175,12 +175,13 @@ def test_an_object_planted_before_anyone_fetched_it_is_refused_naming_its_owner(
         dvc_file = registry_file(shared, f"{POINTS}.dvc").read_text()
         oid = dvc_file.split("md5: ")[1].split()[0]
     target = object_path(cache, oid.removesuffix(".dir"))
-    if planted == "manifest":
+    if planted != "file":
         target = target.with_name(target.name + ".dir")
     script = f"printf '[]' > {target} && chmod 0444 {target}"
     assert bob.run(["sh", "-c", script], cwd=cache).returncode == 0
-    # When alice attaches that dataset
-    refused = lepton(alice, shared, "attach", shared["url"], POINTS, "--rev", "v2")
+    # When alice attaches that dataset (or one file of it: the manifest is read all the same)
+    what = f"{POINTS}/test.csv" if planted == "manifest of a part" else POINTS
+    refused = lepton(alice, shared, "attach", shared["url"], what, "--rev", "v2", "--to", "points")
     # Then the attach is refused, naming the object and its owner, and nothing is attached
     assert refused.returncode == 2
     assert str(target) in refused.stderr and f"owner {bob.name}" in refused.stderr
