@@ -6,7 +6,10 @@ local DVC remote) and one cold attach fills the shared cache. Then, with the cac
 - ``attach``: ``lepton datasets attach`` into a fresh folder (the command, end to end),
   and the same call in-process, with its linking phase timed from progress events;
 - ``dvc import``: the real ``dvc import`` into a fresh DVC project using the same cache;
-- ``cp -al``: hard-linking the attached tree, the floor for "one link per file".
+- ``cp -al``: hard-linking the attached tree, the floor for "one link per file";
+- as root, another user's objects: the cache handed to another account (``nobody``), then
+  an attach that hashes each object before its first use by this user, and the next one,
+  which finds those checks remembered and links without hashing.
 
 Run: ``python benchmarks/attach.py`` (1k, 10k, 50k files; about 5 minutes on 2 cores) or
 ``--sizes 1000,10000`` for a shorter run.
@@ -175,7 +178,9 @@ def run_size(root: Path, n: int, size: int) -> dict[str, float]:
         check=True,
     )
     assert status.stdout.strip() in ("{}", ""), status.stdout
+    foreign = foreign_objects(root, url, settings) if os.geteuid() == 0 else {}
     return {
+        **foreign,
         "files": n,
         "cold": cold,
         "attach_cli": attach_cli,
@@ -185,6 +190,24 @@ def run_size(root: Path, n: int, size: int) -> dict[str, float]:
         "dvc_import": dvc_import,
         "cp_al": cp_al,
     }
+
+
+def foreign_objects(root: Path, url: str, settings) -> dict[str, float]:
+    """First and next attach of objects another account owns (the checks of a hub member)."""
+    from lepton_jupyter.datasets import DatasetService
+    from lepton_jupyter.datasets.cache import objects_root
+
+    nobody = 65534
+    for obj in objects_root(settings.data_cache).glob("??/*"):
+        os.chown(obj, nobody, -1)
+    times = {}
+    for run in ("foreign_first", "foreign_next"):
+        (root / run).mkdir()
+        t = time.perf_counter()
+        result = DatasetService(root / run, settings).attach(url, "datasets/images", rev="v1")
+        times[run] = time.perf_counter() - t
+        times[f"{run}_hashed"] = result.hashed_objects
+    return times
 
 
 def main() -> None:
@@ -242,6 +265,20 @@ def main() -> None:
             f"{r['link'] / n * 1e6:>7.1f} {r['cp_al'] / n * 1e6:>7.1f} "
             f"{r['attach_api'] / n * 1e6:>8.1f}"
         )
+    foreign = [r for r in rows if "foreign_first" in r]
+    if foreign:
+        print("another user's objects (in-proc attach; first use hashes each object once):")
+        print(
+            f"{'files':>7} {'1st s':>7} {'hashed':>7} {'next s':>7} {'hashed':>7} "
+            f"{'own s':>7} {'1st/own':>7} {'next/own':>8}"
+        )
+        for r in foreign:
+            own = r["attach_api"]
+            print(
+                f"{r['files']:>7} {r['foreign_first']:>7.2f} {r['foreign_first_hashed']:>7} "
+                f"{r['foreign_next']:>7.2f} {r['foreign_next_hashed']:>7} {own:>7.2f} "
+                f"{r['foreign_first'] / own:>7.2f} {r['foreign_next'] / own:>8.2f}"
+            )
     print(
         "\nColumns: lepton = `lepton datasets attach` (the command's start-up "
         "included); -m = `python -m lepton_jupyter.datasets attach`; in-proc = attach() in a "

@@ -40,6 +40,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     names = [command] if command in SUBCOMMAND_MODULES else list(SUBCOMMAND_MODULES)
     for name in names:
         importlib.import_module(SUBCOMMAND_MODULES[name]).add_parser(subparsers)
+    return uppercase_metavars(parser)
+
+
+def uppercase_metavars(
+    parser: argparse.ArgumentParser, top: bool = True
+) -> argparse.ArgumentParser:
+    """Every argument's placeholder in capitals (``RUN_ID``, ``--output OUTPUT``) and every
+    subcommand's verbs called ACTION, so help reads the same in every subsystem."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            if not top:
+                action.metavar = "ACTION"
+            for sub in {id(p): p for p in action.choices.values()}.values():
+                uppercase_metavars(sub, top=False)
+        elif not action.option_strings and action.metavar is None and action.dest:
+            action.metavar = action.dest.upper()
     return parser
 
 

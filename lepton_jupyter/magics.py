@@ -32,6 +32,49 @@ def status(args: list[str], cell: str | None, shell: Any) -> dict[str, Any]:
     return load_settings().model_dump(mode="json")
 
 
+HELP_FLAGS = ("-h", "--help", "help")
+# Subcommands whose arguments are the ``lepton`` CLI's: their help is that parser's.
+CLI_EQUIVALENT = {"runs": "runs", "registry": "registry"}
+
+
+def usage() -> str:
+    """``%lepton --help``: each subcommand with the first line of what it does."""
+    lines = ["Usage: %lepton SUBCOMMAND [ARGS]  (%lepton SUBCOMMAND --help for its arguments)"]
+    for name in sorted(SUBCOMMANDS):
+        doc = _doc(name).splitlines()
+        lines.append(f"  {name:10} {doc[0] if doc else ''}")
+    return "\n".join(lines)
+
+
+def _doc(name: str) -> str:
+    return (_resolve(name).__doc__ or "").strip().replace("``", "")
+
+
+def subcommand_help(name: str, actions: list[str] | None = None) -> str:
+    """``%lepton NAME [ACTION] --help``: what it does, and its arguments where it shares the
+    CLI's (``%lepton runs rerun --help`` is ``lepton runs rerun --help``)."""
+    import argparse
+
+    text = _doc(name)
+    if name in CLI_EQUIVALENT:
+        from .cli import SUBCOMMAND_MODULES, uppercase_metavars
+
+        parser = argparse.ArgumentParser(prog="%lepton", add_help=False)
+        module = SUBCOMMAND_MODULES[CLI_EQUIVALENT[name]]
+        importlib.import_module(module).add_parser(parser.add_subparsers())
+        uppercase_metavars(parser)
+        for word in [CLI_EQUIVALENT[name], *(actions or [])]:
+            choices = next(
+                (a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                {},
+            )
+            if word not in choices:
+                raise Invalid(f"%lepton {name} has no {word!r}; known: {', '.join(choices)}.")
+            parser = choices[word]
+        text += "\n\n" + parser.format_help()
+    return text
+
+
 def _resolve(name: str) -> Callable[..., Any]:
     target = SUBCOMMANDS.get(name)
     if target is None:
@@ -47,7 +90,13 @@ class LeptonMagics(Magics):
     def lepton(self, line: str, cell: str | None = None) -> Any:
         words = shlex.split(line)
         if not words:
-            raise Invalid("Usage: %lepton SUBCOMMAND [ARGS]; try %lepton status.")
+            raise Invalid("Usage: %lepton SUBCOMMAND [ARGS]; try %lepton --help.")
+        if words[0] in HELP_FLAGS:
+            print(usage())
+            return None
+        if words[-1] in HELP_FLAGS[:2]:
+            print(subcommand_help(words[0], words[1:-1]))
+            return None
         return _resolve(words[0])(words[1:], cell, self.shell)
 
 

@@ -8,9 +8,11 @@ The workspace is the current directory (a notebook's folder); settings come from
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+from ..errors import Invalid
 from ..settings import load_settings
 from .models import AttachedDataset, AttachProgress, CacheReport, RegistryListing
 from .service import DatasetService, ProgressCallback
@@ -67,6 +69,18 @@ def _progress(progress: ProgressCallback | bool | None, what: str) -> ProgressCa
     return progress
 
 
+def default_registry() -> str:
+    """The first data registry configured here (``lepton.json``, ``LEPTON_DATA_REGISTRIES``
+    or ``c.LeptonApp.data_registries``): what a notebook uses when not given a URL."""
+    configured = load_settings().data_registries
+    if not configured:
+        raise Invalid(
+            "No data registry is configured here: pass a data registry URL, or add "
+            '"data_registries" to a lepton.json in this folder (lepton demo writes one).'
+        )
+    return configured[0]
+
+
 def browse(url: str, rev: str | None = None) -> RegistryListing:
     """The datasets of data registry ``url`` at ``rev`` (path, size, files, description)
     and its versions (tags with dates, then branches)."""
@@ -90,10 +104,46 @@ def attach(
     """
     bar = _progress(progress, f"attach {path}")
     try:
-        return _service(workspace).attach(url, path, rev=rev, to=to, progress=bar)
+        result = _service(workspace).attach(url, path, rev=rev, to=to, progress=bar)
     finally:
         if isinstance(bar, TqdmProgress):
             bar.close()
+    warn_if_cache_writable(result, Path(workspace or os.getcwd()))
+    return result
+
+
+class SharedCacheWritable(UserWarning):
+    """This user's writes to an attached file would change the shared cache itself."""
+
+
+# Marks a workspace whose user was told, so the warning comes once per workspace.
+_WARNED_MARKER = Path(".dvc") / "tmp" / "lepton-shared-cache-writable"
+
+
+def warn_if_cache_writable(result: AttachedDataset, workspace: Path) -> None:
+    """Warn (once per workspace) when the attached files are hard or symbolic links to cache
+    objects this user may write: as root, or as an owner who made them writable, a write to
+    an attached file changes what every other user of the shared cache reads."""
+    shared = {"hardlink", "symlink"} & set((result.link_type or "").split(","))
+    marker = workspace / _WARNED_MARKER
+    if not shared or marker.exists():
+        return
+    local = Path(result.local_path)
+    sample = local if local.is_file() else next((p for p in local.rglob("*") if p.is_file()), None)
+    if sample is None or not os.access(sample, os.W_OK):
+        return
+    who = "root" if os.geteuid() == 0 else "you"
+    warnings.warn(
+        SharedCacheWritable(
+            f"{result.to} is linked ({', '.join(sorted(shared))}) to the shared data cache, and "
+            f"{who} can write its files: editing them in place would change the cache for "
+            "every user. Copy a file before changing it, or set cache_link_types "
+            "(LEPTON_CACHE_LINK_TYPES) to reflink,copy. Shown once per workspace."
+        ),
+        stacklevel=3,
+    )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
 
 
 def attached(*, workspace: str | os.PathLike[str] | None = None) -> list[AttachedDataset]:

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import pins
-from ..errors import Conflict, Invalid, NotFound, did_you_mean
+from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from ..workdir import read_attached, remove_tree, unmirror, write_attached
 from . import cache
@@ -105,6 +105,15 @@ class DatasetService:
         record = self.settings.state_dir / "checked-cache-objects.sqlite"
         return cache.ObjectChecker(self.cache_dir, record)
 
+    def _check_manifest(self, path: str, checker: cache.ObjectChecker | None = None) -> None:
+        """A folder's manifest is checked before it is read: a planted one could point its
+        files at other objects."""
+        own = checker or self._object_checker()
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            own.check(path)
+        if checker is None:
+            own.save()
+
     # -- registries ---------------------------------------------------------------------
 
     @contextmanager
@@ -113,6 +122,7 @@ class DatasetService:
         from dvc.exceptions import NotDvcRepoError
         from dvc.repo import Repo
         from dvc.scm import CloneError, RevError, SCMError
+        from pygit2 import GitError
 
         self._ensure_cache()
         try:
@@ -134,6 +144,15 @@ class DatasetService:
             ) from None
         except SCMError as e:
             raise NotFound(f"Data registry {url!r} could not be read: {e}") from None
+        except GitError as e:
+            if "not owned by current user" not in str(e):
+                raise
+            raise Forbidden(
+                f"Data registry {url} belongs to another account, and git opens another "
+                "account's repository only where told to trust it: "
+                f"`git config --global --add safe.directory {url}` (an administrator: "
+                "--system, for every user)."
+            ) from None
         try:
             yield repo
         finally:
@@ -482,8 +501,10 @@ class DatasetService:
             if not (out.hash_info.isdir and path.startswith(base + "/")):
                 continue
             odb = registry.cache.local
-            if not os.path.exists(odb.oid_to_path(out.hash_info.value)):
+            manifest = odb.oid_to_path(out.hash_info.value)
+            if not os.path.exists(manifest):
                 self._fetch(registry, out, _noop)
+            self._check_manifest(manifest)
             sub = path[len(base) + 1 :]
             entries = _manifest(odb, out.hash_info)
             exact = [("", oid) for rel, oid in entries if rel == sub]
@@ -649,8 +670,7 @@ class DatasetService:
         manifest = odb.oid_to_path(hash_info.value)
         if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
-        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
-            checker.check(manifest)
+        self._check_manifest(manifest, checker)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 

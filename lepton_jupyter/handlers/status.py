@@ -12,6 +12,7 @@ from ..jobs.store import store_path
 from ..settings import Settings
 from . import API_PREFIX
 from .base import LeptonHandler
+from .registry import principal_of
 
 
 class ServiceStatus(BaseModel):
@@ -59,7 +60,9 @@ class StatusHandler(LeptonHandler):
         self.reply(
             Status(
                 version=__version__,
-                user=self.username,
+                # Who lepton acts as (the OS user on a single-user server, the hub user on a
+                # hub), not the random anonymous name a token-only client gets per page load.
+                user=principal_of(self.current_user, self.identity_provider).user,
                 services=describe_services(self.lepton_settings),
                 protected_aliases=self.lepton_settings.protected_aliases,
             )

@@ -106,3 +106,13 @@ c.Spawner.environment = {
     "LEPTON_DATA_CACHE": data_cache,
     "JUPYTERHUB_ACTIVITY_INTERVAL": activity_interval,
 }
+
+# The shared data cache: a hub started as root makes its missing folders (root's, setgid and
+# sticky, in the group of the cache folder the operator made), so no member owns a folder
+# in which they could rename other members' objects.
+if os.geteuid() == 0 and os.path.isdir(data_cache):
+    from pathlib import Path
+
+    from lepton_jupyter.datasets.cache import prepare
+
+    prepare(Path(data_cache))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import tempfile
 from pathlib import Path
@@ -41,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Seconds to let ranks stop before they are killed.",
     )
     cancel.set_defaults(func=_cancel)
+    for parser in (listing, show, logs, cancel):
+        parser.add_argument("--json", action="store_true", help="Print JSON.")
 
 
 def _manager() -> JobManager:
@@ -49,6 +52,9 @@ def _manager() -> JobManager:
 
 def _list(args: argparse.Namespace) -> int:
     status = JobStatus(args.status) if args.status else None
+    jobs = _manager().list(status)
+    if args.json:
+        return _print_json([j.model_dump(mode="json") for j in jobs])
     rows = [
         (
             j.id,
@@ -57,7 +63,7 @@ def _list(args: argparse.Namespace) -> int:
             str(j.nprocs * j.nnodes),
             f"{j.created_at:%Y-%m-%d %H:%M:%S}",
         )
-        for j in _manager().list(status)
+        for j in jobs
     ]
     header = ("ID", "NAME", "STATUS", "RANKS", "CREATED (UTC)")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -85,18 +91,31 @@ def _describe(job: JobInfo) -> str:
     return "\n".join(lines)
 
 
+def _print_json(payload: Any) -> int:
+    print(json.dumps(payload, indent=1, default=str))
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
-    print(_describe(_manager().get(args.job_id)))
+    job = _manager().get(args.job_id)
+    if args.json:
+        return _print_json(job.model_dump(mode="json"))
+    print(_describe(job))
     return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
-    print(_manager().logs(args.job_id, args.rank, args.tail), end="")
+    text = _manager().logs(args.job_id, args.rank, args.tail)
+    if args.json:
+        return _print_json({"job": args.job_id, "rank": args.rank, "logs": text})
+    print(text, end="")
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
     job = _manager().cancel(args.job_id, args.grace)
+    if args.json:
+        return _print_json(job.model_dump(mode="json"))
     print(f"{job.id}: {job.status.value}")
     return 0
 

@@ -20,8 +20,16 @@ def _print(value: Any, as_json: bool) -> None:
         value = value.model_dump(mode="json")
     elif isinstance(value, list):
         value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-    if as_json or not isinstance(value, list):
+    if as_json or not isinstance(value, (list, dict)):
         print(json.dumps(value, indent=2, default=str))
+        return
+    if isinstance(value, dict):
+        # One object (a version, its lineage, an fsck report): a field per line.
+        for key, item in value.items():
+            if item not in (None, "", [], {}):
+                plain = isinstance(item, (str, int, float))
+                shown = item if plain else json.dumps(item, default=str)
+                print(f"{key:12} {shown}")
         return
     for row in value:
         print("  ".join(f"{k}={v}" for k, v in row.items() if k not in ("files", "lineage")))
@@ -74,7 +82,7 @@ def _fsck(args: argparse.Namespace) -> int:
     settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
     client = DirectClient(settings, current_principal())
     report = client.service.fsck(verify=not args.quick, gc=args.gc, grace_seconds=args.grace)
-    _print(report, True)
+    _print(report, args.json)
     problems = report.missing or report.mismatches
     if not args.gc and (report.orphans or report.stale_uploads):
         print(
@@ -164,6 +172,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=3600.0,
         help="seconds an orphan must be old before --gc removes it",
     )
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_fsck)
 
     def verb(name: str, help_text: str, *arguments: tuple[str, dict[str, Any]], call: Any) -> None:

@@ -811,18 +811,7 @@ class RegistryService:
                 .where(db.AliasEvent.model_id == model.id, db.AliasEvent.alias == alias)
                 .order_by(db.AliasEvent.id)
             ).all()
-            return [
-                AliasEvent(
-                    alias=e.alias,
-                    action=e.action,
-                    version=e.version,
-                    previous=e.previous,
-                    actor=e.actor,
-                    at=e.at,
-                    evidence=e.evidence,
-                )
-                for e in events
-            ]
+            return [_alias_event(e) for e in events]
 
     def lineage(self, principal: Principal, ref: str) -> Lineage:
         parsed = parse_ref(ref, principal)
@@ -858,18 +847,7 @@ class RegistryService:
                     for x in loads
                 ],
                 comparisons=_comparisons_of(session, version.id),
-                promotions=[
-                    AliasEvent(
-                        alias=e.alias,
-                        action=e.action,
-                        version=e.version,
-                        previous=e.previous,
-                        actor=e.actor,
-                        at=e.at,
-                        evidence=e.evidence,
-                    )
-                    for e in promotions
-                ],
+                promotions=[_alias_event(e) for e in promotions],
             )
 
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
@@ -1032,6 +1010,18 @@ def _grant_info(namespace: str, grant: db.Grant) -> GrantInfo:
         group=grant.subject if grant.subject_kind == "group" else None,
         granted_by=grant.granted_by,
         granted_at=grant.granted_at,
+    )
+
+
+def _alias_event(event: db.AliasEvent) -> AliasEvent:
+    return AliasEvent(
+        alias=event.alias,
+        action=event.action,
+        version=event.version,
+        previous=event.previous,
+        actor=event.actor,
+        at=event.at,
+        evidence=event.evidence,
     )
 
 

@@ -45,7 +45,7 @@ class RerunCheck:
                 continue
             resolved = pin.after or pin.before or {}
             what = resolved.get("commit") or resolved.get("version")
-            lines.append(f"  pin {pin.kind} {_short_key(pin.key)} -> {what}: {pin.status}")
+            lines.append(f"  pin {pin.kind} {pin.label} -> {what}: {pin.status}")
         for pub in self.diff.published:
             answer = "yes" if pub.reproduced else "NO"
             lines.append(f"  model {pub.name}:{pub.version} bytes reproduced: {answer}")
@@ -55,12 +55,6 @@ class RerunCheck:
             lines.append(self.diff.summary())
         lines.append(f"Rerun {self.rerun.id}: {'identical' if self.identical else 'DIFFERENT'}")
         return "\n".join(lines)
-
-
-def _short_key(key: str) -> str:
-    """'url|path|rev' of a dataset as 'path@rev'; model refs as they are."""
-    parts = key.split("|")
-    return f"{parts[1]}@{parts[2] or 'default'}" if len(parts) == 3 else key
 
 
 def _publish_newer(pin: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import pytest
@@ -61,3 +62,12 @@ async def test_status_names_the_protected_aliases(jp_fetch):
     response = await jp_fetch("lepton", "api", "status")
     # Then it learns which aliases need the maintainer role, to explain disabled buttons
     assert json.loads(response.body)["protected_aliases"] == ["prod"]
+
+
+async def test_status_names_who_lepton_acts_as_not_a_random_token_user(jp_fetch):
+    # Given a single-user server opened with its token (an anonymous identity per client)
+    # When the sidebar asks twice
+    first = json.loads((await jp_fetch("lepton", "api", "status")).body)["user"]
+    again = json.loads((await jp_fetch("lepton", "api", "status")).body)["user"]
+    # Then both name the OS user, the identity the registry records for its actions
+    assert first == again == getpass.getuser()

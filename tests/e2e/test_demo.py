@@ -16,6 +16,7 @@ import pytest
 from nbconvert import HTMLExporter
 
 LEPTON = str(Path(sys.executable).with_name("lepton"))
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 
 
 @pytest.mark.slow
@@ -83,6 +84,21 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     )
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
     assert ": identical" in check.stdout
+    # And the demo notebook runs again there, top to bottom, as a JupyterLab kernel runs it
+    # (no parameters injected, no variable set), and again: re-attaching keeps its lock
+    for again in ("again-1.ipynb", "again-2.ipynb"):
+        executed = subprocess.run(
+            [JUPYTER, "nbconvert", "--execute", "--to=notebook", f"--output={again}", "demo.ipynb"],
+            cwd=cd,
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert executed.returncode == 0, executed.stderr[-4000:]
+        rerun = nbformat.read(cd / again, as_version=4)
+        text = json.dumps([o for c in rerun.cells for o in c.get("outputs", [])])
+        assert "test accuracy of demo/spirals@prod" in text, text[-2000:]
 
 
 def _open_command(stdout: str, workspace: Path) -> tuple[Path, str, str]:

@@ -9,15 +9,21 @@ user runs as root here and the shared cache's group permissions are not what is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
 
+from lepton_jupyter.datasets.cache import FOLDER_MODE, objects_root
 from lepton_jupyter.demo import create_data_registry
+from tests.fixtures.accounts import protected_hardlinks
+from tests.fixtures.datasets import IMAGES_PATH, make_registry
 from tests.fixtures.hub import REGISTRY, RemoteKernel, auth
 from tests.fixtures.processes import wait_for
 
@@ -245,3 +251,85 @@ def test_a_browser_logs_in_to_the_registry_through_the_hub(hub):
         f"{api}/namespaces/vision/grants", json={"role": "reader", "group": "nlp"}, timeout=30
     )
     assert forged.status_code == 403
+
+
+def test_real_accounts_share_the_data_cache_and_cannot_change_each_others_data(
+    accounts_hub, cache_members
+):
+    """The same hub with JupyterHub's LocalProcessSpawner: each server runs as a real
+    account of one group (tests/fixtures/accounts.py), under fs.protected_hardlinks as the
+    host has it."""
+    hub, alice, bob = accounts_hub, cache_members.alice, cache_members.bob
+    cache = hub.root / "data-cache"
+    # Given the hub, started as root, made the cache's object folders: root's, 3775
+    prefix = objects_root(cache) / "8c"
+    assert prefix.stat().st_uid == 0 and stat.S_IMODE(prefix.stat().st_mode) == FOLDER_MODE
+    data = make_registry(hub.root / "data", images=20)
+    subprocess.run(["chmod", "-R", "a+rX", str(hub.root / "data")], check=True)
+    cache_members.trust_repository(Path(data.url))
+    url = data.url
+    attach = """
+        import json, os
+        import lepton_jupyter as lepton
+        try:
+            ds = lepton.attach({url!r}, {path!r}, rev={rev!r})
+            print(json.dumps([os.getuid(), ds.link_type, ds.hashed_objects]))
+        except Exception as e:
+            print(json.dumps([os.getuid(), type(e).__name__, str(e)]))
+        """
+    kernels = {}
+    for account in (alice, bob):
+        server = hub.start_server(account.name)
+        kernels[account.name] = RemoteKernel(server, hub.tokens[account.name])
+
+    def run(account, code: str) -> list:
+        out = kernels[account.name].run(code)
+        print(out)  # shown if the test fails
+        return json.loads(out.strip().splitlines()[-1])
+
+    try:
+        # When alice, then bob, attach the same dataset from their kernels
+        first = run(alice, attach.format(url=url, path=IMAGES_PATH, rev="v3"))
+        second = run(bob, attach.format(url=url, path=IMAGES_PATH, rev="v3"))
+        # Then each kernel runs as its own account; alice fetched and hard-linked, bob
+        # hashed her 20 objects and their manifest once and linked them
+        assert first == [alice.uid, "hardlink", 0]
+        assert second == [bob.uid, "symlink" if protected_hardlinks() else "hardlink", 21]
+        # When bob renames a file over one of alice's objects, and plants bytes under the
+        # name of an object nobody fetched yet
+        sample = Path(data.url) / IMAGES_PATH / "part000" / "000000.bin"
+        theirs = objects_root(cache) / _md5_path(sample.read_bytes())
+        train = Path(data.url) / "datasets" / "points" / "train.csv"
+        planted = objects_root(cache) / _md5_path(train.read_bytes())
+        tried = run(
+            bob,
+            f"""
+            import json, os
+            from pathlib import Path
+            Path("evil").write_text("evil")
+            try:
+                os.rename("evil", {str(theirs)!r})
+                renamed = "renamed"
+            except PermissionError:
+                renamed = "refused"
+            Path({str(planted)!r}).write_text("evil")
+            os.chmod({str(planted)!r}, 0o444)
+            print(json.dumps([renamed]))
+            """,
+        )
+        # Then the rename is refused, and alice's attach of the planted object is refused
+        # naming it and bob, with nothing attached
+        assert tried == ["refused"]
+        refused = run(alice, attach.format(url=url, path="datasets/points", rev="v2"))
+        assert refused[:2] == [alice.uid, "CacheObjectRefused"], refused
+        assert str(planted) in refused[2] and f"owner {bob.name}" in refused[2]
+        assert not (alice.home / "points").exists()
+        assert not (alice.home / "points.dvc").exists()
+    finally:
+        for kernel in kernels.values():
+            kernel.shutdown()
+
+
+def _md5_path(content: bytes) -> str:
+    digest = hashlib.md5(content).hexdigest()
+    return f"{digest[:2]}/{digest[2:]}"

@@ -15,7 +15,8 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,50 +92,44 @@ def lab_world(tmp_path_factory: pytest.TempPathFactory) -> LabWorld:
     return LabWorld(root_dir=tmp / "root", state_dir=tmp / "state")
 
 
-@pytest.fixture(scope="module")
-def lab_server(
-    tmp_path_factory: pytest.TempPathFactory, lab_world: LabWorld
-) -> Iterator[LabServer]:
-    """``jupyter lab`` on a free loopback port, serving ``lab_world``."""
-    tmp = tmp_path_factory.mktemp("lab")
-    root_dir = lab_world.root_dir
+def lab_options(tmp: Path) -> tuple[list[str], LabServer]:
+    """Options that make ``jupyter lab`` a test's own: a free port, a token, settings and
+    workspaces outside ~/.jupyter, and no news prompt over the screenshots."""
     token = secrets.token_hex(16)
     port = free_port()
     user_settings = tmp / "user-settings"
-    # No "Would you like to receive official Jupyter news?" prompt over the screenshot.
     news = user_settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false"}))
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}
-    env["LEPTON_STATE_DIR"] = str(lab_world.state_dir)
-    env["DVC_NO_ANALYTICS"] = "1"
-
-    command = [
-        str(JUPYTER),
-        "lab",
+    options = [
         "--no-browser",
         "--allow-root",
         "--ServerApp.ip=127.0.0.1",
         f"--port={port}",
         "--port-retries=0",
         f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={root_dir}",
-        # Keep the workspace and user settings of this run out of ~/.jupyter.
         f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
         f"--LabApp.user_settings_dir={user_settings}",
     ]
     server = LabServer(
         base_url=f"http://127.0.0.1:{port}/",
         token=token,
-        root_dir=root_dir,
+        root_dir=Path(),
         log_path=tmp / "jupyter.log",
     )
+    return options, server
+
+
+@contextmanager
+def running_lab(
+    command: list[str], server: LabServer, *, cwd: Path, env: dict[str, str]
+) -> Iterator[LabServer]:
+    """Start ``command`` (a ``jupyter lab``), wait until it answers, stop it by PID after."""
     with server.log_path.open("wb") as log:
         proc = subprocess.Popen(
             command,
             env=env,
-            cwd=root_dir,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -157,6 +152,21 @@ def lab_server(
         yield server
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def lab_server(
+    tmp_path_factory: pytest.TempPathFactory, lab_world: LabWorld
+) -> Iterator[LabServer]:
+    """``jupyter lab`` on a free loopback port, serving ``lab_world``."""
+    options, server = lab_options(tmp_path_factory.mktemp("lab"))
+    server = replace(server, root_dir=lab_world.root_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}
+    env["LEPTON_STATE_DIR"] = str(lab_world.state_dir)
+    env["DVC_NO_ANALYTICS"] = "1"
+    command = [str(JUPYTER), "lab", *options, f"--ServerApp.root_dir={lab_world.root_dir}"]
+    with running_lab(command, server, cwd=lab_world.root_dir, env=env) as running:
+        yield running
 
 
 @pytest.fixture

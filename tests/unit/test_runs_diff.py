@@ -218,3 +218,21 @@ def test_published_digests_say_whether_the_model_bytes_were_reproduced():
     changed = compare_runs(a, other, nb, nb)
     assert changed.model_bytes_reproduced is False and not changed.identical
     assert "bytes reproduced: no" in changed.summary()
+
+
+def test_the_summary_names_pins_as_people_do_with_full_commits():
+    # Given two runs that resolved a dataset at main and a model alias alike
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    digest = "blake3:" + "ab" * 32
+    ledger = [
+        {"kind": "dataset", "key": "/srv/reg|datasets/points|main", "url": "/srv/reg",
+         "path": "datasets/points", "rev": "main", "commit": commit, "hash": "x" * 32},
+        {"kind": "model", "key": "team/m@prod", "name": "team/m", "version": 3, "digest": digest},
+    ]  # fmt: skip
+    nb = _nb([[_stream("ok\n")]])
+    summary = compare_runs(_manifest("a", ledger=ledger), _manifest("b", ledger=ledger), nb, nb)
+    lines = summary.summary().splitlines()
+    # Then each pin reads path@rev or name@alias, with the whole commit, no internal key
+    assert f"  pin dataset datasets/points@main: held commit {commit}" in lines
+    assert "  pin model team/m@prod: held version 3 (blake3:abababababab)" in lines
+    assert not any("|" in line for line in lines)
