@@ -300,7 +300,18 @@ class DatasetService:
     def _destination(self, to: str) -> tuple[str, Path, Path]:
         """``to`` checked to lie inside the workspace -> (posix relpath, folder, .dvc file)."""
         raw = to.strip()
+        if any(ord(c) < 32 or c == "\x7f" for c in raw):
+            raise Invalid(f"Destination {to!r} holds a NUL or control character.")
+        try:
+            encoded = raw.encode()
+        except UnicodeEncodeError:
+            raise Invalid(f"Destination {to!r} is not valid Unicode (a lone surrogate).") from None
         posix = PurePosixPath(raw.replace(os.sep, "/"))
+        # The journal's name adds 20 bytes to the last part; Linux allows 255 per part.
+        if len(encoded) > 1024 or any(len(p.encode()) > 200 for p in posix.parts):
+            raise Invalid(
+                f"Destination {to[:60]!r}... is too long: at most 200 bytes per folder name."
+            )
         if not raw or posix.is_absolute() or Path(raw).is_absolute():
             raise Invalid(
                 f"Destination {to!r} must be a path relative to the workspace {self.workspace}."

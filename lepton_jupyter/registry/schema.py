@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 Role = Literal["reader", "writer", "maintainer", "admin"]
+
+#: How deep metrics, params and lineage may nest: deeper is refused before it is stored.
+MAX_DEPTH = 32
+MAX_DESCRIPTION = 10_000
+MAX_VERSION = 2**31 - 1  # a SQL INTEGER (32-bit on PostgreSQL)
+
+
+def shallow(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if it nests at most MAX_DEPTH levels (counted without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return value
+
+
+Document = Annotated[dict[str, Any], AfterValidator(shallow)]
 
 
 class FileEntry(BaseModel):
     path: str = Field(description="Path inside the version, '/'-separated.")
     digest: str = Field(description="Blob address, e.g. 'blake3:<hex>'.")
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, lt=2**63)
 
 
 class ModelVersion(BaseModel):
@@ -137,17 +157,20 @@ class PublishRequest(BaseModel):
     files: list[FileEntry] = Field(min_length=1)
     kind: Literal["state_dict", "file", "directory"]
     entry: str = ""
-    description: str = ""
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
-    lineage: dict[str, Any] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    metrics: Document = Field(default_factory=dict)
+    params: Document = Field(default_factory=dict)
+    lineage: Document = Field(default_factory=dict)
     alias: str | None = None
 
 
 class SetAliasRequest(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     comparison: int | None = Field(
-        default=None, ge=1, description="The comparison a promotion gate should use."
+        default=None,
+        ge=1,
+        le=MAX_VERSION,
+        description="The comparison a promotion gate should use.",
     )
     override: str | None = Field(
         default=None, max_length=2000, description="A maintainer's reason to bypass a gate."
