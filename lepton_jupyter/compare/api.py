@@ -153,16 +153,28 @@ def compare(
         )
         pinned = pinned if pinned is not None else dataset_pins(run)
         runs.append(run)
-    request = assemble(
-        runs,
-        metric=metric,
-        parameter=parameter,
-        higher_is_better=higher_is_better,
-        confidence=confidence,
-        resamples=resamples,
-        seed=seed,
-    )
-    for candidate, ref in zip(request.candidates, refs, strict=True):
+    options = {"higher_is_better": higher_is_better, "confidence": confidence}
+    return _record(
+        runs, metric, parameter, asked=refs, settings=settings, resamples=resamples, seed=seed,
+        **options,
+    )  # fmt: skip
+
+
+def _record(
+    runs: Sequence[Manifest],
+    metric: str,
+    parameter: str,
+    *,
+    asked: Sequence[str] | None = None,
+    rerun_of: int | None = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> ComparisonResult:
+    """Assemble the runs into a request (refusing what is not comparable) and record it;
+    ``asked`` are the references as the user named the candidates."""
+    request = assemble(runs, metric=metric, parameter=parameter, **options)
+    request.rerun_of = rerun_of
+    for candidate, ref in zip(request.candidates, asked or [], strict=False):
         candidate.ref = ref
     return ComparisonResult(get_client(settings).record_comparison(request))
 
@@ -185,16 +197,11 @@ def compare_runs(
     """
     store = _run_store(settings)
     manifests = [r if isinstance(r, Manifest) else store.get(r) for r in runs]
-    request = assemble(
-        manifests,
-        metric=metric,
-        parameter=parameter,
-        higher_is_better=higher_is_better,
-        confidence=confidence,
-        resamples=resamples,
-        seed=seed,
-    )
-    return ComparisonResult(get_client(settings).record_comparison(request))
+    options = {"higher_is_better": higher_is_better, "confidence": confidence}
+    return _record(
+        manifests, metric, parameter, settings=settings, resamples=resamples, seed=seed,
+        **options,
+    )  # fmt: skip
 
 
 def rerun_comparison(comparison_id: int, *, progress: bool = True) -> ComparisonResult:
@@ -209,19 +216,15 @@ def rerun_comparison(comparison_id: int, *, progress: bool = True) -> Comparison
         rerun(c.run).manifest
         for c in tqdm(original.candidates, desc="rerunning", unit="candidate", disable=not progress)
     ]
-    request = assemble(
+    options = original.model_dump(include={"higher_is_better", "confidence", "resamples", "seed"})
+    return _record(
         runs,
-        metric=original.metric,
-        parameter=original.candidate_parameter,
-        higher_is_better=original.higher_is_better,
-        confidence=original.confidence,
-        resamples=original.resamples,
-        seed=original.seed,
+        original.metric,
+        original.candidate_parameter,
+        asked=[c.ref for c in original.candidates],
+        rerun_of=original.id,
+        **options,
     )
-    request.rerun_of = original.id
-    for candidate, before in zip(request.candidates, original.candidates, strict=True):
-        candidate.ref = before.ref
-    return ComparisonResult(get_client().record_comparison(request))
 
 
 def get_comparison(comparison_id: int) -> ComparisonResult:

@@ -17,7 +17,13 @@ import torch
 
 import lepton_jupyter as lepton
 from lepton_jupyter import pins
-from lepton_jupyter.compare import NotComparable, compare, compare_runs, rerun_comparison
+from lepton_jupyter.compare import (
+    EvaluationFailed,
+    NotComparable,
+    compare,
+    compare_runs,
+    rerun_comparison,
+)
 from lepton_jupyter.demo import DATASET_PATH, _write_points, create_data_registry
 from lepton_jupyter.errors import Conflict
 from lepton_jupyter.registry import client as registry_client
@@ -233,4 +239,13 @@ def test_function_evaluation_is_a_recorded_run(world: dict, lepton_state: Path):
     for run_id in result.runs.values():
         run = RunStore(lepton_state / "runs").get(run_id)
         assert run.status == "completed" and Path(run.notebook.path).is_file()
+
+    # An evaluation that raises fails the comparison naming the candidate and its run
+    def broken(candidate: str) -> None:
+        raise RuntimeError(f"cannot evaluate {candidate}")
+
+    with pytest.raises(EvaluationFailed) as failed:
+        compare(["vision/spiral:1", "vision/spiral:2"], broken, metric="correct", progress=False)
+    assert "The evaluation of vision/spiral:1 (run " in failed.value.message
+    assert "RuntimeError: cannot evaluate vision/spiral:1" in failed.value.message
     pins.reset()
