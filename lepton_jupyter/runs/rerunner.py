@@ -288,23 +288,20 @@ def load_output(store: RunStore, manifest: Manifest) -> Any | None:
 
 
 def declared_defaults(store: RunStore, manifest: Manifest) -> dict[str, Any]:
-    """The parameters the run's notebook declares, with their default values, as
-    papermill's own inspection reads them from the copy kept with the run."""
-    import ast
-
+    """The parameters the run's notebook declares, with their defaults, as papermill's own
+    inspection reads them from the copy kept with the run (for runs recorded before the
+    manifest kept them; a recorded value always wins over these)."""
     from papermill import inspect_notebook
+
+    from .parameters import literal_value
 
     copy = store.root / manifest.id / INPUT
     if not copy.is_file():
         return {}
-    defaults = {}
-    for name, declared in inspect_notebook(str(copy)).items():
-        text = str(declared.get("default", ""))
-        try:
-            defaults[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            defaults[name] = text  # an expression: its source is what was declared
-    return defaults
+    return {
+        name: literal_value(str(declared.get("default", "")))
+        for name, declared in inspect_notebook(str(copy)).items()
+    }
 
 
 def diff_stored(

@@ -236,3 +236,23 @@ def test_a_cache_made_by_plain_dvc_is_open_to_renames_until_fix_permissions(cach
     bob.run(["sh", "-c", f"echo evil > {evil}"], cwd=evil.parent)
     moved = bob.run(["mv", "-f", str(evil), str(train)], cwd=evil.parent)
     assert moved.returncode != 0 and "Operation not permitted" in moved.stderr
+
+
+def test_a_cache_a_member_may_not_create_is_a_clear_error(cache_members, shared):
+    # Given a cache path in a folder only root may write to
+    bob = cache_members.bob
+    missing = shared["cache"].parent / "no-such-cache"
+    # When bob attaches through it
+    done = bob.lepton(
+        "datasets",
+        "attach",
+        shared["url"],
+        POINTS,
+        cwd=shared["ws"][bob.name],
+        LEPTON_DATA_CACHE=str(missing),
+    )
+    # Then the error names the cache and what to do, and nothing is attached
+    assert done.returncode == 2, done.stderr
+    assert f"shared data cache {missing} does not exist" in done.stderr
+    assert "LEPTON_DATA_CACHE" in done.stderr
+    assert_nothing_attached(shared["ws"][bob.name], "points")
