@@ -267,12 +267,10 @@ def test_stdin_to_stdout_is_recorded_and_reruns_from_the_kept_copy(tmp_path: Pat
 
 
 def test_cwd_does_not_move_the_recorded_input_and_output(tmp_path: Path):
-    _write(
-        tmp_path / "sub" / "nb.ipynb",
-        ["import os\nprint(os.path.basename(os.getcwd()))"],
-        PARAMETERS,
-    )
+    # (the kernel reads a file only the --cwd folder holds)
+    _write(tmp_path / "sub" / "nb.ipynb", ["print(open('only-here.txt').read())"], PARAMETERS)
     (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "only-here.txt").write_text("in other/")
     (tmp_path / "results").mkdir()
     args = ["sub/nb.ipynb", "results/{out}", "--cwd", "other"]
     plain, lepton, manifest = both(tmp_path, args)
