@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
@@ -30,6 +30,15 @@ def shallow(value: dict[str, Any]) -> dict[str, Any]:
 Document = Annotated[dict[str, Any], AfterValidator(shallow)]
 
 
+def as_utc(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back without an offset: add it."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+#: A timestamp that always carries its offset (OpenAPI ``date-time`` requires one).
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
 class FileEntry(BaseModel):
     path: str = Field(description="Path inside the version, '/'-separated.")
     digest: str = Field(description="Blob address, e.g. 'blake3:<hex>'.")
@@ -50,7 +59,7 @@ class ModelVersion(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     lineage: dict[str, Any] = Field(default_factory=dict)
     created_by: str
-    created_at: datetime
+    created_at: UtcDatetime
     aliases: list[str] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
 
@@ -66,7 +75,7 @@ class ModelSummary(BaseModel):
     aliases: dict[str, int] = Field(description="Alias -> version it points at.")
     description: str = ""
     created_by: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class AliasInfo(BaseModel):
@@ -82,7 +91,7 @@ class AliasEvent(BaseModel):
     version: int
     previous: int | None
     actor: str
-    at: datetime
+    at: UtcDatetime
     evidence: dict[str, Any] | None = Field(
         default=None, description="Why a gated alias could move: a comparison or an override."
     )
@@ -94,7 +103,7 @@ class GrantInfo(BaseModel):
     user: str | None = None
     group: str | None = None
     granted_by: str
-    granted_at: datetime
+    granted_at: UtcDatetime
 
 
 class NamespaceInfo(BaseModel):
@@ -109,7 +118,7 @@ class LoadInfo(BaseModel):
     notebook: str = ""
     job: str = ""
     run: str = Field(default="", description="The lepton run id, when a run engine ran it.")
-    at: datetime
+    at: UtcDatetime
 
 
 class Lineage(BaseModel):
@@ -119,7 +128,7 @@ class Lineage(BaseModel):
     version: int
     digest: str
     user: str
-    created_at: datetime
+    created_at: UtcDatetime
     datasets: list[dict[str, Any]] = Field(default_factory=list)
     parents: list[dict[str, Any]] = Field(default_factory=list)
     jobs: list[str] = Field(default_factory=list)
