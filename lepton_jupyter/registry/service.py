@@ -244,7 +244,12 @@ class RegistryService:
     def _namespace(self, session: Session, principal: Principal, name: str) -> db.Namespace:
         found = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
         if found is None:
-            known = session.scalars(select(db.Namespace.name)).all()
+            # Suggest only namespaces the caller has a role in: names are not public.
+            known = [
+                ns.name
+                for ns in session.scalars(select(db.Namespace))
+                if self._role(session, principal, ns) is not None
+            ]
             raise NotFound(f"Namespace {name!r} does not exist.{did_you_mean(name, known)}")
         return found
 

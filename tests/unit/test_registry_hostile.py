@@ -93,3 +93,15 @@ def test_fresh_service_sees_no_uploads(registry, tmp_path: Path):
     assert RegistryService(registry.store, registry.blobs).missing_blobs(ALICE, [address]) == [
         address
     ]
+
+
+def test_a_near_miss_suggests_only_namespaces_the_caller_has_a_role_in(registry, vision_secret):
+    from lepton_jupyter.errors import NotFound
+
+    # bob has no role on vision: a near miss does not suggest it
+    with pytest.raises(NotFound) as info:
+        registry.versions(BOB, "visio/resnet")
+    assert "vision" not in info.value.message
+    # while alice, who may read it, gets the suggestion
+    with pytest.raises(NotFound, match="Did you mean 'vision'"):
+        registry.versions(ALICE, "visio/resnet")
