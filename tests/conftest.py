@@ -23,6 +23,29 @@ pytest_plugins = [
 ]
 
 
+#: What makes a test slow by itself: a real PostgreSQL, Slurm, hub, browser or standalone
+#: registry server, or the shared papermill run. Such tests join the slow tier
+#: (``pytest -m "not slow"`` is the edit-test loop; CI runs everything).
+SLOW_PARTS = {"postgres", "slurm", "browser"}
+SLOW_FIXTURES = {
+    "postgres_server",
+    "hub",
+    "slurm_cluster",
+    "lab_server",
+    "browser",
+    "registry_server",
+    "recorded_run",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marked = {m.name for m in item.iter_markers()}
+        if SLOW_PARTS & marked or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     required = ", ".join(sorted(parts.REQUIRED)) or "none: a test whose part is missing skips"
     return f"required parts ({parts.REQUIRE_ENV}): {required}"

@@ -127,6 +127,7 @@ def launch(
     gpus: int | list[int | str] | None = None,
     dist_backend: str | None = None,
     init_process_group: bool = False,
+    share_gpus: bool = False,
     **kwargs: Any,
 ) -> Job:
     """Run ``target(*args, **kwargs)`` on ``nprocs`` ranks as a job that outlives the kernel.
@@ -137,9 +138,11 @@ def launch(
     torchrun); inside, ``report(step=..., loss=...)`` feeds the monitor.
 
     ``gpus``: GPUs per node. By default one per rank where the machine has GPUs, none where
-    it has not; 0 runs on the CPU (the ranks see no GPU); a list names the devices. Rank
-    ``LOCAL_RANK`` gets ``cuda:LOCAL_RANK`` set. ``dist_backend`` overrides the process
-    group's backend (default ``cpu:gloo,cuda:nccl`` on GPUs, ``gloo`` on CPUs).
+    it has not; 0 runs on the CPU (the ranks see no GPU); a list names the devices. A local
+    job takes free GPUs, which no other job gets until it ends (unless both pass
+    ``share_gpus=True``). Rank ``LOCAL_RANK`` gets ``cuda:LOCAL_RANK`` set.
+    ``dist_backend`` overrides the process group's backend (default ``cpu:gloo,cuda:nccl``
+    on GPUs, ``gloo`` on CPUs).
     ``init_process_group=True`` sets the group up for a script too (``%%lepton launch``).
     """
     manager = _manager()
@@ -156,6 +159,7 @@ def launch(
         gpus=gpus,
         dist_backend=dist_backend,
         init_process_group=init_process_group,
+        share_gpus=share_gpus,
     )
     return Job(info.id, manager)
 

@@ -36,6 +36,7 @@ from .devices import (
     thread_env,
 )
 from .folder import JobFolder, process_matches, read_lines_from, read_tail
+from .gpu_pool import claim_gpus
 from .metrics import JOB_DIR_ENV
 from .reaping import end_job_processes
 from .spec import JobFailed, JobInfo, JobSpec, JobStatus, LogChunk, join_chunks
@@ -72,6 +73,7 @@ class JobManager:
         gpus: int | Sequence[int | str] | None = None,
         dist_backend: str | None = None,
         init_process_group: bool = False,
+        share_gpus: bool = False,
     ) -> JobInfo:
         """Check everything, write the job folder, record the job and start its supervisor.
 
@@ -110,7 +112,9 @@ class JobManager:
         # Keywords the backend takes (Slurm's partition, time...) do not reach the target.
         given = {k: kwargs.pop(k) for k in list(kwargs) if k in engine.option_names}
         backend_options = engine.resolve_options(given, self.settings)
-        gpus_per_node, devices, where = engine.resolve_gpus(requested_gpus, nprocs, backend_options)
+        gpus_per_node, candidates, where = engine.resolve_gpus(
+            requested_gpus, nprocs, backend_options
+        )
         try:
             check_gpu_job(nprocs, gpus_per_node, dist_backend, where)
         except DeviceError as e:
@@ -133,7 +137,7 @@ class JobManager:
             script_process_group=init_process_group and kind == "script",
             env=env,
             gpus=gpus_per_node,
-            devices=devices,
+            devices=[],
             dist_backend=dist_backend,
             backend_options=backend_options,
             cwd=os.getcwd(),
@@ -143,14 +147,23 @@ class JobManager:
             created_at=utcnow(),
         )
         engine.check(spec, folder)
-        folder.create()
-        folder.spec.write_text(spec.model_dump_json(indent=2))
-        folder.target.write_bytes(payload)
-        if script is not None:
-            shutil.copyfile(script, folder.script)
-        folder.environment.write_text(json.dumps(_environment(spec), indent=2))
-        info = self.store.create(spec, folder.path)
-        pid = _start_supervisor(spec, folder)
+        # Free GPUs of this machine (local jobs): held from here by this process, then by
+        # the supervisor for the job's life; Conflict when too few are free.
+        claim = claim_gpus(candidates, gpus_per_node, job_id, share_gpus) if candidates else None
+        try:
+            if claim is not None:
+                spec.devices = claim.devices
+            folder.create()
+            folder.spec.write_text(spec.model_dump_json(indent=2))
+            folder.target.write_bytes(payload)
+            if script is not None:
+                shutil.copyfile(script, folder.script)
+            folder.environment.write_text(json.dumps(_environment(spec), indent=2))
+            info = self.store.create(spec, folder.path)
+            pid = _start_supervisor(spec, folder, claim.fds if claim else [])
+        finally:
+            if claim is not None:
+                claim.release()
         self.store.set_supervisor(job_id, pid)
         pins.record(
             "job",
@@ -433,8 +446,9 @@ def _environment(spec: JobSpec) -> dict[str, Any]:
     }
 
 
-def _start_supervisor(spec: JobSpec, folder: JobFolder) -> int:
-    """Start the supervisor detached: own session, no stdin, output to the job folder."""
+def _start_supervisor(spec: JobSpec, folder: JobFolder, keep_fds: list[int]) -> int:
+    """Start the supervisor detached: own session, no stdin, output to the job folder,
+    holding ``keep_fds`` (the job's GPU locks)."""
     env = {
         **os.environ,
         **spec.env,
@@ -456,6 +470,7 @@ def _start_supervisor(spec: JobSpec, folder: JobFolder) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            pass_fds=keep_fds,
         )
     # Reap it when it ends, so it never lingers as a zombie of this kernel.
     threading.Thread(target=proc.wait, name=f"reap-{spec.id}", daemon=True).start()

@@ -41,6 +41,7 @@ def comparison_body(versions: dict[int, dict], results: dict[int, list[float]]) 
     }
 
 
+@pytest.mark.slow
 async def test_gated_alias_over_rest(jp_fetch):
     one = await publish(jp_fetch, "vision/net", b"one", alias="prod")
     two = await publish(jp_fetch, "vision/net", b"two")

@@ -28,6 +28,7 @@ async def _error(jp_fetch, *path, **kwargs) -> tuple[int, str]:
     return info.value.code, body["message"]
 
 
+@pytest.mark.slow
 async def test_browse_attach_list_update_detach(jp_fetch, jp_root_dir, data_registry):
     # Given a running server; When the sidebar browses the registry
     response = await _call(jp_fetch, "browse", params={"url": data_registry.url, "rev": "v3"})

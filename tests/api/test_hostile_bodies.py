@@ -110,6 +110,7 @@ async def test_the_json_limit_is_a_setting(jp_serverapp, jp_fetch, jp_http_port,
     assert status == 413 and "1000 bytes" in body["message"]
 
 
+@pytest.mark.slow
 def test_standalone_registry_authenticates_before_reading_and_limits_bodies(registry_server):
     port = int(registry_server.url.rsplit(":", 1)[1])
     path = "/lepton/api/registry/blobs/missing"

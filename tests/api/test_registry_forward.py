@@ -15,6 +15,9 @@ import lepton_jupyter as lepton
 from tests.api.test_auth_walk import DenyLepton
 from tests.fixtures.processes import free_port
 
+# Two servers per test: the Jupyter server and the shared registry it forwards to.
+pytestmark = pytest.mark.slow
+
 VERBS = (("GET", None), ("POST", b"{}"), ("PUT", b"{}"))
 
 

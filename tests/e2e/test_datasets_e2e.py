@@ -22,6 +22,9 @@ from tests.fixtures.datasets import IMAGES_FILES, IMAGES_PATH, dvc, run_as
 from tests.fixtures.parts import require
 from tests.fixtures.processes import pid_alive, wait_for
 
+# The real dvc CLI, interrupted attaches and other users: one subprocess per step.
+pytestmark = pytest.mark.slow
+
 POINTS = "datasets/points"
 
 

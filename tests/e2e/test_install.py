@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The installed extension as jupyter's own CLI lists it: one process per check.
+pytestmark = pytest.mark.slow
+
 JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 
 

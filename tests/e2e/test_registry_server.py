@@ -15,6 +15,9 @@ import torch
 import lepton_jupyter as lepton
 from lepton_jupyter.errors import Forbidden
 
+# `lepton registry serve` as a subprocess.
+pytestmark = pytest.mark.slow
+
 
 def _as(monkeypatch, server, user: str, tmp_path) -> None:
     """Make the public API talk to ``server`` as ``user``, with that user's own local cache."""

@@ -89,6 +89,7 @@ def test_attach_by_tag_writes_a_standard_pinned_dvc_import(data_registry, worksp
     assert entry["commit"] == data_registry.tags["v1"] and entry["hash"] == result.hash
 
 
+@pytest.mark.slow
 def test_attach_by_branch_and_by_commit(data_registry, workspace):
     # When attaching by branch, then by a commit sha
     by_branch = attach(data_registry.url, IMAGES_PATH, rev="main", to="img-main", progress=False)
@@ -101,12 +102,14 @@ def test_attach_by_branch_and_by_commit(data_registry, workspace):
     assert _tree(workspace / "img-main") == _tree(workspace / "img-sha")
 
 
+@pytest.mark.slow
 def test_attach_default_rev_and_destination(data_registry, workspace):
     result = attach(data_registry.url, IMAGES_PATH, progress=False)
     assert result.to == "images" and result.rev is None
     assert result.commit == data_registry.commit_of("main")
 
 
+@pytest.mark.slow
 def test_attach_in_a_folder_its_git_repo_ignores(data_registry, tmp_path, monkeypatch):
     # Given a project repo whose .gitignore lists its scratch folder (as `lepton demo`
     # run inside a clone does)
@@ -206,6 +209,7 @@ def test_symlink_link_type_when_configured(data_registry, workspace, monkeypatch
     assert all(str(load_settings().data_cache) in os.readlink(f) for f in files)
 
 
+@pytest.mark.slow
 def test_attached_flags_newer_tags_update_moves_and_detach_removes(data_registry, workspace):
     # Given points attached at v1 and images at v3 (the newest tag)
     attach(data_registry.url, POINTS, rev="v1", progress=False)

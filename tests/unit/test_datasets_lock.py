@@ -53,6 +53,7 @@ def _clone(alice: Path, name: str) -> Path:
     return clone
 
 
+@pytest.mark.slow
 def test_a_colleagues_clone_attaches_the_locked_commit_from_the_cache(fresh_registry, tmp_path):
     # Given Alice's committed project (.dvc files, .gitignore; data not in git)
     alice = _committed_workspace(tmp_path, fresh_registry.url)
@@ -91,6 +92,7 @@ def test_a_colleagues_clone_attaches_the_locked_commit_from_the_cache(fresh_regi
     assert update("data/images", workspace=bob, progress=False).commit == moved
 
 
+@pytest.mark.slow
 def test_a_deleted_or_partial_folder_is_made_whole_and_extra_files_stay(data_registry, tmp_path):
     # Given a committed project whose images folder lost some files, and points was deleted
     alice = _committed_workspace(tmp_path, data_registry.url)
@@ -115,6 +117,7 @@ def test_a_deleted_or_partial_folder_is_made_whole_and_extra_files_stay(data_reg
     assert git("status", "--porcelain", cwd=alice) == ""
 
 
+@pytest.mark.slow
 def test_a_cell_run_twice_after_main_moved_keeps_its_data(fresh_registry, workspace):
     # Given points attached at main
     first = attach(fresh_registry.url, IMAGES_PATH, rev="main", progress=False)

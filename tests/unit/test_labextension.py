@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# jest, eslint and prettier over the TypeScript sources (Node.js).
+pytestmark = pytest.mark.slow
+
 LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
 BIN = Path(sys.executable).parent
 

@@ -17,6 +17,9 @@ from lepton_jupyter.registry.store import Store
 from tests.fixtures.processes import stop_process, wait_for
 from tests.fixtures.registry import one_file_request
 
+# Concurrent publishers and publishers killed midway: real processes, tens of seconds.
+pytestmark = pytest.mark.slow
+
 PUBLISHERS = 8
 PUBLISHES = 25
 

@@ -68,7 +68,7 @@ def test_a_caller_who_uploads_the_bytes_or_may_read_them_may_reference_them(
     assert fresh.publish(carol, "carol/copy", _request(vision_secret, len(SECRET))).version == 1
 
 
-@pytest.mark.parametrize("declared", [1, len(SECRET) + 1, 2**63 - 1, 2**63])
+@pytest.mark.parametrize("declared", [1, len(SECRET) + 1, 2**63 - 1])
 def test_declared_sizes_must_match_the_stored_blob(registry, declared):
     address = _upload(registry, ALICE, SECRET)
     with pytest.raises(Invalid, match=rf"declared as {declared} bytes.*holds {len(SECRET)}"):

@@ -73,11 +73,13 @@ class Backend(ABC):
     def resolve_gpus(
         cls, requested: int | list[str] | None, nprocs: int, options: dict[str, Any]
     ) -> tuple[int, list[str], str]:
-        """(GPUs per node, the device ids to take on this machine, where they come from).
+        """(GPUs per node, the devices of this machine to take them from, where they come
+        from, for messages).
 
         The default is this machine's GPUs (``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi``):
         ``None`` asks one per rank where there are GPUs, none where there are not; a number
-        asks that many; a list names the devices. Raises Invalid for more than there are.
+        asks that many of them; a list names the devices. Raises Invalid for more than
+        there are. Which free ones a job gets is decided when it is launched.
         """
         pool = visible_gpus()
         where = (
@@ -92,7 +94,7 @@ class Backend(ABC):
                     f"nprocs={nprocs} ranks need one GPU each, and {where}. Use nprocs="
                     f"{len(pool)}, or gpus=0 to run on the CPU."
                 )
-            return (nprocs if pool else 0), pool[:nprocs], where
+            return (nprocs if pool else 0), pool, where
         if isinstance(requested, list):
             unknown = [d for d in requested if d not in pool]
             if unknown:
@@ -102,7 +104,7 @@ class Backend(ABC):
             return len(requested), list(requested), where
         if requested > len(pool):
             raise Invalid(f"The job asks for {requested} GPU(s), and {where}.")
-        return requested, pool[:requested], where
+        return requested, pool, where
 
     @classmethod
     def check(cls, spec: JobSpec, folder: JobFolder) -> None:
