@@ -253,6 +253,20 @@ export interface ILineage {
   params: Record<string, unknown>;
   metrics: Record<string, unknown>;
   loaded_by: ILoadInfo[];
+  /** Comparisons the version took part in, newest first. */
+  comparisons?: ILineageComparison[];
+  /** Alias moves to the version (a gated one carries its evidence). */
+  promotions?: IAliasEvent[];
+}
+
+export interface ILineageComparison {
+  id: number;
+  metric: string;
+  candidates: string[];
+  winner: string | null;
+  verdict: string;
+  created_by: string;
+  created_at: string;
 }
 
 // -- runs (lepton_jupyter/runs/{manifest,diff}.py) -----------------------------
