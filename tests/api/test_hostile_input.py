@@ -148,3 +148,9 @@ async def test_bad_destinations_are_400_over_rest(jp_fetch):
         assert code == 400, message
     code, message = await _status(jp_fetch, "GET", "datasets", "z" * 300)
     assert code == 400, message
+
+
+@pytest.mark.parametrize("ident", ["²", "\u0661", "x"])
+async def test_comparison_ids_that_are_not_ascii_digits_are_400(jp_fetch, ident):
+    code, message = await _status(jp_fetch, "GET", "registry", "comparisons", ident)
+    assert code == 400 and "ids are numbers" in message
