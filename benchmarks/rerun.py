@@ -10,7 +10,8 @@ end as a user runs them, each a fresh process starting a fresh kernel:
 - ``rerun(RUN)`` from a Python process: the same rerun without the CLI.
 
 The three are interleaved ``--repeat`` times (the machine is shared; interleaving spreads
-its noise evenly) and medians compared. Goal: rerun <= 1.1x papermill.
+its noise evenly) and medians compared. Goals: rerun <= 1.1x papermill; the engine alone
+(a manifest, parameters read with papermill's inspection, papermill's outcome) <= 1.05x.
 
 Run: ``python benchmarks/rerun.py`` (about a minute) or ``--repeat 7``.
 """
@@ -100,10 +101,15 @@ def main() -> None:
             f"  {name:26} wall {w:5.2f} s ({w / base_wall:4.2f}x)   "
             f"cpu {c:5.2f} s ({c / base_cpu:4.2f}x)"
         )
-    for name in ("lepton runs rerun", "rerun() from Python"):
+    goals = {
+        "papermill --engine lepton": 1.05,
+        "lepton runs rerun": 1.1,
+        "rerun() from Python": 1.1,
+    }
+    for name, goal in goals.items():
         ratio = statistics.median(wall[name]) / base_wall
         cpu_ratio = statistics.median(cpu[name]) / base_cpu
-        print(f"{name} / papermill = {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu (goal <= 1.10x)")
+        print(f"{name} / papermill = {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu (goal <= {goal:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -31,3 +31,31 @@ def pid_alive(pid: int) -> bool:
         return False
     except OSError:
         return pid_exists(pid)
+
+
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch); None if there is none.
+
+    With the pid it names one process: a pid the OS reused later has another start time.
+    """
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def process_alive(pid: int, started: float | None) -> bool:
+    """Whether the process that was ``pid`` and started at ``started`` still runs (a zombie
+    does not; ``started`` None: any process with that pid counts)."""
+    import psutil
+
+    if not pid_alive(pid):
+        return False
+    try:
+        return started is None or abs(psutil.Process(pid).create_time() - started) < 0.01
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True

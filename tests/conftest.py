@@ -23,11 +23,19 @@ pytest_plugins = [
 ]
 
 
-#: What makes a test slow by itself: a real PostgreSQL, Slurm, hub or browser, or the shared
-#: papermill run. Such tests join the slow tier (``pytest -m "not slow"`` is the edit-test
-#: loop; CI runs everything).
+#: What makes a test slow by itself: a real PostgreSQL, Slurm, hub, browser or standalone
+#: registry server, or the shared papermill run. Such tests join the slow tier
+#: (``pytest -m "not slow"`` is the edit-test loop; CI runs everything).
 SLOW_PARTS = {"postgres", "slurm", "browser"}
-SLOW_FIXTURES = {"postgres_server", "hub", "slurm_cluster", "lab_server", "browser", "recorded_run"}
+SLOW_FIXTURES = {
+    "postgres_server",
+    "hub",
+    "slurm_cluster",
+    "lab_server",
+    "browser",
+    "registry_server",
+    "recorded_run",
+}
 
 
 @pytest.hookimpl(tryfirst=True)

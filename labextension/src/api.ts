@@ -253,17 +253,36 @@ export interface ILineage {
   params: Record<string, unknown>;
   metrics: Record<string, unknown>;
   loaded_by: ILoadInfo[];
+  /** Comparisons the version took part in, newest first. */
+  comparisons?: ILineageComparison[];
+  /** Alias moves to the version (a gated one carries its evidence). */
+  promotions?: IAliasEvent[];
+}
+
+export interface ILineageComparison {
+  id: number;
+  metric: string;
+  candidates: string[];
+  winner: string | null;
+  verdict: string;
+  created_by: string;
+  created_at: string;
 }
 
 // -- runs (lepton_jupyter/runs/{manifest,diff}.py) -----------------------------
 
-export type RunStatus = 'running' | 'completed' | 'failed';
+export type RunStatus = 'running' | 'completed' | 'failed' | 'crashed';
 
 export interface IRunManifest {
   id: string;
   status: RunStatus;
   engine: string;
-  notebook: { path: string; digest: string; cells: string[] };
+  notebook: {
+    path: string;
+    source?: 'file' | 'url' | 'stdin' | 'object';
+    digest: string;
+    cells: string[];
+  };
   kernel_name: string;
   cwd: string;
   parameters: Record<string, unknown>;
@@ -276,7 +295,15 @@ export interface IRunManifest {
   ended_at: string | null;
   output_path: string | null;
   output_digest: string | null;
+  /** One line, the cell as papermill shows it: 'In [4]: ValueError: boom'. */
   error: string | null;
+  failure?: {
+    ename: string;
+    evalue: string;
+    cell_index: number | null;
+    exec_count: number | null;
+  } | null;
+  exit_code?: number | null;
   rerun_of: string | null;
   /** A rerun's mode: a dry run changes nothing shared; apply publishes for real. */
   rerun_mode?: 'dry-run' | 'apply' | null;
@@ -310,6 +337,8 @@ export interface IMetricDiff {
 
 export interface ICellDiff {
   index: number;
+  /** 'In [N]': the cell as papermill shows it. */
+  label?: string;
   source: string;
   source_changed: boolean;
   outputs_changed: boolean;

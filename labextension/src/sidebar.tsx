@@ -4,6 +4,7 @@
  */
 import * as React from 'react';
 import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
 
 import { IStatus } from './handler';
 import { leptonIcon } from './icon';
@@ -14,6 +15,7 @@ import {
   ModelsPanel,
   RunsPanel
 } from './panels';
+import { OnScreenContext } from './panels/common';
 import { DEFAULT_SETTINGS, ILeptonSettings } from './settings';
 
 export interface ILeptonSidebarProps {
@@ -24,6 +26,8 @@ export interface ILeptonSidebarProps {
   context: ILeptonContext;
   /** Bumped by the "Refresh" command: every panel reloads. */
   refreshToken?: number;
+  /** False while another left-area tab hides the sidebar: polling pauses. */
+  onScreen?: boolean;
 }
 
 type LoadState =
@@ -36,7 +40,8 @@ export function LeptonSidebar({
   fetchStatus,
   settings,
   context,
-  refreshToken = 0
+  refreshToken = 0,
+  onScreen = true
 }: ILeptonSidebarProps): React.ReactElement {
   // Refresh (button) reloads the status and, through this token, every panel.
   const [clicks, setClicks] = React.useState(0);
@@ -94,50 +99,53 @@ export function LeptonSidebar({
   };
 
   return (
-    <div className="lepton-sidebar-content" aria-busy={loading}>
-      <header className="lepton-header">
-        <h2 className="lepton-title">
-          Lepton
-          {status && <span className="lepton-version">{status.version}</span>}
-        </h2>
-        {status && (
-          <p className="lepton-user">
-            Signed in as <span className="lepton-user-name">{status.user}</span>
+    <OnScreenContext.Provider value={onScreen}>
+      <div className="lepton-sidebar-content" aria-busy={loading}>
+        <header className="lepton-header">
+          <h2 className="lepton-title">
+            Lepton
+            {status && <span className="lepton-version">{status.version}</span>}
+          </h2>
+          {status && (
+            <p className="lepton-user">
+              Signed in as{' '}
+              <span className="lepton-user-name">{status.user}</span>
+            </p>
+          )}
+          <button
+            type="button"
+            className="jp-Button lepton-refresh"
+            aria-label="Refresh Lepton status"
+            title="Refresh Lepton status"
+            onClick={() => setClicks(c => c + 1)}
+          >
+            <refreshIcon.react tag="span" className="lepton-refresh-icon" />
+            <span>Refresh</span>
+          </button>
+        </header>
+
+        {loading && (
+          <p className="lepton-loading" role="status">
+            Loading Lepton status…
           </p>
         )}
-        <button
-          type="button"
-          className="jp-Button lepton-refresh"
-          aria-label="Refresh Lepton status"
-          title="Refresh Lepton status"
-          onClick={() => setClicks(c => c + 1)}
-        >
-          <refreshIcon.react tag="span" className="lepton-refresh-icon" />
-          <span>Refresh</span>
-        </button>
-      </header>
 
-      {loading && (
-        <p className="lepton-loading" role="status">
-          Loading Lepton status…
-        </p>
-      )}
+        {state.kind === 'error' && (
+          <div className="lepton-error" role="alert">
+            {state.message}
+          </div>
+        )}
 
-      {state.kind === 'error' && (
-        <div className="lepton-error" role="alert">
-          {state.message}
-        </div>
-      )}
-
-      {status && (
-        <div className="lepton-sections">
-          <DatasetsPanel status={status.services.datasets} {...shared} />
-          <JobsPanel status={status.services.jobs} {...shared} />
-          <ModelsPanel status={status.services.registry} {...shared} />
-          <RunsPanel status={status.services.runs} {...shared} />
-        </div>
-      )}
-    </div>
+        {status && (
+          <div className="lepton-sections">
+            <DatasetsPanel status={status.services.datasets} {...shared} />
+            <JobsPanel status={status.services.jobs} {...shared} />
+            <ModelsPanel status={status.services.registry} {...shared} />
+            <RunsPanel status={status.services.runs} {...shared} />
+          </div>
+        )}
+      </div>
+    </OnScreenContext.Provider>
   );
 }
 
@@ -175,6 +183,18 @@ export class LeptonSidebarWidget extends ReactWidget {
     this.update();
   }
 
+  /** Shown again (its tab selected): polling resumes. */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.update();
+  }
+
+  /** Hidden behind another left-area tab: polling pauses. */
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.update();
+  }
+
   /** Reload the status and every panel. */
   refresh(): void {
     this._refreshToken++;
@@ -188,6 +208,7 @@ export class LeptonSidebarWidget extends ReactWidget {
         settings={this._settings}
         context={this._context}
         refreshToken={this._refreshToken}
+        onScreen={this.isVisible}
       />
     );
   }

@@ -19,7 +19,8 @@ import nbformat
 from .. import errors, pins
 from ..errors import Conflict, Invalid, LeptonError, NotFound
 from ..runs.manifest import Manifest
-from ..runs.rerunner import _mark_failed as mark_failed
+from ..runs.outcome import exception_outcome
+from ..runs.rerunner import mark_failed
 from ..runs.store import OUTPUT, PINS, RunStore
 from .comparable import FUNCTION_NOTEBOOK_TAG
 
@@ -101,16 +102,17 @@ def run_evaluation(
             lepton_pins=str(pins_path) if pins_path else None,
         )
     except PapermillExecutionError as e:
-        mark_failed(store, run_id, f"cell {e.cell_index}: {e.ename}: {e.evalue}")
+        outcome = exception_outcome(e)
+        mark_failed(store, run_id, outcome)
         cls = getattr(errors, e.ename, None)
         if not (isinstance(cls, type) and issubclass(cls, LeptonError)):
             cls = EvaluationFailed
         raise cls(
-            f"The evaluation of {label} (run {run_id}) failed in cell {e.cell_index}: "
-            f"{e.ename}: {e.evalue} (output notebook: {folder / OUTPUT})"
+            f"The evaluation of {label} (run {run_id}) failed at {outcome.failure.text()} "
+            f"(output notebook: {folder / OUTPUT})"
         ) from e
     except BaseException as e:
-        mark_failed(store, run_id, f"{type(e).__name__}: {e}")
+        mark_failed(store, run_id, exception_outcome(e))
         raise
     return store.get(run_id)
 

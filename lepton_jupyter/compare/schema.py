@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from ..registry.schema import UtcDatetime
 
 
 class DatasetPin(BaseModel):
@@ -93,7 +94,7 @@ class Comparison(ComparisonRequest):
     winner: str | None = None
     verdict: str
     created_by: str
-    created_at: datetime
+    created_at: UtcDatetime
 
     def candidate(self, label: str) -> CandidateResult:
         return next(c for c in self.candidates if c.label == label)

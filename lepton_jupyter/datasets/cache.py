@@ -29,7 +29,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import NoReturn
 
-from ..errors import Conflict, Invalid
+from ..errors import Conflict, Forbidden, Invalid
 from .models import CacheReport, CorruptObject, PermissionProblem
 
 FOLDER_MODE = 0o3775  # setgid + sticky + rwxrwxr-x
@@ -51,7 +51,14 @@ def prepare(cache: Path) -> None:
     """Make the cache's folders with mode 3775 whatever the umask, and give the sticky bit
     back to the folders this user owns that lost it (``dvc`` sets 2775 on every write)."""
     if not cache.exists():
-        cache.mkdir(parents=True)
+        try:
+            cache.mkdir(parents=True)
+        except PermissionError as e:
+            raise Forbidden(
+                f"The shared data cache {cache} does not exist and you may not create it "
+                f"({e.strerror}): ask an administrator to make it, or point LEPTON_DATA_CACHE "
+                "(c.LeptonApp.data_cache) elsewhere."
+            ) from None
     uid = os.geteuid()
     for folder in _folders(cache):
         try:
@@ -60,6 +67,8 @@ def prepare(cache: Path) -> None:
             st = os.stat(folder)
             if st.st_uid != uid or stat.S_IMODE(st.st_mode) & FOLDER_MODE == FOLDER_MODE:
                 continue
+        except PermissionError:
+            continue  # a cache this user only reads; DVC says so if it must write here
         os.chmod(folder, stat.S_IMODE(os.stat(folder).st_mode) | FOLDER_MODE)
 
 

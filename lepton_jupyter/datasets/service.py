@@ -105,6 +105,15 @@ class DatasetService:
         record = self.settings.state_dir / "checked-cache-objects.sqlite"
         return cache.ObjectChecker(self.cache_dir, record)
 
+    def _check_manifest(self, path: str, checker: cache.ObjectChecker | None = None) -> None:
+        """A folder's manifest is checked before it is read: a planted one could point its
+        files at other objects."""
+        own = checker or self._object_checker()
+        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
+            own.check(path)
+        if checker is None:
+            own.save()
+
     # -- registries ---------------------------------------------------------------------
 
     @contextmanager
@@ -291,7 +300,18 @@ class DatasetService:
     def _destination(self, to: str) -> tuple[str, Path, Path]:
         """``to`` checked to lie inside the workspace -> (posix relpath, folder, .dvc file)."""
         raw = to.strip()
+        if any(ord(c) < 32 or c == "\x7f" for c in raw):
+            raise Invalid(f"Destination {to!r} holds a NUL or control character.")
+        try:
+            encoded = raw.encode()
+        except UnicodeEncodeError:
+            raise Invalid(f"Destination {to!r} is not valid Unicode (a lone surrogate).") from None
         posix = PurePosixPath(raw.replace(os.sep, "/"))
+        # The journal's name adds 20 bytes to the last part; Linux allows 255 per part.
+        if len(encoded) > 1024 or any(len(p.encode()) > 200 for p in posix.parts):
+            raise Invalid(
+                f"Destination {to[:60]!r}... is too long: at most 200 bytes per folder name."
+            )
         if not raw or posix.is_absolute() or Path(raw).is_absolute():
             raise Invalid(
                 f"Destination {to!r} must be a path relative to the workspace {self.workspace}."
@@ -492,8 +512,10 @@ class DatasetService:
             if not (out.hash_info.isdir and path.startswith(base + "/")):
                 continue
             odb = registry.cache.local
-            if not os.path.exists(odb.oid_to_path(out.hash_info.value)):
+            manifest = odb.oid_to_path(out.hash_info.value)
+            if not os.path.exists(manifest):
                 self._fetch(registry, out, _noop)
+            self._check_manifest(manifest)
             sub = path[len(base) + 1 :]
             entries = _manifest(odb, out.hash_info)
             exact = [("", oid) for rel, oid in entries if rel == sub]
@@ -659,8 +681,7 @@ class DatasetService:
         manifest = odb.oid_to_path(hash_info.value)
         if not os.path.exists(manifest):
             self._fetch(registry, out, emit)
-        with suppress(FileNotFoundError):  # not fetched: _manifest names the problem
-            checker.check(manifest)
+        self._check_manifest(manifest, checker)
         oid_to_path = odb.oid_to_path
         return [(rel, oid_to_path(oid)) for rel, oid in _manifest(odb, hash_info)]
 

@@ -82,9 +82,19 @@ class LeptonHandler(APIHandler):
     def parse(self, model: type[ModelT]) -> ModelT:
         """The request body validated as ``model``; a bad body is a 400 naming the field."""
         try:
-            data = json.loads(self.body or b"{}")
+            text = (self.body or b"{}").decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Invalid(f"Request body is not UTF-8: {e}") from e
+        try:
+            data = json.loads(text)
+            # A lone surrogate (\ud800) parses but can be neither stored nor sent back.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
         except json.JSONDecodeError as e:
             raise Invalid(f"Request body is not valid JSON: {e}") from e
+        except RecursionError:
+            raise Invalid("Request body nests too deeply.") from None
+        except UnicodeEncodeError as e:
+            raise Invalid(f"Request body holds a lone surrogate ({e.reason}).") from e
         try:
             return model.model_validate(data)
         except ValidationError as e:

@@ -49,7 +49,7 @@ class ComparisonHandler(CompareHandler):
     @web.authenticated
     @authorized
     def get(self, comparison_id: str) -> None:
-        if not comparison_id.isdigit() or len(comparison_id) > 12:
+        if not (comparison_id.isascii() and comparison_id.isdigit()) or len(comparison_id) > 12:
             raise Invalid(f"Invalid comparison id {comparison_id!r}: ids are numbers (1, 2, 3...).")
         self.reply(self.compare.get(self.principal, int(comparison_id)))
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from tornado import web
 
+from ..errors import Invalid
 from ..registry.blobs import CHUNK, BlobWriter
 from ..registry.client import current_principal, service_auth
 from ..registry.schema import (
@@ -306,7 +308,14 @@ class ForwardHandler(LeptonHandler):
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
         base = self.lepton_settings.registry_url.rstrip("/") + "/lepton/api/registry/"
-        url = base + path + (f"?{self.request.query}" if self.request.query else "")
+        # ``path`` arrives decoded: '%2e%2e' is '..' now. Such a segment would climb out of
+        # the registry's prefix at the service (or a proxy normalising in front of it),
+        # carrying this server's token; each segment is sent re-encoded.
+        segments = path.split("/")
+        if any(s in (".", "..") for s in segments):
+            raise Invalid(f"Registry path {path!r} has a '.' or '..' segment.")
+        confined = "/".join(quote(s, safe="") for s in segments)
+        url = base + confined + (f"?{self.request.query}" if self.request.query else "")
         headers = {**service_auth(self.lepton_settings)}
         if "Content-Type" in self.request.headers:
             headers["Content-Type"] = self.request.headers["Content-Type"]

@@ -72,33 +72,12 @@ class StatusHandler(LeptonHandler):
 class UnknownRouteHandler(LeptonHandler):
     """Any other path under the API: a JSON 404 naming it, not jupyter_server's HTML page."""
 
-    def _unknown(self, path: str) -> None:
-        raise NotFound(f"No lepton API route {self.request.method} {API_PREFIX}/{path}.")
-
     @web.authenticated
     @authorized
     def get(self, path: str) -> None:
-        self._unknown(path)
+        raise NotFound(f"No lepton API route {self.request.method} {API_PREFIX}/{path}.")
 
-    @web.authenticated
-    @authorized
-    def post(self, path: str) -> None:
-        self._unknown(path)
-
-    @web.authenticated
-    @authorized
-    def put(self, path: str) -> None:
-        self._unknown(path)
-
-    @web.authenticated
-    @authorized
-    def patch(self, path: str) -> None:
-        self._unknown(path)
-
-    @web.authenticated
-    @authorized
-    def delete(self, path: str) -> None:
-        self._unknown(path)
+    post = put = patch = delete = get
 
 
 routes = [(r"/status", StatusHandler)]

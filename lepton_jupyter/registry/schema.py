@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 Role = Literal["reader", "writer", "maintainer", "admin"]
+
+#: How deep metrics, params and lineage may nest: deeper is refused before it is stored.
+MAX_DEPTH = 32
+MAX_DESCRIPTION = 10_000
+MAX_VERSION = 2**31 - 1  # a SQL INTEGER (32-bit on PostgreSQL)
+
+
+def shallow(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if it nests at most MAX_DEPTH levels (counted without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return value
+
+
+Document = Annotated[dict[str, Any], AfterValidator(shallow)]
+
+
+def as_utc(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back without an offset: add it."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+#: A timestamp that always carries its offset (OpenAPI ``date-time`` requires one).
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class FileEntry(BaseModel):
     path: str = Field(description="Path inside the version, '/'-separated.")
     digest: str = Field(description="Blob address, e.g. 'blake3:<hex>'.")
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, lt=2**63)
 
 
 class ModelVersion(BaseModel):
@@ -30,7 +59,7 @@ class ModelVersion(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     lineage: dict[str, Any] = Field(default_factory=dict)
     created_by: str
-    created_at: datetime
+    created_at: UtcDatetime
     aliases: list[str] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
 
@@ -46,7 +75,7 @@ class ModelSummary(BaseModel):
     aliases: dict[str, int] = Field(description="Alias -> version it points at.")
     description: str = ""
     created_by: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class AliasInfo(BaseModel):
@@ -62,7 +91,7 @@ class AliasEvent(BaseModel):
     version: int
     previous: int | None
     actor: str
-    at: datetime
+    at: UtcDatetime
     evidence: dict[str, Any] | None = Field(
         default=None, description="Why a gated alias could move: a comparison or an override."
     )
@@ -74,7 +103,7 @@ class GrantInfo(BaseModel):
     user: str | None = None
     group: str | None = None
     granted_by: str
-    granted_at: datetime
+    granted_at: UtcDatetime
 
 
 class NamespaceInfo(BaseModel):
@@ -89,7 +118,7 @@ class LoadInfo(BaseModel):
     notebook: str = ""
     job: str = ""
     run: str = Field(default="", description="The lepton run id, when a run engine ran it.")
-    at: datetime
+    at: UtcDatetime
 
 
 class Lineage(BaseModel):
@@ -99,7 +128,7 @@ class Lineage(BaseModel):
     version: int
     digest: str
     user: str
-    created_at: datetime
+    created_at: UtcDatetime
     datasets: list[dict[str, Any]] = Field(default_factory=list)
     parents: list[dict[str, Any]] = Field(default_factory=list)
     jobs: list[str] = Field(default_factory=list)
@@ -137,17 +166,20 @@ class PublishRequest(BaseModel):
     files: list[FileEntry] = Field(min_length=1)
     kind: Literal["state_dict", "file", "directory"]
     entry: str = ""
-    description: str = ""
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
-    lineage: dict[str, Any] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    metrics: Document = Field(default_factory=dict)
+    params: Document = Field(default_factory=dict)
+    lineage: Document = Field(default_factory=dict)
     alias: str | None = None
 
 
 class SetAliasRequest(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     comparison: int | None = Field(
-        default=None, ge=1, description="The comparison a promotion gate should use."
+        default=None,
+        ge=1,
+        le=MAX_VERSION,
+        description="The comparison a promotion gate should use.",
     )
     override: str | None = Field(
         default=None, max_length=2000, description="A maintainer's reason to bypass a gate."

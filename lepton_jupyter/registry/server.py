@@ -43,6 +43,12 @@ class TokenIdentityProvider(IdentityProvider):
         super().__init__(**kwargs)
         self.tokens = tokens
 
+    def get_token(self, handler: web.RequestHandler) -> str | None:
+        """The ``Authorization`` header's token only: one in a URL (``?token=``) would end
+        up in access logs, proxies' logs and shell histories, so it is not accepted."""
+        match = self.auth_header_pat.match(handler.request.headers.get("Authorization", ""))
+        return match.group(2) if match else None
+
     def get_user(self, handler: web.RequestHandler) -> User | None:
         principal = self.tokens.get(self.get_token(handler) or "")
         if principal is None:
@@ -97,11 +103,27 @@ def make_app(
         "disable_check_xsrf": True,
         **(app_settings or {}),
     }
-    if not access_log:
-        app_settings["log_function"] = lambda handler: None
+    app_settings["log_function"] = _log_request if access_log else lambda handler: None
+    if access_log:
+        from tornado.log import enable_pretty_logging
+
+        enable_pretty_logging()  # INFO to stderr, where the access log goes
     app = web.Application(routes, **app_settings)
     registry_handlers.registry_service(app.settings)  # open (and migrate) before serving
     return app
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    """The access log line, without the query string (it may carry secrets)."""
+    request = handler.request
+    web.access_log.info(
+        "%d %s %s (%s) %.2fms",
+        handler.get_status(),
+        request.method,
+        request.path,
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
 
 
 def serve(

@@ -32,6 +32,7 @@ from . import store as db
 from .blobs import BlobStore, BlobWriter, age_of, parse_address
 from .policy import NamespacePolicy
 from .schema import (
+    MAX_VERSION,
     AliasEvent,
     AliasInfo,
     FileEntry,
@@ -59,6 +60,7 @@ ALIAS_RULE_TEXT = (
     "letter (so it cannot be mistaken for a version number)"
 )
 RESERVED_ALIASES = ("latest",)
+VERSION_RULE = re.compile(r"^[0-9]{1,10}$")
 EVERYONE = "*"
 #: How long a blob a caller uploaded counts as theirs to publish (a publish in progress);
 #: the same grace as fsck's for a young orphan.
@@ -122,23 +124,35 @@ def parse_ref(ref: str, principal: Principal) -> Ref:
     if ":" in ref:
         name, _, number = ref.rpartition(":")
         namespace, model = parse_name(name, principal)
-        if not number.isdigit() or int(number) < 1:
+        version = _version_number(number)
+        if version is None:
             raise Invalid(
                 f"Invalid reference {ref!r}: the version after ':' must be a positive "
-                "integer, e.g. 'vision/resnet:3'."
+                f"integer up to {MAX_VERSION}, e.g. 'vision/resnet:3'."
             )
-        return Ref(namespace, model, version=int(number))
+        return Ref(namespace, model, version=version)
     namespace, model = parse_name(ref, principal)
     return Ref(namespace, model)
 
 
+def _version_number(text: str | int) -> int | None:
+    """1..MAX_VERSION from an int or ASCII digits (str.isdigit also takes superscripts)."""
+    if isinstance(text, str) and VERSION_RULE.match(text):
+        text = int(text)
+    if isinstance(text, int) and not isinstance(text, bool) and 1 <= text <= MAX_VERSION:
+        return text
+    return None
+
+
 def parse_version(text: str | int) -> int:
     """A version number from a URL segment or an argument."""
-    if isinstance(text, int) and not isinstance(text, bool) and text >= 1:
-        return text
-    if isinstance(text, str) and text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise Invalid(f"Invalid version {text!r}: versions are positive integers (1, 2, 3...).")
+    version = _version_number(text)
+    if version is None:
+        raise Invalid(
+            f"Invalid version {text!r}: versions are positive integers (1, 2, 3...) "
+            f"up to {MAX_VERSION}."
+        )
+    return version
 
 
 def manifest_digest(files: Iterable[FileEntry]) -> str:
@@ -230,7 +244,12 @@ class RegistryService:
     def _namespace(self, session: Session, principal: Principal, name: str) -> db.Namespace:
         found = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
         if found is None:
-            known = session.scalars(select(db.Namespace.name)).all()
+            # Suggest only namespaces the caller has a role in: names are not public.
+            known = [
+                ns.name
+                for ns in session.scalars(select(db.Namespace))
+                if self._role(session, principal, ns) is not None
+            ]
             raise NotFound(f"Namespace {name!r} does not exist.{did_you_mean(name, known)}")
         return found
 
@@ -393,6 +412,7 @@ class RegistryService:
         paths = [_check_path(f.path) for f in request.files]
         if len(set(paths)) != len(paths):
             raise Invalid("A version cannot list the same file path twice.")
+        _check_tree(paths)
         for f in request.files:
             parse_address(f.digest)
         if request.kind != "directory" and request.entry not in paths:
@@ -1044,10 +1064,30 @@ def _comparisons_of(session: Session, version_id: int) -> list[dict[str, Any]]:
 
 
 def _check_path(path: str) -> str:
+    """A path every Linux filesystem can hold: no NUL or control characters, parts of at
+    most 255 bytes, 1024 bytes in all (the store's column)."""
     parts = path.split("/")
     if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise Invalid(
             f"Invalid file path {path!r}: use a relative '/'-separated path "
             "without '.' or '..' parts."
         )
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        raise Invalid(f"Invalid file path {path!r}: it holds a NUL or control character.")
+    if len(path.encode()) > 1024 or any(len(p.encode()) > 255 for p in parts):
+        raise Invalid(
+            f"Invalid file path {path[:80]!r}...: paths are at most 1024 bytes, "
+            "each '/'-separated part at most 255."
+        )
     return path
+
+
+def _check_tree(paths: list[str]) -> None:
+    """Invalid when one path is a folder of another ('a' and 'a/b'): not loadable."""
+    folders = {"/".join(p.split("/")[:i]) for p in paths for i in range(1, p.count("/") + 1)}
+    clash = sorted(folders & set(paths))
+    if clash:
+        raise Invalid(
+            f"File path {clash[0]!r} is also a folder of another file of the version; "
+            "a version's files must form a tree."
+        )

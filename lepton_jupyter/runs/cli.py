@@ -22,7 +22,13 @@ def _line(m: Manifest) -> str:
         f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in m.metrics.items()
     )
     rerun = f" ({m.rerun_mode or 'apply'} rerun of {m.rerun_of})" if m.rerun_of else ""
-    return f"{m.id}  {m.status:9}  {took:>7}  {m.notebook.path}{rerun}  {metrics}".rstrip()
+    return f"{m.id}  {m.status:9}  {took:>7}  {_where(m)}{rerun}  {metrics}".rstrip()
+
+
+def _where(m: Manifest) -> str:
+    """The input as papermill named it; stdin and objects ran from the copy kept."""
+    shown = {"stdin": "- (stdin)", "object": "(a NotebookNode)"}
+    return shown.get(m.notebook.source, m.notebook.path)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -44,12 +50,13 @@ def _show(args: argparse.Namespace) -> int:
     print(_line(m))
     git = f"{m.git.commit or '(no commit)'}{' dirty' if m.git.dirty else ''}" if m.git else "-"
     rows = [
-        ("notebook", f"{m.notebook.path} ({m.notebook.digest[:19]})"),
+        ("notebook", f"{_where(m)} ({m.notebook.digest[:19]})"),
         ("parameters", json.dumps(m.parameters, default=str)),
         ("git", git),
         ("python", m.python),
         ("packages", ", ".join(f"{k} {v}" for k, v in m.packages.items() if v)),
         ("started", m.started_at.isoformat()),
+        ("exit", "" if m.exit_code is None else f"{m.exit_code} (papermill's exit status)"),
         ("error", m.error or ""),
     ]
     rows += [

@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field, computed_field
 
 from ..pins import PIN_KINDS, resolution
 from .manifest import INJECTED_TAG, Manifest, normalized_outputs
+from .outcome import cell_label
+from .parameters import encode
 
 PinStatus = Literal["held", "changed", "missing", "new"]
 
@@ -63,9 +65,13 @@ class MetricDiff(BaseModel):
 
 
 class CellDiff(BaseModel):
-    """A cell whose source or outputs differ; ``index`` is its position in the notebook."""
+    """A cell whose source or outputs differ, named as papermill names cells (see outcome.py)."""
 
-    index: int
+    index: int = Field(
+        description="Position in the executed notebook (the second run's when it has the "
+        "cell), the injected parameters cell counted, as papermill's cell_index."
+    )
+    label: str = Field(default="", description="'In [N]': the cell as papermill shows it.")
     source: str = Field(description="First line of the cell's source, to recognise it.")
     source_changed: bool
     outputs_changed: bool
@@ -169,9 +175,9 @@ class RunDiff(BaseModel):
             lines.append(f"  not applied (dry run): {'; '.join(self.not_applied)}")
         for c in self.cells:
             what = "source and outputs" if c.source_changed else "outputs"
-            lines.append(f"  cell {c.index} ({c.source}): {what} changed")
+            lines.append(f"  {c.label or c.index} ({c.source}): {what} changed")
         for c in self.presentation:
-            lines.append(f"  cell {c.index} ({c.source}): only ids or times differ")
+            lines.append(f"  {c.label or c.index} ({c.source}): only ids or times differ")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -209,8 +215,13 @@ def diff_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[ParameterChang
     return [
         ParameterChange(name=name, before=a.get(name), after=b.get(name))
         for name in sorted(set(a) | set(b))
-        if a.get(name) != b.get(name) or (name in a) != (name in b)
+        if not _same_value(a.get(name), b.get(name)) or (name in a) != (name in b)
     ]
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as stored: nan is nan, and 1, 1.0 and True differ (the notebook sees the type)."""
+    return json.dumps(encode(a), sort_keys=True) == json.dumps(encode(b), sort_keys=True)
 
 
 def _first_resolutions(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -266,9 +277,14 @@ def diff_metrics(
 
 
 def _numbered_code_cells(nb: Any) -> list[tuple[int, Any]]:
-    """(position in the notebook as the user wrote it, cell) for each code cell."""
-    cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
-    return [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code"]
+    """(position in the executed notebook, cell) for each code cell the user wrote: the
+    injected parameters cell is not compared, but it counts, as papermill counts it."""
+    return [
+        (i, c)
+        for i, c in enumerate(nb.cells)
+        if c.get("cell_type") == "code"
+        and INJECTED_TAG not in c.get("metadata", {}).get("tags", [])
+    ]
 
 
 def _output_text(cell: Any | None, limit: int = 300) -> str:
@@ -332,6 +348,7 @@ def diff_cells(
         if not (outputs_changed or source_changed):
             continue
         first_line = (source_b if source_b is not None else source_a or "").strip()
+        shown = b if b is not None else a
         volatile = (
             not source_changed
             and a is not None
@@ -343,6 +360,7 @@ def diff_cells(
         (presentation if volatile else result).append(
             CellDiff(
                 index=index_b if index_b is not None else index_a or 0,
+                label=cell_label(shown.get("execution_count") if shown is not None else None),
                 source=first_line.splitlines()[0][:80] if first_line else "",
                 source_changed=source_changed,
                 outputs_changed=outputs_changed,

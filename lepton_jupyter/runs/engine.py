@@ -14,12 +14,12 @@ runs may execute concurrently in one process.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import tempfile
 import threading
-import traceback
 import uuid
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -30,17 +30,21 @@ from papermill.engines import NBClientEngine
 from papermill.log import logger
 
 from .. import pins
+from .._process import process_started
 from .manifest import (
     Manifest,
     current_user,
     git_info,
     kernel_python,
     notebook_info,
+    notebook_location,
     now,
     output_digest,
     package_versions,
-    strip_injected,
+    without_outputs,
 )
+from .outcome import Outcome, exception_outcome, notebook_outcome
+from .parameters import run_parameters
 from .store import INPUT, LEDGER, OUTPUT, RunStore
 
 
@@ -67,32 +71,47 @@ class RunRecorder:
     def begin(
         cls,
         nb: Any,
-        input_path: str | None,
-        output_path: str | None,
         kernel_name: str,
         *,
         run_id: str | None = None,
         rerun_of: str | None = None,
         pins_path: str | None = None,
     ) -> RunRecorder:
-        """Create the run folder, keep a copy of the notebook, write a 'running' manifest."""
+        """Create the run folder, keep a copy of the notebook as it runs, write 'running'.
+
+        Input and output are read from ``metadata.papermill``, where papermill put them (the
+        engine is not told an output of '-'), and resolved as papermill's local I/O handler
+        resolved them: against the directory papermill was started in, not ``--cwd``.
+        """
         store = RunStore.from_settings()
         run_id = run_id or store.create()
         folder = store.root / run_id
-        path = str(Path(input_path).resolve()) if _is_local(input_path) else str(input_path)
-        nbformat.write(strip_injected(nb), str(folder / INPUT))
-        cwd = os.getcwd()
+        recorded = nb.get("metadata", {}).get("papermill", {})
+        base = papermill_base_dir()
+        source, path = notebook_location(recorded.get("input_path"), base)
+        _, output = notebook_location(recorded.get("output_path"), base)
+        nbformat.write(without_outputs(nb), str(folder / INPUT))
+        try:
+            parameters, injected = run_parameters(nb, kernel_name)
+        except Exception as e:  # a cell papermill's inspection cannot read: still a run
+            logger.warning(f"Could not read the notebook's parameters cells: {e}")
+            given = dict(recorded.get("parameters") or {})
+            parameters, injected = given, given or None
+        pid = os.getpid()
         manifest = Manifest(
             id=run_id,
-            notebook=notebook_info(nb, path),
+            notebook=notebook_info(nb, path).model_copy(update={"source": source}),
             kernel_name=kernel_name or "",
-            cwd=cwd,
-            parameters=dict(nb.metadata.get("papermill", {}).get("parameters") or {}),
+            cwd=os.getcwd(),
+            parameters=parameters,
+            injected=injected,
             started_at=now(),
-            output_path=_absolute(output_path),
+            output_path=output or None,
             rerun_of=rerun_of,
             user=current_user(),
-            pid=os.getpid(),
+            pid=pid,
+            pid_started=process_started(pid),
+            host=socket.gethostname(),
         )
         recorder = cls(store, manifest, pins_path or os.environ.get(pins.PINS_ENV))
         store.save(manifest)
@@ -110,16 +129,18 @@ class RunRecorder:
             env.pop(pins.PINS_ENV, None)
         return env
 
-    def finish(self, nb: Any, error: BaseException | None = None) -> Manifest:
+    def finish(self, nb: Any, outcome: Outcome) -> Manifest:
         """Record the ledger, metrics, outputs and outcome; keep a copy of the output."""
         ledger = pins.read_ledger_file(self.folder / LEDGER)
-        failure = _error_text(error) or _cell_error(nb)
         self._capture.join()
+        failure = outcome.failure
         self.manifest = self.manifest.model_copy(
             update={
                 **self._environment,
-                "status": "failed" if failure else "completed",
-                "error": failure,
+                "status": outcome.status,
+                "error": failure.text() if failure else None,
+                "failure": failure,
+                "exit_code": outcome.exit_code,
                 "ledger": ledger,
                 "metrics": pins.metrics_of(ledger),
                 "python": kernel_python(nb),
@@ -127,7 +148,9 @@ class RunRecorder:
                 "output_digest": output_digest(nb),
             }
         )
-        nbformat.write(nb, str(self.folder / OUTPUT))
+        # Parameters JSON cannot hold make it unwritable: papermill refused the run, said why.
+        with contextlib.suppress(TypeError, ValueError):
+            nbformat.write(nb, str(self.folder / OUTPUT))
         self.store.save(self.manifest)
         return self.manifest
 
@@ -183,8 +206,6 @@ class LeptonEngine(NBClientEngine):
     ) -> Any:
         recorder = RunRecorder.begin(
             nb,
-            kwargs.get("input_path"),
-            output_path,
             kernel_name,
             run_id=kwargs.pop("lepton_run_id", None),
             rerun_of=kwargs.pop("lepton_rerun_of", None),
@@ -203,11 +224,11 @@ class LeptonEngine(NBClientEngine):
                 **kwargs,
             )
         except BaseException as e:
-            recorder.finish(nb, e)
+            recorder.finish(nb, exception_outcome(e))
             raise
         # The output notebook names its run, so `lepton runs show` can start from either.
         result.metadata.setdefault("lepton", {})["run_id"] = recorder.manifest.id
-        recorder.finish(result)
+        recorder.finish(result, notebook_outcome(result))
         return result
 
     @classmethod
@@ -242,26 +263,16 @@ class LeptonEngine(NBClientEngine):
         return client.execute(env=kernel_env) if kernel_env else client.execute()
 
 
-def _is_local(path: str | None) -> bool:
-    return bool(path) and "://" not in str(path)
+def papermill_base_dir() -> str:
+    """The directory papermill resolves local input and output paths against.
 
+    ``papermill.execute_notebook`` sets it on its local I/O handler before it changes into
+    ``cwd``; outside an execution (the engine called directly) it is this process's.
+    """
+    from papermill.iorw import papermill_io
 
-def _absolute(path: str | None) -> str | None:
-    if not path:
-        return None
-    return str(Path(path).resolve()) if _is_local(path) else str(path)
-
-
-def _error_text(error: BaseException | None) -> str | None:
-    if error is None:
-        return None
-    return "".join(traceback.format_exception_only(type(error), error)).strip()
-
-
-def _cell_error(nb: Any) -> str | None:
-    """'cell N: Ename: message' for the first failed cell (papermill raises after we return)."""
-    for index, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return f"cell {index}: {out.get('ename')}: {out.get('evalue')}"
-    return None
+    try:
+        handler = papermill_io.get_handler("local")
+    except Exception:  # papermill raises its own exception classes
+        return os.getcwd()
+    return str(getattr(handler, "_cwd", None) or os.getcwd())

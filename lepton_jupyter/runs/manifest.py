@@ -15,21 +15,52 @@ import platform
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    model_validator,
+)
+
+from .outcome import RunFailure
+from .parameters import INJECTED_TAG, decode_all, encode_all
 
 # Packages whose versions decide whether a rerun can reproduce the original.
 KEY_PACKAGES = ("lepton_jupyter", "papermill", "torch", "numpy", "dvc", "nbclient", "ipykernel")
-INJECTED_TAG = "injected-parameters"
 
-RunStatus = Literal["running", "completed", "failed"]
+# crashed: the process running it ended without recording how the run ended (kill -9, OOM).
+RunStatus = Literal["running", "completed", "failed", "crashed"]
+NotebookSource = Literal["file", "url", "stdin", "object"]
+
+
+def _decode_json(value: Any, info: ValidationInfo) -> Any:
+    return decode_all(value) if info.mode == "json" else value
+
+
+# Parameter values keep their type through JSON (see parameters.py); Python callers see values.
+Parameters = Annotated[
+    dict[str, Any],
+    BeforeValidator(_decode_json),
+    PlainSerializer(encode_all, when_used="json"),
+]
 
 
 class NotebookInfo(BaseModel):
     """The notebook a run executed, as it was before papermill injected parameters."""
 
-    path: str = Field(description="Absolute path (or URL) of the input notebook.")
+    path: str = Field(
+        description="The input as papermill resolved it: an absolute path, a URL, '-' (stdin) "
+        "or '' (a NotebookNode passed to papermill.execute_notebook)."
+    )
+    source: NotebookSource = Field(
+        default="file",
+        description="file, url, stdin or object; a rerun of anything but a file runs the copy "
+        "kept in the run folder.",
+    )
     digest: str = Field(description="sha256 of the cells' types and sources.")
     cells: list[str] = Field(default_factory=list, description="sha256 of each cell's source.")
 
@@ -51,7 +82,19 @@ class Manifest(BaseModel):
     notebook: NotebookInfo
     kernel_name: str = ""
     cwd: str = ""
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: Parameters = Field(
+        default_factory=dict,
+        description="What the notebook ran with: declared defaults overlaid by injected values.",
+    )
+    injected: Annotated[
+        dict[str, Any] | None,
+        BeforeValidator(_decode_json),
+        PlainSerializer(encode_all, when_used="json"),
+    ] = Field(
+        default=None,
+        description="Values of the injected-parameters cell that ran (papermill's -p/-r/-y/-f, "
+        "or a cell saved in the input); None when none ran. A rerun injects them again.",
+    )
     ledger: list[dict[str, Any]] = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict)
     packages: dict[str, str | None] = Field(default_factory=dict)
@@ -59,9 +102,16 @@ class Manifest(BaseModel):
     git: GitInfo | None = None
     started_at: datetime
     ended_at: datetime | None = None
-    output_path: str | None = Field(default=None, description="Where the output was written.")
+    output_path: str | None = Field(
+        default=None,
+        description="Where papermill wrote the output: absolute path, URL or '-' (stdout).",
+    )
     output_digest: str | None = None
-    error: str | None = None
+    error: str | None = Field(default=None, description="The failure in one line ('In [4]: ...').")
+    failure: RunFailure | None = Field(default=None, description="The failure papermill raised.")
+    exit_code: int | None = Field(
+        default=None, description="What the `papermill` command exits with for this outcome."
+    )
     rerun_of: str | None = Field(default=None, description="Id of the run this one reran.")
     rerun_mode: Literal["dry-run", "apply"] | None = Field(
         default=None,
@@ -75,6 +125,23 @@ class Manifest(BaseModel):
     )
     user: str = ""
     pid: int | None = Field(default=None, description="Process executing the run.")
+    pid_started: float | None = Field(
+        default=None, description="Start time of that process (a reused pid is not the run's)."
+    )
+    host: str = Field(default="", description="Machine of that process.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _injected_of_older_manifests(cls, data: Any, info: ValidationInfo) -> Any:
+        # Manifests written before `injected` existed recorded only the injected values.
+        if (
+            info.mode == "json"
+            and isinstance(data, dict)
+            and "injected" not in data
+            and data.get("parameters")
+        ):
+            data = {**data, "injected": data["parameters"]}
+        return data
 
     @property
     def duration(self) -> float | None:
@@ -104,8 +171,19 @@ def _tags(cell: Any) -> list[str]:
 
 def strip_injected(nb: Any) -> Any:
     """A copy of ``nb`` as the user wrote it: no papermill-injected cell, no outputs."""
-    clean = copy.deepcopy(nb)
+    clean = without_outputs(nb)
     clean.cells = [c for c in clean.cells if INJECTED_TAG not in _tags(c)]
+    return clean
+
+
+def without_outputs(nb: Any) -> Any:
+    """A copy of ``nb`` as it ran (an injected parameters cell kept), without outputs."""
+    clean = copy.copy(nb)
+    clean.metadata = copy.copy(nb.metadata)
+    clean.cells = [
+        copy.deepcopy(c) if c.get("cell_type") != "code" else _code_without_outputs(c)
+        for c in nb.cells
+    ]
     for cell in clean.cells:
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
@@ -114,6 +192,29 @@ def strip_injected(nb: Any) -> Any:
         cell.get("metadata", {}).pop("execution", None)
     clean.metadata.pop("papermill", None)
     return clean
+
+
+def _code_without_outputs(cell: Any) -> Any:
+    # Outputs can be large (images): copy everything else.
+    outputs = cell.get("outputs")
+    cell["outputs"] = []
+    try:
+        return copy.deepcopy(cell)
+    finally:
+        cell["outputs"] = outputs
+
+
+def notebook_location(location: Any, base: str) -> tuple[NotebookSource, str]:
+    """(kind, where) of a papermill input or output as papermill resolves it: a NotebookNode
+    ('object', ''), '-' (stdin/stdout), a URL of an I/O handler, or a path against ``base``."""
+    if location is None or isinstance(location, dict):
+        return "object", ""
+    text = str(location)
+    if text == "-":
+        return "stdin", "-"
+    if "://" in text:
+        return "url", text
+    return "file", str((Path(base) / text).resolve())
 
 
 def notebook_info(nb: Any, path: str) -> NotebookInfo:

@@ -20,7 +20,9 @@ from .. import errors, pins
 from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
 from ..workdir import mirror, release
 from .diff import RunDiff, compare_runs
-from .manifest import GitInfo, Manifest, git_info, notebook_info, now
+from .manifest import GitInfo, Manifest, git_info, notebook_info, now, strip_injected
+from .outcome import Outcome, exception_outcome
+from .parameters import SourceValue
 from .store import DIFF, INPUT, OUTPUT, PINS, WORKDIR, RunStore
 
 ENGINE = "lepton"
@@ -36,7 +38,7 @@ class RerunPlan:
 
     original: Manifest
     notebook: Path
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | None  # what papermill injects (None: no injected cell)
     cwd: str
     overrides: dict[str, Any] = field(default_factory=dict)
     apply: bool = False
@@ -45,6 +47,11 @@ class RerunPlan:
     def mode(self) -> pins.RerunMode:
         return "apply" if self.apply else "dry-run"
 
+    @property
+    def runs_with(self) -> dict[str, Any]:
+        """Every parameter value the rerun's notebook will run with."""
+        return {**self.original.parameters, **self.overrides}
+
 
 def _first_line(cell: Any) -> str:
     source = cell.get("source", "").strip()
@@ -52,7 +59,9 @@ def _first_line(cell: Any) -> str:
 
 
 def describe_changes(recorded: Any, current: Any) -> str:
-    """Which cells differ between the recorded copy and the notebook now, by first line."""
+    """Which cells differ between the recorded copy and the notebook now, by first line
+    (cells counted from 1 as the notebook shows them; injected parameters cells left out)."""
+    recorded, current = strip_injected(recorded), strip_injected(current)
     old = notebook_info(recorded, "").cells
     new = notebook_info(current, "").cells
     changes = []
@@ -89,7 +98,8 @@ def plan_rerun(
     """Check that ``original`` can be rerun as asked; raise a clear error if not."""
     copy = store.root / original.id / INPUT
     recorded = original.notebook.path
-    if from_copy:
+    # stdin, a NotebookNode or a URL: what ran is the copy (the source may be gone or other).
+    if from_copy or original.notebook.source != "file":
         if not copy.is_file():
             raise NotFound(f"Run {original.id} kept no copy of its notebook ({copy} is missing).")
         notebook = copy
@@ -99,8 +109,6 @@ def plan_rerun(
             f"To rerun the copy recorded with the run, pass from_copy=True "
             f"(CLI: --from-copy); the copy is {copy}."
         )
-        if "://" in recorded:
-            raise Invalid(f"Run {original.id} ran the remote notebook {recorded}. {offer}")
         if not notebook.is_file():
             raise NotFound(f"Notebook {recorded} recorded by run {original.id} is gone. {offer}")
         current = nbformat.read(str(notebook), as_version=4)
@@ -127,11 +135,28 @@ def plan_rerun(
     return RerunPlan(
         original=original,
         notebook=notebook,
-        parameters={**original.parameters, **overrides},
+        parameters=injected_again(original, overrides),
         cwd=cwd,
         overrides=overrides,
         apply=apply,
     )
+
+
+def injected_again(original: Manifest, overrides: dict[str, Any]) -> dict[str, Any] | None:
+    """What papermill must inject so the rerun runs with the original's values plus
+    ``overrides``: the original's injected values (papermill replaces an injected cell
+    whole), or None to run a cell saved in the notebook as it is."""
+    injected = dict(original.injected or {})
+    computed = [name for name, value in injected.items() if isinstance(value, SourceValue)]
+    if not overrides:
+        return None if computed or original.injected is None else injected
+    if computed:
+        raise Invalid(
+            f"Run {original.id} ran an injected-parameters cell saved in the notebook whose "
+            f"{', '.join(computed)} is computed, not a value, so it cannot be injected again "
+            "with the overrides; rerun without overrides, or edit the notebook."
+        )
+    return {**injected, **overrides}
 
 
 def placeholder(store: RunStore, plan: RerunPlan, run_id: str) -> Manifest:
@@ -141,7 +166,8 @@ def placeholder(store: RunStore, plan: RerunPlan, run_id: str) -> Manifest:
         notebook=plan.original.notebook,
         kernel_name=plan.original.kernel_name,
         cwd=plan.cwd,
-        parameters=plan.parameters,
+        parameters=plan.runs_with,
+        injected=plan.parameters,
         started_at=now(),
         rerun_of=plan.original.id,
         rerun_mode=plan.mode,
@@ -193,17 +219,18 @@ def execute_rerun(
         )
     except PapermillExecutionError as e:
         _settle(store, run_id, plan, workdir, git)
-        _mark_failed(store, run_id, f"cell {e.cell_index}: {e.ename}: {e.evalue}")
+        outcome = exception_outcome(e)
+        mark_failed(store, run_id, outcome)
         cls = getattr(errors, e.ename, None)
         if not (isinstance(cls, type) and issubclass(cls, LeptonError)):
             cls = RunFailed
         raise cls(
-            f"Rerun {run_id} of run {plan.original.id} failed in cell {e.cell_index}: "
-            f"{e.ename}: {e.evalue} (output notebook: {output})"
+            f"Rerun {run_id} of run {plan.original.id} failed at {outcome.failure.text()} "
+            f"(output notebook: {output})"
         ) from e
     except BaseException as e:
         _settle(store, run_id, plan, workdir, git)
-        _mark_failed(store, run_id, f"{type(e).__name__}: {e}")
+        mark_failed(store, run_id, exception_outcome(e))
         raise
     manifest = _settle(store, run_id, plan, workdir, git)
     write_diff(store, plan.original, manifest)
@@ -235,16 +262,21 @@ def _settle(
     return manifest
 
 
-def _mark_failed(store: RunStore, run_id: str, error: str) -> None:
-    """Make sure a rerun that died before or inside the engine is not left 'running'."""
+def mark_failed(store: RunStore, run_id: str, outcome: Outcome) -> None:
+    """Make sure a run that died before or inside the engine is not left 'running'."""
     try:
         manifest = store.get(run_id)
     except LeptonError:
         return
-    if manifest.status == "running":
-        store.save(
-            manifest.model_copy(update={"status": "failed", "error": error, "ended_at": now()})
-        )
+    if manifest.status == "running" and outcome.failure is not None:
+        update = {
+            "status": outcome.status,
+            "error": outcome.failure.text(),
+            "failure": outcome.failure,
+            "exit_code": outcome.exit_code,
+            "ended_at": now(),
+        }
+        store.save(manifest.model_copy(update=update))
 
 
 def load_output(store: RunStore, manifest: Manifest) -> Any | None:
@@ -256,23 +288,20 @@ def load_output(store: RunStore, manifest: Manifest) -> Any | None:
 
 
 def declared_defaults(store: RunStore, manifest: Manifest) -> dict[str, Any]:
-    """The parameters the run's notebook declares, with their default values, as
-    papermill's own inspection reads them from the copy kept with the run."""
-    import ast
-
+    """The parameters the run's notebook declares, with their defaults, as papermill's own
+    inspection reads them from the copy kept with the run (for runs recorded before the
+    manifest kept them; a recorded value always wins over these)."""
     from papermill import inspect_notebook
+
+    from .parameters import literal_value
 
     copy = store.root / manifest.id / INPUT
     if not copy.is_file():
         return {}
-    defaults = {}
-    for name, declared in inspect_notebook(str(copy)).items():
-        text = str(declared.get("default", ""))
-        try:
-            defaults[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            defaults[name] = text  # an expression: its source is what was declared
-    return defaults
+    return {
+        name: literal_value(str(declared.get("default", "")))
+        for name, declared in inspect_notebook(str(copy)).items()
+    }
 
 
 def diff_stored(

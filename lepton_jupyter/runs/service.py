@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 from typing import Any
 
+from .._process import process_started
 from ..errors import Invalid
 from ..settings import Settings
 from .diff import RunDiff
@@ -137,6 +139,17 @@ class RunService:
                 env=env,
                 start_new_session=True,
             )
+        # Until its engine records the run, the process is the run's: if it dies first, the
+        # next reader sees the run crashed rather than running for ever.
+        manifest = manifest.model_copy(
+            update={
+                "pid": process.pid,
+                "pid_started": process_started(process.pid),
+                "host": socket.gethostname(),
+            }
+        )
+        if self.store.get(new_id).pid is None:  # the engine has not written its own yet
+            self.store.save(manifest)
         # Reap the process when it ends so a long-lived server collects no zombies.
         threading.Thread(target=process.wait, name=f"rerun-{new_id}", daemon=True).start()
-        return manifest.model_copy(update={"pid": process.pid})
+        return manifest

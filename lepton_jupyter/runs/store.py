@@ -25,12 +25,15 @@ Layout of a run folder::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .._process import process_alive
 from ..errors import Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from .manifest import Manifest
@@ -94,7 +97,39 @@ class RunStore:
         return target
 
     def get(self, run_id: str) -> Manifest:
-        return Manifest.model_validate_json((self.folder(run_id) / MANIFEST).read_text())
+        """The manifest; a 'running' run whose process is gone is recorded 'crashed' first."""
+        return self._settle(self._read(self.folder(run_id)))
+
+    def _read(self, folder: Path) -> Manifest:
+        return Manifest.model_validate_json((folder / MANIFEST).read_text())
+
+    def _settle(self, manifest: Manifest) -> Manifest:
+        """Record as 'crashed' a run whose process ended without recording how the run ended.
+
+        The pid and its start time name the process (a reused pid has another start time),
+        as the job store does with its supervisors; a run on another machine is left as it is.
+        """
+        if manifest.status != "running" or manifest.pid is None:
+            return manifest
+        if manifest.host and manifest.host != socket.gethostname():
+            return manifest
+        if process_alive(manifest.pid, manifest.pid_started):
+            return manifest
+        # It may have recorded its end just before exiting: read again.
+        manifest = self._read(self.root / manifest.id)
+        if manifest.status != "running":
+            return manifest
+        crashed = manifest.model_copy(
+            update={
+                "status": "crashed",
+                "error": f"The process running it (pid {manifest.pid}) ended without "
+                "recording how the run ended: it was killed or crashed.",
+            }
+        )
+        # Another user's run folder may be read-only to us: show it crashed all the same.
+        with contextlib.suppress(OSError):
+            self.save(crashed)
+        return crashed
 
     def ids(self) -> list[str]:
         """Ids of every recorded run, oldest first."""
@@ -110,7 +145,7 @@ class RunStore:
         wanted = str(Path(notebook).resolve()) if notebook else None
         for run_id in reversed(self.ids()):
             try:
-                manifest = self.get(run_id)
+                manifest = self._settle(self._read(self.root / run_id))
             except (OSError, ValueError):
                 continue  # a folder being written right now
             if wanted and manifest.notebook.path != wanted:

@@ -99,7 +99,7 @@ def diff_html(diff: RunDiff, only_changes: bool = False) -> str:
             ["cell", "source", "before", "after"],
             [
                 [
-                    str(c.index),
+                    escape(c.label or str(c.index)),
                     escape(c.source) + (" (source changed)" if c.source_changed else ""),
                     f"<pre>{escape(c.before)}</pre>",
                     f"<pre>{escape(c.after)}</pre>",

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -57,7 +59,8 @@ async def test_list_show_and_diff_a_recorded_run(jp_fetch, own_copy_of_run: Reco
     assert await _get(jp_fetch, notebook="/elsewhere.ipynb") == []
     # When it asks for one run, Then it gets the whole manifest
     shown = await _get(jp_fetch, run_id)
-    assert shown["parameters"] == {"lr": 0.05} and shown["git"]["commit"] == own_copy_of_run.head
+    assert shown["injected"] == {"lr": 0.05} and shown["git"]["commit"] == own_copy_of_run.head
+    assert shown["parameters"] == {"lr": 0.05, "steps": 40, "seed": 0, "fail": False}
     # When it diffs the run with itself, Then everything is identical
     result = await _get(jp_fetch, run_id, "diff", against=run_id, abs_tol="0.001")
     assert (result["before"], result["after"], result["abs_tol"]) == (run_id, run_id, 0.001)
@@ -137,3 +140,21 @@ async def test_rerun_over_rest_runs_in_the_background_and_reproduces_the_run(
         if pid_alive(started["pid"]):
             os.killpg(started["pid"], signal.SIGTERM)
             wait_for(lambda: not pid_alive(started["pid"]), timeout=30, message="rerun exit")
+
+
+async def test_a_run_whose_process_was_killed_is_listed_crashed(
+    jp_fetch, own_copy_of_run: RecordedRun
+):
+    # Given a run recorded 'running' by a process that is gone (as after kill -9)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store = own_copy_of_run.store
+    manifest = own_copy_of_run.manifest.model_copy(
+        update={"id": store.create(), "status": "running", "pid": gone.pid, "ended_at": None}
+    )
+    store.save(manifest)
+    # When the Runs panel lists runs, Then it is crashed, with the reason
+    (listed,) = [r for r in await _get(jp_fetch) if r["id"] == manifest.id]
+    assert listed["status"] == "crashed"
+    assert f"pid {gone.pid}" in listed["error"]
+    assert (await _get(jp_fetch, manifest.id))["status"] == "crashed"

@@ -163,7 +163,7 @@ def test_a_member_cannot_rename_or_remove_another_members_object(cache_members, 
     assert md5(target) == before and target.stat().st_uid == alice.uid
 
 
-@pytest.mark.parametrize("planted", ["file", "manifest"])
+@pytest.mark.parametrize("planted", ["file", "manifest", "manifest of a part"])
 def test_an_object_planted_before_anyone_fetched_it_is_refused_naming_its_owner(
     cache_members, shared, planted
 ):
@@ -175,12 +175,13 @@ def test_an_object_planted_before_anyone_fetched_it_is_refused_naming_its_owner(
         dvc_file = registry_file(shared, f"{POINTS}.dvc").read_text()
         oid = dvc_file.split("md5: ")[1].split()[0]
     target = object_path(cache, oid.removesuffix(".dir"))
-    if planted == "manifest":
+    if planted != "file":
         target = target.with_name(target.name + ".dir")
     script = f"printf '[]' > {target} && chmod 0444 {target}"
     assert bob.run(["sh", "-c", script], cwd=cache).returncode == 0
-    # When alice attaches that dataset
-    refused = lepton(alice, shared, "attach", shared["url"], POINTS, "--rev", "v2")
+    # When alice attaches that dataset (or one file of it: the manifest is read all the same)
+    what = f"{POINTS}/test.csv" if planted == "manifest of a part" else POINTS
+    refused = lepton(alice, shared, "attach", shared["url"], what, "--rev", "v2", "--to", "points")
     # Then the attach is refused, naming the object and its owner, and nothing is attached
     assert refused.returncode == 2
     assert str(target) in refused.stderr and f"owner {bob.name}" in refused.stderr
@@ -235,3 +236,23 @@ def test_a_cache_made_by_plain_dvc_is_open_to_renames_until_fix_permissions(cach
     bob.run(["sh", "-c", f"echo evil > {evil}"], cwd=evil.parent)
     moved = bob.run(["mv", "-f", str(evil), str(train)], cwd=evil.parent)
     assert moved.returncode != 0 and "Operation not permitted" in moved.stderr
+
+
+def test_a_cache_a_member_may_not_create_is_a_clear_error(cache_members, shared):
+    # Given a cache path in a folder only root may write to
+    bob = cache_members.bob
+    missing = shared["cache"].parent / "no-such-cache"
+    # When bob attaches through it
+    done = bob.lepton(
+        "datasets",
+        "attach",
+        shared["url"],
+        POINTS,
+        cwd=shared["ws"][bob.name],
+        LEPTON_DATA_CACHE=str(missing),
+    )
+    # Then the error names the cache and what to do, and nothing is attached
+    assert done.returncode == 2, done.stderr
+    assert f"shared data cache {missing} does not exist" in done.stderr
+    assert "LEPTON_DATA_CACHE" in done.stderr
+    assert_nothing_attached(shared["ws"][bob.name], "points")

@@ -149,7 +149,7 @@ def test_a_pinned_model_version_that_was_deleted_fails_the_rerun_naming_it(resto
     with pytest.raises(NotFound) as info:
         rerun(restored.run_id)
     message = info.value.message
-    assert f"of run {restored.run_id} failed in cell" in message
+    assert f"of run {restored.run_id} failed at In [" in message
     assert "pins 'team/m@prod' to team/m:1, which no longer exists" in message
 
 
@@ -164,7 +164,7 @@ def test_a_pinned_data_commit_gone_upstream_fails_the_rerun_naming_it(restored: 
     with pytest.raises(NotFound) as info:
         rerun(restored.run_id)
     message = info.value.message
-    assert f"of run {restored.run_id} failed in cell" in message
+    assert f"of run {restored.run_id} failed at In [" in message
     assert restored.main_commit in message and str(repo) in message
 
 

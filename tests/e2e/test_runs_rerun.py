@@ -33,7 +33,9 @@ def test_papermill_cli_with_the_lepton_engine_writes_a_manifest(recorded_run: Re
     # Then its manifest says what ran, with what, and what came out
     assert (m.status, m.engine, m.error) == ("completed", "lepton", None)
     assert m.notebook.path == str(recorded_run.notebook.resolve())
-    assert m.parameters == {"lr": 0.05}
+    # (what the notebook ran with: the declared defaults and the injected lr)
+    assert m.parameters == {"lr": 0.05, "steps": 40, "seed": 0, "fail": False}
+    assert m.injected == {"lr": 0.05} and m.exit_code == 0
     assert isinstance(m.metrics["loss"], float)
     assert [(e["kind"], e["key"]) for e in m.ledger] == [("metric", "loss")]
     assert m.git is not None and m.git.commit == recorded_run.head and not m.git.dirty
@@ -50,10 +52,11 @@ def test_papermill_cli_with_the_lepton_engine_writes_a_manifest(recorded_run: Re
     output = nbformat.read(recorded_run.output, as_version=4)
     assert output.metadata["lepton"]["run_id"] == m.id
     folder = recorded_run.state / "runs" / m.id
+    # (as it ran: the cell papermill injected stays, after the parameters cell)
     kept = nbformat.read(folder / INPUT, as_version=4)
-    assert [c.source for c in kept.cells] == [
-        c.source for c in nbformat.read(recorded_run.notebook, as_version=4).cells
-    ]
+    written = [c.source for c in nbformat.read(recorded_run.notebook, as_version=4).cells]
+    assert [c.source for c in kept.cells] == [written[0], "# Parameters\nlr = 0.05\n", *written[1:]]
+    assert all(c.get("outputs", []) == [] for c in kept.cells)
     assert (folder / OUTPUT).is_file()
     # And the kernel had the lepton extension (the run ledger) loaded by the startup file
     assert "extension loaded: True" in _text(output)
@@ -99,7 +102,8 @@ def test_cli_rerun_with_an_overridden_parameter_reports_what_changed(
     report = json.loads(done.stdout)
     new_id, result = report["run"]["id"], report["diff"]
     # Then the diff names the parameter, the metric that moved and the cell whose output did
-    assert report["run"]["parameters"] == {"lr": 0.2}
+    assert report["run"]["parameters"] == {"lr": 0.2, "steps": 40, "seed": 0, "fail": False}
+    assert report["run"]["injected"] == {"lr": 0.2}
     assert result["parameters"] == [{"name": "lr", "before": 0.05, "after": 0.2}]
     (loss,) = result["metrics"]
     assert not loss["equal"] and loss["before"] == original.metrics["loss"]
@@ -170,12 +174,13 @@ def test_a_cell_that_raises_fails_the_rerun_and_is_recorded(use_recorded_state: 
     with pytest.raises(RunFailed) as info:
         rerun(original.id, {"fail": True})
     # Then the error names the run, the cell and the exception
-    assert f"of run {original.id} failed in cell" in info.value.message
+    assert f"of run {original.id} failed at In [4]: ValueError" in info.value.message
     assert "ValueError: the notebook was asked to fail" in info.value.message
     # And the failed run is recorded with its error
     failed = list_runs()[0]
     assert failed.status == "failed" and failed.manifest.rerun_of == original.id
-    assert "ValueError" in failed.manifest.error
+    assert failed.manifest.error == "In [4]: ValueError: the notebook was asked to fail"
+    assert (failed.manifest.failure.cell_index, failed.manifest.exit_code) == (3, 1)
 
 
 def test_unknown_run_is_not_found(use_recorded_state: RecordedRun):

@@ -114,6 +114,13 @@ def test_models_panel_shows_the_comparison_and_the_gate_verdict(
         re.compile(r"gate passed by comparison #\d+")
     )
 
+    # And v2's lineage goes version -> comparison -> the gated promotion it allowed
+    detail.get_by_role("option", name="version 2").click()
+    graph = detail.locator(".lepton-lineage")
+    expect(graph.locator('.lepton-lineage-node[data-kind="comparison"]')).to_have_count(1)
+    expect(graph.locator('.lepton-lineage-node[data-kind="promotion"]')).to_have_count(1)
+    expect(graph).to_contain_text("@prod → v2")
+
     # When the user opens v1's evaluation run, its output notebook opens in the lab
     run_link = rows.nth(1).locator(".lepton-comparison-run")
     run_id = run_link.inner_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,10 @@ def test_sidebar_tab_shows_server_version_and_sections(
     expect(tab).to_have_attribute("title", "Lepton")
     tab.click()
 
-    # Then the sidebar shows the server's version, the user and the four sections
-    # (the user is not compared: each token-only client is its own anonymous user)
+    # Then the sidebar shows the server's version, who lepton acts as (the OS user on a
+    # single-user server, not the random identity of a token-only client) and the sections
     expect_loaded_sidebar(page, status["version"])
-    expect(page.locator("#lepton-sidebar .lepton-user-name")).not_to_be_empty()
+    expect(page.locator("#lepton-sidebar .lepton-user-name")).to_have_text(getpass.getuser())
 
     expect(page.locator("#lepton-sidebar .lepton-loading")).to_have_count(0)
     save_screenshot(page, "sidebar", artifacts_dir)

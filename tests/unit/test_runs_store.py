@@ -109,3 +109,26 @@ def test_the_runs_magic_lists_shows_and_diffs_and_explains_its_usage(tmp_path, m
     # And a wrong verb gets the usage
     with pytest.raises(Invalid, match=r"Usage: %lepton runs list"):
         shell.run_line_magic("lepton", "runs frobnicate")
+
+
+def test_a_diff_compares_a_given_parameter_with_the_other_runs_declared_default(tmp_path):
+    # Given a run with the notebook's defaults and a rerun given publish_model=False
+    from lepton_jupyter.runs.rerunner import diff_stored
+    from lepton_jupyter.runs.store import INPUT
+
+    store = RunStore(tmp_path / "runs")
+    first, second = _save(store, "nb.ipynb"), _save(store, "nb.ipynb")
+    for run_id in (first, second):
+        write_notebook(
+            store.folder(run_id) / INPUT,
+            ["print(1)"],
+            'publish_model = True\nlr = 0.05\nname = "demo/" + "spirals"',
+        )
+    store.save(store.get(second).model_copy(update={"parameters": {"publish_model": False}}))
+    # When they are compared, Then the change reads from the declared default (papermill's
+    # own inspection of the recorded notebook), not from nothing
+    result = diff_stored(store, store.get(first), store.get(second))
+    assert [(p.name, p.before, p.after) for p in result.parameters] == [
+        ("publish_model", True, False)
+    ]
+    assert "parameter publish_model: True -> False" in result.summary()

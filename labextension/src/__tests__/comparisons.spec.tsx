@@ -17,6 +17,7 @@ import {
   pairOf
 } from '../panels/ComparisonsView';
 import { ModelsPanel } from '../panels';
+import { lineageGraph } from '../panels/LineageGraph';
 import { panelProps, stubClient, stubContext } from './stubs';
 
 const COMPARISON: IComparison = {
@@ -141,6 +142,66 @@ describe('comparison rows', () => {
       'gate overridden: hotfix'
     );
     expect(formatValue([1, 0, 1, 1])).toBe('4 per-example values, mean 0.7500');
+  });
+});
+
+describe('lineage', () => {
+  it('goes version -> comparison -> the gated promotion it allowed', () => {
+    const graph = lineageGraph({
+      name: 'vision/net',
+      version: 2,
+      digest: 'blake3:2222',
+      user: 'alice',
+      created_at: '2026-12-03T07:00:00+00:00',
+      datasets: [],
+      parents: [],
+      jobs: [],
+      notebook: null,
+      git: null,
+      params: {},
+      metrics: {},
+      loaded_by: [],
+      comparisons: [
+        {
+          id: 7,
+          metric: 'correct',
+          candidates: ['vision/net:1', 'vision/net:2'],
+          winner: 'vision/net:2',
+          verdict: 'vision/net:2 is better than every other candidate',
+          created_by: 'alice',
+          created_at: '2026-12-03T07:02:00+00:00'
+        }
+      ],
+      promotions: [
+        {
+          alias: 'staging',
+          action: 'set',
+          version: 2,
+          previous: 1,
+          actor: 'bob',
+          at: '2026-12-03T07:01:00+00:00',
+          evidence: null
+        },
+        {
+          alias: 'prod',
+          action: 'set',
+          version: 2,
+          previous: 1,
+          actor: 'alice',
+          at: '2026-12-03T07:03:00+00:00',
+          evidence: { gate: 'prod', comparison: 7 }
+        }
+      ]
+    });
+    expect(graph.layers.map(l => l.map(n => n.label))).toEqual([
+      ['vision/net:2'],
+      ['comparison #7'],
+      ['@prod → v2']
+    ]);
+    expect(graph.edges).toEqual([
+      ['version', 'comparison-7'],
+      ['comparison-7', 'promotion-0']
+    ]);
   });
 });
 

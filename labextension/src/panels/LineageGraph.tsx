@@ -3,7 +3,8 @@ import * as React from 'react';
 import { ILineage } from '../api';
 import { formatTime, shortHash } from '../format';
 
-export type LineageKind = 'dataset' | 'parent' | 'job' | 'version' | 'run';
+export type LineageKind =
+  'dataset' | 'parent' | 'job' | 'version' | 'run' | 'comparison' | 'promotion';
 
 /** A node of the lineage graph and the facts its details show. */
 export interface ILineageNode {
@@ -23,7 +24,8 @@ export interface ILineageGraph {
 
 /**
  * The lineage as a graph: dataset commits (and parent versions) -> jobs ->
- * the version -> the runs (or notebooks and jobs) that loaded it.
+ * the version -> the runs (or notebooks and jobs) that loaded it, and the
+ * comparisons it took part in -> the gated alias moves they (or an override) allowed.
  */
 export function lineageGraph(lineage: ILineage): ILineageGraph {
   const inputs: ILineageNode[] = [
@@ -90,6 +92,30 @@ export function lineageGraph(lineage: ILineage): ILineageGraph {
     ],
     ref: load.run || undefined
   }));
+  const comparisons: ILineageNode[] = (lineage.comparisons ?? []).map(c => ({
+    id: `comparison-${c.id}`,
+    kind: 'comparison',
+    label: `comparison #${c.id}`,
+    details: [
+      ['metric', c.metric],
+      ['candidates', c.candidates.join(', ')],
+      ['verdict', c.verdict],
+      ['by', c.created_by],
+      ['at', formatTime(c.created_at)]
+    ]
+  }));
+  const gated = (lineage.promotions ?? []).filter(e => e.evidence);
+  const promotions: ILineageNode[] = gated.map((event, i) => ({
+    id: `promotion-${i}`,
+    kind: 'promotion',
+    label: `@${event.alias} → v${event.version}`,
+    details: [
+      ['alias', event.alias],
+      ['moved by', event.actor],
+      ['at', formatTime(event.at)],
+      ['evidence', JSON.stringify(event.evidence)]
+    ]
+  }));
   const edges: Array<[string, string]> = [];
   for (const input of inputs) {
     for (const target of jobs.length ? jobs : [version]) {
@@ -102,7 +128,21 @@ export function lineageGraph(lineage: ILineage): ILineageGraph {
   for (const load of loads) {
     edges.push([version.id, load.id]);
   }
-  const layers = [inputs, jobs, [version], loads].filter(c => c.length);
+  for (const comparison of comparisons) {
+    edges.push([version.id, comparison.id]);
+  }
+  gated.forEach((event, i) => {
+    const cited = `comparison-${String(event.evidence?.comparison)}`;
+    const from = comparisons.some(c => c.id === cited) ? cited : version.id;
+    edges.push([from, promotions[i].id]);
+  });
+  const layers = [
+    inputs,
+    jobs,
+    [version],
+    [...loads, ...comparisons],
+    promotions
+  ].filter(c => c.length);
   return { layers, edges };
 }
 

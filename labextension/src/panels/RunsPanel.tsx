@@ -348,7 +348,7 @@ export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
           {diff.cells.map(c => (
             <tr key={`c-${c.index}`} className="lepton-diff-changed">
               <th scope="row">
-                cell {c.index} <code>{c.source}</code>
+                {c.label || `cell ${c.index}`} <code>{c.source}</code>
               </th>
               <td>
                 <pre>{c.before}</pre>

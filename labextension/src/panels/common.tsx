@@ -60,17 +60,41 @@ export function valueOf<T>(state: Loaded<T>): T | null {
   return state.kind === 'ready' ? state.value : state.previous;
 }
 
-/** Call `tick` every `ms` while `active`; stops on unmount. */
+/**
+ * Whether the panels are on screen: the sidebar sets it false while another
+ * left-area tab is shown, and polling pauses until it is shown again.
+ */
+export const OnScreenContext = React.createContext<boolean>(true);
+
+/**
+ * Call `tick` every `ms` while `active` and on screen (the sidebar shown, the
+ * browser tab visible); stops on unmount. Back on screen, it ticks at once, so
+ * what was missed while hidden shows without waiting a period.
+ */
 export function usePoll(tick: () => void, ms: number, active: boolean): void {
+  const onScreen = React.useContext(OnScreenContext);
   const saved = React.useRef(tick);
   saved.current = tick;
+  const wasHidden = React.useRef(false);
   React.useEffect(() => {
     if (!active) {
       return;
     }
-    const timer = window.setInterval(() => saved.current(), ms);
+    if (!onScreen) {
+      wasHidden.current = true;
+      return;
+    }
+    if (wasHidden.current) {
+      wasHidden.current = false;
+      saved.current();
+    }
+    const timer = window.setInterval(() => {
+      if (!document.hidden) {
+        saved.current();
+      }
+    }, ms);
     return () => window.clearInterval(timer);
-  }, [ms, active]);
+  }, [ms, active, onScreen]);
 }
 
 export interface ILoadStateProps<T> {
