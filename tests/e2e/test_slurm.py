@@ -169,6 +169,9 @@ def test_a_job_slurm_kills_at_its_time_limit_fails_with_slurm_s_reason(slurm, jo
     # Given a running job with a 5-minute limit
     job = launch("tests.fixtures.jobs:train", 10_000, pause=0.1, backend="slurm", time="5")
     wait_for(lambda: running(job), TIMEOUT, message="job running")
+    # and training: a limit lowered while the batch script starts its first step makes Slurm
+    # report the step it could not create (FAILED), not the time limit
+    wait_for(lambda: job.metrics(), TIMEOUT, message="a rank's first report")
     # When the limit is lowered below its run time (Slurm's granularity is a minute, and a
     # 1-minute job takes 60-90 s to be killed; lowering it has Slurm's own time-limit check
     # kill the job at its next pass, within 30 s)
@@ -183,6 +186,7 @@ def test_a_node_failure_fails_the_job_with_slurm_s_reason(slurm, jobs_path):
     # Given a running 2-node job
     job = launch("tests.fixtures.jobs:train", 10_000, pause=0.1, nnodes=2, backend="slurm")
     wait_for(lambda: running(job), TIMEOUT, message="job running")
+    wait_for(lambda: len({m["rank"] for m in job.metrics()}) == 2, TIMEOUT, message="reports")
     # When Slurm declares one of its nodes down
     slurm.run("scontrol", "update", "NodeName=n2", "State=DOWN", "Reason=lepton-test")
     try:
