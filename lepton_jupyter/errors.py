@@ -49,3 +49,13 @@ def did_you_mean(name: str, candidates: list[str] | tuple[str, ...], *, n: int =
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def error_class_named(name: str, default: type[LeptonError]) -> type[LeptonError]:
+    """The lepton error a notebook raised (papermill reports only its name), else ``default``.
+
+    So a rerun or an evaluation that failed on, say, a NotFound raises NotFound to its caller
+    (a 404 over REST), not a generic failure.
+    """
+    cls = globals().get(name)
+    return cls if isinstance(cls, type) and issubclass(cls, LeptonError) else default

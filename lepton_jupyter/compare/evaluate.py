@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 
 from .. import errors, pins
-from ..errors import Conflict, Invalid, LeptonError, NotFound
+from ..errors import Conflict, Invalid, NotFound
 from ..runs.manifest import Manifest
 from ..runs.outcome import exception_outcome
 from ..runs.rerunner import mark_failed
@@ -104,10 +104,7 @@ def run_evaluation(
     except PapermillExecutionError as e:
         outcome = exception_outcome(e)
         mark_failed(store, run_id, outcome)
-        cls = getattr(errors, e.ename, None)
-        if not (isinstance(cls, type) and issubclass(cls, LeptonError)):
-            cls = EvaluationFailed
-        raise cls(
+        raise errors.error_class_named(e.ename, EvaluationFailed)(
             f"The evaluation of {label} (run {run_id}) failed at {outcome.failure.text()} "
             f"(output notebook: {folder / OUTPUT})"
         ) from e

@@ -221,10 +221,7 @@ def execute_rerun(
         _settle(store, run_id, plan, workdir, git)
         outcome = exception_outcome(e)
         mark_failed(store, run_id, outcome)
-        cls = getattr(errors, e.ename, None)
-        if not (isinstance(cls, type) and issubclass(cls, LeptonError)):
-            cls = RunFailed
-        raise cls(
+        raise errors.error_class_named(e.ename, RunFailed)(
             f"Rerun {run_id} of run {plan.original.id} failed at {outcome.failure.text()} "
             f"(output notebook: {output})"
         ) from e
