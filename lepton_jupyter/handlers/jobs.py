@@ -16,7 +16,7 @@ from tornado import web
 from tornado.ioloop import PeriodicCallback
 
 from ..jobs.manager import JobManager
-from ..jobs.spec import JobStatus, join_chunks
+from ..jobs.spec import JobList, JobLogs, JobMetrics, JobStatus, join_chunks
 from .base import LeptonHandler
 
 ACTIVITY_KEY = "lepton_jobs"
@@ -24,7 +24,7 @@ ACTIVITY_KEY = "lepton_jobs"
 ACTIVITY_INTERVAL = 30.0
 
 
-class ListQuery(BaseModel):
+class JobListQuery(BaseModel):
     status: JobStatus | None = None
 
 
@@ -61,9 +61,9 @@ class JobListHandler(JobsHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        query = self.query(ListQuery)
+        query = self.query(JobListQuery)
         # The store and the process checks block: off the event loop, as every read here.
-        self.reply({"jobs": await asyncio.to_thread(self.jobs.list, query.status)})
+        self.reply(JobList(jobs=await asyncio.to_thread(self.jobs.list, query.status)))
 
 
 class JobHandler(JobsHandler):
@@ -90,13 +90,13 @@ class JobLogsHandler(JobsHandler):
             self.jobs.log_chunks, job_id, query.rank, query.tail, query.since
         )
         self.reply(
-            {
-                "id": job_id,
-                "rank": query.rank,
-                "tail": query.tail,
-                "text": join_chunks(chunks, headers=query.rank is None),
-                "chunks": chunks,
-            }
+            JobLogs(
+                id=job_id,
+                rank=query.rank,
+                tail=query.tail,
+                text=join_chunks(chunks, headers=query.rank is None),
+                chunks=chunks,
+            )
         )
 
 
@@ -106,7 +106,7 @@ class JobMetricsHandler(JobsHandler):
     async def get(self, job_id: str) -> None:
         query = self.query(MetricsQuery)
         metrics, offset = await asyncio.to_thread(self.jobs.metrics_since, job_id, query.since)
-        self.reply({"id": job_id, "metrics": metrics, "offset": offset})
+        self.reply(JobMetrics(id=job_id, metrics=metrics, offset=offset))
 
 
 class JobActivity:

@@ -14,7 +14,7 @@ from .base import LeptonHandler
 RUN_ID = r"(?P<run_id>[^/]+)"
 
 
-class ListQuery(BaseModel):
+class RunListQuery(BaseModel):
     notebook: str | None = None
     limit: int = Field(default=50, ge=1, le=1000)
 
@@ -47,7 +47,7 @@ class RunListHandler(RunsHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        q = self.query(ListQuery)
+        q = self.query(RunListQuery)
         self.reply(self.service.list(notebook=q.notebook, limit=q.limit))
 
 
