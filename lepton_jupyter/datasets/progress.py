@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from .models import AttachProgress
+from .schema import AttachProgress
 from .service import ProgressCallback
 
 
