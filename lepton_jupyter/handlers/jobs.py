@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field, field_validator
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 
-from ..jobs.manager import JobManager
-from ..jobs.spec import JobStatus, join_chunks
+from ..jobs.schema import JobStatus, join_chunks
+from ..jobs.service import JobService
 from .base import LeptonHandler
 
 ACTIVITY_KEY = "lepton_jobs"
@@ -53,7 +53,7 @@ class JobsHandler(LeptonHandler):
     auth_resource = "lepton"
 
     @property
-    def jobs(self) -> JobManager:
+    def jobs(self) -> JobService:
         return self.settings["lepton_jobs"]
 
 
@@ -112,7 +112,7 @@ class JobMetricsHandler(JobsHandler):
 class JobActivity:
     """Report activity to jupyter-server (``last_activity_times``) while any job runs."""
 
-    def __init__(self, manager: JobManager, web_settings: dict[str, Any]) -> None:
+    def __init__(self, manager: JobService, web_settings: dict[str, Any]) -> None:
         self.manager = manager
         self.web_settings = web_settings
         self.callback = PeriodicCallback(self.tick, ACTIVITY_INTERVAL * 1000)
