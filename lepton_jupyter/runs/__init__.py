@@ -17,7 +17,6 @@ _EXPORTS: dict[str, str] = {
     "get_run": ".api",
     "diff_runs": ".api",
     "record_run": ".interactive",
-    "demo_rerun_check": ".demo",
     "RunDiff": ".diff",
     "Manifest": ".manifest",
     "RunFailed": ".rerunner",
