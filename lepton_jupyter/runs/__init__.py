@@ -18,7 +18,7 @@ _EXPORTS: dict[str, str] = {
     "diff_runs": ".api",
     "record_run": ".interactive",
     "RunDiff": ".diff",
-    "Manifest": ".manifest",
+    "Manifest": ".schema",
     "RunFailed": ".rerunner",
     "RunService": ".service",
 }

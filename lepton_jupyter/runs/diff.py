@@ -20,9 +20,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from ..pins import PIN_KINDS, resolution
-from .manifest import INJECTED_TAG, Manifest, normalized_outputs
+from .manifest import normalized_outputs
 from .outcome import cell_label
-from .parameters import encode
+from .parameters import INJECTED_TAG, encode
+from .schema import Manifest
 
 PinStatus = Literal["held", "changed", "missing", "new"]
 
