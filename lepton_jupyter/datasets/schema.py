@@ -108,3 +108,23 @@ class AttachProgress:
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+
+
+# -- REST requests -------------------------------------------------------------------
+
+
+class BrowseQuery(BaseModel):
+    url: str = Field(min_length=1)
+    rev: str | None = None
+
+
+class AttachRequest(BaseModel):
+    url: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    rev: str | None = None
+    to: str | None = None
+
+
+class UpdateRequest(BaseModel):
+    to: str = Field(min_length=1)
+    rev: str | None = None

@@ -11,42 +11,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from pydantic import BaseModel, Field, field_validator
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 
-from ..jobs.schema import JobStatus, join_chunks
+from ..jobs.schema import ListQuery, LogsQuery, MetricsQuery, join_chunks
 from ..jobs.service import JobService
 from .base import LeptonHandler
 
 ACTIVITY_KEY = "lepton_jobs"
 #: Seconds between two activity checks; well under any sensible idle-cull timeout.
 ACTIVITY_INTERVAL = 30.0
-
-
-class ListQuery(BaseModel):
-    status: JobStatus | None = None
-
-
-class LogsQuery(BaseModel):
-    rank: int | None = Field(default=None, ge=0)
-    tail: int | None = Field(default=None, ge=0)
-    since: list[int] | None = Field(
-        default=None,
-        description="Byte offsets, comma-separated, one per rank asked for: only what each "
-        "rank's log gained after its offset (the chunks' offsets of the previous answer).",
-    )
-
-    @field_validator("since", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return value.split(",") if isinstance(value, str) else value
-
-
-class MetricsQuery(BaseModel):
-    since: int = Field(
-        default=0, ge=0, description="Byte offset: only records after it (the last offset)."
-    )
 
 
 class JobsHandler(LeptonHandler):

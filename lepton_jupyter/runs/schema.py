@@ -144,3 +144,27 @@ class Manifest(BaseModel):
         from ..pins import PIN_KINDS
 
         return [e for e in self.ledger if e.get("kind") in PIN_KINDS]
+
+
+# -- REST requests -------------------------------------------------------------------
+
+
+class ListQuery(BaseModel):
+    notebook: str | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class DiffQuery(BaseModel):
+    against: str | None = None
+    abs_tol: float = Field(default=0.0, ge=0)
+    rel_tol: float = Field(default=0.0, ge=0)
+
+
+class RerunRequest(BaseModel):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    from_copy: bool = False
+    apply: bool = Field(
+        default=False,
+        description="Publish, move aliases and grant for real; by default a rerun records "
+        "what it would have done and changes nothing shared.",
+    )
