@@ -33,6 +33,9 @@ class ParameterChange(BaseModel):
     before: Any = None
     after: Any = None
 
+    def describe(self) -> str:
+        return f"parameter {self.name}: {self.before!r} -> {self.after!r}"
+
 
 class PinDiff(BaseModel):
     """One floating reference: did the second run resolve it as the first did?"""
@@ -54,6 +57,10 @@ class PinDiff(BaseModel):
         if self.kind == "dataset" and len(parts) == 3:
             return f"{parts[1]}@{parts[2] or 'default'}"
         return self.key
+
+    def describe(self) -> str:
+        """'dataset datasets/points@main: changed commit a1.. -> commit b2..'."""
+        return f"{self.kind} {self.label}: {self.status}{_pin_detail(self)}"
 
 
 class MetricDiff(BaseModel):
@@ -158,10 +165,8 @@ class RunDiff(BaseModel):
         lines = [f"run {self.after}{mode} vs {self.before}: {verdict}"]
         if self.notebook_changed:
             lines.append("  notebook: cell sources differ")
-        for p in self.parameters:
-            lines.append(f"  parameter {p.name}: {p.before!r} -> {p.after!r}")
-        for pin in self.pins:
-            lines.append(f"  pin {pin.kind} {pin.label}: {pin.status}{_pin_detail(pin)}")
+        lines += [f"  {p.describe()}" for p in self.parameters]
+        lines += [f"  pin {pin.describe()}" for pin in self.pins]
         tol = f" (abs_tol={self.abs_tol:g}, rel_tol={self.rel_tol:g})"
         for m in self.metrics:
             mark = "equal" if m.equal else "differs"

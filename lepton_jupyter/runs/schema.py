@@ -63,6 +63,30 @@ class GitInfo(BaseModel):
     dirty: bool = Field(description="Tracked files differ from HEAD (untracked files ignored).")
 
 
+class CheckResult(BaseModel):
+    """One check of a scheduled run's metrics (``accuracy >= 0.9``) and how it came out."""
+
+    check: str = Field(description="The check as written on the job definition.")
+    passed: bool
+    message: str = Field(description="What was compared, in words.")
+
+
+class ScheduledJob(BaseModel):
+    """The jupyter-scheduler job that executed a run (see ``lepton_jupyter.scheduler``)."""
+
+    job_id: str
+    job_definition_id: str | None = Field(
+        default=None, description="The job definition it ran from; None for a one-off job."
+    )
+    job_name: str = ""
+    previous_run: str | None = Field(
+        default=None,
+        description="The latest earlier successful run of the same definition: what this "
+        "run is diffed and checked against.",
+    )
+    checks: list[CheckResult] = Field(default_factory=list)
+
+
 class Manifest(BaseModel):
     """One run of a notebook: inputs, what it resolved, what it produced."""
 
@@ -119,6 +143,9 @@ class Manifest(BaseModel):
         default=None, description="Start time of that process (a reused pid is not the run's)."
     )
     host: str = Field(default="", description="Machine of that process.")
+    scheduled: ScheduledJob | None = Field(
+        default=None, description="The scheduler job that ran it; None for other runs."
+    )
 
     @model_validator(mode="before")
     @classmethod
