@@ -3698,6 +3698,24 @@ export interface components {
             after: string;
         };
         /**
+         * CheckResult
+         * @description One check of a scheduled run's metrics (``accuracy >= 0.9``) and how it came out.
+         */
+        CheckResult: {
+            /**
+             * Check
+             * @description The check as written on the job definition.
+             */
+            check: string;
+            /** Passed */
+            passed: boolean;
+            /**
+             * Message
+             * @description What was compared, in words.
+             */
+            message: string;
+        };
+        /**
          * Comparison
          * @description A recorded comparison: its inputs, statistics, verdict, and who ran it.
          */
@@ -4476,6 +4494,11 @@ export interface components {
              * @default
              */
             host: string;
+            /**
+             * @description The scheduler job that ran it; None for other runs.
+             * @default null
+             */
+            scheduled: components["schemas"]["ScheduledJob"] | null;
         };
         /** MetricDiff */
         MetricDiff: {
@@ -4997,6 +5020,33 @@ export interface components {
              * @default 0.95
              */
             confidence?: number;
+        };
+        /**
+         * ScheduledJob
+         * @description The jupyter-scheduler job that executed a run (see ``lepton_jupyter.scheduler``).
+         */
+        ScheduledJob: {
+            /** Job Id */
+            job_id: string;
+            /**
+             * Job Definition Id
+             * @description The job definition it ran from; None for a one-off job.
+             * @default null
+             */
+            job_definition_id: string | null;
+            /**
+             * Job Name
+             * @default
+             */
+            job_name: string;
+            /**
+             * Previous Run
+             * @description The latest earlier successful run of the same definition: what this run is diffed and checked against.
+             * @default null
+             */
+            previous_run: string | null;
+            /** Checks */
+            checks: components["schemas"]["CheckResult"][];
         };
         /** ServiceStatus */
         ServiceStatus: {

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 
-from .models import AttachProgress, AttachProgressInfo
+from .schema import AttachProgress, AttachProgressInfo
 from .service import ProgressCallback
 
 

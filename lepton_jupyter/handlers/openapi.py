@@ -13,16 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from ..compare.schema import Comparison, RunsRequest
-from ..datasets.models import AttachedDataset, AttachProgressInfo, RegistryListing
-from ..jobs.spec import JobInfo, JobList, JobLogs, JobMetrics
+from ..datasets.schema import (
+    AttachedDataset,
+    AttachProgressInfo,
+    AttachRequest,
+    BrowseQuery,
+    RegistryListing,
+    UpdateRequest,
+)
+from ..jobs.schema import JobInfo, JobList, JobLogs, JobMetrics, LogsQuery, MetricsQuery
+from ..jobs.schema import ListQuery as JobListQuery
 from ..openapi import Operation, document, write
 from ..registry import openapi as registry_openapi
 from ..runs.diff import RunDiff
-from ..runs.manifest import Manifest
-from .datasets import AttachRequest, BrowseQuery, UpdateRequest
-from .jobs import JobListQuery, LogsQuery, MetricsQuery
+from ..runs.schema import DiffQuery, Manifest, RerunRequest
+from ..runs.schema import ListQuery as RunListQuery
 from .registry import DocumentHandler
-from .runs import DiffQuery, RerunRequest, RunListQuery
 from .status import Status
 
 DOCUMENT = Path(__file__).with_name("openapi.json")

@@ -119,3 +119,23 @@ class AttachProgressInfo(BaseModel):
     files_total: int
     bytes_done: int
     bytes_total: int
+
+
+# -- REST requests -------------------------------------------------------------------
+
+
+class BrowseQuery(BaseModel):
+    url: str = Field(min_length=1)
+    rev: str | None = None
+
+
+class AttachRequest(BaseModel):
+    url: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    rev: str | None = None
+    to: str | None = None
+
+
+class UpdateRequest(BaseModel):
+    to: str = Field(min_length=1)
+    rev: str | None = None

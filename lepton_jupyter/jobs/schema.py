@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import LeptonError
 
@@ -163,3 +163,31 @@ def join_chunks(chunks: list[LogChunk], headers: bool) -> str:
     if not headers:
         return "".join(c.text for c in chunks)
     return "".join(f"==> rank {c.rank} <==\n{c.text}" for c in chunks)
+
+
+# -- REST requests -------------------------------------------------------------------
+
+
+class ListQuery(BaseModel):
+    status: JobStatus | None = None
+
+
+class LogsQuery(BaseModel):
+    rank: int | None = Field(default=None, ge=0)
+    tail: int | None = Field(default=None, ge=0)
+    since: list[int] | None = Field(
+        default=None,
+        description="Byte offsets, comma-separated, one per rank asked for: only what each "
+        "rank's log gained after its offset (the chunks' offsets of the previous answer).",
+    )
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return value.split(",") if isinstance(value, str) else value
+
+
+class MetricsQuery(BaseModel):
+    since: int = Field(
+        default=0, ge=0, description="Byte offset: only records after it (the last offset)."
+    )
