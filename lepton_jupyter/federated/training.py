@@ -17,9 +17,9 @@ ACCOUNTANT_FILE = "privacy-accountant.json"
 
 
 def get_weights(model_or_state: Any) -> list[Any]:
-    """A model's (or a state_dict's) tensors as NumPy arrays, in state_dict order."""
+    """A model's (or a state_dict's) tensors as NumPy arrays (copies), in state_dict order."""
     state = model_or_state if isinstance(model_or_state, dict) else model_or_state.state_dict()
-    return [tensor.detach().cpu().numpy() for tensor in state.values()]
+    return [tensor.detach().cpu().numpy().copy() for tensor in state.values()]
 
 
 def set_weights(model: Any, arrays: list[Any]) -> None:

@@ -20,7 +20,7 @@ from lepton_jupyter import jobs, lineage, load_state_dict
 from lepton_jupyter.errors import Forbidden
 from lepton_jupyter.federated import federate
 from lepton_jupyter.jobs.folder import job_processes
-from lepton_jupyter.jobs.spec import JobFailed, JobStatus
+from lepton_jupyter.jobs.schema import JobFailed, JobStatus
 from lepton_jupyter.widgets.registry import lineage_nodes
 from tests.fixtures import federated as fx
 from tests.fixtures.processes import pid_alive, wait_for
@@ -74,7 +74,8 @@ def test_fedavg_over_three_organisations_improves_and_publishes_with_a_parent_ea
     assert "Starting Flower SuperLink" in (logs / "superlink.log").read_text()
     for name in fx.ORGANISATIONS:
         assert "Starting Flower SuperNode" in (logs / f"node-{name}.log").read_text()
-    assert job_processes(fed.folder) == []
+    # (the supervisor records the end, then exits)
+    wait_for(lambda: not job_processes(fed.folder), 30, message="no process of the job left")
 
     # When the aggregate is published
     version = fed.publish("clinics/net-federated", alias="staging")
@@ -168,7 +169,7 @@ def test_a_node_killed_mid_round_is_dropped_and_the_others_finish(federation_wor
     rounds = {r.organisation: r.rounds for r in summary.organisations}
     assert rounds == {"clinic-a": [1, 2], "clinic-b": [1, 2], "clinic-c": [1]}
     assert "clinic-c" in fed.logs() and "exited" in fed.logs()
-    assert job_processes(fed.folder) == []
+    wait_for(lambda: not job_processes(fed.folder), 30, message="no process of the job left")
 
 
 def test_losing_more_nodes_than_allowed_fails_clearly(federation_world):
@@ -183,7 +184,7 @@ def test_losing_more_nodes_than_allowed_fails_clearly(federation_world):
     # Then the federation fails at once, naming the organisation and the rule
     with pytest.raises(JobFailed, match=r"clinic-c \(exit -9\).*fewer than min_organisations=3"):
         fed.wait(timeout=120)
-    assert job_processes(fed.folder) == []
+    wait_for(lambda: not job_processes(fed.folder), 30, message="no process of the job left")
 
 
 def test_cancel_leaves_no_process(federation_world):
