@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ...errors import Invalid, did_you_mean
-from ...settings import Settings
+from ...settings import Settings, load_settings
 from ..devices import device_env
 from ..folder import JobFolder, process_matches
 from ..metrics import JOB_DIR_ENV
@@ -32,7 +32,6 @@ from .base import Backend, Outcome, describe_failure
 
 WORKER_MODULE = "lepton_jupyter.jobs.worker"
 JOB_ID_ENV = "LEPTON_JOB_ID"
-SLURM_COMMAND_TIMEOUT = 60.0
 OUTPUT_LINES_IN_ERROR = 20
 
 # Slurm job states (squeue(1) "JOB STATE CODES") by what they mean for a lepton job.
@@ -236,18 +235,19 @@ def run_slurm(*args: str) -> subprocess.CompletedProcess[str]:
             f"Slurm client commands (sbatch, squeue, scontrol, scancel) on the machine that "
             f"runs Jupyter."
         )
+    timeout = load_settings().slurm_command_timeout
     try:
         return subprocess.run(
             args,
             capture_output=True,
             text=True,
             env=_slurm_env(),
-            timeout=SLURM_COMMAND_TIMEOUT,
+            timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as e:
         raise Invalid(
-            f"{' '.join(args)} did not answer within {SLURM_COMMAND_TIMEOUT:.0f} s: is the "
+            f"{' '.join(args)} did not answer within {timeout:g} s: is the "
             f"Slurm controller reachable?"
         ) from e
 
