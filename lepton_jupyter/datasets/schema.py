@@ -110,6 +110,17 @@ class AttachProgress:
     bytes_total: int = 0
 
 
+class AttachProgressInfo(BaseModel):
+    """The latest event of one running attach, under its destination (what the sidebar polls)."""
+
+    to: str
+    phase: Literal["resolve", "fetch", "link", "done"]
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
 # -- REST requests -------------------------------------------------------------------
 
 

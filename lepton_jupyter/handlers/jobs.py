@@ -14,7 +14,15 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 
-from ..jobs.schema import ListQuery, LogsQuery, MetricsQuery, join_chunks
+from ..jobs.schema import (
+    JobList,
+    JobLogs,
+    JobMetrics,
+    ListQuery,
+    LogsQuery,
+    MetricsQuery,
+    join_chunks,
+)
 from ..jobs.service import JobService
 from .base import LeptonHandler
 
@@ -35,7 +43,7 @@ class JobListHandler(JobsHandler):
     async def get(self) -> None:
         query = self.query(ListQuery)
         # The store and the process checks block: off the event loop, as every read here.
-        self.reply({"jobs": await asyncio.to_thread(self.jobs.list, query.status)})
+        self.reply(JobList(jobs=await asyncio.to_thread(self.jobs.list, query.status)))
 
 
 class JobHandler(JobsHandler):
@@ -62,13 +70,13 @@ class JobLogsHandler(JobsHandler):
             self.jobs.log_chunks, job_id, query.rank, query.tail, query.since
         )
         self.reply(
-            {
-                "id": job_id,
-                "rank": query.rank,
-                "tail": query.tail,
-                "text": join_chunks(chunks, headers=query.rank is None),
-                "chunks": chunks,
-            }
+            JobLogs(
+                id=job_id,
+                rank=query.rank,
+                tail=query.tail,
+                text=join_chunks(chunks, headers=query.rank is None),
+                chunks=chunks,
+            )
         )
 
 
@@ -78,7 +86,7 @@ class JobMetricsHandler(JobsHandler):
     async def get(self, job_id: str) -> None:
         query = self.query(MetricsQuery)
         metrics, offset = await asyncio.to_thread(self.jobs.metrics_since, job_id, query.since)
-        self.reply({"id": job_id, "metrics": metrics, "offset": offset})
+        self.reply(JobMetrics(id=job_id, metrics=metrics, offset=offset))
 
 
 class JobActivity:

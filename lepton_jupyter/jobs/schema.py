@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import LeptonError
 
@@ -122,6 +122,40 @@ class LogChunk(BaseModel):
     rank: int
     text: str
     offset: int = Field(description="Byte offset just after this text: the next since.")
+
+
+class JobList(BaseModel):
+    """``GET /jobs``: every job the store knows, newest first."""
+
+    jobs: list[JobInfo]
+
+
+class JobLogs(BaseModel):
+    """``GET /jobs/<id>/logs``: the ranks' logs as one text and as per-rank chunks."""
+
+    id: str
+    rank: int | None = Field(description="The rank asked for; None: every rank.")
+    tail: int | None = Field(description="Lines asked for per rank; None: all.")
+    text: str
+    chunks: list[LogChunk]
+
+
+class MetricRecord(BaseModel):
+    """One ``report()`` line: rank, step and wall-clock time, then the metrics themselves."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rank: int
+    step: int | None
+    time: float
+
+
+class JobMetrics(BaseModel):
+    """``GET /jobs/<id>/metrics``: records reported after ``since``, and the next offset."""
+
+    id: str
+    metrics: list[MetricRecord]
+    offset: int
 
 
 def join_chunks(chunks: list[LogChunk], headers: bool) -> str:

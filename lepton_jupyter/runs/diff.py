@@ -108,7 +108,7 @@ class PublishDiff(BaseModel):
 class RunDiff(BaseModel):
     before: str = Field(description="Id of the first run (the original).")
     after: str = Field(description="Id of the second run (the rerun).")
-    mode: str | None = Field(
+    mode: Literal["dry-run", "apply"] | None = Field(
         default=None, description="The second run's rerun mode: 'dry-run' or 'apply'."
     )
     abs_tol: float = 0.0

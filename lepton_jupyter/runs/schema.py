@@ -35,7 +35,7 @@ def _decode_json(value: Any, info: ValidationInfo) -> Any:
 Parameters = Annotated[
     dict[str, Any],
     BeforeValidator(_decode_json),
-    PlainSerializer(encode_all, when_used="json"),
+    PlainSerializer(encode_all, return_type=dict[str, Any], when_used="json"),
 ]
 
 

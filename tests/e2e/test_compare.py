@@ -155,7 +155,7 @@ def test_compare_gate_promote_rerun_and_override(world: dict, lepton_state: Path
     assert (moved.version, moved.evidence["comparison"]) == (2, record.id)
     # And lineage goes version -> comparison -> promotion
     lineage = lepton.lineage("vision/spiral:2")
-    assert lineage.comparisons[0]["id"] == record.id
+    assert lineage.comparisons[0].id == record.id
     assert lineage.promotions[-1].evidence["comparison"] == record.id
 
     # When the team moves main on, and the comparison is rerun
