@@ -24,14 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ...errors import Invalid, did_you_mean
 from ...settings import Settings, load_settings
-from ..devices import device_env
 from ..folder import JobFolder, process_matches
-from ..metrics import JOB_DIR_ENV
 from ..schema import JobInfo, JobSpec, JobStatus
-from .base import Backend, Outcome, describe_failure
+from .base import WORKER_MODULE, Backend, Outcome, describe_failure, job_env
 
-WORKER_MODULE = "lepton_jupyter.jobs.worker"
-JOB_ID_ENV = "LEPTON_JOB_ID"
 OUTPUT_LINES_IN_ERROR = 20
 
 # Slurm job states (squeue(1) "JOB STATE CODES") by what they mean for a lepton job.
@@ -151,14 +147,7 @@ def batch_script(spec: JobSpec, folder: JobFolder) -> str:
     """The sbatch script: check every node sees the job folder, then one agent per node."""
     path = folder.path.resolve()
     q = shlex.quote
-    env = {
-        **spec.env,
-        **device_env(spec.gpus, spec.devices),
-        JOB_DIR_ENV: str(path),
-        JOB_ID_ENV: spec.id,
-    }
-    if env.get("MPLBACKEND", "").startswith("module://"):
-        env["MPLBACKEND"] = "Agg"  # the kernel's inline backend means nothing in a rank
+    env = job_env(spec, path)
     torchrun = [
         spec.python,
         "-u",
