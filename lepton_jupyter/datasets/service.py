@@ -12,7 +12,6 @@ nothing behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import warnings
@@ -26,7 +25,7 @@ from .. import pins
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
 from ..workdir import read_attached, remove_tree, unmirror, write_attached
-from . import cache
+from . import cache, warm
 from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .models import (
     AttachedDataset,
@@ -391,6 +390,11 @@ class DatasetService:
         The same url + path + rev name already imported at ``to`` keeps its locked commit
         and only has its folder made whole; a moved upstream is reported, not taken.
         """
+        if not replace:
+            try:
+                return self._attach_warm(url, path, rev, to_rel, dest, dvc_file, pin, emit)
+            except warm.NotWarm as e:
+                logging.getLogger(__name__).debug("attach of %s takes DVC's path: %s", path, e)
         locked = None if replace else self._locked_commit(dvc_file, to_rel, url, path, rev)
         upstream = None
         if pin is not None:
@@ -436,6 +440,72 @@ class DatasetService:
                 stacklevel=4,
             )
         return result
+
+    def _attach_warm(
+        self,
+        url: str,
+        path: str,
+        rev: str | None,
+        to_rel: str,
+        dest: Path,
+        dvc_file: Path,
+        pin: dict[str, Any] | None,
+        emit: ProgressCallback,
+    ) -> AttachedDataset:
+        """A new import whose objects the shared cache holds, placed without DVC
+        (``warm.py``): the same staging, journal, lock, checks and ``.dvc`` file as
+        ``_place``. NotWarm, before anything is written, for every other case."""
+        refuse_links(dvc_file)
+        if os.path.lexists(dvc_file):
+            raise warm.NotWarm("an import is already at the destination")
+        root = warm.project_root(self.workspace)
+        uses_git = warm.check_project(root, self._cache_config())
+        registry = warm.open_registry(url)
+        commit = warm.resolve(registry, pin["commit"] if pin else rev)
+        out = warm.tracked_output(registry, commit, path)
+        emit(AttachProgress("resolve"))
+        self._ensure_cache()
+        checker = self._object_checker()
+        linker = Linker(self.settings.cache_link_types)
+        placement = Placement(dest, dvc_file)
+        try:
+            files = warm.cache_objects(self.cache_dir, out, checker.check)
+            with warm.project_lock(root):
+                refuse_links(dest.parent / ".gitignore")
+                placement.recover()
+                if os.path.lexists(dvc_file):
+                    raise warm.NotWarm("an import appeared at the destination")
+                _clear_destination(to_rel, dest)
+                text = warm.stage_text(url, path, rev, commit, out, dest.name)
+                try:
+                    report = _link_reporter(emit, len(files), out.size or 0)
+                    report(0)
+                    if _link_entries(files, placement.staging, out.isdir, linker, report, checker):
+                        raise warm.NotWarm("objects are missing from the shared cache")
+                    placement.publish(lambda journal: write_new_file(journal, text))
+                except BaseException:
+                    placement.discard()
+                    raise
+                if uses_git:
+                    with suppress(Exception):
+                        warm.ignore_in_git(root, dest)
+        finally:
+            checker.save()
+        emit(AttachProgress("done", len(files), len(files), out.size or 0, out.size or 0))
+        return AttachedDataset(
+            to=to_rel,
+            local_path=str(dest),
+            dvc_file=dvc_file.relative_to(self.workspace).as_posix(),
+            url=url,
+            path=path,
+            rev=rev,
+            commit=commit,
+            hash=out.md5,
+            files=out.files,
+            bytes=out.size or 0,
+            link_type=",".join(sorted(linker.used)) or None,
+            hashed_objects=checker.hashed,
+        )
 
     def _attach_in_rerun(
         self,
@@ -610,14 +680,7 @@ class DatasetService:
                     f"run pins {commit}; attach to another destination (to=...)."
                 )
             return stage
-        if os.path.lexists(dest):
-            if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
-                dest.rmdir()  # an empty folder is a place to attach into, as for dvc import
-                return None
-            raise Conflict(
-                f"Destination {to!r} already exists and is not an attached "
-                "dataset; choose another destination or remove it."
-            )
+        _clear_destination(to, dest)
         return None
 
     def _make_whole(
@@ -739,30 +802,20 @@ class DatasetService:
             files = [(rel, src) for rel, src in files if not _present(root, rel)]
         n = len(files)
         total_bytes = out.meta.size or 0
-        linked = 0
-
-        def report(done: int) -> None:
-            # The manifest holds no per-file sizes: bytes advance with the files.
-            files_done = linked + done
-            emit(
-                AttachProgress(
-                    "link", files_done, n, total_bytes * files_done // max(n, 1), total_bytes
-                )
-            )
-
-        def link(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
-            if not entries:
-                return []
-            if out.hash_info.isdir:
-                return link_files(entries, root, linker, report, check=checker.check)
-            return _link_one(entries[0][1], root, linker, report, checker.check)
-
+        report = _link_reporter(emit, n, total_bytes)
         report(0)
-        missing = link(files)
+        missing = _link_entries(files, root, out.hash_info.isdir, linker, report, checker)
         if missing:
-            linked = n - len(missing)
             self._fetch(registry, out, emit)
-            still = link(missing)
+            linked = n - len(missing)
+            still = _link_entries(
+                missing,
+                root,
+                out.hash_info.isdir,
+                linker,
+                lambda done: report(linked + done),
+                checker,
+            )
             if still:
                 raise NotFound(
                     f"{len(still)} file(s) of {out} are in neither the shared cache nor "
@@ -1056,6 +1109,51 @@ def _same_import(stage: Stage, to: str, url: str, path: str, rev: str | None) ->
     )
 
 
+def _clear_destination(to: str, dest: Path) -> None:
+    """Conflict if something other than an empty folder is at ``dest`` (removed: a place to
+    attach into, as for ``dvc import``)."""
+    if not os.path.lexists(dest):
+        return
+    if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
+        dest.rmdir()
+        return
+    raise Conflict(
+        f"Destination {to!r} already exists and is not an attached "
+        "dataset; choose another destination or remove it."
+    )
+
+
+def _link_reporter(emit: ProgressCallback, n: int, total_bytes: int) -> Callable[[int], None]:
+    """Link progress as ``files done`` -> events; the manifest holds no per-file sizes, so
+    bytes advance with the files."""
+
+    def report(files_done: int) -> None:
+        emit(
+            AttachProgress(
+                "link", files_done, n, total_bytes * files_done // max(n, 1), total_bytes
+            )
+        )
+
+    return report
+
+
+def _link_entries(
+    files: list[tuple[str, str]],
+    root: Path,
+    isdir: bool,
+    linker: Linker,
+    report: Callable[[int], None],
+    checker: cache.ObjectChecker,
+) -> list[tuple[str, str]]:
+    """Link ``(relative path, cache path)`` entries under ``root`` (a folder, or the file
+    itself for a one-file dataset), each object checked first; returns those missing."""
+    if not files:
+        return []
+    if isdir:
+        return link_files(files, root, linker, report, check=checker.check)
+    return _link_one(files[0][1], root, linker, report, checker.check)
+
+
 def _present(root: Path, rel: str) -> bool:
     """Whether ``rel`` exists under ``root``, refusing folders that link out of ``root``."""
     target = os.path.join(root, rel)
@@ -1115,27 +1213,15 @@ def _distance(scm: Any, descendant: str, ancestor: str, limit: int = 10_000) -> 
 
 
 def _manifest(odb: Any, hash_info: HashInfo) -> list[tuple[str, str]]:
-    """``(relative path, oid)`` of every file in a DVC ``.dir`` object.
-
-    DVC's ``Tree.load`` builds a ``Meta`` object per entry (about 25 us each, a second at
-    50k files) that attach does not need; for plain md5 manifests the object's JSON, read
-    through DVC's object database, already holds both fields. Other hash flavours
-    (``md5-dos2unix`` of DVC 2 caches) go through ``Tree.load``.
-    """
+    """``(relative path, oid)`` of every file in a DVC ``.dir`` object: plain md5 manifests
+    read as JSON (``cache.manifest_entries``), other hash flavours (``md5-dos2unix`` of DVC 2
+    caches) through DVC's ``Tree.load``."""
     from dvc_data.hashfile.tree import Tree
 
     name = hash_info.name or "md5"
     if odb.hash_name != name or name != "md5":
         return [("/".join(key), hi.value) for key, _, hi in Tree.load(odb, hash_info)]
-    obj = odb.get(hash_info.value)
-    with obj.fs.open(obj.path, "rb") as f:
-        raw = json.load(f)
-    try:
-        return [(entry["relpath"], entry[name]) for entry in raw]
-    except (TypeError, KeyError):
-        raise NotFound(
-            f"The dataset manifest {obj.path} is corrupted; run `lepton datasets verify`."
-        ) from None
+    return cache.manifest_entries(odb.oid_to_path(hash_info.value))
 
 
 def _link_one(
