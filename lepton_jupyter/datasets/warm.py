@@ -76,6 +76,49 @@ class TrackedOutput:
         return (self.nfiles or 0) if self.isdir else 1
 
 
+@dataclass(frozen=True)
+class HeldImport:
+    """The import a workspace's ``.dvc`` file records (DVC's lock for that destination)."""
+
+    repo: dict[str, Any]
+    path: str
+    out_path: str
+    out: TrackedOutput
+
+    @property
+    def rev_lock(self) -> str | None:
+        return self.repo.get("rev_lock") or None
+
+
+def held_import(dvc_file: Path) -> HeldImport | None:
+    """What the ``.dvc`` file at the destination records; None when there is none."""
+    if not os.path.lexists(dvc_file):
+        return None
+    try:
+        stage = _load_yaml(dvc_file.read_bytes())
+    except OSError:
+        raise NotWarm(f"{dvc_file.name} cannot be read") from None
+    deps = stage.get("deps") if isinstance(stage, dict) else None
+    outs = stage.get("outs") if isinstance(stage, dict) else None
+    if not (isinstance(deps, list) and isinstance(outs, list) and len(deps) == len(outs) == 1):
+        raise NotWarm(f"{dvc_file.name} is not a single dataset import")
+    dep, out = deps[0], outs[0]
+    if (
+        not isinstance(dep, dict)
+        or not isinstance(dep.get("repo"), dict)
+        or not isinstance(dep.get("path"), str)
+        or not isinstance(out, dict)
+        or not isinstance(out.get("path"), str)
+        or out.get("hash", "md5") != "md5"
+        or "wdir" in stage
+    ):
+        raise NotWarm(f"{dvc_file.name} is not an import this path reads")
+    recorded = TrackedOutput(
+        str(out.get("md5") or ""), out.get("size"), out.get("nfiles"), bool(out.get("isexec"))
+    )
+    return HeldImport(dep["repo"], dep["path"], out["path"], recorded)
+
+
 def open_registry(url: str) -> pygit2.Repository:
     """The registry's git repository, when ``url`` is a local one (what DVC opens in place)."""
     import pygit2
@@ -98,10 +141,18 @@ def resolve(repo: pygit2.Repository, rev: str | None) -> str:
 
     try:
         obj, _ = repo.resolve_refish(rev or "HEAD")
-        commit = obj.peel(pygit2.Commit)
+        return str(obj.peel(pygit2.Commit).id)
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-        raise NotWarm(f"{rev!r} is not a local ref or commit") from None
-    return str(commit.id)
+        pass
+    # A single exact match among the remotes' branches, as scmrepo looks it up.
+    found = {
+        str(ref.resolve().target)
+        for remote in repo.remotes
+        if (ref := repo.references.get(f"refs/remotes/{remote.name}/{rev}")) is not None
+    }
+    if len(found) != 1:
+        raise NotWarm(f"{rev!r} is not a ref or commit of the registry")
+    return found.pop()
 
 
 def tracked_output(repo: pygit2.Repository, commit: str, path: str) -> TrackedOutput:
