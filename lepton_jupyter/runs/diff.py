@@ -20,9 +20,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from ..pins import PIN_KINDS, resolution
-from .manifest import INJECTED_TAG, Manifest, normalized_outputs
+from .manifest import normalized_outputs
 from .outcome import cell_label
-from .parameters import encode
+from .parameters import INJECTED_TAG, encode
+from .schema import Manifest
 
 PinStatus = Literal["held", "changed", "missing", "new"]
 
@@ -107,7 +108,7 @@ class PublishDiff(BaseModel):
 class RunDiff(BaseModel):
     before: str = Field(description="Id of the first run (the original).")
     after: str = Field(description="Id of the second run (the rerun).")
-    mode: str | None = Field(
+    mode: Literal["dry-run", "apply"] | None = Field(
         default=None, description="The second run's rerun mode: 'dry-run' or 'apply'."
     )
     abs_tol: float = 0.0

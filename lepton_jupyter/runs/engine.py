@@ -32,8 +32,6 @@ from papermill.log import logger
 from .. import pins
 from .._process import process_started
 from .manifest import (
-    Manifest,
-    ScheduledJob,
     current_user,
     git_info,
     kernel_python,
@@ -46,6 +44,7 @@ from .manifest import (
 )
 from .outcome import Outcome, exception_outcome, notebook_outcome
 from .parameters import run_parameters
+from .schema import Manifest, ScheduledJob
 from .store import INPUT, LEDGER, OUTPUT, RunStore
 
 

@@ -32,7 +32,7 @@ except ImportError as e:  # the [scheduler] extra is not installed
 import nbformat
 
 from ..errors import NotFound
-from ..runs.manifest import ScheduledJob
+from ..runs.schema import ScheduledJob
 from ..runs.store import OUTPUT, RunStore
 from .service import ScheduledRunService
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..runs.manifest import CheckResult, RunStatus
+from ..runs.schema import CheckResult, RunStatus
 
 
 class DefinitionChecks(BaseModel):

@@ -9,8 +9,8 @@ import importlib.util
 from typing import Any
 
 from ..runs.diff import compare_runs
-from ..runs.manifest import Manifest
 from ..runs.outcome import EXIT_FAILED, RunFailure
+from ..runs.schema import Manifest
 from ..runs.store import RunStore
 from ..settings import Settings
 from .checks import failure_text, judge_all, parse_checks
