@@ -14,6 +14,10 @@ publish); on a JupyterHub, namespaces follow the hub's groups.
 The service holds the name grammar, these rules and the order of each operation; every
 statement is its :class:`~lepton_jupyter.registry.store.RegistryStore`'s, and a check runs
 in the same transaction as the write it allows.
+
+Longer than 500 lines on purpose: each public method is one operation's rules, a screen
+at most, and the rules share the grammar and role checks above them; split, a rule would
+be read apart from the operation it guards.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ beside its ``SqlAlchemyStore``, the protocol is the contract and :class:`SqlRegi
 (SQLite by default, PostgreSQL shared; tables in :mod:`.tables`) the one implementation.
 Records come back as plain rows or as the :mod:`.schema` models REST sends, never as ORM
 objects.
+
+Longer than 500 lines on purpose: the protocol and its only implementation stay in one
+module, so a method's contract and its statements are found in one place.
 """
 
 from __future__ import annotations
