@@ -77,26 +77,29 @@ def publish(
     params: dict[str, Any] | None = None,
     description: str | None = None,
     alias: str | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Store ``obj`` (an ``nn.Module``'s state_dict, a file or a folder) as the next version.
 
     Lineage (datasets, parent models, jobs, notebook, git commit) is taken from this
-    process's run ledger; ``alias`` (e.g. ``"staging"``) is moved to the new version in the
-    same transaction.
+    process's run ledger, with ``lineage``'s keys over it (a federation names its
+    organisations as parents); ``alias`` (e.g. ``"staging"``) is moved to the new version
+    in the same transaction.
 
     In a dry-run rerun nothing is stored: the files are hashed, the digest this publish
     would have made is recorded (the rerun's diff compares it with the original run's),
     and the version the original run published is returned in its place.
     """
+    recorded = {**capture_lineage(), **(lineage or {})}
     if pins.dry_run():
-        return _publish_dry_run(name, obj, metrics, params, description, alias)
+        return _publish_dry_run(name, obj, metrics, params, description, alias, recorded)
     version = get_client().publish(
         name,
         obj,
         description=description or "",
         metrics=metrics,
         params=params,
-        lineage=capture_lineage(),
+        lineage=recorded,
         alias=alias,
     )
     pins.record(
@@ -124,6 +127,7 @@ def _publish_dry_run(
     params: dict[str, Any] | None,
     description: str | None,
     alias: str | None,
+    lineage: dict[str, Any],
 ) -> ModelVersion:
     from .service import manifest_digest
 
@@ -151,7 +155,7 @@ def _publish_dry_run(
         description=description or "",
         metrics=metrics or {},
         params=params or {},
-        lineage=capture_lineage(),
+        lineage=lineage,
         created_by=client.principal.user,
         created_at=datetime.now(timezone.utc),
         aliases=[alias] if alias else [],
