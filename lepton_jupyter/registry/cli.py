@@ -77,11 +77,12 @@ def _gates(text: str) -> dict[str, Any] | None:
 
 
 def _fsck(args: argparse.Namespace) -> int:
-    from .client import DirectClient, current_principal
+    from .service import open_service
 
     settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
-    client = DirectClient(settings, current_principal())
-    report = client.service.fsck(verify=not args.quick, gc=args.gc, grace_seconds=args.grace)
+    report = open_service(settings).fsck(
+        verify=not args.quick, gc=args.gc, grace_seconds=args.grace
+    )
     _print(report, args.json)
     problems = report.missing or report.mismatches
     if not args.gc and (report.orphans or report.stale_uploads):
