@@ -36,8 +36,8 @@ def _print(value: Any, as_json: bool) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import new_token, read_tokens, serve
-    from .service import Principal
+    from ..handlers.registry_server import new_token, read_tokens, serve
+    from .identity import Principal
 
     settings = load_settings(
         registry_db_url=args.db,
@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         promotion_gates=_gates(args.promotion_gates),
     )
     if args.hub or os.environ.get("JUPYTERHUB_SERVICE_NAME"):
-        from .hub import serve_hub
+        from ..handlers.registry_hub import serve_hub
         from .policy import TeamPolicy
 
         policy = TeamPolicy.of(args.admin, args.admin_group, args.team_role)
