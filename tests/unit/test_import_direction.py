@@ -31,9 +31,6 @@ SURFACE_MODULES = {"cli", "__main__"}
 #: Domain modules that still import a surface, and who takes each edge out. An entry that
 #: no longer imports its surface fails :func:`test_the_known_exceptions_still_exist`.
 KNOWN_BACKWARD: dict[tuple[str, str], str] = {
-    ("lepton_jupyter.runs.diff", "lepton_jupyter.widgets.runs"): (
-        "a diff's notebook HTML; #16b moves rendering to runs/render.py"
-    ),
     ("lepton_jupyter.jobs.api", "lepton_jupyter.widgets.jobs"): (
         "Job.monitor() and a Job's notebook display build the monitor widget (#16b)"
     ),
