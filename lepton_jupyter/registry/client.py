@@ -129,8 +129,10 @@ class RegistryClient(ABC):
     def aliases(self, name: str) -> list[AliasInfo]:
         return self.service.aliases(self.principal, name)
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        return self.service.versions(self.principal, name)
+    def versions(
+        self, name: str, limit: int | None = None, before: int | None = None
+    ) -> list[ModelVersion]:
+        return self.service.versions(self.principal, name, limit=limit, before=before)
 
     def models(self, namespace: str | None = None) -> list[ModelSummary]:
         return self.service.models(self.principal, namespace)

@@ -99,9 +99,17 @@ class RemoteRegistry:
         data = self.rest.call("GET", f"{self._model_path(principal, name)}/aliases")
         return [AliasInfo.model_validate(x) for x in data]
 
-    def versions(self, principal: Principal, name: str) -> list[ModelVersion]:
-        data = self.rest.call("GET", f"{self._model_path(principal, name)}/versions")
-        return [ModelVersion.model_validate(x) for x in data]
+    def versions(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[ModelVersion]:
+        page = {k: v for k, v in (("limit", limit), ("before", before)) if v is not None}
+        path = f"{self._model_path(principal, name)}/versions"
+        return [ModelVersion.model_validate(x) for x in self.rest.call("GET", path, params=page)]
 
     def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:
         params = {"namespace": namespace} if namespace else {}
