@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Int, List, Unicode
+from traitlets import Bool, Dict, Int, List, Unicode
 
 from ._version import __version__
 from .handlers import api_routes
@@ -101,6 +101,26 @@ class LeptonApp(ExtensionApp):
         '(a list of extra #SBATCH arguments). Example: {"partition": "gpu", "time": "2:00:00"}.',
     )
 
+    job_pool = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="Start local jobs from a warm pool: a process of this server with torch and the "
+        "job machinery imported, which forks each job's supervisor (and its agent each "
+        "rank) instead of starting and importing them afresh; a launch reaches its first "
+        "step in a fraction of torchrun's time. False starts every job fresh. Default: "
+        "True. Kernels: LEPTON_JOB_POOL.",
+    )
+    job_pool_preload = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="More modules the warm pool imports, so ranks find them imported (e.g. "
+        '["torchvision", "transformers"]); a module that fails to import is skipped. '
+        "Kernels: LEPTON_JOB_POOL_PRELOAD.",
+    )
+
     def lepton_settings(self) -> Settings:
         # A workspace file (lepton.json) in the folder the server serves, or above it,
         # fills what neither this config nor LEPTON_* variables set.
@@ -118,6 +138,8 @@ class LeptonApp(ExtensionApp):
             promotion_gates=self.promotion_gates,
             jobs_dir=self.jobs_dir,
             slurm_defaults=self.slurm_defaults,
+            job_pool=self.job_pool,
+            job_pool_preload=self.job_pool_preload,
         )
 
     def initialize_settings(self) -> None:
@@ -136,11 +158,25 @@ class LeptonApp(ExtensionApp):
         self.settings["lepton_jobs"] = jobs
         self._job_activity = JobActivity(jobs, self.serverapp.web_app.settings)
         self._job_activity.start()
+        self._job_pool = None
+        if settings.job_pool:
+            import os
+            import sys
+
+            from .jobs import pool
+
+            # Warm by the time a kernel launches; kernels find it by their interpreter.
+            self._job_pool = pool.start(sys.executable, os.getpid(), settings.job_pool_preload)
 
     async def stop_extension(self) -> None:
         activity = getattr(self, "_job_activity", None)
         if activity is not None:
             activity.stop()
+        job_pool = getattr(self, "_job_pool", None)
+        if job_pool is not None:
+            from .jobs import pool
+
+            pool.stop(job_pool)
 
     def initialize_handlers(self) -> None:
         if self.settings["lepton_settings"].registry_url:

@@ -48,6 +48,12 @@ class Settings(BaseModel):
     slurm_defaults: dict[str, Any] = Field(
         default_factory=dict, description="Default sbatch options of Slurm jobs (partition...)."
     )
+    job_pool: bool = Field(
+        default=True, description="Start local jobs from a warm pool (torch imported)."
+    )
+    job_pool_preload: list[str] = Field(
+        default_factory=list, description="Modules the warm pool imports besides torch."
+    )
 
     @property
     def jobs_path(self) -> Path:

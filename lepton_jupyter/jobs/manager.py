@@ -26,6 +26,7 @@ from typing import Any
 from .. import pins
 from ..errors import Conflict, Invalid
 from ..settings import Settings
+from . import pool
 from .backends import backend_class, check_backend
 from .devices import (
     VISIBLE_ENV,
@@ -42,8 +43,9 @@ from .reaping import end_job_processes
 from .spec import JobFailed, JobInfo, JobSpec, JobStatus, LogChunk, join_chunks
 from .store import JobStore, adopt_store, sqlite_url, store_path, utcnow
 
-SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
 JOB_ID_ENV = "LEPTON_JOB_ID"
+#: Most seconds ``wait()`` goes without checking that the job's supervisor lives.
+LIVENESS_INTERVAL = 1.0
 
 
 class JobManager:
@@ -160,7 +162,7 @@ class JobManager:
                 shutil.copyfile(script, folder.script)
             folder.environment.write_text(json.dumps(_environment(spec), indent=2))
             info = self.store.create(spec, folder.path)
-            pid = _start_supervisor(spec, folder, claim.fds if claim else [])
+            pid = _start_supervisor(spec, folder, claim.fds if claim else [], self.settings)
         finally:
             if claim is not None:
                 claim.release()
@@ -237,15 +239,23 @@ class JobManager:
         """What each started rank computes on (``cuda:0 (NVIDIA H200, GPU 3)``, ``cpu``)."""
         return self.folder(job_id).rank_devices()
 
-    def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.2) -> JobStatus:
-        """Block until the job ends; raise JobFailed carrying the failing rank's error."""
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        """Block until the job ends; raise JobFailed carrying the failing rank's error.
+
+        Woken by the store as the job's status moves; every second at the latest, to
+        notice a supervisor that died without recording anything.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        job = self.get(job_id)
-        while not job.status.ended:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Job {job_id} is still {job.status.value} after {timeout} s.")
-            time.sleep(interval)
+        with self.store.changes() as changes:
             job = self.get(job_id)
+            while not job.status.ended:
+                left = LIVENESS_INTERVAL if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"Job {job_id} is still {job.status.value} after {timeout} s."
+                    )
+                changes.wait(min(left, LIVENESS_INTERVAL))
+                job = self.get(job_id)
         if job.status is JobStatus.failed:
             raise JobFailed(f"Job {job_id} failed. {job.error or ''}".rstrip())
         return job.status
@@ -446,9 +456,12 @@ def _environment(spec: JobSpec) -> dict[str, Any]:
     }
 
 
-def _start_supervisor(spec: JobSpec, folder: JobFolder, keep_fds: list[int]) -> int:
+def _start_supervisor(
+    spec: JobSpec, folder: JobFolder, keep_fds: list[int], settings: Settings
+) -> int:
     """Start the supervisor detached: own session, no stdin, output to the job folder,
-    holding ``keep_fds`` (the job's GPU locks)."""
+    holding ``keep_fds`` (the job's GPU locks). A local job's comes from the warm pool
+    when one can take it; else it starts fresh, and a pool is started for the next."""
     env = {
         **os.environ,
         **spec.env,
@@ -461,9 +474,16 @@ def _start_supervisor(spec: JobSpec, folder: JobFolder, keep_fds: list[int]) -> 
     if env.get("MPLBACKEND", "").startswith("module://"):
         # The kernel's inline backend means nothing in a rank.
         env["MPLBACKEND"] = "Agg"
+    pooled = spec.backend == "local" and settings.job_pool
+    if pooled:
+        try:
+            return pool.hand_over(spec.python, folder.path, env, spec.cwd, keep_fds)
+        except pool.PoolUnavailable as e:
+            with folder.supervisor_log.open("a") as log:
+                log.write(f"lepton: started without the warm job pool: {e}\n")
     with folder.supervisor_log.open("ab") as log:
         proc = subprocess.Popen(
-            [spec.python, "-m", SUPERVISOR_MODULE, str(folder.path)],
+            [spec.python, "-m", pool.SUPERVISOR_MODULE, str(folder.path)],
             cwd=spec.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -475,4 +495,6 @@ def _start_supervisor(spec: JobSpec, folder: JobFolder, keep_fds: list[int]) -> 
         )
     # Reap it when it ends, so it never lingers as a zombie of this kernel.
     threading.Thread(target=proc.wait, name=f"reap-{spec.id}", daemon=True).start()
+    if pooled:
+        pool.start_in_background(spec.python, settings.job_pool_preload)
     return proc.pid

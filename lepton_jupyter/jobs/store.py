@@ -8,7 +8,10 @@ ends a job first wins, and a cancel is never overwritten by a late "failed".
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -217,12 +220,75 @@ def _add_missing_columns(engine: Engine) -> None:
                 )
 
 
+#: Seconds between two reads of a waited-for job where the store's changes cannot be
+#: watched (no inotify: macOS, or too many watches).
+POLL_INTERVAL = 0.2
+
+
+class StoreChanges:
+    """Wakes a waiter as soon as the store's file is written (a status moved), with
+    inotify on its folder; where that is unavailable, after a short poll interval.
+
+    Created before the waiter reads the store, so a change between that read and the
+    wait still wakes it.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._inotify: Any = None
+        self._names: set[str] = set()
+        if path is None or not sys.platform.startswith("linux"):
+            return
+        try:
+            from inotify_simple import INotify, flags
+
+            watch = INotify()
+        except (ImportError, OSError):
+            return
+        try:
+            # SQLite in WAL mode commits by appending to jobs.db-wal, checkpoints into jobs.db.
+            watch.add_watch(str(path.parent), flags.MODIFY | flags.CREATE | flags.MOVED_TO)
+        except OSError:
+            watch.close()
+            return
+        self._inotify = watch
+        self._names = {path.name, f"{path.name}-wal", f"{path.name}-journal"}
+
+    def wait(self, timeout: float) -> bool:
+        """Return once the store changed (True) or after ``timeout`` seconds (False)."""
+        if self._inotify is None:
+            time.sleep(min(timeout, POLL_INTERVAL))
+            return False
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            events = self._inotify.read(timeout=max(1, int(left * 1000)))
+            if any(event.name in self._names for event in events):
+                return True
+        return False
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            with contextlib.suppress(OSError):
+                self._inotify.close()
+            self._inotify = None
+
+    def __enter__(self) -> StoreChanges:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 class JobStore:
     """Create, read and move jobs through their statuses."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
+
+    def changes(self) -> StoreChanges:
+        """What to :meth:`StoreChanges.wait` on to learn that a job moved."""
+        sqlite = self.url.startswith("sqlite:///")
+        return StoreChanges(Path(self.url.removeprefix("sqlite:///")) if sqlite else None)
 
     def create(self, spec: JobSpec, job_dir: Path) -> JobInfo:
         row = JobRow(
