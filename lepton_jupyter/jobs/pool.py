@@ -84,8 +84,9 @@ def pool_dir() -> Path:
 
 
 def socket_path(python: str) -> Path:
-    """The socket of the pool for ``python`` and this lepton installation."""
-    key = f"{os.path.realpath(python)}\0{_package_dir()}\0{PROTOCOL}"
+    """The socket of the pool for ``python`` and this lepton installation. The path as
+    given, not resolved: two virtual environments share a binary, not their packages."""
+    key = f"{os.path.abspath(python)}\0{_package_dir()}\0{PROTOCOL}"
     return pool_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
 
 
@@ -140,7 +141,7 @@ def hand_over(python: str, job_dir: Path, env: dict[str, str], cwd: str, fds: li
     path = socket_path(python)
     request = {
         "protocol": PROTOCOL,
-        "python": os.path.realpath(python),
+        "python": os.path.abspath(python),
         "package": _package_dir(),
         "job_dir": str(job_dir),
         "cwd": cwd,
@@ -250,7 +251,7 @@ class Pool:
 
     def __init__(self, owner: int, preload: list[str]) -> None:
         self.owner = owner
-        self.python = os.path.realpath(sys.executable)
+        self.python = os.path.abspath(sys.executable)
         self.path = socket_path(sys.executable)
         self.preload = preload
         self.env = import_time_env(dict(os.environ))

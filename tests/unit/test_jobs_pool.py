@@ -29,7 +29,7 @@ def warm_pool(tmp_path, monkeypatch) -> pool.Pool:
 def request(**changes: object) -> dict:
     values = {
         "protocol": pool.PROTOCOL,
-        "python": os.path.realpath(sys.executable),
+        "python": os.path.abspath(sys.executable),
         "package": pool._package_dir(),
         "job_dir": "/nowhere",
         "cwd": "/",
