@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Invalid
 
 if TYPE_CHECKING:
-    from .manager import JobManager
-    from .spec import JobInfo, JobStatus
+    from .schema import JobInfo, JobStatus
+    from .service import JobService
 
 
-def _manager() -> JobManager:
+def _manager() -> JobService:
     from ..settings import load_settings
-    from .manager import JobManager
+    from .service import JobService
 
-    return JobManager(load_settings())
+    return JobService(load_settings())
 
 
 #: Job id -> what to call once this kernel sees the job ended (the monitors' final redraw).
@@ -46,7 +46,7 @@ def _job_ended(job_id: str) -> None:
 class Job:
     """A launched job: status, logs, metrics, wait, cancel, result."""
 
-    def __init__(self, job_id: str, manager: JobManager | None = None) -> None:
+    def __init__(self, job_id: str, manager: JobService | None = None) -> None:
         self.id = job_id
         self._manager = manager or _manager()
 
@@ -172,7 +172,7 @@ def launch(
 
 def jobs(status: str | None = None) -> list[Job]:
     """Jobs in the store, newest first; ``status`` filters (e.g. ``"running"``)."""
-    from .spec import JobStatus
+    from .schema import JobStatus
 
     manager = _manager()
     if status is not None and status not in JobStatus.__members__:

@@ -20,9 +20,10 @@ from .. import errors, pins
 from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
 from ..workdir import mirror, release
 from .diff import RunDiff, compare_runs
-from .manifest import GitInfo, Manifest, git_info, notebook_info, now, strip_injected
+from .manifest import git_info, notebook_info, now, strip_injected
 from .outcome import Outcome, exception_outcome
 from .parameters import SourceValue
+from .schema import GitInfo, Manifest
 from .store import DIFF, INPUT, OUTPUT, PINS, WORKDIR, RunStore
 
 ENGINE = "lepton"

@@ -17,7 +17,7 @@ from lepton_jupyter import launch
 from lepton_jupyter.jobs import pool
 from lepton_jupyter.jobs.api import Job
 from lepton_jupyter.jobs.folder import JobFolder, job_processes, process_matches
-from lepton_jupyter.jobs.spec import JobFailed, JobStatus
+from lepton_jupyter.jobs.schema import JobFailed, JobStatus
 from tests.fixtures.jobs import pool_serves
 from tests.fixtures.processes import pid_alive, wait_for
 

@@ -206,12 +206,12 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-def save_screenshot(target: Any, name: str, artifacts_dir: Path) -> Path:
+def save_screenshot(target: Any, name: str, artifacts_dir: Path, readme: bool = True) -> Path:
     """``name``.png of a page or element in tests/artifacts/; with
     ``LEPTON_UPDATE_SCREENSHOTS=1`` also in labextension/docs/ for the README (only on
-    request, so a test run leaves git clean)."""
+    request, so a test run leaves git clean) unless ``readme`` is False."""
     path = artifacts_dir / f"{name}.png"
     target.screenshot(path=str(path))
-    if UPDATE_SCREENSHOTS:
+    if UPDATE_SCREENSHOTS and readme:
         shutil.copyfile(path, DOCS / path.name)
     return path

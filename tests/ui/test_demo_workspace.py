@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,8 @@ from playwright.sync_api import Page, expect
 
 from tests.fixtures.jobs import kill_job_processes
 
-from .conftest import LabServer, lab_options, running_lab
-from .test_panels import JOB_TIMEOUT_MS, open_sidebar, section
+from .conftest import LabServer, lab_options, running_lab, save_screenshot
+from .test_panels import JOB_TIMEOUT_MS, collapse_others, open_sidebar, section, widen_sidebar
 
 pytestmark = pytest.mark.browser
 
@@ -37,8 +39,12 @@ def clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """``lepton demo`` with no options in an empty folder; its output, parsed."""
-    folder = tmp_path_factory.mktemp("first-hour")
+    """``lepton demo`` with no options in an empty folder; its output, parsed.
+
+    The folder is a short one in the temp folder, not pytest's, so the README's screenshots
+    of this world show paths like a user's.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="lepton-"))
     done = subprocess.run(
         [LEPTON, "demo"], cwd=folder, env=clean_env(), capture_output=True, text=True, timeout=900
     )
@@ -53,6 +59,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "runs": [first.group(1), again.group(1)],
     }
     kill_job_processes(root / "state" / "jobs")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +91,50 @@ def test_jupyter_lab_in_the_demo_workspace_shows_what_the_demo_made(
     # And the file browser shows the demo notebook in the folder the server serves
     page.locator('.jp-SideBar.jp-mod-left [data-id="filebrowser"]').click()
     expect(page.locator(".jp-DirListing-item[title^='Name: demo.ipynb']")).to_be_visible()
+
+
+def show_only(sidebar: Any, name: str) -> None:
+    """Expand section ``name`` and collapse the others."""
+    collapse_others(sidebar, name)
+    toggle = section(sidebar, name).locator(".lepton-section-toggle")
+    if toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+
+
+def test_the_readme_pictures_each_panel_in_the_demo_world(
+    demo_lab: LabServer, demo: dict[str, Any], page: Page, artifacts_dir: Path
+) -> None:
+    """The README's screenshots (``LEPTON_UPDATE_SCREENSHOTS=1``): each panel showing one
+    of the demo's things in detail."""
+    sidebar = open_sidebar(page, demo_lab)
+    widen_sidebar(page)
+    # Datasets: the demo's data registry browsed, its dataset attached in the workspace
+    show_only(sidebar, "datasets")
+    datasets = section(sidebar, "datasets")
+    datasets.get_by_label("Data registry").fill(str(demo["root"] / "data-registry"))
+    datasets.get_by_role("button", name="Browse").click()
+    expect(
+        datasets.locator(".lepton-registry-dataset[data-path='datasets/points']")
+    ).to_be_visible()
+    save_screenshot(datasets, "datasets", artifacts_dir)
+    # Jobs: the first run's training job, its ranks and loss curve
+    show_only(sidebar, "jobs")
+    jobs = section(sidebar, "jobs")
+    jobs.locator(".lepton-job", has_text="spirals").last.click()
+    expect(jobs.locator(".lepton-job-detail .lepton-loss-chart polyline").first).to_be_visible()
+    save_screenshot(jobs, "jobs", artifacts_dir)
+    # Models: demo/spirals, @prod moved to version 2, version 1's lineage
+    show_only(sidebar, "models")
+    models = section(sidebar, "models")
+    models.get_by_role("option", name="demo/spirals").click()
+    detail = models.locator(".lepton-model-detail")
+    detail.get_by_role("option", name="version 1").click()
+    expect(detail.locator(".lepton-lineage")).to_be_visible()
+    save_screenshot(models, "models", artifacts_dir)
+    # Runs: the rerun and its diff against the first run
+    show_only(sidebar, "runs")
+    runs = section(sidebar, "runs")
+    runs.get_by_role("option", name=re.compile(f"run {demo['runs'][1]}")).click()
+    expect(runs.locator(".lepton-diff")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    save_screenshot(runs, "runs", artifacts_dir)

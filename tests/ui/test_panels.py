@@ -3,7 +3,7 @@
 The data comes from ``tests/ui/world.py`` (a DVC data registry, an attached dataset, a
 finished 2-rank CPU job, a model with two versions published from it and a papermill run
 that loaded it), made once for the module. A screenshot of each panel lands in
-``tests/artifacts/`` (and in ``labextension/docs/`` with ``LEPTON_UPDATE_SCREENSHOTS=1``).
+``tests/artifacts/`` (the README's come from the demo world: test_demo_workspace.py).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def test_datasets_attach_update_detach(
     # And the older attach (v1) says a newer version is available
     old = datasets.locator('.lepton-attached-dataset[data-to="data/points-v1"]')
     expect(old.locator(".lepton-newer")).to_have_text("Newer version available: v2")
-    save_screenshot(datasets, "datasets", artifacts_dir)
+    save_screenshot(datasets, "datasets-flow", artifacts_dir, readme=False)
 
     # When they update it, it moves to v2; when they detach it, it is gone
     old.get_by_role("button", name="Update to v2").click()
@@ -277,7 +277,7 @@ def test_jobs_launch_from_a_cell_and_watch_it_finish(
     expect(detail.locator(".lepton-loss-chart polyline")).to_have_count(2)
     expect(detail.locator(".lepton-log-text")).to_contain_text("==> rank 1 <==")
     expect(detail.get_by_role("button", name="Cancel job")).to_have_count(0)
-    save_screenshot(jobs, "jobs", artifacts_dir)
+    save_screenshot(jobs, "jobs-flow", artifacts_dir, readme=False)
 
 
 def test_models_promote_roll_back_history_and_lineage(
@@ -336,7 +336,7 @@ def test_models_promote_roll_back_history_and_lineage(
     expect(details.locator("[data-status='succeeded']")).to_be_visible()
     graph.locator('.lepton-lineage-node[data-kind="run"]').click()
     expect(details).to_contain_text(world["run"])
-    save_screenshot(models, "models", artifacts_dir)
+    save_screenshot(models, "models-flow", artifacts_dir, readme=False)
 
 
 def test_runs_rerun_shows_the_diff_and_opens_the_output(
@@ -362,7 +362,7 @@ def test_runs_rerun_shows_the_diff_and_opens_the_output(
     pin = diff.locator("tr", has_text="vision/spiral@prod")
     expect(pin).to_contain_text("held")
     expect(diff.locator("tr.lepton-diff-metric", has_text="weight_sum")).to_contain_text("yes")
-    save_screenshot(runs, "runs", artifacts_dir)
+    save_screenshot(runs, "runs-flow", artifacts_dir, readme=False)
 
     # When they open the original run's output notebook, JupyterLab opens it in a tab
     runs.get_by_role("option", name=re.compile(f"run {world['run']}")).click()
