@@ -184,9 +184,24 @@ class JobService:
         """The job, with a dead supervisor noticed (and the job failed) on the way."""
         return self._check_alive(self.store.get(job_id))
 
-    def list(self, status: JobStatus | None = None) -> list[JobInfo]:
-        jobs = [self._check_alive(job) for job in self.store.list()]
+    def list(
+        self, status: JobStatus | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[JobInfo]:
+        """Jobs, newest first (``limit`` of them after the ``offset`` newest; all when None).
+
+        Only the active ones are checked for a dead supervisor: a page costs the same
+        however many jobs ended before.
+        """
+        jobs = [self._check_alive(job) for job in self.store.list(status, limit, offset)]
         return [job for job in jobs if status is None or job.status is status]
+
+    def count(self, status: JobStatus | None = None) -> int:
+        return self.store.count(status)
+
+    def active(self) -> list[JobInfo]:
+        """Jobs queued or running (a dead supervisor's found and failed on the way)."""
+        jobs = [self._check_alive(job) for job in self.store.active()]
+        return [job for job in jobs if not job.status.ended]
 
     def folder(self, job_id: str) -> JobFolder:
         return JobFolder(self.store.get(job_id).job_dir)

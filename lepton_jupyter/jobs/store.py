@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     inspect,
     select,
     text,
@@ -60,7 +61,8 @@ class JobRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(Text)
     job_dir: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Lists are read newest first, a page at a time: the index keeps that cheap at any size.
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     supervisor_pid: Mapped[int | None] = mapped_column(Integer)
@@ -204,6 +206,8 @@ def _engine(url: str) -> Engine:
 
         Base.metadata.create_all(engine)
         _add_missing_columns(engine)
+        for index in JobRow.__table__.indexes:  # a store from before an index was added
+            index.create(engine, checkfirst=True)
         _engines[url] = engine
     return engine
 
@@ -323,13 +327,30 @@ class JobStore:
                 raise NotFound(f"No job {job_id!r}." + did_you_mean(job_id, known))
             return _info(row)
 
-    def list(self, status: JobStatus | None = None) -> list[JobInfo]:
-        """Jobs, newest first."""
-        query = select(JobRow).order_by(JobRow.created_at.desc())
-        if status is not None:
-            query = query.where(JobRow.status == status.value)
+    def list(
+        self, status: JobStatus | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[JobInfo]:
+        """Jobs, newest first: ``limit`` of them (all when None) after the ``offset`` newest."""
+        query = self._where(select(JobRow), status)
+        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         with Session(self.engine) as session:
             return [_info(row) for row in session.scalars(query)]
+
+    def count(self, status: JobStatus | None = None) -> int:
+        with Session(self.engine) as session:
+            return session.scalar(self._where(select(func.count(JobRow.id)), status)) or 0
+
+    def active(self) -> list[JobInfo]:
+        """Jobs queued or running, newest first."""
+        query = select(JobRow).where(JobRow.status.in_(ACTIVE)).order_by(JobRow.created_at.desc())
+        with Session(self.engine) as session:
+            return [_info(row) for row in session.scalars(query)]
+
+    @staticmethod
+    def _where(query: Any, status: JobStatus | None) -> Any:
+        return query if status is None else query.where(JobRow.status == status.value)
 
     def _update(self, job_id: str, only_active: bool, **values: Any) -> bool:
         statement = sql_update(JobRow).where(JobRow.id == job_id)

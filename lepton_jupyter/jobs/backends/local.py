@@ -78,6 +78,11 @@ class LocalBackend(Backend):
             end_job_processes(folder.path)  # what the failed ranks started, before the status
             exit_codes: dict[int, int | None] = dict.fromkeys(range(world_size))
             exit_codes.update({r: f.exitcode for r, f in e.failures.items()})
+            # The agent reports the first forked rank it found ended; one that left a
+            # traceback exited 1 (worker._fail), whichever the agent saw first.
+            for r in range(world_size):
+                if exit_codes[r] is None and folder.read_error(r) is not None:
+                    exit_codes[r] = 1
             # The agent sees every failed rank in the same poll; the first traceback
             # written names the cause, the others usually report the broken connection.
             rank = folder.first_failed_rank()
