@@ -35,11 +35,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from .._process import pid_alive
+from .reaping import exit_with
 
 MODULE = "lepton_jupyter.jobs.pool"
 SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
@@ -363,7 +363,7 @@ class Pool:
             child = os.fork()
             if child == 0:
                 pool_fds = [self.listener.fileno(), self.lock_fd, self.selector.fileno()]
-                _become_supervisor(request, conn, pool_fds)
+                exit_with(lambda: _become_supervisor(request, conn, pool_fds))
             print(f"job {request['job_dir']}: supervisor {child}", flush=True)
         except Exception as e:
             with contextlib.suppress(OSError):
@@ -373,40 +373,32 @@ class Pool:
                 os.close(fd)
 
 
-def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: list[int]) -> None:
+def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: list[int]) -> int:
     """In the forked child: leave the pool, turn into the job's supervisor, answer the
-    kernel with this pid once the command line names the job, run the job. Never returns."""
-    code = 1
-    try:
-        for fd in pool_fds:
-            os.close(fd)  # the pool's socket and lock stay the pool's
-        os.setsid()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        from .folder import JobFolder, set_process_title
-        from .supervisor import main
+    kernel with this pid once the command line names the job, run the job."""
+    for fd in pool_fds:
+        os.close(fd)  # the pool's socket and lock stay the pool's
+    os.setsid()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    from .folder import JobFolder, set_process_title
+    from .supervisor import main
 
-        job_dir = request["job_dir"]
-        set_process_title(f"{request['python']} -m {SUPERVISOR_MODULE} {job_dir}")
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        null = os.open(os.devnull, os.O_RDONLY)
-        log = os.open(JobFolder(job_dir).supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(null)
-        os.close(log)
-        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
-        conn.close()
-        code = main(job_dir)
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    job_dir = request["job_dir"]
+    set_process_title(f"{request['python']} -m {SUPERVISOR_MODULE} {job_dir}")
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(JobFolder(job_dir).supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    conn.close()
+    return main(job_dir)
 
 
 def main(argv: list[str]) -> int:
