@@ -27,8 +27,6 @@ from ..jobs.service import JobService
 from .base import LeptonHandler
 
 ACTIVITY_KEY = "lepton_jobs"
-#: Seconds between two activity checks; well under any sensible idle-cull timeout.
-ACTIVITY_INTERVAL = 30.0
 
 
 class JobsHandler(LeptonHandler):
@@ -99,7 +97,8 @@ class JobActivity:
     def __init__(self, manager: JobService, web_settings: dict[str, Any]) -> None:
         self.manager = manager
         self.web_settings = web_settings
-        self.callback = PeriodicCallback(self.tick, ACTIVITY_INTERVAL * 1000)
+        interval = manager.settings.job_activity_interval
+        self.callback = PeriodicCallback(self.tick, interval * 1000)
 
     def tick(self) -> None:
         # Reading the active jobs also notices supervisors that died: theirs stop counting.

@@ -30,6 +30,8 @@ from .._process import pid_alive, pid_exists
 
 #: Set in the supervisor, so every process of the job (and all they start) carries it.
 JOB_DIR_ENV = "LEPTON_JOB_DIR"
+#: The job's id, beside its folder, for code in a rank (a published version's lineage).
+JOB_ID_ENV = "LEPTON_JOB_ID"
 
 
 class JobFolder:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .._process import pid_alive
+from .folder import JOB_DIR_ENV, JOB_ID_ENV, JobFolder, set_process_title
 from .reaping import exit_with
 
 MODULE = "lepton_jupyter.jobs.pool"
@@ -206,7 +207,7 @@ def start(python: str, owner: int, preload: list[str] | None = None) -> subproce
         return None
     if running(python):
         return None
-    env = {k: v for k, v in os.environ.items() if k not in ("LEPTON_JOB_DIR", "LEPTON_JOB_ID")}
+    env = {k: v for k, v in os.environ.items() if k not in (JOB_DIR_ENV, JOB_ID_ENV)}
     command = [python, "-m", MODULE, "--owner", str(owner)]
     if preload:
         command += ["--preload", ",".join(preload)]
@@ -381,7 +382,6 @@ def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: l
     os.setsid()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
-    from .folder import JobFolder, set_process_title
     from .supervisor import main
 
     job_dir = request["job_dir"]

@@ -28,22 +28,20 @@ from ..errors import Conflict, Invalid
 from ..settings import Settings
 from . import pool
 from .backends import backend_class, check_backend
+from .backends.base import job_env
 from .devices import (
     VISIBLE_ENV,
     DeviceError,
     check_dist_backend,
     check_gpu_job,
-    device_env,
     thread_env,
 )
 from .folder import JobFolder, process_matches, read_lines_from, read_tail
 from .gpu_pool import claim_gpus
-from .metrics import JOB_DIR_ENV
 from .reaping import end_job_processes
 from .schema import JobFailed, JobInfo, JobSpec, JobStatus, LogChunk, join_chunks
 from .store import JobStore, adopt_store, sqlite_url, store_path, utcnow
 
-JOB_ID_ENV = "LEPTON_JOB_ID"
 #: Most seconds ``wait()`` goes without checking that the job's supervisor lives.
 LIVENESS_INTERVAL = 1.0
 
@@ -477,18 +475,9 @@ def _start_supervisor(
     """Start the supervisor detached: own session, no stdin, output to the job folder,
     holding ``keep_fds`` (the job's GPU locks). A local job's comes from the warm pool
     when one can take it; else it starts fresh, and a pool is started for the next."""
-    env = {
-        **os.environ,
-        **spec.env,
-        **device_env(spec.gpus, spec.devices),
-        # Local ranks share this machine's CPUs; a Slurm job's script splits its own.
-        **(thread_env(spec.nprocs, spec.env) if spec.backend == "local" else {}),
-        JOB_DIR_ENV: str(folder.path),
-        JOB_ID_ENV: spec.id,
-    }
-    if env.get("MPLBACKEND", "").startswith("module://"):
-        # The kernel's inline backend means nothing in a rank.
-        env["MPLBACKEND"] = "Agg"
+    # Local ranks share this machine's CPUs; a Slurm job's script splits its own.
+    threads = thread_env(spec.nprocs, spec.env) if spec.backend == "local" else None
+    env = job_env(spec, folder.path, os.environ, threads)
     pooled = spec.backend == "local" and settings.job_pool
     if pooled:
         try:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
-    event,
     func,
     inspect,
     select,
@@ -35,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ..errors import NotFound, did_you_mean
+from ..sqlite import sqlite_engine
 from .schema import JobInfo, JobSpec, JobStatus
 
 ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
@@ -173,7 +173,7 @@ def adopt_store(store: JobStore, old: Path) -> None:
     ``store``, once; the old file is renamed so it is not read again."""
     if not old.exists() or sqlite_url(old) == store.url:
         return
-    engine = create_engine(sqlite_url(old))
+    engine = sqlite_engine(sqlite_url(old))
     try:
         with Session(engine) as source, Session(store.engine) as target, target.begin():
             known = set(target.scalars(select(JobRow.id)))
@@ -192,18 +192,7 @@ _engines: dict[str, Engine] = {}
 def _engine(url: str) -> Engine:
     engine = _engines.get(url)
     if engine is None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30} if "sqlite" in url else {})
-        if url.startswith("sqlite"):
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(conn: Any, _record: Any) -> None:
-                cursor = conn.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA busy_timeout=30000")
-                cursor.close()
-
+        engine = sqlite_engine(url) if url.startswith("sqlite") else create_engine(url)
         Base.metadata.create_all(engine)
         _add_missing_columns(engine)
         for index in JobRow.__table__.indexes:  # a store from before an index was added

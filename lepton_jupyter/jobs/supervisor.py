@@ -16,6 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from .folder import JOB_ID_ENV
 from .reaping import JobCgroup, die_with_parent, end_job_processes, exit_with
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -62,7 +63,7 @@ def _record_lost_lifecycle(job_dir: str, how: str) -> None:
 
 
 def main(job_dir: str) -> int:
-    job_id = os.environ.get("LEPTON_JOB_ID") or Path(job_dir).name
+    job_id = os.environ.get(JOB_ID_ENV) or Path(job_dir).name
     cgroup = JobCgroup.create(job_id, Path(job_dir))
     sys.stdout.flush()
     sys.stderr.flush()

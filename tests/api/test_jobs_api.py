@@ -21,9 +21,9 @@ TIMEOUT = 180
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config, monkeypatch):
-    # Check for running jobs every 0.2 s instead of every 30 s, before the server starts.
-    monkeypatch.setattr(jobs_handlers, "ACTIVITY_INTERVAL", 0.2)
+def jp_server_config(jp_server_config):
+    # Check for running jobs every 0.2 s instead of every 30 s.
+    jp_server_config.setdefault("LeptonApp", {})["job_activity_interval"] = 0.2
     return jp_server_config
 
 
