@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -567,18 +567,9 @@ class SqlTransaction:
             ModelVersion(
                 name=name,
                 version=v.number,
-                digest=v.digest,
-                kind=v.kind,
-                entry=v.entry,
-                size=v.size,
-                description=v.description,
-                metrics=v.metrics,
-                params=v.params,
-                lineage=v.lineage,
-                created_by=v.created_by,
-                created_at=v.created_at,
                 aliases=aliases[v.id],
                 files=files[v.id],
+                **{k: getattr(v, k) for k in _DESCRIBED},
             )
             for v in versions
         ]
@@ -715,22 +706,23 @@ class SqlTransaction:
         return None if found is None else _version_row(found)
 
 
+#: What a :class:`VersionRow` and the :class:`ModelVersion` describing it share.
+_DESCRIBED = (
+    "digest",
+    "kind",
+    "entry",
+    "size",
+    "description",
+    "metrics",
+    "params",
+    "lineage",
+    "created_by",
+    "created_at",
+)
+
+
 def _version_row(v: t.Version) -> VersionRow:
-    return VersionRow(
-        id=v.id,
-        model_id=v.model_id,
-        number=v.number,
-        digest=v.digest,
-        kind=v.kind,
-        entry=v.entry,
-        size=v.size,
-        description=v.description,
-        metrics=v.metrics,
-        params=v.params,
-        lineage=v.lineage,
-        created_by=v.created_by,
-        created_at=v.created_at,
-    )
+    return VersionRow(**{f.name: getattr(v, f.name) for f in fields(VersionRow)})
 
 
 def _grant_info(namespace: str, grant: t.Grant) -> GrantInfo:
