@@ -344,10 +344,15 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Versions of a model, oldest first */
+        /** Versions of a model, oldest first (a page: the newest limit below before) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Page size. */
+                    limit?: number;
+                    /** @description Only versions numbered below this. */
+                    before?: number;
+                };
                 header?: never;
                 path: {
                     namespace: string;
@@ -2578,6 +2583,10 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: components["schemas"]["JobStatus"];
+                    /** @description At most this many jobs (a page); None: all. */
+                    limit?: number;
+                    /** @description Skip this many of the newest first. */
+                    offset?: number;
                 };
                 header?: never;
                 path?: never;
@@ -4503,11 +4512,16 @@ export interface components {
         };
         /**
          * JobList
-         * @description ``GET /jobs``: every job the store knows, newest first.
+         * @description ``GET /jobs``: the jobs asked for (one page, or all), newest first.
          */
         JobList: {
             /** Jobs */
             jobs: components["schemas"]["JobInfo"][];
+            /**
+             * Total
+             * @description Jobs matching the query, on every page together.
+             */
+            total: number;
         };
         /**
          * JobLogs

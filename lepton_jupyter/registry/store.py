@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -147,8 +147,12 @@ class RegistryTransaction(Protocol):
     def latest_version(self, model_id: int) -> VersionRow | None:
         """A model's highest-numbered version, or None when it has none."""
 
-    def versions(self, model_id: int) -> list[VersionRow]:
-        """Every version of a model, oldest first."""
+    def versions(
+        self, model_id: int, limit: int | None = None, before: int | None = None
+    ) -> list[VersionRow]:
+        """A model's versions, oldest first; with ``limit`` only the newest ``limit`` of
+        those numbered below ``before``: one page, read through the (model, number) index
+        whatever the model's size."""
 
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         """Store version ``number`` with its files."""
@@ -452,10 +456,13 @@ class SqlTransaction:
         ids = list(namespace_ids)
         if not ids:
             return []
+        # Per model, its highest number: one (model, number) index lookup each, where a
+        # GROUP BY over every version would read them all.
         latest = (
-            select(t.Version.model_id, func.max(t.Version.number).label("number"))
-            .group_by(t.Version.model_id)
-            .subquery()
+            select(func.max(t.Version.number))
+            .where(t.Version.model_id == t.Model.id)
+            .correlate(t.Model)
+            .scalar_subquery()
         )
         rows = self.session.execute(
             select(
@@ -468,11 +475,7 @@ class SqlTransaction:
                 t.Version.description,
             )
             .join(t.Model, t.Model.namespace_id == t.Namespace.id)
-            .join(latest, latest.c.model_id == t.Model.id)
-            .join(
-                t.Version,
-                (t.Version.model_id == t.Model.id) & (t.Version.number == latest.c.number),
-            )
+            .join(t.Version, (t.Version.model_id == t.Model.id) & (t.Version.number == latest))
             .where(t.Namespace.id.in_(ids))
             .order_by(t.Namespace.name, t.Model.name)
         ).all()
@@ -509,11 +512,16 @@ class SqlTransaction:
         )
         return None if found is None else _version_row(found)
 
-    def versions(self, model_id: int) -> list[VersionRow]:
-        rows = self.session.scalars(
-            select(t.Version).where(t.Version.model_id == model_id).order_by(t.Version.number)
-        )
-        return [_version_row(v) for v in rows]
+    def versions(
+        self, model_id: int, limit: int | None = None, before: int | None = None
+    ) -> list[VersionRow]:
+        query = select(t.Version).where(t.Version.model_id == model_id)
+        if before is not None:
+            query = query.where(t.Version.number < before)
+        if limit is None:
+            return [_version_row(v) for v in self.session.scalars(query.order_by(t.Version.number))]
+        page = self.session.scalars(query.order_by(t.Version.number.desc()).limit(limit))
+        return [_version_row(v) for v in page][::-1]
 
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         version = t.Version(
@@ -559,18 +567,9 @@ class SqlTransaction:
             ModelVersion(
                 name=name,
                 version=v.number,
-                digest=v.digest,
-                kind=v.kind,
-                entry=v.entry,
-                size=v.size,
-                description=v.description,
-                metrics=v.metrics,
-                params=v.params,
-                lineage=v.lineage,
-                created_by=v.created_by,
-                created_at=v.created_at,
                 aliases=aliases[v.id],
                 files=files[v.id],
+                **{k: getattr(v, k) for k in _DESCRIBED},
             )
             for v in versions
         ]
@@ -707,22 +706,23 @@ class SqlTransaction:
         return None if found is None else _version_row(found)
 
 
+#: What a :class:`VersionRow` and the :class:`ModelVersion` describing it share.
+_DESCRIBED = (
+    "digest",
+    "kind",
+    "entry",
+    "size",
+    "description",
+    "metrics",
+    "params",
+    "lineage",
+    "created_by",
+    "created_at",
+)
+
+
 def _version_row(v: t.Version) -> VersionRow:
-    return VersionRow(
-        id=v.id,
-        model_id=v.model_id,
-        number=v.number,
-        digest=v.digest,
-        kind=v.kind,
-        entry=v.entry,
-        size=v.size,
-        description=v.description,
-        metrics=v.metrics,
-        params=v.params,
-        lineage=v.lineage,
-        created_by=v.created_by,
-        created_at=v.created_at,
-    )
+    return VersionRow(**{f.name: getattr(v, f.name) for f in fields(VersionRow)})
 
 
 def _grant_info(namespace: str, grant: t.Grant) -> GrantInfo:
