@@ -45,6 +45,15 @@ class FileEntry(BaseModel):
     size: int = Field(ge=0, lt=2**63)
 
 
+class YankInfo(BaseModel):
+    """Why a version was withdrawn: listings and aliases skip it, exact references and a
+    rerun's pins still load it (with this shown)."""
+
+    reason: str
+    by: str
+    at: UtcDatetime
+
+
 class ModelVersion(BaseModel):
     """One immutable version; ``ref`` (``ns/model:N``) names it for ever."""
 
@@ -62,6 +71,7 @@ class ModelVersion(BaseModel):
     created_at: UtcDatetime
     aliases: list[str] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
+    yanked: YankInfo | None = Field(default=None, description="Set once the version is yanked.")
 
     @property
     def ref(self) -> str:
@@ -107,9 +117,10 @@ class GrantInfo(BaseModel):
 
 
 class NamespaceInfo(BaseModel):
+    """A namespace the caller has a role in (to anyone else it does not exist: a 404)."""
+
     name: str
-    exists: bool
-    role: Role | None = Field(description="The caller's role here (None: no access).")
+    role: Role = Field(description="The caller's role here.")
     grants: list[GrantInfo]
 
 
@@ -204,6 +215,12 @@ class GrantRequest(BaseModel):
     group: str | None = None
 
 
+class YankRequest(BaseModel):
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why: shown to whoever still loads it."
+    )
+
+
 class LoadRequest(BaseModel):
     notebook: str = ""
     job: str = ""
@@ -220,6 +237,22 @@ class MissingBlobs(BaseModel):
 
 class RefQuery(BaseModel):
     ref: str
+
+
+class VersionsQuery(BaseModel):
+    include_yanked: bool = Field(default=False, description="List yanked versions too.")
+
+
+class PublishCheckQuery(BaseModel):
+    name: str = Field(description="The model: 'ns/model'.")
+    alias: str | None = Field(default=None, description="An alias the publish would set.")
+
+
+class PublishCheck(BaseModel):
+    """``GET /registry/publish-check``: this publish would be accepted (else its error)."""
+
+    name: str
+    alias: str | None
 
 
 class NamespaceQuery(BaseModel):
