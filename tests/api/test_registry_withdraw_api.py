@@ -89,13 +89,12 @@ async def test_no_role_gets_the_same_404_for_what_exists_and_what_does_not(
     for method, path, body in paths:
         seen = {}
         for ns in ("vision", "visiom"):
-            code, text = await error(
-                jp_fetch, method, *(p.format(ns=ns) for p in path), body=body
-            )
+            code, text = await error(jp_fetch, method, *(p.format(ns=ns) for p in path), body=body)
             seen[ns] = (code, text.replace(ns, "X"))
         assert seen["vision"] == seen["visiom"], (method, path, seen)
-        assert seen["vision"][0] == 404 and "does not exist or you have no role there" in (
-            seen["vision"][1]
+        assert (
+            seen["vision"][0] == 404
+            and "does not exist or you have no role there" in (seen["vision"][1])
         )
     # The early publish check says what the publish would: 404 here, fine in a new namespace
     code, text = await error(jp_fetch, "GET", "publish-check", params={"name": "vision/resnet"})
