@@ -13,7 +13,6 @@ are hard links to verified blobs, so a second load costs a directory lookup.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
@@ -31,7 +30,8 @@ from ..compare.schema import Comparison, ComparisonRequest
 from ..compare.service import CompareService
 from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound
 from ..settings import Settings, load_settings
-from .blobs import CHUNK, BlobStore, StatCache, hash_file, link_or_copy, new_hasher, parse_address
+from .blobs import CHUNK, StatCache, hash_file, link_or_copy, new_hasher, parse_address
+from .identity import Principal, current_principal, service_auth
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -45,8 +45,7 @@ from .schema import (
     PublishRequest,
     Role,
 )
-from .service import Principal, RegistryService, parse_name
-from .store import Store
+from .service import open_service, parse_name
 
 STATE_DICT_FILE = "model.pt"
 
@@ -260,13 +259,8 @@ class DirectClient(RegistryClient):
 
     def __init__(self, settings: Settings, principal: Principal) -> None:
         super().__init__(settings, principal)
-        self.blobs = BlobStore(settings.registry_storage, self.stat_cache)
-        self.service = RegistryService(
-            Store(settings.registry_db),
-            self.blobs,
-            settings.protected_aliases,
-            promotion_gates=settings.promotion_gates,
-        )
+        self.service = open_service(settings)
+        self.blobs = self.service.blobs
         self.compare = CompareService(self.service)
 
     def _store_files(self, staged: Staged) -> list[FileEntry]:
@@ -361,13 +355,6 @@ class DirectClient(RegistryClient):
 
 
 _ERRORS: dict[int, type[LeptonError]] = {400: Invalid, 403: Forbidden, 404: NotFound, 409: Conflict}
-
-
-def service_auth(settings: Settings) -> dict[str, str]:
-    """The header a registry service authenticates us by: ``LEPTON_REGISTRY_TOKEN``, else
-    the ``JUPYTERHUB_API_TOKEN`` a hub gives every single-user server and its kernels."""
-    token = settings.registry_token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
-    return {"Authorization": f"token {token}"} if token else {}
 
 
 class HttpClient(RegistryClient):
@@ -552,13 +539,6 @@ class HttpClient(RegistryClient):
 
 _clients: dict[tuple[Any, ...], RegistryClient] = {}
 _clients_lock = threading.Lock()
-
-
-def current_principal() -> Principal:
-    """Who this process acts as: the hub user of a JupyterHub single-user server (whose
-    servers and kernels have ``JUPYTERHUB_USER``), else the OS user. A hub service checks
-    the token, not this name; it names the namespace of a bare model name."""
-    return Principal(user=os.environ.get("JUPYTERHUB_USER") or getpass.getuser())
 
 
 def get_client(settings: Settings | None = None) -> RegistryClient:

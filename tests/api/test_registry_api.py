@@ -13,7 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.service import Principal, RegistryService
-from lepton_jupyter.registry.store import Store
+from lepton_jupyter.registry.store import SqlRegistryStore
 from tests.fixtures.registry import one_file_request
 
 
@@ -219,7 +219,7 @@ async def test_bad_requests_get_clear_json_errors(jp_fetch):
 
 async def test_no_permission_is_403_naming_role_and_namespace(jp_fetch, lepton_state: Path):
     # Given a namespace 'vision' that alice (not the server's user) administers
-    store = Store(f"sqlite:///{lepton_state / 'registry.db'}")
+    store = SqlRegistryStore(f"sqlite:///{lepton_state / 'registry.db'}")
     blobs = BlobStore(str(lepton_state / "blobs"), StatCache(lepton_state / "alice-stat.db"))
     alice = RegistryService(store, blobs)
     (lepton_state / "a.bin").write_bytes(b"alice's")

@@ -316,13 +316,13 @@ def test_alias_lookup_checks_roles_like_every_read(registry, tmp_path):
 
 
 def test_alias_lookup_sees_moves_made_by_other_processes(registry, registry_db_url, tmp_path):
-    from lepton_jupyter.registry.store import Store
+    from lepton_jupyter.registry.store import SqlRegistryStore
 
     put(registry, ALICE, "vision/resnet", b"1", tmp_path, alias="prod")
     put(registry, ALICE, "vision/resnet", b"2", tmp_path)
     assert registry.alias(ALICE, "vision/resnet", "prod").version == 1
     # When another store (as another process would) moves prod
-    other = RegistryService(Store(registry_db_url), registry.blobs)
+    other = RegistryService(SqlRegistryStore(registry_db_url), registry.blobs)
     other.set_alias(ALICE, "vision/resnet", "prod", 2)
     # Then the next lookup answers the new version, not a cached one
     assert registry.alias(ALICE, "vision/resnet", "prod").version == 2
@@ -346,7 +346,7 @@ def test_an_older_store_is_migrated_when_opened(registry_db_url, tmp_path):
     assert "run" not in {c["name"] for c in inspect(engine).get_columns("loads")}
     engine.dispose()
     # When the registry opens it
-    store = db.Store(registry_db_url)
+    store = db.SqlRegistryStore(registry_db_url)
     # Then it is at the latest schema
     columns = {c["name"] for c in inspect(store.read_engine).get_columns("loads")}
     assert "run" in columns
