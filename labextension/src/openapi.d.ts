@@ -39,7 +39,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -48,7 +48,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -57,7 +57,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -122,7 +122,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -131,7 +131,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -140,7 +140,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -205,7 +205,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -214,7 +214,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -223,7 +223,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -288,7 +288,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -297,7 +297,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -306,7 +306,93 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/registry/publish-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether a publish (and its alias) would be accepted: its error if not */
+        get: {
+            parameters: {
+                query: {
+                    /** @description The model: 'ns/model'. */
+                    name: string;
+                    /** @description An alias the publish would set. */
+                    alias?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PublishCheck"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -344,10 +430,13 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Versions of a model, oldest first */
+        /** Versions of a model, oldest first (yanked ones only if asked) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description List yanked versions too. */
+                    include_yanked?: boolean;
+                };
                 header?: never;
                 path: {
                     namespace: string;
@@ -375,7 +464,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -384,7 +473,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -393,7 +482,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -449,7 +538,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -458,7 +547,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -467,7 +556,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -536,7 +625,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -545,7 +634,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -554,7 +643,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -631,7 +720,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -640,7 +729,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -649,7 +738,100 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/registry/models/{namespace}/{model}/versions/{version}/yank": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                model: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw a version (maintainer): hidden from listings and aliases, still loadable by its number, with the reason */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    namespace: string;
+                    model: string;
+                    version: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["YankRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelVersion"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -720,7 +902,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -729,7 +911,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -738,7 +920,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -807,7 +989,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -816,7 +998,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -825,7 +1007,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -896,7 +1078,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -905,7 +1087,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -914,7 +1096,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -970,7 +1152,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -979,7 +1161,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -988,7 +1170,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1060,7 +1242,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1069,7 +1251,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1078,7 +1260,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1147,7 +1329,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1156,7 +1338,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1165,7 +1347,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1232,7 +1414,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1241,7 +1423,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1250,7 +1432,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1317,7 +1499,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1326,7 +1508,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1335,7 +1517,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1390,7 +1572,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1399,7 +1581,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1408,7 +1590,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1429,6 +1611,95 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/registry/namespaces/{namespace}/grants/{subject_kind}/{subject}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                subject_kind: string;
+                subject: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke the grant of a user or a group (admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    namespace: string;
+                    subject_kind: string;
+                    subject: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GrantInfo"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1475,7 +1746,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1484,7 +1755,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1493,7 +1764,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1560,7 +1831,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1569,7 +1840,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1578,7 +1849,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1631,7 +1902,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1640,7 +1911,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1649,7 +1920,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1714,7 +1985,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1723,7 +1994,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1732,7 +2003,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1798,7 +2069,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1807,7 +2078,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1816,7 +2087,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1888,7 +2159,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1897,7 +2168,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1906,7 +2177,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1968,7 +2239,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1977,7 +2248,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1986,7 +2257,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2049,7 +2320,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2058,7 +2329,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2067,7 +2338,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2120,7 +2391,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2129,7 +2400,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2138,7 +2409,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2202,7 +2473,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2211,7 +2482,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2220,7 +2491,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2289,7 +2560,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2298,7 +2569,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2307,7 +2578,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2368,7 +2639,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2377,7 +2648,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2386,7 +2657,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2453,7 +2724,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2462,7 +2733,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2471,7 +2742,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2523,7 +2794,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2532,7 +2803,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2541,7 +2812,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2603,7 +2874,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2612,7 +2883,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2621,7 +2892,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2688,7 +2959,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2697,7 +2968,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2706,7 +2977,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2775,7 +3046,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2784,7 +3055,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2793,7 +3064,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2863,7 +3134,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2872,7 +3143,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2881,7 +3152,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2951,7 +3222,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2960,7 +3231,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2969,7 +3240,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3035,7 +3306,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3044,7 +3315,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3053,7 +3324,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3120,7 +3391,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3129,7 +3400,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3138,7 +3409,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3209,7 +3480,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3218,7 +3489,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3227,7 +3498,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3300,7 +3571,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3309,7 +3580,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3318,7 +3589,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3379,7 +3650,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3388,7 +3659,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3397,7 +3668,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3464,7 +3735,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3473,7 +3744,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3482,7 +3753,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3536,7 +3807,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3545,7 +3816,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3554,7 +3825,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3620,7 +3891,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3629,7 +3900,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3638,7 +3909,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3707,7 +3978,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3716,7 +3987,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3725,7 +3996,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -4976,18 +5247,25 @@ export interface components {
             aliases: string[];
             /** Files */
             files: components["schemas"]["FileEntry"][];
+            /**
+             * @description Set once the version is yanked.
+             * @default null
+             */
+            yanked: components["schemas"]["YankInfo"] | null;
         };
-        /** NamespaceInfo */
+        /**
+         * NamespaceInfo
+         * @description A namespace the caller has a role in (to anyone else it does not exist: a 404).
+         */
         NamespaceInfo: {
             /** Name */
             name: string;
-            /** Exists */
-            exists: boolean;
             /**
              * Role
-             * @description The caller's role here (None: no access).
+             * @description The caller's role here.
+             * @enum {string}
              */
-            role: ("reader" | "writer" | "maintainer" | "admin") | null;
+            role: "reader" | "writer" | "maintainer" | "admin";
             /** Grants */
             grants: components["schemas"]["GrantInfo"][];
         };
@@ -5099,6 +5377,16 @@ export interface components {
             after: {
                 [key: string]: unknown;
             } | null;
+        };
+        /**
+         * PublishCheck
+         * @description ``GET /registry/publish-check``: this publish would be accepted (else its error).
+         */
+        PublishCheck: {
+            /** Name */
+            name: string;
+            /** Alias */
+            alias: string | null;
         };
         /**
          * PublishDiff
@@ -5539,6 +5827,30 @@ export interface components {
              * @default null
              */
             rev?: string | null;
+        };
+        /**
+         * YankInfo
+         * @description Why a version was withdrawn: listings and aliases skip it, exact references and a
+         *     rerun's pins still load it (with this shown).
+         */
+        YankInfo: {
+            /** Reason */
+            reason: string;
+            /** By */
+            by: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
+        /** YankRequest */
+        YankRequest: {
+            /**
+             * Reason
+             * @description Why: shown to whoever still loads it.
+             */
+            reason: string;
         };
     };
     responses: never;

@@ -128,7 +128,7 @@ class RegistryClient(ABC):
     def aliases(self, name: str) -> list[AliasInfo]: ...
 
     @abstractmethod
-    def versions(self, name: str) -> list[ModelVersion]: ...
+    def versions(self, name: str, include_yanked: bool = False) -> list[ModelVersion]: ...
 
     @abstractmethod
     def models(self, namespace: str | None = None) -> list[ModelSummary]: ...
@@ -157,6 +157,14 @@ class RegistryClient(ABC):
     def grant(
         self, namespace: str, role: Role, user: str | None = None, group: str | None = None
     ) -> GrantInfo: ...
+
+    @abstractmethod
+    def revoke(
+        self, namespace: str, user: str | None = None, group: str | None = None
+    ) -> GrantInfo: ...
+
+    @abstractmethod
+    def yank(self, name: str, version: int, reason: str) -> ModelVersion: ...
 
     @abstractmethod
     def namespace(self, name: str) -> NamespaceInfo: ...
@@ -303,8 +311,8 @@ class DirectClient(RegistryClient):
     def aliases(self, name: str) -> list[AliasInfo]:
         return self.service.aliases(self.principal, name)
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        return self.service.versions(self.principal, name)
+    def versions(self, name: str, include_yanked: bool = False) -> list[ModelVersion]:
+        return self.service.versions(self.principal, name, include_yanked=include_yanked)
 
     def models(self, namespace: str | None = None) -> list[ModelSummary]:
         return self.service.models(self.principal, namespace)
@@ -335,6 +343,14 @@ class DirectClient(RegistryClient):
         self, namespace: str, role: Role, user: str | None = None, group: str | None = None
     ) -> GrantInfo:
         return self.service.grant(self.principal, namespace, role, user=user, group=group)
+
+    def revoke(
+        self, namespace: str, user: str | None = None, group: str | None = None
+    ) -> GrantInfo:
+        return self.service.revoke(self.principal, namespace, user=user, group=group)
+
+    def yank(self, name: str, version: int, reason: str) -> ModelVersion:
+        return self.service.yank(self.principal, name, version, reason)
 
     def namespace(self, name: str) -> NamespaceInfo:
         return self.service.namespace(self.principal, name)
@@ -444,14 +460,9 @@ class HttpClient(RegistryClient):
         return cached
 
     def check_publish(self, name: str, alias: str | None) -> None:
-        namespace, _ = parse_name(name, self.principal)
-        info = NamespaceInfo.model_validate(self._call("GET", f"/namespaces/{namespace}"))
-        ranks = ("reader", "writer", "maintainer", "admin")
-        if info.exists:
-            rank = ranks.index(info.role) if info.role else -1
-            if rank < ranks.index("writer"):
-                you = f"you are {info.role}" if info.role else "you have no role there"
-                raise Forbidden(f"publishing to '{namespace}' needs the writer role; {you}.")
+        namespace, model = parse_name(name, self.principal)
+        params = {"name": f"{namespace}/{model}", **({"alias": alias} if alias else {})}
+        self._call("GET", "/publish-check", params=params)
 
     def _publish(self, name: str, request: PublishRequest) -> ModelVersion:
         data = self._call(
@@ -470,8 +481,9 @@ class HttpClient(RegistryClient):
         data = self._call("GET", f"{self._model_path(name)}/aliases")
         return [AliasInfo.model_validate(x) for x in data]
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        data = self._call("GET", f"{self._model_path(name)}/versions")
+    def versions(self, name: str, include_yanked: bool = False) -> list[ModelVersion]:
+        params = {"include_yanked": "true"} if include_yanked else {}
+        data = self._call("GET", f"{self._model_path(name)}/versions", params=params)
         return [ModelVersion.model_validate(x) for x in data]
 
     def models(self, namespace: str | None = None) -> list[ModelSummary]:
@@ -511,6 +523,21 @@ class HttpClient(RegistryClient):
             json={"role": role, "user": user, "group": group},
         )
         return GrantInfo.model_validate(data)
+
+    def revoke(
+        self, namespace: str, user: str | None = None, group: str | None = None
+    ) -> GrantInfo:
+        if (user is None) == (group is None):
+            raise Invalid("Revoke the role of exactly one of user=... or group=....")
+        kind, subject = ("user", user) if user is not None else ("group", group)
+        path = (
+            f"/namespaces/{quote(namespace, safe='')}/grants/{kind}/{quote(str(subject), safe='')}"
+        )
+        return GrantInfo.model_validate(self._call("DELETE", path))
+
+    def yank(self, name: str, version: int, reason: str) -> ModelVersion:
+        path = f"{self._model_path(name)}/versions/{int(version)}/yank"
+        return ModelVersion.model_validate(self._call("POST", path, json={"reason": reason}))
 
     def namespace(self, name: str) -> NamespaceInfo:
         return NamespaceInfo.model_validate(self._call("GET", f"/namespaces/{name}"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.service import Principal, RegistryService
-from lepton_jupyter.registry.store import Store
+from lepton_jupyter.registry.store import SqlRegistryStore
 from tests.api.test_registry_api import call, error, publish
 from tests.fixtures.registry import one_file_request
 
@@ -70,7 +70,7 @@ async def test_no_role_gets_the_same_404_for_what_exists_and_what_does_not(
     jp_fetch, lepton_state: Path
 ):
     # Given a namespace 'vision' that alice (not the server's user) administers
-    store = Store(f"sqlite:///{lepton_state / 'registry.db'}")
+    store = SqlRegistryStore(f"sqlite:///{lepton_state / 'registry.db'}")
     blobs = BlobStore(str(lepton_state / "blobs"), StatCache(lepton_state / "alice-stat.db"))
     alice = RegistryService(store, blobs)
     (lepton_state / "a.bin").write_bytes(b"alice's")

@@ -58,7 +58,7 @@ def test_revoking_a_group_grant_and_a_grant_that_is_not_there(resnet):
     assert resnet.revoke(ALICE, "vision", group="nlp").group == "nlp"
     with pytest.raises(NotFound, match="'vision' has no grant for the group 'nlp'"):
         resnet.revoke(ALICE, "vision", group="nlp")
-    with pytest.raises(Invalid, match="exactly one of user=... or group=..."):
+    with pytest.raises(Invalid, match=r"exactly one of user=\.\.\. or group=\.\.\."):
         resnet.revoke(ALICE, "vision", user="bob", group="nlp")
 
 
