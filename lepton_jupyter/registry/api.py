@@ -421,8 +421,7 @@ def revoke(namespace: str, user: str | None = None, group: str | None = None) ->
 def yank(name: str, version: int, reason: str) -> ModelVersion:
     """Withdraw a bad version (maintainers): listings, the latest and aliases skip it and no
     alias can be moved onto it; ``name:version`` and a rerun's pins still load it, with
-    ``reason`` shown. Versions are never reused or deleted here (an admin's ``lepton
-    registry fsck --gc --purge-yanked`` deletes yanked versions for good).
+    ``reason`` shown. A yanked version keeps its number and its bytes.
 
     In a dry-run rerun the yank is recorded in the run ledger, not made.
     """
