@@ -430,10 +430,14 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Versions of a model, oldest first (yanked ones only if asked) */
+        /** Versions of a model, oldest first (a page: the newest limit below before; yanked ones only if asked) */
         get: {
             parameters: {
                 query?: {
+                    /** @description Page size. */
+                    limit?: number;
+                    /** @description Only versions numbered below this. */
+                    before?: number;
                     /** @description List yanked versions too. */
                     include_yanked?: boolean;
                 };
@@ -2849,6 +2853,10 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: components["schemas"]["JobStatus"];
+                    /** @description At most this many jobs (a page); None: all. */
+                    limit?: number;
+                    /** @description Skip this many of the newest first. */
+                    offset?: number;
                 };
                 header?: never;
                 path?: never;
@@ -4774,11 +4782,16 @@ export interface components {
         };
         /**
          * JobList
-         * @description ``GET /jobs``: every job the store knows, newest first.
+         * @description ``GET /jobs``: the jobs asked for (one page, or all), newest first.
          */
         JobList: {
             /** Jobs */
             jobs: components["schemas"]["JobInfo"][];
+            /**
+             * Total
+             * @description Jobs matching the query, on every page together.
+             */
+            total: number;
         };
         /**
          * JobLogs

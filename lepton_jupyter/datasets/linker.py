@@ -87,8 +87,13 @@ _LINKERS: dict[str, Callable[[str, str], None]] = {
 
 def check_link_types(link_types: Sequence[str]) -> list[str]:
     """The configured link types, or Invalid naming the unknown ones."""
+    if not link_types:
+        raise Invalid(
+            "cache_link_types (LEPTON_CACHE_LINK_TYPES) is empty: files cannot be placed "
+            f"from the shared cache without a way to link them; name some of {list(LINK_TYPES)}."
+        )
     unknown = [t for t in link_types if t not in _LINKERS]
-    if unknown or not link_types:
+    if unknown:
         raise Invalid(
             f"Unknown cache link types {unknown} (cache_link_types / "
             f"LEPTON_CACHE_LINK_TYPES); choose from {list(LINK_TYPES)}."

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import pins
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
+from ..gitstate import is_ignored
 from ..settings import Settings, load_settings
 from ..workdir import read_attached, remove_tree, unmirror, write_attached
 from . import cache, warm
@@ -278,7 +279,7 @@ class DatasetService:
         if (
             git_root is not None
             and git_root != self.workspace
-            and _ignored_by_git(git_root, self.workspace)
+            and is_ignored(git_root, self.workspace)
         ):
             # The enclosing repo will never track this folder (a scratch or demo folder
             # listed in its .gitignore): DVC cannot live in it as a subdir project.
@@ -1365,11 +1366,3 @@ def _repo_lock(ws: Repo) -> Iterator[None]:
         yield
     finally:
         ws.lock.unlock()
-
-
-def _ignored_by_git(git_root: Path, folder: Path) -> bool:
-    """Whether ``folder`` is git-ignored in the repository at ``git_root``."""
-    from scmrepo.git import Git
-
-    with Git(str(git_root)) as scm:
-        return bool(scm.is_ignored(str(folder)))

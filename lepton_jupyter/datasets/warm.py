@@ -244,8 +244,12 @@ def project_config(root: Path) -> dict[str, dict[str, str]]:
 
 
 def check_project(root: Path, cache_config: dict[str, str]) -> bool:
-    """Whether the project is pointed at the shared cache and its ``.dvc`` files are
-    git-ignored by this path as DVC would (returns whether git is in use)."""
+    """That the project is pointed at the shared cache (a fresh clone's missing
+    ``.dvc/config.local`` is written as DVC writes it) and takes the lock this path takes;
+    returns whether the project uses git."""
+    local = root / ".dvc" / "config.local"
+    if not os.path.lexists(local):
+        _write_local_config(local, cache_config)
     config = project_config(root)
     if any(config["cache"].get(k) != v for k, v in cache_config.items()):
         raise NotWarm("the project is not pointed at the shared cache yet")
@@ -253,6 +257,22 @@ def check_project(root: Path, cache_config: dict[str, str]) -> bool:
     if _true(core.get("hardlink_lock")) or _true(core.get("autostage")):
         raise NotWarm("the project takes a hardlink lock or autostages in git")
     return not _true(core.get("no_scm"))
+
+
+def _write_local_config(path: Path, cache_config: dict[str, str]) -> None:
+    """``.dvc/config.local`` holding only the cache section (DVC saves it via configobj)."""
+    from configobj import ConfigObj
+
+    if path.parent.is_symlink():
+        raise NotWarm(".dvc is a link")
+    stream = io.BytesIO()
+    ConfigObj({"cache": cache_config}).write(stream)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    except OSError:
+        raise NotWarm(f"{path} cannot be created") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(stream.getvalue())
 
 
 def _true(value: str | None) -> bool:

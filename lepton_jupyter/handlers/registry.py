@@ -94,10 +94,14 @@ class VersionsHandler(RegistryHandler):
     @web.authenticated
     @authorized
     def get(self, namespace: str, model: str) -> None:
-        query = self.query(VersionsQuery)
+        page = self.query(VersionsQuery)
         self.reply(
             self.registry.versions(
-                self.principal, f"{namespace}/{model}", include_yanked=query.include_yanked
+                self.principal,
+                f"{namespace}/{model}",
+                limit=page.limit,
+                before=page.before,
+                include_yanked=page.include_yanked,
             )
         )
 

@@ -67,7 +67,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     },
     f"{MODEL}/versions": {
         "get": Operation(
-            "Versions of a model, oldest first (yanked ones only if asked)",
+            "Versions of a model, oldest first (a page: the newest limit below before; "
+            "yanked ones only if asked)",
             list[ModelVersion],
             query=VersionsQuery,
         ),

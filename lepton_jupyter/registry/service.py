@@ -38,6 +38,7 @@ from .identity import Principal
 from .maintenance import fsck
 from .policy import NamespacePolicy
 from .schema import (
+    MAX_PAGE,
     MAX_VERSION,
     AliasEvent,
     AliasInfo,
@@ -684,13 +685,25 @@ class RegistryService:
         ]
 
     def versions(
-        self, principal: Principal, name: str, include_yanked: bool = False
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+        include_yanked: bool = False,
     ) -> list[ModelVersion]:
-        """A model's versions, oldest first; yanked ones only if asked (each says why)."""
+        """Versions of ``name``, oldest first, yanked ones only if asked (each says why);
+        with ``limit``, one page: the newest ``limit`` numbered below ``before`` (the next
+        older page: ``before`` = this page's first)."""
+        if limit is not None and not 1 <= limit <= MAX_PAGE:
+            raise Invalid(f"A page holds 1 to {MAX_PAGE} versions, not {limit}.")
+        if before is not None and not 1 <= before <= MAX_VERSION:
+            raise Invalid(f"before={before} is not a version number (1 to {MAX_VERSION}).")
         namespace, model_name = parse_name(name, principal)
         with self.store.reading() as tx:
             _, model = self._model(tx, principal, namespace, model_name)
-            rows = [v for v in tx.versions(model.id) if include_yanked or v.yanked is None]
+            rows = tx.versions(model.id, limit, before, include_yanked=include_yanked)
             return tx.describe(f"{namespace}/{model_name}", rows)
 
     def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -155,8 +155,16 @@ class RegistryTransaction(Protocol):
     def latest_version(self, model_id: int, *, include_yanked: bool = True) -> VersionRow | None:
         """A model's highest-numbered version (not yanked unless ``include_yanked``), or None."""
 
-    def versions(self, model_id: int) -> list[VersionRow]:
-        """Every version of a model, oldest first."""
+    def versions(
+        self,
+        model_id: int,
+        limit: int | None = None,
+        before: int | None = None,
+        include_yanked: bool = True,
+    ) -> list[VersionRow]:
+        """A model's versions (yanked ones unless not ``include_yanked``), oldest first;
+        with ``limit`` only the newest ``limit`` of those numbered below ``before``: one
+        page, read through the (model, number) index whatever the model's size."""
 
     def yank(self, version: VersionRow, reason: str, by: str) -> VersionRow:
         """Mark ``version`` yanked (by whom, now, why); the row as it is then."""
@@ -481,11 +489,13 @@ class SqlTransaction:
         ids = list(namespace_ids)
         if not ids:
             return []
+        # Per model, its highest number: one (model, number) index lookup each, where a
+        # GROUP BY over every version would read them all.
         latest = (
-            select(t.Version.model_id, func.max(t.Version.number).label("number"))
-            .where(t.Version.yanked_at.is_(None))
-            .group_by(t.Version.model_id)
-            .subquery()
+            select(func.max(t.Version.number))
+            .where(t.Version.model_id == t.Model.id, t.Version.yanked_at.is_(None))
+            .correlate(t.Model)
+            .scalar_subquery()
         )
         rows = self.session.execute(
             select(
@@ -498,11 +508,7 @@ class SqlTransaction:
                 t.Version.description,
             )
             .join(t.Model, t.Model.namespace_id == t.Namespace.id)
-            .join(latest, latest.c.model_id == t.Model.id)
-            .join(
-                t.Version,
-                (t.Version.model_id == t.Model.id) & (t.Version.number == latest.c.number),
-            )
+            .join(t.Version, (t.Version.model_id == t.Model.id) & (t.Version.number == latest))
             .where(t.Namespace.id.in_(ids))
             .order_by(t.Namespace.name, t.Model.name)
         ).all()
@@ -537,11 +543,22 @@ class SqlTransaction:
         found = self.session.scalar(query.order_by(t.Version.number.desc()).limit(1))
         return None if found is None else _version_row(found)
 
-    def versions(self, model_id: int) -> list[VersionRow]:
-        rows = self.session.scalars(
-            select(t.Version).where(t.Version.model_id == model_id).order_by(t.Version.number)
-        )
-        return [_version_row(v) for v in rows]
+    def versions(
+        self,
+        model_id: int,
+        limit: int | None = None,
+        before: int | None = None,
+        include_yanked: bool = True,
+    ) -> list[VersionRow]:
+        query = select(t.Version).where(t.Version.model_id == model_id)
+        if not include_yanked:
+            query = query.where(t.Version.yanked_at.is_(None))
+        if before is not None:
+            query = query.where(t.Version.number < before)
+        if limit is None:
+            return [_version_row(v) for v in self.session.scalars(query.order_by(t.Version.number))]
+        page = self.session.scalars(query.order_by(t.Version.number.desc()).limit(limit))
+        return [_version_row(v) for v in page][::-1]
 
     def yank(self, version: VersionRow, reason: str, by: str) -> VersionRow:
         row = self.session.get_one(t.Version, version.id)
@@ -593,18 +610,9 @@ class SqlTransaction:
             ModelVersion(
                 name=name,
                 version=v.number,
-                digest=v.digest,
-                kind=v.kind,
-                entry=v.entry,
-                size=v.size,
-                description=v.description,
-                metrics=v.metrics,
-                params=v.params,
-                lineage=v.lineage,
-                created_by=v.created_by,
-                created_at=v.created_at,
                 aliases=aliases[v.id],
                 files=files[v.id],
+                **{k: getattr(v, k) for k in _DESCRIBED},
                 yanked=v.yanked,
             )
             for v in versions
@@ -744,25 +752,27 @@ class SqlTransaction:
         return None if found is None else _version_row(found)
 
 
+#: What a :class:`VersionRow` and the :class:`ModelVersion` describing it share.
+_DESCRIBED = (
+    "digest",
+    "kind",
+    "entry",
+    "size",
+    "description",
+    "metrics",
+    "params",
+    "lineage",
+    "created_by",
+    "created_at",
+)
+
+
 def _version_row(v: t.Version) -> VersionRow:
-    return VersionRow(
-        id=v.id,
-        model_id=v.model_id,
-        number=v.number,
-        digest=v.digest,
-        kind=v.kind,
-        entry=v.entry,
-        size=v.size,
-        description=v.description,
-        metrics=v.metrics,
-        params=v.params,
-        lineage=v.lineage,
-        created_by=v.created_by,
-        created_at=v.created_at,
-        yanked=None
-        if v.yanked_at is None
-        else YankInfo(reason=v.yank_reason or "", by=v.yanked_by or "", at=v.yanked_at),
-    )
+    row = {f.name: getattr(v, f.name) for f in fields(VersionRow) if f.name != "yanked"}
+    yanked = None
+    if v.yanked_at is not None:
+        yanked = YankInfo(reason=v.yank_reason or "", by=v.yanked_by or "", at=v.yanked_at)
+    return VersionRow(**row, yanked=yanked)
 
 
 def _grant_info(namespace: str, grant: t.Grant) -> GrantInfo:

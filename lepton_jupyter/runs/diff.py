@@ -187,7 +187,7 @@ class RunDiff(BaseModel):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from ..widgets.runs import diff_html
+        from .render import diff_html
 
         return diff_html(self)
 

@@ -71,3 +71,27 @@ async def test_status_names_who_lepton_acts_as_not_a_random_token_user(jp_fetch)
     again = json.loads((await jp_fetch("lepton", "api", "status")).body)["user"]
     # Then both name the OS user, the identity the registry records for its actions
     assert first == again == getpass.getuser()
+
+
+@pytest.fixture
+def no_protected_aliases(jp_server_config):
+    jp_server_config["LeptonApp"]["protected_aliases"] = []
+    return jp_server_config
+
+
+async def test_protected_aliases_set_empty_protects_nothing(
+    no_protected_aliases, jp_fetch, jp_web_app
+):
+    """Mutation check: with settings treating [] as unset, `prod` came back protected."""
+    # Given a server configured with c.LeptonApp.protected_aliases = []
+    # When the sidebar asks for the status
+    response = await jp_fetch("lepton", "api", "status")
+    # Then no alias is protected: not in what the sidebar shows, not in the server's registry
+    assert json.loads(response.body)["protected_aliases"] == []
+    from lepton_jupyter.handlers.registry import registry_service
+
+    assert not registry_service(jp_web_app.settings).protected_aliases
+    # And its kernels, which inherit the server's variables, see the same empty list
+    from lepton_jupyter.settings import load_settings
+
+    assert load_settings().protected_aliases == []

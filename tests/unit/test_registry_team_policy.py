@@ -88,7 +88,7 @@ def test_team_role_is_the_operators_choice(registry_db_url, tmp_path):
 
 
 def test_serving_as_a_hub_service_outside_a_hub_names_what_is_missing(monkeypatch, tmp_path):
-    from lepton_jupyter.registry.hub import hub_app
+    from lepton_jupyter.handlers.registry_hub import hub_app
     from lepton_jupyter.settings import load_settings
 
     for name in ("JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_URL"):
