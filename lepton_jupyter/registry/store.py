@@ -422,16 +422,19 @@ class SqlTransaction:
         )
         return [_grant_info(namespace.name, g) for g in rows]
 
-    def put_grant(
-        self, namespace: NamespaceRow, subject_kind: str, subject: str, role: str, by: str
-    ) -> GrantInfo:
-        grant = self.session.scalar(
+    def _grant(self, namespace: NamespaceRow, subject_kind: str, subject: str) -> t.Grant | None:
+        return self.session.scalar(
             select(t.Grant).where(
                 t.Grant.namespace_id == namespace.id,
                 t.Grant.subject_kind == subject_kind,
                 t.Grant.subject == subject,
             )
         )
+
+    def put_grant(
+        self, namespace: NamespaceRow, subject_kind: str, subject: str, role: str, by: str
+    ) -> GrantInfo:
+        grant = self._grant(namespace, subject_kind, subject)
         if grant is None:
             grant = t.Grant(
                 namespace_id=namespace.id,
@@ -451,13 +454,7 @@ class SqlTransaction:
     def delete_grant(
         self, namespace: NamespaceRow, subject_kind: str, subject: str
     ) -> GrantInfo | None:
-        grant = self.session.scalar(
-            select(t.Grant).where(
-                t.Grant.namespace_id == namespace.id,
-                t.Grant.subject_kind == subject_kind,
-                t.Grant.subject == subject,
-            )
-        )
+        grant = self._grant(namespace, subject_kind, subject)
         if grant is None:
             return None
         removed = _grant_info(namespace.name, grant)
