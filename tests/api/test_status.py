@@ -71,3 +71,18 @@ async def test_status_names_who_lepton_acts_as_not_a_random_token_user(jp_fetch)
     again = json.loads((await jp_fetch("lepton", "api", "status")).body)["user"]
     # Then both name the OS user, the identity the registry records for its actions
     assert first == again == getpass.getuser()
+
+
+WITH_REGISTRIES = {
+    "ServerApp": {"jpserver_extensions": {"lepton_jupyter": True}},
+    "LeptonApp": {"data_registries": ["/srv/data-registry", "/b"]},
+}
+
+
+@pytest.mark.parametrize("jp_server_config", [WITH_REGISTRIES])
+async def test_status_names_the_configured_data_registries(jp_fetch, jp_server_config):
+    # Given a server configured with data registries
+    # When the sidebar asks for the status
+    response = await jp_fetch("lepton", "api", "status")
+    # Then it learns them, so the Datasets panel starts on the first
+    assert json.loads(response.body)["data_registries"] == ["/srv/data-registry", "/b"]
