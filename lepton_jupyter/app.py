@@ -130,9 +130,9 @@ class LeptonApp(ExtensionApp):
 
     def _init_jobs(self, settings: Settings) -> None:
         from .handlers.jobs import JobActivity
-        from .jobs.manager import JobManager
+        from .jobs.service import JobService
 
-        jobs = JobManager(settings)
+        jobs = JobService(settings)
         self.settings["lepton_jobs"] = jobs
         self._job_activity = JobActivity(jobs, self.serverapp.web_app.settings)
         self._job_activity.start()

@@ -16,7 +16,7 @@ from .errors import LeptonError
 
 # Top-level command -> module that defines ``add_parser(subparsers)`` (each sets ``func``).
 SUBCOMMAND_MODULES = {
-    "demo": "lepton_jupyter.demo",
+    "demo": "lepton_jupyter.demo.world",
     "datasets": "lepton_jupyter.datasets.cli",
     "jobs": "lepton_jupyter.jobs.cli",
     "runs": "lepton_jupyter.runs.cli",

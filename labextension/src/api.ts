@@ -6,7 +6,7 @@
  */
 import { requestAPI, IStatus } from './handler';
 
-// -- datasets (lepton_jupyter/datasets/models.py) ------------------------------
+// -- datasets (lepton_jupyter/datasets/schema.py) ------------------------------
 
 /** A tag or branch of a data registry; tags are its versions. */
 export interface IDatasetVersion {
@@ -74,7 +74,7 @@ export interface IAttachProgress {
   bytes_total: number;
 }
 
-// -- jobs (lepton_jupyter/jobs/spec.py) ----------------------------------------
+// -- jobs (lepton_jupyter/jobs/schema.py) ----------------------------------------
 
 export type JobStatus =
   'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

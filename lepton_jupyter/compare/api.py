@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import Invalid
 from ..registry.api import resolve
 from ..registry.client import get_client
-from ..runs.manifest import Manifest
+from ..runs.schema import Manifest
 from ..runs.store import RunStore
 from ..settings import Settings, load_settings
 from .comparable import assemble

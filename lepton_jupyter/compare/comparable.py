@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import Conflict, Invalid
-from ..runs.manifest import Manifest
+from ..runs.schema import Manifest
 from .schema import CandidateResult, ComparisonRequest, DatasetPin, EvaluationInfo
 
 FUNCTION_NOTEBOOK_TAG = "lepton-compare-function"

@@ -18,9 +18,9 @@ import nbformat
 
 from .. import errors, pins
 from ..errors import Conflict, Invalid, NotFound
-from ..runs.manifest import Manifest
 from ..runs.outcome import exception_outcome
 from ..runs.rerunner import mark_failed
+from ..runs.schema import Manifest
 from ..runs.store import OUTPUT, PINS, RunStore
 from .comparable import FUNCTION_NOTEBOOK_TAG
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import Invalid
 from ..settings import load_settings
-from .models import AttachedDataset, AttachProgress, CacheReport, RegistryListing
+from .schema import AttachedDataset, AttachProgress, CacheReport, RegistryListing
 from .service import DatasetService, ProgressCallback
 
 

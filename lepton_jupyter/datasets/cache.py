@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ..errors import Conflict, Forbidden, Invalid
-from .models import CacheReport, CorruptObject, PermissionProblem
+from .schema import CacheReport, CorruptObject, PermissionProblem
 
 FOLDER_MODE = 0o3775  # setgid + sticky + rwxrwxr-x
 OBJECT_MODE = 0o444  # what DVC leaves every object at (its CACHE_MODE)

@@ -10,9 +10,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
 
-from .models import AttachProgress
+from .schema import AttachProgress, AttachProgressInfo
 from .service import ProgressCallback
 
 
@@ -38,9 +37,10 @@ class AttachBoard:
             with self._lock:
                 self._events.pop(to, None)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self) -> list[AttachProgressInfo]:
         with self._lock:
-            return [{"to": to, **asdict(event)} for to, event in sorted(self._events.items())]
+            events = sorted(self._events.items())
+        return [AttachProgressInfo(to=to, **asdict(event)) for to, event in events]
 
 
 ATTACHES = AttachBoard()

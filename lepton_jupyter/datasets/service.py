@@ -28,7 +28,7 @@ from ..settings import Settings, load_settings
 from ..workdir import read_attached, remove_tree, unmirror, write_attached
 from . import cache
 from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
-from .models import (
+from .schema import (
     AttachedDataset,
     AttachProgress,
     CacheReport,

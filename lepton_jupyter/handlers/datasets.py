@@ -8,29 +8,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
-from pydantic import BaseModel, Field
 from tornado import web
 
 from ..datasets.progress import ATTACHES
+from ..datasets.schema import AttachRequest, BrowseQuery, UpdateRequest
 from ..datasets.service import DatasetService, default_destination
 from .base import LeptonHandler
-
-
-class BrowseQuery(BaseModel):
-    url: str = Field(min_length=1)
-    rev: str | None = None
-
-
-class AttachRequest(BaseModel):
-    url: str = Field(min_length=1)
-    path: str = Field(min_length=1)
-    rev: str | None = None
-    to: str | None = None
-
-
-class UpdateRequest(BaseModel):
-    to: str = Field(min_length=1)
-    rev: str | None = None
 
 
 class DatasetsHandler(LeptonHandler):

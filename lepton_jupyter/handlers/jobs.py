@@ -11,12 +11,19 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from pydantic import BaseModel, Field, field_validator
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 
-from ..jobs.manager import JobManager
-from ..jobs.spec import JobStatus, join_chunks
+from ..jobs.schema import (
+    JobList,
+    JobLogs,
+    JobMetrics,
+    ListQuery,
+    LogsQuery,
+    MetricsQuery,
+    join_chunks,
+)
+from ..jobs.service import JobService
 from .base import LeptonHandler
 
 ACTIVITY_KEY = "lepton_jobs"
@@ -24,36 +31,11 @@ ACTIVITY_KEY = "lepton_jobs"
 ACTIVITY_INTERVAL = 30.0
 
 
-class ListQuery(BaseModel):
-    status: JobStatus | None = None
-
-
-class LogsQuery(BaseModel):
-    rank: int | None = Field(default=None, ge=0)
-    tail: int | None = Field(default=None, ge=0)
-    since: list[int] | None = Field(
-        default=None,
-        description="Byte offsets, comma-separated, one per rank asked for: only what each "
-        "rank's log gained after its offset (the chunks' offsets of the previous answer).",
-    )
-
-    @field_validator("since", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return value.split(",") if isinstance(value, str) else value
-
-
-class MetricsQuery(BaseModel):
-    since: int = Field(
-        default=0, ge=0, description="Byte offset: only records after it (the last offset)."
-    )
-
-
 class JobsHandler(LeptonHandler):
     auth_resource = "lepton"
 
     @property
-    def jobs(self) -> JobManager:
+    def jobs(self) -> JobService:
         return self.settings["lepton_jobs"]
 
 
@@ -63,7 +45,7 @@ class JobListHandler(JobsHandler):
     async def get(self) -> None:
         query = self.query(ListQuery)
         # The store and the process checks block: off the event loop, as every read here.
-        self.reply({"jobs": await asyncio.to_thread(self.jobs.list, query.status)})
+        self.reply(JobList(jobs=await asyncio.to_thread(self.jobs.list, query.status)))
 
 
 class JobHandler(JobsHandler):
@@ -90,13 +72,13 @@ class JobLogsHandler(JobsHandler):
             self.jobs.log_chunks, job_id, query.rank, query.tail, query.since
         )
         self.reply(
-            {
-                "id": job_id,
-                "rank": query.rank,
-                "tail": query.tail,
-                "text": join_chunks(chunks, headers=query.rank is None),
-                "chunks": chunks,
-            }
+            JobLogs(
+                id=job_id,
+                rank=query.rank,
+                tail=query.tail,
+                text=join_chunks(chunks, headers=query.rank is None),
+                chunks=chunks,
+            )
         )
 
 
@@ -106,13 +88,13 @@ class JobMetricsHandler(JobsHandler):
     async def get(self, job_id: str) -> None:
         query = self.query(MetricsQuery)
         metrics, offset = await asyncio.to_thread(self.jobs.metrics_since, job_id, query.since)
-        self.reply({"id": job_id, "metrics": metrics, "offset": offset})
+        self.reply(JobMetrics(id=job_id, metrics=metrics, offset=offset))
 
 
 class JobActivity:
     """Report activity to jupyter-server (``last_activity_times``) while any job runs."""
 
-    def __init__(self, manager: JobManager, web_settings: dict[str, Any]) -> None:
+    def __init__(self, manager: JobService, web_settings: dict[str, Any]) -> None:
         self.manager = manager
         self.web_settings = web_settings
         self.callback = PeriodicCallback(self.tick, ACTIVITY_INTERVAL * 1000)

@@ -9,6 +9,7 @@ provider differs. Writes run off the event loop, since a SQLite writer may wait 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvi
 from tornado import web
 
 from ..errors import Invalid
+from ..registry import openapi
 from ..registry.blobs import CHUNK, BlobWriter
 from ..registry.client import current_principal, service_auth
 from ..registry.schema import (
@@ -294,6 +296,19 @@ class BlobUploadHandler(RegistryHandler):
             self.writer.abort()
 
 
+class DocumentHandler(LeptonHandler):
+    """``GET /lepton/api/openapi.json``: the server's committed OpenAPI document (here the
+    registry's, as ``lepton registry serve`` serves it)."""
+
+    document = Path(openapi.__file__).with_name("openapi.json")
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(self.document.read_bytes())
+
+
 class ForwardHandler(LeptonHandler):
     """Every ``/registry/...`` call, answered by the shared service at ``registry_url``.
 
@@ -351,6 +366,9 @@ class ForwardHandler(LeptonHandler):
     async def put(self, path: str) -> None:
         await self._forward(path)
 
+
+#: ``lepton registry serve``'s own route beside the registry's.
+document_routes = [(r"/openapi.json", DocumentHandler)]
 
 #: The route table of a server whose registry is the shared service at ``registry_url``.
 forward_routes = [(r"/registry/(.*)", ForwardHandler)]

@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from jupyter_server.auth.decorator import authorized
-from pydantic import BaseModel, Field
 from tornado import web
 
+from ..runs.schema import DiffQuery, ListQuery, RerunRequest
 from ..runs.service import RunService
 from .base import LeptonHandler
 
 RUN_ID = r"(?P<run_id>[^/]+)"
-
-
-class ListQuery(BaseModel):
-    notebook: str | None = None
-    limit: int = Field(default=50, ge=1, le=1000)
-
-
-class DiffQuery(BaseModel):
-    against: str | None = None
-    abs_tol: float = Field(default=0.0, ge=0)
-    rel_tol: float = Field(default=0.0, ge=0)
-
-
-class RerunRequest(BaseModel):
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    from_copy: bool = False
-    apply: bool = Field(
-        default=False,
-        description="Publish, move aliases and grant for real; by default a rerun records "
-        "what it would have done and changes nothing shared.",
-    )
 
 
 class RunsHandler(LeptonHandler):

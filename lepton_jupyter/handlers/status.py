@@ -20,10 +20,17 @@ class ServiceStatus(BaseModel):
     detail: str
 
 
+class Services(BaseModel):
+    datasets: ServiceStatus
+    jobs: ServiceStatus
+    registry: ServiceStatus
+    runs: ServiceStatus
+
+
 class Status(BaseModel):
     version: str
     user: str
-    services: dict[str, ServiceStatus]
+    services: Services
     protected_aliases: list[str] = Field(
         default_factory=list,
         description="Registry aliases only a maintainer may move (the sidebar explains why "
@@ -35,7 +42,7 @@ class Status(BaseModel):
     )
 
 
-def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
+def describe_services(settings: Settings) -> Services:
     """One line per subsystem, as the sidebar shows it."""
     registry = (
         f"service at {settings.registry_url}"
@@ -43,18 +50,18 @@ def describe_services(settings: Settings) -> dict[str, ServiceStatus]:
         else f"local store {settings.registry_db}"
     )
     registries = ", ".join(settings.data_registries) or "none configured"
-    return {
-        "datasets": ServiceStatus(
+    return Services(
+        datasets=ServiceStatus(
             configured=True,
             detail=f"shared cache {settings.data_cache}; data registries: {registries}",
         ),
-        "jobs": ServiceStatus(
+        jobs=ServiceStatus(
             configured=True,
             detail=f"job folders {settings.jobs_path}, store {store_path(settings.state_dir)}",
         ),
-        "registry": ServiceStatus(configured=True, detail=registry),
-        "runs": ServiceStatus(configured=True, detail=f"runs in {settings.state_dir / 'runs'}"),
-    }
+        registry=ServiceStatus(configured=True, detail=registry),
+        runs=ServiceStatus(configured=True, detail=f"runs in {settings.state_dir / 'runs'}"),
+    )
 
 
 class StatusHandler(LeptonHandler):

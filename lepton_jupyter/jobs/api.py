@@ -13,12 +13,12 @@ from typing import Any
 
 from ..errors import Invalid
 from ..settings import load_settings
-from .manager import JobManager
-from .spec import JobInfo, JobStatus
+from .schema import JobInfo, JobStatus
+from .service import JobService
 
 
-def _manager() -> JobManager:
-    return JobManager(load_settings())
+def _manager() -> JobService:
+    return JobService(load_settings())
 
 
 #: Job id -> what to call once this kernel sees the job ended (the monitors' final redraw).
@@ -40,7 +40,7 @@ def _job_ended(job_id: str) -> None:
 class Job:
     """A launched job: status, logs, metrics, wait, cancel, result."""
 
-    def __init__(self, job_id: str, manager: JobManager | None = None) -> None:
+    def __init__(self, job_id: str, manager: JobService | None = None) -> None:
         self.id = job_id
         self._manager = manager or _manager()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..errors import Invalid
 from ..settings import load_settings
-from .manager import JobManager
-from .spec import JobInfo, JobStatus
+from .schema import JobInfo, JobStatus
+from .service import JobService
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,8 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--json", action="store_true", help="Print JSON.")
 
 
-def _manager() -> JobManager:
-    return JobManager(load_settings())
+def _manager() -> JobService:
+    return JobService(load_settings())
 
 
 def _list(args: argparse.Namespace) -> int:

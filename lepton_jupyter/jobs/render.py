@@ -11,7 +11,7 @@ import html
 import io
 from typing import Any
 
-from .spec import JobInfo
+from .schema import JobInfo
 
 STATUS_COLOURS = {
     "queued": "#6c757d",

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ..errors import NotFound, did_you_mean
-from .spec import JobInfo, JobSpec, JobStatus
+from .schema import JobInfo, JobSpec, JobStatus
 
 ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
 

@@ -25,7 +25,7 @@ def supervise(job_dir: str) -> int:
     """Run the job's lifecycle (in the forked process); 0 when it succeeded."""
     from .backends import backend_class
     from .folder import JobFolder
-    from .spec import JobSpec, JobStatus
+    from .schema import JobSpec, JobStatus
     from .store import JobStore
 
     folder = JobFolder(job_dir)
@@ -45,7 +45,7 @@ def supervise(job_dir: str) -> int:
 def _record_lost_lifecycle(job_dir: str, how: str) -> None:
     """The lifecycle process died without recording the end (killed -9, out of memory)."""
     from .folder import JobFolder
-    from .spec import JobSpec, JobStatus
+    from .schema import JobSpec, JobStatus
     from .store import JobStore
 
     spec = JobSpec.model_validate(JobFolder(job_dir).read_spec())

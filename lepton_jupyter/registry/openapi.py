@@ -1,20 +1,22 @@
-"""The registry REST API as an OpenAPI 3.1 document, built from the pydantic models.
+"""The registry REST API (``lepton registry serve``) as an OpenAPI 3.1 document.
 
 ``python -m lepton_jupyter.registry.openapi > lepton_jupyter/registry/openapi.json``
-regenerates the committed document; a test keeps the two, and the route table, in step.
+regenerates the committed document, served at ``GET /lepton/api/openapi.json``; a test
+keeps the two, and the route table, in step.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
-
-from .._version import __version__
-from ..compare.schema import Comparison, ComparisonRequest, GateReport
+from ..compare.schema import (
+    Comparison,
+    ComparisonRequest,
+    ComparisonsQuery,
+    GateReport,
+    GatesQuery,
+)
+from ..openapi import Operation, document, write
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -27,55 +29,29 @@ from .schema import (
     ModelSummary,
     ModelVersion,
     NamespaceInfo,
+    NamespaceQuery,
     PublishRequest,
+    RefQuery,
     SetAliasRequest,
 )
 
-PREFIX = "/lepton/api"
 MODEL = "/registry/models/{namespace}/{model}"
 
-
-class Operation:
-    def __init__(
-        self,
-        summary: str,
-        response: Any = None,
-        *,
-        body: type[BaseModel] | None = None,
-        status: int = 200,
-        query: dict[str, str] | None = None,
-        raw_body: bool = False,
-        raw_response: bool = False,
-    ) -> None:
-        self.summary = summary
-        self.response = response
-        self.body = body
-        self.status = status
-        self.query = query or {}
-        self.raw_body = raw_body
-        self.raw_response = raw_response
-
-
 OPERATIONS: dict[str, dict[str, Operation]] = {
+    "/openapi.json": {"get": Operation("This document", dict)},
     "/registry/models": {
-        "get": Operation(
-            "Models the caller can read",
-            list[ModelSummary],
-            query={"namespace": "Only this namespace"},
-        )
+        "get": Operation("Models the caller can read", list[ModelSummary], query=NamespaceQuery)
     },
     "/registry/resolve": {
         "get": Operation(
             "Resolve a reference (ns/model@alias, ns/model:N, ns/model)",
             ModelVersion,
-            query={"ref": "The reference"},
+            query=RefQuery,
         )
     },
     "/registry/lineage": {
         "get": Operation(
-            "Lineage of a version and the runs that loaded it",
-            Lineage,
-            query={"ref": "The reference"},
+            "Lineage of a version and the runs that loaded it", Lineage, query=RefQuery
         )
     },
     f"{MODEL}/versions": {
@@ -90,7 +66,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     f"{MODEL}/versions/{{version}}": {"get": Operation("One version", ModelVersion)},
     f"{MODEL}/versions/{{version}}/loads": {
         "post": Operation(
-            "Record that a run loaded this version", None, body=LoadRequest, status=201
+            "Record that a run loaded this version", dict, body=LoadRequest, status=201
         )
     },
     f"{MODEL}/versions/{{version}}/files/{{path}}": {
@@ -136,11 +112,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "get": Operation(
             "Comparisons of a version or a model, newest first",
             list[Comparison],
-            query={
-                "ref": "Only comparisons of this version (ns/model:N)",
-                "name": "Only comparisons of this model",
-                "limit": "At most this many",
-            },
+            query=ComparisonsQuery,
         ),
         "post": Operation(
             "Record a comparison; the registry recomputes its statistics",
@@ -156,154 +128,29 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "get": Operation(
             "Gated aliases of a model: holder and each recent comparison's verdict",
             list[GateReport],
-            query={"name": "The model (ns/model)"},
+            query=GatesQuery,
         )
     },
     "/registry/blobs/{address}": {
         "put": Operation(
             "Upload a blob; refused (409) unless its bytes hash to the address",
+            dict,
             raw_body=True,
             status=201,
         )
     },
 }
 
-ERRORS = {
-    "400": "Invalid input (the message names the rule)",
-    "403": "Not authenticated, or the role needed (named) is missing",
-    "404": "Unknown namespace, model, version, alias or file (with suggestions)",
-    "409": "Conflicts with the current state (e.g. nothing to roll back to)",
-}
-
-
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _schema(annotation: Any) -> dict[str, Any]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _ref(annotation)
-    (item,) = annotation.__args__  # list[Model]
-    return {"type": "array", "items": _ref(item)}
-
 
 def build() -> dict[str, Any]:
-    models = {
-        ModelSummary,
-        ModelVersion,
-        Lineage,
-        PublishRequest,
-        LoadRequest,
-        AliasInfo,
-        SetAliasRequest,
-        AliasEvent,
-        NamespaceInfo,
-        GrantInfo,
-        GrantRequest,
-        MissingBlobs,
-        MissingBlobsRequest,
-        Comparison,
-        ComparisonRequest,
-        GateReport,
-    }
-    _, definitions = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
-        ref_template="#/components/schemas/{model}",
+    return document(
+        OPERATIONS,
+        "lepton model registry",
+        "Served by `lepton registry serve` (and, as part of its own document, by the "
+        "Jupyter server extension); every call is authenticated and the caller's role on "
+        "the namespace is checked.",
     )
-    schemas = dict(sorted(definitions.get("$defs", {}).items()))
-    schemas["Error"] = {
-        "type": "object",
-        "required": ["message"],
-        "properties": {"message": {"type": "string"}, "reason": {"type": "string"}},
-    }
-    paths: dict[str, Any] = {}
-    for path, verbs in OPERATIONS.items():
-        names = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
-        entry: dict[str, Any] = {
-            "parameters": [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in names
-            ]
-        }
-        for verb, op in verbs.items():
-            responses: dict[str, Any] = {}
-            if op.raw_response:
-                responses[str(op.status)] = {
-                    "description": "The file's bytes",
-                    "content": {
-                        "application/octet-stream": {
-                            "schema": {"type": "string", "format": "binary"}
-                        }
-                    },
-                }
-            elif op.response is not None:
-                responses[str(op.status)] = {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": _schema(op.response)}},
-                }
-            else:
-                responses[str(op.status)] = {"description": "Done"}
-            for code, text in ERRORS.items():
-                responses[code] = {
-                    "description": text,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
-            operation: dict[str, Any] = {"summary": op.summary, "responses": responses}
-            if op.query:
-                operation["parameters"] = [
-                    {
-                        "name": n,
-                        "in": "query",
-                        "required": n == "ref",
-                        "description": d,
-                        "schema": {"type": "string"},
-                    }
-                    for n, d in op.query.items()
-                ]
-            if op.body is not None:
-                operation["requestBody"] = {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(op.body)}},
-                }
-            if op.raw_body:
-                operation["requestBody"] = {
-                    "required": True,
-                    "content": {
-                        "application/octet-stream": {
-                            "schema": {"type": "string", "format": "binary"}
-                        }
-                    },
-                }
-            entry[verb] = operation
-        paths[PREFIX + path] = entry
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "lepton model registry",
-            "version": __version__,
-            "description": "Served by the Jupyter server extension and by "
-            "`lepton registry serve`; every call is authenticated and "
-            "the caller's role on the namespace is checked.",
-        },
-        "security": [{"token": []}],
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "token": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "Authorization",
-                    "description": "'token <token>': a Jupyter or JupyterHub token, or one "
-                    "given to `lepton registry serve`",
-                }
-            },
-        },
-    }
 
 
 if __name__ == "__main__":
-    json.dump(build(), sys.stdout, indent=1, sort_keys=False)
-    sys.stdout.write("\n")
+    write(build())

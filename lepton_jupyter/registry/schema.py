@@ -121,6 +121,18 @@ class LoadInfo(BaseModel):
     at: UtcDatetime
 
 
+class LineageComparison(BaseModel):
+    """A comparison a version took part in, as its lineage summarises it."""
+
+    id: int
+    metric: str
+    candidates: list[str]
+    winner: str | None
+    verdict: str
+    created_by: str
+    created_at: UtcDatetime
+
+
 class Lineage(BaseModel):
     """Where a version came from (data, parents, job, notebook, commit) and who used it."""
 
@@ -137,7 +149,7 @@ class Lineage(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     loaded_by: list[LoadInfo] = Field(default_factory=list)
-    comparisons: list[dict[str, Any]] = Field(
+    comparisons: list[LineageComparison] = Field(
         default_factory=list, description="Comparisons this version took part in, newest first."
     )
     promotions: list[AliasEvent] = Field(

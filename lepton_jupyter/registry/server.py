@@ -91,7 +91,11 @@ def make_app(
     """
     routes: list[tuple[Any, ...]] = [
         (base_url.rstrip("/") + API_PREFIX + path, handler)
-        for path, handler in [*registry_handlers.routes, *compare_handlers.registry_routes]
+        for path, handler in [
+            *registry_handlers.routes,
+            *compare_handlers.registry_routes,
+            *registry_handlers.document_routes,
+        ]
     ]
     routes.extend(extra_routes or [])
     app_settings = {

@@ -17,9 +17,8 @@ _EXPORTS: dict[str, str] = {
     "get_run": ".api",
     "diff_runs": ".api",
     "record_run": ".interactive",
-    "demo_rerun_check": ".demo",
     "RunDiff": ".diff",
-    "Manifest": ".manifest",
+    "Manifest": ".schema",
     "RunFailed": ".rerunner",
     "RunService": ".service",
 }

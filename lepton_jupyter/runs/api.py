@@ -7,8 +7,8 @@ from typing import Any
 
 from ..errors import Invalid
 from .diff import RunDiff
-from .manifest import Manifest
 from .rerunner import load_output
+from .schema import Manifest
 from .service import RunService
 from .store import OUTPUT
 

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from ..errors import Invalid
-from .manifest import Manifest
 from .rerunner import parse_parameters
+from .schema import Manifest
 from .service import RunService
 
 

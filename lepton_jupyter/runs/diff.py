@@ -20,9 +20,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from ..pins import PIN_KINDS, resolution
-from .manifest import INJECTED_TAG, Manifest, normalized_outputs
+from .manifest import normalized_outputs
 from .outcome import cell_label
-from .parameters import encode
+from .parameters import INJECTED_TAG, encode
+from .schema import Manifest
 
 PinStatus = Literal["held", "changed", "missing", "new"]
 
@@ -31,6 +32,9 @@ class ParameterChange(BaseModel):
     name: str
     before: Any = None
     after: Any = None
+
+    def describe(self) -> str:
+        return f"parameter {self.name}: {self.before!r} -> {self.after!r}"
 
 
 class PinDiff(BaseModel):
@@ -57,6 +61,10 @@ class PinDiff(BaseModel):
         if self.kind == "browse" and len(parts) == 2:
             return f"{parts[0]}@{parts[1]}" if parts[1] else parts[0]
         return self.key
+
+    def describe(self) -> str:
+        """'dataset datasets/points@main: changed commit a1.. -> commit b2..'."""
+        return f"{self.kind} {self.label}: {self.status}{_pin_detail(self)}"
 
 
 class MetricDiff(BaseModel):
@@ -104,7 +112,7 @@ class PublishDiff(BaseModel):
 class RunDiff(BaseModel):
     before: str = Field(description="Id of the first run (the original).")
     after: str = Field(description="Id of the second run (the rerun).")
-    mode: str | None = Field(
+    mode: Literal["dry-run", "apply"] | None = Field(
         default=None, description="The second run's rerun mode: 'dry-run' or 'apply'."
     )
     abs_tol: float = 0.0
@@ -161,10 +169,8 @@ class RunDiff(BaseModel):
         lines = [f"run {self.after}{mode} vs {self.before}: {verdict}"]
         if self.notebook_changed:
             lines.append("  notebook: cell sources differ")
-        for p in self.parameters:
-            lines.append(f"  parameter {p.name}: {p.before!r} -> {p.after!r}")
-        for pin in self.pins:
-            lines.append(f"  pin {pin.kind} {pin.label}: {pin.status}{_pin_detail(pin)}")
+        lines += [f"  {p.describe()}" for p in self.parameters]
+        lines += [f"  pin {pin.describe()}" for pin in self.pins]
         tol = f" (abs_tol={self.abs_tol:g}, rel_tol={self.rel_tol:g})"
         for m in self.metrics:
             mark = "equal" if m.equal else "differs"

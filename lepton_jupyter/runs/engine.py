@@ -32,7 +32,6 @@ from papermill.log import logger
 from .. import pins
 from .._process import process_started
 from .manifest import (
-    Manifest,
     current_user,
     git_info,
     kernel_python,
@@ -45,6 +44,7 @@ from .manifest import (
 )
 from .outcome import Outcome, exception_outcome, notebook_outcome
 from .parameters import run_parameters
+from .schema import Manifest, ScheduledJob
 from .store import INPUT, LEDGER, OUTPUT, RunStore
 
 
@@ -76,6 +76,7 @@ class RunRecorder:
         run_id: str | None = None,
         rerun_of: str | None = None,
         pins_path: str | None = None,
+        scheduled: ScheduledJob | None = None,
     ) -> RunRecorder:
         """Create the run folder, keep a copy of the notebook as it runs, write 'running'.
 
@@ -112,6 +113,7 @@ class RunRecorder:
             pid=pid,
             pid_started=process_started(pid),
             host=socket.gethostname(),
+            scheduled=scheduled,
         )
         recorder = cls(store, manifest, pins_path or os.environ.get(pins.PINS_ENV))
         store.save(manifest)
@@ -190,7 +192,8 @@ class LeptonEngine(NBClientEngine):
 
     Extra keyword arguments understood (``papermill.execute_notebook(..., **kwargs)``):
     ``lepton_run_id`` (a folder already created by ``RunStore.create``), ``lepton_rerun_of``
-    and ``lepton_pins`` (path of the pins file), all set by ``rerun()``.
+    and ``lepton_pins`` (path of the pins file), all set by ``rerun()``; ``lepton_scheduled``
+    (a :class:`ScheduledJob`), set by the scheduler's execution manager.
     """
 
     @classmethod
@@ -210,6 +213,7 @@ class LeptonEngine(NBClientEngine):
             run_id=kwargs.pop("lepton_run_id", None),
             rerun_of=kwargs.pop("lepton_rerun_of", None),
             pins_path=kwargs.pop("lepton_pins", None),
+            scheduled=kwargs.pop("lepton_scheduled", None),
         )
         logger.info(f"Recording run {recorder.manifest.id} in {recorder.folder}")
         try:

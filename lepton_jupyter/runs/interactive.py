@@ -21,7 +21,6 @@ from .. import pins
 from ..errors import Invalid, NotFound
 from .api import Run
 from .manifest import (
-    Manifest,
     current_user,
     git_info,
     notebook_info,
@@ -31,6 +30,7 @@ from .manifest import (
     strip_injected,
 )
 from .rerunner import declared_parameters
+from .schema import Manifest
 from .service import RunService
 from .store import INPUT, OUTPUT
 

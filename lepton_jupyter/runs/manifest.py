@@ -1,9 +1,5 @@
-"""The run manifest: everything needed to rerun a notebook run exactly and to compare runs.
-
-Notebook digests cover cell types and sources only (outputs, execution counts and metadata
-are not content), so a notebook saved again with fresh outputs is still "the same
-notebook". Output digests cover normalised outputs (``normalized_outputs``).
-"""
+"""What a manifest records of a notebook: content digests, normalised outputs, the
+packages and git state a run saw. The manifest's models are in ``schema.py``."""
 
 from __future__ import annotations
 
@@ -15,145 +11,13 @@ import platform
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    Field,
-    PlainSerializer,
-    ValidationInfo,
-    model_validator,
-)
-
-from .outcome import RunFailure
-from .parameters import INJECTED_TAG, decode_all, encode_all
+from .parameters import INJECTED_TAG
+from .schema import GitInfo, NotebookInfo, NotebookSource
 
 # Packages whose versions decide whether a rerun can reproduce the original.
 KEY_PACKAGES = ("lepton_jupyter", "papermill", "torch", "numpy", "dvc", "nbclient", "ipykernel")
-
-# crashed: the process running it ended without recording how the run ended (kill -9, OOM).
-RunStatus = Literal["running", "completed", "failed", "crashed"]
-NotebookSource = Literal["file", "url", "stdin", "object"]
-
-
-def _decode_json(value: Any, info: ValidationInfo) -> Any:
-    return decode_all(value) if info.mode == "json" else value
-
-
-# Parameter values keep their type through JSON (see parameters.py); Python callers see values.
-Parameters = Annotated[
-    dict[str, Any],
-    BeforeValidator(_decode_json),
-    PlainSerializer(encode_all, when_used="json"),
-]
-
-
-class NotebookInfo(BaseModel):
-    """The notebook a run executed, as it was before papermill injected parameters."""
-
-    path: str = Field(
-        description="The input as papermill resolved it: an absolute path, a URL, '-' (stdin) "
-        "or '' (a NotebookNode passed to papermill.execute_notebook)."
-    )
-    source: NotebookSource = Field(
-        default="file",
-        description="file, url, stdin or object; a rerun of anything but a file runs the copy "
-        "kept in the run folder.",
-    )
-    digest: str = Field(description="sha256 of the cells' types and sources.")
-    cells: list[str] = Field(default_factory=list, description="sha256 of each cell's source.")
-
-
-class GitInfo(BaseModel):
-    """The workspace's git state when the run started."""
-
-    root: str
-    commit: str | None = Field(description="HEAD commit; None in a repo without commits.")
-    dirty: bool = Field(description="Tracked files differ from HEAD (untracked files ignored).")
-
-
-class Manifest(BaseModel):
-    """One run of a notebook: inputs, what it resolved, what it produced."""
-
-    id: str
-    status: RunStatus = "running"
-    engine: str = Field(default="lepton", description="'lepton' (papermill) or 'interactive'.")
-    notebook: NotebookInfo
-    kernel_name: str = ""
-    cwd: str = ""
-    parameters: Parameters = Field(
-        default_factory=dict,
-        description="What the notebook ran with: declared defaults overlaid by injected values.",
-    )
-    injected: Annotated[
-        dict[str, Any] | None,
-        BeforeValidator(_decode_json),
-        PlainSerializer(encode_all, when_used="json"),
-    ] = Field(
-        default=None,
-        description="Values of the injected-parameters cell that ran (papermill's -p/-r/-y/-f, "
-        "or a cell saved in the input); None when none ran. A rerun injects them again.",
-    )
-    ledger: list[dict[str, Any]] = Field(default_factory=list)
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    packages: dict[str, str | None] = Field(default_factory=dict)
-    python: str = ""
-    git: GitInfo | None = None
-    started_at: datetime
-    ended_at: datetime | None = None
-    output_path: str | None = Field(
-        default=None,
-        description="Where papermill wrote the output: absolute path, URL or '-' (stdout).",
-    )
-    output_digest: str | None = None
-    error: str | None = Field(default=None, description="The failure in one line ('In [4]: ...').")
-    failure: RunFailure | None = Field(default=None, description="The failure papermill raised.")
-    exit_code: int | None = Field(
-        default=None, description="What the `papermill` command exits with for this outcome."
-    )
-    rerun_of: str | None = Field(default=None, description="Id of the run this one reran.")
-    rerun_mode: Literal["dry-run", "apply"] | None = Field(
-        default=None,
-        description="A rerun's mode: 'dry-run' (the default) records what it would have "
-        "published, moved or granted without doing it; 'apply' does it.",
-    )
-    workdir: str | None = Field(
-        default=None,
-        description="A rerun's own working folder (the workspace mirrored by links, its "
-        "datasets placed at the pinned commits); ``cwd`` stays the workspace.",
-    )
-    user: str = ""
-    pid: int | None = Field(default=None, description="Process executing the run.")
-    pid_started: float | None = Field(
-        default=None, description="Start time of that process (a reused pid is not the run's)."
-    )
-    host: str = Field(default="", description="Machine of that process.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _injected_of_older_manifests(cls, data: Any, info: ValidationInfo) -> Any:
-        # Manifests written before `injected` existed recorded only the injected values.
-        if (
-            info.mode == "json"
-            and isinstance(data, dict)
-            and "injected" not in data
-            and data.get("parameters")
-        ):
-            data = {**data, "injected": data["parameters"]}
-        return data
-
-    @property
-    def duration(self) -> float | None:
-        if self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
-
-    def pin_entries(self) -> list[dict[str, Any]]:
-        """Ledger entries that resolved floating references (what a rerun pins)."""
-        from ..pins import PIN_KINDS
-
-        return [e for e in self.ledger if e.get("kind") in PIN_KINDS]
 
 
 def now() -> datetime:

@@ -20,9 +20,10 @@ from .. import errors, pins
 from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
 from ..workdir import mirror, release
 from .diff import RunDiff, compare_runs
-from .manifest import GitInfo, Manifest, git_info, notebook_info, now, strip_injected
+from .manifest import git_info, notebook_info, now, strip_injected
 from .outcome import Outcome, exception_outcome
-from .parameters import SourceValue
+from .parameters import SourceValue, encode
+from .schema import GitInfo, Manifest
 from .store import DIFF, INPUT, OUTPUT, PINS, WORKDIR, RunStore
 
 ENGINE = "lepton"
@@ -87,6 +88,18 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     return inspect_notebook(str(notebook))
 
 
+def _refuse_unstorable(name: str, value: Any) -> None:
+    """A parameter that neither the notebook nor the manifest could hold (a lone surrogate
+    anywhere in it) is refused before anything is written."""
+    try:
+        json.dumps({name: encode(value)}, default=str, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise Invalid(
+            f"Parameter {name!r} holds a lone surrogate ({e.reason}); no notebook or manifest "
+            "can store it."
+        ) from None
+
+
 def plan_rerun(
     store: RunStore,
     original: Manifest,
@@ -122,6 +135,8 @@ def plan_rerun(
                 f"Notebook {recorded} changed since run {original.id} ({detail}). {offer}"
             )
     overrides = dict(parameters or {})
+    for name, value in overrides.items():
+        _refuse_unstorable(name, value)
     if overrides:
         declared = declared_parameters(notebook)
         for name in overrides:

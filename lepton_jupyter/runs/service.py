@@ -16,8 +16,8 @@ from .._process import process_started
 from ..errors import Invalid
 from ..settings import Settings
 from .diff import RunDiff
-from .manifest import Manifest
 from .rerunner import diff_stored, execute_rerun, placeholder, plan_rerun
+from .schema import Manifest
 from .store import DIFF, LOG, RunStore
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from .._process import process_alive
 from ..errors import Invalid, NotFound, did_you_mean
 from ..settings import Settings, load_settings
-from .manifest import Manifest
+from .schema import Manifest
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-\d{6}$")
 MANIFEST = "manifest.json"

@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..datasets.api import attach, browse, human_bytes
-from ..datasets.models import AttachedDataset, AttachProgress, RegistryListing
+from ..datasets.schema import AttachedDataset, AttachProgress, RegistryListing
 from ..errors import LeptonError
 from ..settings import load_settings
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
     from ..jobs.api import Job
-    from ..jobs.spec import JobInfo
+    from ..jobs.schema import JobInfo
 
 LOG_LINES = 15
 

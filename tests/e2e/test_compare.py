@@ -24,7 +24,7 @@ from lepton_jupyter.compare import (
     compare_runs,
     rerun_comparison,
 )
-from lepton_jupyter.demo import DATASET_PATH, _write_points, create_data_registry
+from lepton_jupyter.demo.world import DATASET_PATH, create_data_registry, write_points
 from lepton_jupyter.errors import Conflict
 from lepton_jupyter.registry import client as registry_client
 from lepton_jupyter.runs.store import RunStore
@@ -79,7 +79,7 @@ def move_main(registry: Path, n: int) -> str:
     """Commit new points data on main (what a colleague's push looks like); the new commit."""
     from dvc.repo import Repo
 
-    _write_points(registry / DATASET_PATH, n, seed=n)
+    write_points(registry / DATASET_PATH, n, seed=n)
     with Repo(str(registry)) as repo:
         repo.add(str(registry / DATASET_PATH))
         repo.push()
@@ -155,7 +155,7 @@ def test_compare_gate_promote_rerun_and_override(world: dict, lepton_state: Path
     assert (moved.version, moved.evidence["comparison"]) == (2, record.id)
     # And lineage goes version -> comparison -> promotion
     lineage = lepton.lineage("vision/spiral:2")
-    assert lineage.comparisons[0]["id"] == record.id
+    assert lineage.comparisons[0].id == record.id
     assert lineage.promotions[-1].evidence["comparison"] == record.id
 
     # When the team moves main on, and the comparison is rerun

@@ -1,5 +1,7 @@
-"""schemathesis against both servers that carry the registry's REST API: ``lepton registry
-serve`` and a Jupyter server with the extension (each a real process, with a real token).
+"""schemathesis against both servers: ``lepton registry serve`` (the registry's REST API)
+and a Jupyter server with the extension (every route: status, datasets, jobs, runs,
+compare and its in-server registry), each a real process with a real token, each fuzzed
+with the OpenAPI document it serves at ``GET /lepton/api/openapi.json``.
 
 Every generated request (valid and invalid by the OpenAPI document) must get no 5xx, a
 response that conforms to the document where it describes one, and for an error a JSON
@@ -19,19 +21,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-import lepton_jupyter.registry
+from lepton_jupyter.handlers import openapi as server_openapi
+from lepton_jupyter.registry import openapi as registry_openapi
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.service import Principal, RegistryService
 from lepton_jupyter.registry.store import Store
 from tests.fixtures.processes import stop_process, wait_for
 from tests.fixtures.registry import free_port, one_file_request
 
-DOCUMENT = Path(lepton_jupyter.registry.__file__).with_name("openapi.json")
 EXAMPLES = int(os.environ.get("LEPTON_FUZZ_EXAMPLES", "25"))
 
 
@@ -99,9 +102,18 @@ def jupyter(tmp_path_factory) -> Iterator[tuple[str, str]]:
     stop_process(proc)
 
 
-def _fuzz(base_url: str, token: str) -> dict[str, int]:
+def _served_document(base_url: str, token: str, module) -> dict:
+    """The document the server serves: the committed one of its module."""
+    url = f"{base_url}/lepton/api/openapi.json"
+    assert requests.get(url, timeout=60).status_code == 403  # authenticated, as every route
+    document = requests.get(url, headers={"Authorization": f"token {token}"}, timeout=60).json()
+    assert document == json.loads(Path(module.__file__).with_name("openapi.json").read_text())
+    return document
+
+
+def _fuzz(base_url: str, token: str, module) -> dict[str, int]:
     """Every operation of the document, valid then invalid inputs; cases sent per mode."""
-    api = schemathesis.openapi.from_dict(json.loads(DOCUMENT.read_text()))
+    api = schemathesis.openapi.from_dict(_served_document(base_url, token, module))
     sent = {"positive": 0, "negative": 0}
     for result in api.get_all_operations():
         operation = result.ok()
@@ -140,12 +152,12 @@ FUZZ = settings(
 
 
 def test_lepton_registry_serve(standalone):
-    sent = _fuzz(*standalone)
+    sent = _fuzz(*standalone, registry_openapi)
     print(f"lepton registry serve: {sent} cases")
     assert sent["positive"] and sent["negative"]
 
 
-def test_jupyter_server_registry(jupyter):
-    sent = _fuzz(*jupyter)
-    print(f"jupyter server registry: {sent} cases")
+def test_jupyter_server(jupyter):
+    sent = _fuzz(*jupyter, server_openapi)
+    print(f"jupyter server: {sent} cases")
     assert sent["positive"] and sent["negative"]

@@ -13,7 +13,7 @@ from lepton_jupyter import Job, jobs, launch, pins
 from lepton_jupyter.cli import main as lepton_cli
 from lepton_jupyter.errors import Conflict
 from lepton_jupyter.jobs.folder import JobFolder, job_processes
-from lepton_jupyter.jobs.spec import JobFailed, JobStatus
+from lepton_jupyter.jobs.schema import JobFailed, JobStatus
 from tests.fixtures.processes import wait_for
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from lepton_jupyter import launch
 from lepton_jupyter.jobs.api import Job
 from lepton_jupyter.jobs.folder import JobFolder
 from lepton_jupyter.jobs.reaping import job_processes
-from lepton_jupyter.jobs.spec import JobStatus
+from lepton_jupyter.jobs.schema import JobStatus
 from tests.fixtures.processes import pid_alive, wait_for
 
 pytestmark = pytest.mark.slow

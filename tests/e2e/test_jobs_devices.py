@@ -10,7 +10,7 @@ import torch
 
 from lepton_jupyter import launch
 from lepton_jupyter.jobs.folder import JobFolder
-from lepton_jupyter.jobs.spec import JobFailed, JobStatus
+from lepton_jupyter.jobs.schema import JobFailed, JobStatus
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 180

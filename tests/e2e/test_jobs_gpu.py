@@ -18,7 +18,7 @@ import torch
 from lepton_jupyter import launch
 from lepton_jupyter.errors import Invalid
 from lepton_jupyter.jobs.folder import JobFolder
-from lepton_jupyter.jobs.spec import JobStatus
+from lepton_jupyter.jobs.schema import JobStatus
 from tests.fixtures.processes import wait_for
 
 TIMEOUT = 300

@@ -13,7 +13,7 @@ from lepton_jupyter import launch
 from lepton_jupyter.errors import Conflict
 from lepton_jupyter.jobs.folder import job_processes
 from lepton_jupyter.jobs.gpu_pool import claim_gpus
-from lepton_jupyter.jobs.spec import JobStatus
+from lepton_jupyter.jobs.schema import JobStatus
 from tests.fixtures.processes import wait_for
 
 TIMEOUT = 180

@@ -15,7 +15,7 @@ from jupyter_client.manager import start_new_kernel
 from nbconvert import HTMLExporter
 
 from lepton_jupyter import Job
-from lepton_jupyter.jobs.spec import JobStatus
+from lepton_jupyter.jobs.schema import JobStatus
 from tests.fixtures.processes import pid_alive, wait_for
 
 pytestmark = pytest.mark.slow

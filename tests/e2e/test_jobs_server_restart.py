@@ -15,7 +15,7 @@ from typing import IO
 import pytest
 
 from lepton_jupyter import launch
-from lepton_jupyter.jobs.spec import JobStatus
+from lepton_jupyter.jobs.schema import JobStatus
 from tests.fixtures.processes import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from lepton_jupyter.datasets.cache import FOLDER_MODE, objects_root
-from lepton_jupyter.demo import create_data_registry
+from lepton_jupyter.demo.world import create_data_registry
 from tests.fixtures.accounts import protected_hardlinks
 from tests.fixtures.datasets import IMAGES_PATH, make_registry
 from tests.fixtures.hub import REGISTRY, RemoteKernel, auth

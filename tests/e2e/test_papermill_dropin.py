@@ -28,7 +28,8 @@ import nbformat
 import pytest
 
 from lepton_jupyter.runs import rerun
-from lepton_jupyter.runs.manifest import WIDGET_VIEW, Manifest, normalized_outputs
+from lepton_jupyter.runs.manifest import WIDGET_VIEW, normalized_outputs
+from lepton_jupyter.runs.schema import Manifest
 from lepton_jupyter.runs.store import INPUT, RunStore
 from tests.fixtures.processes import pid_alive, wait_for
 from tests.fixtures.runs import PAPERMILL, write_notebook

@@ -172,7 +172,7 @@ def test_demo_rerun_check_moves_prod_tags_data_and_reports_the_pins_that_held(
     restored: World,
 ):
     # Given the recorded run (the demo registry already has v3 here, so the tag is v4)
-    from lepton_jupyter.runs import demo_rerun_check
+    from lepton_jupyter.demo.rerun_check import demo_rerun_check
 
     # When the demo's closing step runs
     check = demo_rerun_check(restored.run_id, tag="v4")

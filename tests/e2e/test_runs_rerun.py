@@ -139,6 +139,25 @@ def test_a_parameter_the_notebook_does_not_declare_is_refused(use_recorded_state
     assert "Did you mean 'lr'?" in message
 
 
+@pytest.mark.parametrize(
+    "parameters",
+    [{"lr": "\ud800"}, {"lr": {"nested": ["ok", "\udfff"]}}],
+    ids=["value", "nested-value"],
+)
+def test_a_lone_surrogate_parameter_is_refused_and_no_run_folder_is_made(
+    own_copy_of_run: RecordedRun, parameters
+):
+    # Given a recorded run, and a parameter value no file or JSON can hold (a lone surrogate)
+    os.environ["LEPTON_STATE_DIR"] = str(own_copy_of_run.state)
+    before = set(own_copy_of_run.store.ids())
+    # When a notebook reruns it with that value through the Python API
+    with pytest.raises(Invalid) as info:
+        rerun(own_copy_of_run.manifest.id, parameters)
+    # Then the error names the parameter and the problem, and no run (folder) was started
+    assert "Parameter 'lr'" in info.value.message and "surrogate" in info.value.message
+    assert set(own_copy_of_run.store.ids()) == before
+
+
 def test_a_changed_notebook_is_refused_saying_which_cell(own_copy_of_run: RecordedRun):
     # Given the notebook was edited after the run
     nb = nbformat.read(own_copy_of_run.notebook, as_version=4)

@@ -14,7 +14,7 @@ from lepton_jupyter import launch
 from lepton_jupyter.cli import main as lepton_cli
 from lepton_jupyter.errors import Invalid
 from lepton_jupyter.jobs.folder import JobFolder, job_processes
-from lepton_jupyter.jobs.spec import JobFailed, JobStatus
+from lepton_jupyter.jobs.schema import JobFailed, JobStatus
 from tests.fixtures.parts import unavailable
 from tests.fixtures.processes import wait_for
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lepton_jupyter.demo import create_data_registry
+from lepton_jupyter.demo.world import create_data_registry
 from lepton_jupyter.runs.store import RunStore
 from lepton_jupyter.settings import write_workspace_file
 from tests.fixtures.jobs import kill_job_processes

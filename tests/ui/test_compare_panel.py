@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from lepton_jupyter import pins
-from lepton_jupyter.demo import DATASET_PATH, create_data_registry
+from lepton_jupyter.demo.world import DATASET_PATH, create_data_registry
 from lepton_jupyter.registry import client as registry_client
 from tests.e2e.test_compare import EVALUATE, PARAMETERS, train
 from tests.fixtures.runs import write_notebook

@@ -64,7 +64,7 @@ def main(folder: Path) -> dict:
     import torch
 
     import lepton_jupyter
-    from lepton_jupyter.demo import DATASET_PATH, create_data_registry
+    from lepton_jupyter.demo.world import DATASET_PATH, create_data_registry
     from tests.fixtures.runs import papermill_lepton, write_notebook
 
     root, state = folder / "root", folder / "state"

@@ -12,7 +12,7 @@ import pytest
 
 from lepton_jupyter.compare.comparable import NotComparable, assemble
 from lepton_jupyter.errors import Invalid
-from lepton_jupyter.runs.manifest import Manifest, NotebookInfo
+from lepton_jupyter.runs.schema import Manifest, NotebookInfo
 
 URL = "https://git.example.org/team/data.git"
 

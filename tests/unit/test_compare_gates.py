@@ -81,7 +81,7 @@ def test_gated_prod_needs_a_passing_comparison(gated, tmp_path):
     assert "passes" in last.evidence["verdict"]
     # And lineage goes version -> comparisons -> promotion
     lineage = gated.lineage(ALICE, "vision/net:2")
-    assert [c["id"] for c in lineage.comparisons] == [better.id, worse.id]
+    assert [c.id for c in lineage.comparisons] == [better.id, worse.id]
     assert lineage.promotions[-1].evidence["comparison"] == better.id
     # And rollback is never gated
     assert gated.rollback(ALICE, "vision/net", "prod").version == 1

@@ -321,6 +321,6 @@ def test_running_attaches_are_visible_on_the_progress_board(data_registry, works
         attach(data_registry.url, IMAGES_PATH, rev="v3", progress=progress)
     # Then while it linked, the board showed its files and bytes; afterwards it is empty
     entry = seen[0][0]
-    assert entry["to"] == "images" and entry["files_total"] == IMAGES_FILES
-    assert entry["files_done"] > 0 and entry["bytes_total"] == IMAGES_FILES * 64
+    assert entry.to == "images" and entry.files_total == IMAGES_FILES
+    assert entry.files_done > 0 and entry.bytes_total == IMAGES_FILES * 64
     assert board.snapshot() == []

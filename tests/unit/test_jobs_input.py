@@ -12,7 +12,7 @@ import pytest
 from lepton_jupyter import Job, jobs, launch, report
 from lepton_jupyter.errors import Invalid, NotFound
 from lepton_jupyter.jobs.folder import job_processes
-from lepton_jupyter.jobs.spec import JobStatus
+from lepton_jupyter.jobs.schema import JobStatus
 
 LOCK = threading.Lock()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lepton_jupyter.jobs import Job
 from lepton_jupyter.jobs.folder import JobFolder, append_line
-from lepton_jupyter.jobs.spec import JobStatus
+from lepton_jupyter.jobs.schema import JobStatus
 from lepton_jupyter.widgets.jobs import JobMonitor
 
 

@@ -13,13 +13,13 @@ import pytest
 from lepton_jupyter.errors import Invalid
 from lepton_jupyter.jobs import store as job_store
 from lepton_jupyter.jobs.folder import JobFolder, append_line
-from lepton_jupyter.jobs.manager import JobManager
+from lepton_jupyter.jobs.service import JobService
 from lepton_jupyter.jobs.store import JobStore, sqlite_url, store_path
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.jobs import job_spec
 
 
-def stored_job(manager: JobManager, job_id: str = "train-00aa11", nprocs: int = 2) -> JobFolder:
+def stored_job(manager: JobService, job_id: str = "train-00aa11", nprocs: int = 2) -> JobFolder:
     spec = job_spec(manager.store.url, id=job_id, nprocs=nprocs)
     folder = JobFolder(manager.jobs_path / job_id)
     folder.create()
@@ -58,12 +58,12 @@ def test_jobs_of_a_store_in_the_jobs_folder_are_adopted(lepton_state):
     spec = job_spec(old.url, id="old-000002")
     old.create(spec, jobs_path / spec.id)
     # When a manager opens the store on local disk
-    manager = JobManager(load_settings())
+    manager = JobService(load_settings())
     # Then the old job is there, and the old file is not read again
     assert [j.id for j in manager.list()] == ["old-000002"]
     assert not (jobs_path / "jobs.db").exists()
     assert (jobs_path / "jobs.db.moved").exists()
-    assert [j.id for j in JobManager(load_settings()).list()] == ["old-000002"]
+    assert [j.id for j in JobService(load_settings()).list()] == ["old-000002"]
 
 
 def test_a_torn_metrics_line_is_skipped_and_a_partial_one_waits(job_manager):

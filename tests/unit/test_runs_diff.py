@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from lepton_jupyter.runs.diff import compare_runs, diff_cells, diff_metrics, diff_pins
-from lepton_jupyter.runs.manifest import Manifest, NotebookInfo, output_digest
+from lepton_jupyter.runs.manifest import output_digest
+from lepton_jupyter.runs.schema import Manifest, NotebookInfo
 from lepton_jupyter.widgets.runs import diff_html
 
 

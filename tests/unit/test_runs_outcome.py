@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lepton_jupyter.runs.manifest import Manifest, NotebookInfo, notebook_location, now
+from lepton_jupyter.runs.manifest import notebook_location, now
 from lepton_jupyter.runs.outcome import cell_label, exception_outcome, notebook_outcome
 from lepton_jupyter.runs.parameters import (
     SourceValue,
@@ -29,6 +29,7 @@ from lepton_jupyter.runs.parameters import (
     literal_value,
     run_parameters,
 )
+from lepton_jupyter.runs.schema import Manifest, NotebookInfo
 from lepton_jupyter.runs.store import RunStore
 
 

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from lepton_jupyter.errors import Invalid, NotFound
-from lepton_jupyter.runs.manifest import Manifest, NotebookInfo, git_info, notebook_info
+from lepton_jupyter.runs.manifest import git_info, notebook_info
+from lepton_jupyter.runs.schema import Manifest, NotebookInfo
 from lepton_jupyter.runs.service import RunService
 from lepton_jupyter.runs.store import RunStore
 from tests.fixtures.runs import git, write_notebook

@@ -20,7 +20,7 @@ from lepton_jupyter.jobs.backends.slurm import (
     slurm_outcome,
 )
 from lepton_jupyter.jobs.folder import JobFolder
-from lepton_jupyter.jobs.spec import JobSpec, JobStatus
+from lepton_jupyter.jobs.schema import JobSpec, JobStatus
 from lepton_jupyter.jobs.store import JobStore
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.jobs import job_spec

@@ -19,7 +19,7 @@ from ...errors import Invalid
 from ...settings import Settings
 from ..devices import VISIBLE_ENV, visible_gpus
 from ..folder import JobFolder
-from ..spec import JobInfo, JobSpec, JobStatus
+from ..schema import JobInfo, JobSpec, JobStatus
 from ..store import JobStore
 
 LOG_LINES_IN_ERROR = 20

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from ..folder import JobFolder, process_matches
 from ..reaping import end_job_processes
-from ..spec import JobInfo, JobSpec, JobStatus
+from ..schema import JobInfo, JobSpec, JobStatus
 from .base import Backend, Outcome, describe_failure
 
 WORKER_MODULE = "lepton_jupyter.jobs.worker"

@@ -27,7 +27,7 @@ from ...settings import Settings
 from ..devices import device_env
 from ..folder import JobFolder, process_matches
 from ..metrics import JOB_DIR_ENV
-from ..spec import JobInfo, JobSpec, JobStatus
+from ..schema import JobInfo, JobSpec, JobStatus
 from .base import Backend, Outcome, describe_failure
 
 WORKER_MODULE = "lepton_jupyter.jobs.worker"

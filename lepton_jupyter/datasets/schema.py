@@ -108,3 +108,34 @@ class AttachProgress:
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+
+
+class AttachProgressInfo(BaseModel):
+    """The latest event of one running attach, under its destination (what the sidebar polls)."""
+
+    to: str
+    phase: Literal["resolve", "fetch", "link", "done"]
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+# -- REST requests -------------------------------------------------------------------
+
+
+class BrowseQuery(BaseModel):
+    url: str = Field(min_length=1)
+    rev: str | None = None
+
+
+class AttachRequest(BaseModel):
+    url: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    rev: str | None = None
+    to: str | None = None
+
+
+class UpdateRequest(BaseModel):
+    to: str = Field(min_length=1)
+    rev: str | None = None

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Invalid
-from .api import Run, get_run, rerun
-from .diff import RunDiff
+from ..runs.api import Run, get_run, rerun
+from ..runs.diff import RunDiff
 
 DEMO_POINTS = 2000  # v3 of the demo data: more points than v2's 1200
 
@@ -89,13 +89,13 @@ def _tag_new_data(pin: dict[str, Any], tag: str) -> str:
     """Commit more points to the data registry's main branch and tag them ``tag``."""
     from dvc.repo import Repo
 
-    from ..demo import _write_points
+    from .world import write_points
 
     root = Path(pin["url"])
     if not (root / ".git").exists():
         raise Invalid(f"Data registry {pin['url']} is not a local git repo the demo can tag.")
     target = root / pin["path"]
-    _write_points(target, DEMO_POINTS, seed=DEMO_POINTS)
+    write_points(target, DEMO_POINTS, seed=DEMO_POINTS)
     with Repo(str(root)) as repo:
         repo.add(str(target))
         repo.push()

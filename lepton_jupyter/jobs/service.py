@@ -1,7 +1,7 @@
 """The job service: validate and launch, read back, cancel. No web framework in here.
 
 The kernel (through the public API), the CLI and the server's handlers all call a
-:class:`JobManager`; they differ only in how they present its answers.
+:class:`JobService`; they differ only in how they present its answers.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ from .folder import JobFolder, process_matches, read_lines_from, read_tail
 from .gpu_pool import claim_gpus
 from .metrics import JOB_DIR_ENV
 from .reaping import end_job_processes
-from .spec import JobFailed, JobInfo, JobSpec, JobStatus, LogChunk, join_chunks
+from .schema import JobFailed, JobInfo, JobSpec, JobStatus, LogChunk, join_chunks
 from .store import JobStore, adopt_store, sqlite_url, store_path, utcnow
 
 SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
 JOB_ID_ENV = "LEPTON_JOB_ID"
 
 
-class JobManager:
+class JobService:
     """Jobs: one folder each under ``settings.jobs_path`` (shared with the nodes), and the
     SQLite store on this machine's disk."""
 

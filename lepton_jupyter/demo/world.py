@@ -20,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import Conflict
-from .settings import ENV_PREFIX, export_env, load_settings, write_workspace_file
+from ..errors import Conflict
+from ..settings import ENV_PREFIX, export_env, load_settings, write_workspace_file
 
 DATASET_PATH = "datasets/points"
 DATASET_DESCRIPTION = "Two interleaved 2-D spirals, labelled 0/1; train.csv and test.csv."
@@ -32,10 +32,10 @@ def demo_notebook() -> Path:
     shipped = resources.files("lepton_jupyter") / "notebooks" / "demo.ipynb"
     if shipped.is_file():
         return Path(str(shipped))
-    return Path(__file__).resolve().parent.parent / "notebooks" / "demo.ipynb"
+    return Path(__file__).resolve().parents[2] / "notebooks" / "demo.ipynb"
 
 
-def _write_points(folder: Path, n: int, seed: int) -> None:
+def write_points(folder: Path, n: int, seed: int) -> None:
     """Two noisy interleaved spirals: learnable, but not by a straight line."""
     import math
 
@@ -88,7 +88,7 @@ def create_data_registry(root: Path, remote: Path) -> Path:
         repo.scm.add([str(root / p) for p in (".dvc/config", ".dvc/.gitignore", ".dvcignore")])
         repo.scm.commit("Initialise the data registry")
         for tag, n in (("v1", 400), ("v2", 1200)):
-            _write_points(root / DATASET_PATH, n, seed=n)
+            write_points(root / DATASET_PATH, n, seed=n)
             (stage,) = repo.add(str(root / DATASET_PATH))
             stage.outs[0].annot.desc = DATASET_DESCRIPTION
             stage.dump()
@@ -137,7 +137,7 @@ def run_demo(directory: Path, *, log_output: bool = False) -> dict[str, Any]:
     """
     import papermill
 
-    from .runs.demo import demo_rerun_check
+    from .rerun_check import demo_rerun_check
 
     paths = create_workspace(directory)
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import LeptonError
 
@@ -124,8 +124,70 @@ class LogChunk(BaseModel):
     offset: int = Field(description="Byte offset just after this text: the next since.")
 
 
+class JobList(BaseModel):
+    """``GET /jobs``: every job the store knows, newest first."""
+
+    jobs: list[JobInfo]
+
+
+class JobLogs(BaseModel):
+    """``GET /jobs/<id>/logs``: the ranks' logs as one text and as per-rank chunks."""
+
+    id: str
+    rank: int | None = Field(description="The rank asked for; None: every rank.")
+    tail: int | None = Field(description="Lines asked for per rank; None: all.")
+    text: str
+    chunks: list[LogChunk]
+
+
+class MetricRecord(BaseModel):
+    """One ``report()`` line: rank, step and wall-clock time, then the metrics themselves."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rank: int
+    step: int | None
+    time: float
+
+
+class JobMetrics(BaseModel):
+    """``GET /jobs/<id>/metrics``: records reported after ``since``, and the next offset."""
+
+    id: str
+    metrics: list[MetricRecord]
+    offset: int
+
+
 def join_chunks(chunks: list[LogChunk], headers: bool) -> str:
     """Chunks as one text: each under a ``==> rank N <==`` header when ``headers``."""
     if not headers:
         return "".join(c.text for c in chunks)
     return "".join(f"==> rank {c.rank} <==\n{c.text}" for c in chunks)
+
+
+# -- REST requests -------------------------------------------------------------------
+
+
+class ListQuery(BaseModel):
+    status: JobStatus | None = None
+
+
+class LogsQuery(BaseModel):
+    rank: int | None = Field(default=None, ge=0)
+    tail: int | None = Field(default=None, ge=0)
+    since: list[int] | None = Field(
+        default=None,
+        description="Byte offsets, comma-separated, one per rank asked for: only what each "
+        "rank's log gained after its offset (the chunks' offsets of the previous answer).",
+    )
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return value.split(",") if isinstance(value, str) else value
+
+
+class MetricsQuery(BaseModel):
+    since: int = Field(
+        default=0, ge=0, description="Byte offset: only records after it (the last offset)."
+    )
