@@ -3255,6 +3255,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/lepton/api/runs/{run_id}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        /** The run's output notebook as a static page (read-only view) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    run_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or the role needed (named) is missing */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/lepton/api/runs/{run_id}/rerun": {
         parameters: {
             query?: never;
@@ -4759,6 +4844,13 @@ export interface components {
             after: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Label
+             * @description What a person calls it: ``datasets/points@main``, a model ref as written (the
+             *     ledger's key of a dataset joins url, path and rev with ``|``; of a browse, url and
+             *     rev).
+             */
+            readonly label: string;
         };
         /**
          * PublishDiff
@@ -5103,6 +5195,11 @@ export interface components {
              * @description Registry aliases only a maintainer may move (the sidebar explains why their buttons are disabled).
              */
             protected_aliases: string[];
+            /**
+             * Data Registries
+             * @description Configured data registry URLs (the Datasets panel starts on the first).
+             */
+            data_registries: string[];
         };
         /** UpdateRequest */
         UpdateRequest: {

@@ -30,7 +30,7 @@ export interface ILeptonSidebarProps {
   refreshToken?: number;
   /** False while another left-area tab hides the sidebar: polling pauses. */
   onScreen?: boolean;
-  /** Show only this section, wide (a main-area tab), without the header. */
+  /** Show only this section, wide (a main-area tab). */
   only?: SectionId;
 }
 
@@ -111,7 +111,7 @@ export function LeptonSidebar({
         value={{ wide: only !== undefined, openWide: context.openWide }}
       >
         <div className="lepton-sidebar-content" aria-busy={loading}>
-          <header className="lepton-header" hidden={only !== undefined}>
+          <header className="lepton-header">
             <h2 className="lepton-title">
               Lepton
               {status && (

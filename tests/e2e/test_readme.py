@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lepton_jupyter.demo import create_data_registry
+from lepton_jupyter.demo.world import create_data_registry
 from lepton_jupyter.runs.store import RunStore
 from lepton_jupyter.settings import write_workspace_file
 from tests.fixtures.jobs import kill_job_processes
@@ -67,6 +67,7 @@ def snippets() -> list[Snippet]:
 def notebook(cells: list[tuple[str, list[str]]]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.metadata["kernelspec"]["language"] = "python"  # papermill reads it
     nb.cells = [nbformat.v4.new_code_cell(src, metadata={"tags": tags}) for src, tags in cells]
     return nb
 
@@ -133,6 +134,9 @@ def test_the_readme_runs_top_to_bottom(tmp_path: Path, lepton_state: Path):
     assert "Alias 'prod' of vision/spiral is gated" in text
     assert "vision/spiral:2 is better" in text
     runs = RunStore(lepton_state / "runs").list(limit=None)
-    trained = [r for r in runs if r.notebook.path == "train.ipynb"]
-    assert [r.status for r in trained] == ["completed"] * 3  # the run and its two reruns
-    assert {r.parameters["lr"] for r in trained} == {0.1, 0.2}
+    trained = [r for r in runs if r.notebook.path == str(workspace / "train.ipynb")]
+    # (the run, its CLI reruns with --check and with lr=0.2, and rerun() from the API)
+    assert [r.status for r in trained] == ["completed"] * 4
+    assert sorted(r.parameters["lr"] for r in trained) == [0.1, 0.1, 0.1, 0.2]
+    evaluations = [r for r in runs if r.notebook.path == str(workspace / "evaluate.ipynb")]
+    assert evaluations and {r.status for r in evaluations} == {"completed"}

@@ -81,7 +81,9 @@ def test_palette_command_opens_sidebar(lab_server: LabServer, page: Page) -> Non
     # When the user runs "Open Lepton sidebar" from the command palette by keyboard
     palette_input = open_palette(page)
     palette_input.fill("Open Lepton sidebar")
-    expect(page.locator(".lm-CommandPalette-item", has_text="Open Lepton sidebar")).to_be_visible()
+    expect(page.locator(".lm-CommandPalette-item", has_text="Open Lepton sidebar")).to_be_visible(
+        timeout=UI_TIMEOUT_MS
+    )
     page.keyboard.press("Enter")
 
     # Then the sidebar opens and loads
@@ -97,4 +99,5 @@ def test_palette_command_opens_sidebar(lab_server: LabServer, page: Page) -> Non
         "Rerun a notebook run…",
         "Refresh Lepton sidebar",
     ):
-        expect(page.locator(".lm-CommandPalette-item", has_text=label)).to_have_count(1)
+        item = page.locator(".lm-CommandPalette-item", has_text=label)
+        expect(item).to_have_count(1, timeout=UI_TIMEOUT_MS)

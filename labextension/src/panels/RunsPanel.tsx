@@ -326,7 +326,7 @@ export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
               className={p.status === 'held' ? '' : 'lepton-diff-changed'}
             >
               <th scope="row">
-                {p.kind} {p.label ?? p.key}
+                {p.kind} <PathText text={p.label ?? p.key} />
               </th>
               <td>
                 {p.before
