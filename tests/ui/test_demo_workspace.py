@@ -134,8 +134,9 @@ def test_the_readme_pictures_each_panel_in_the_demo_world(
     detail = models.locator(".lepton-model-detail")
     detail.get_by_role("option", name="version 1").click()
     # (the whole graph: data -> job -> version -> the run that published it)
-    expect(detail.locator('.lepton-lineage-node[data-kind="run"]')).to_be_visible()
-    detail.locator('.lepton-lineage-node[data-kind="run"]').scroll_into_view_if_needed()
+    run_node = detail.locator('.lepton-lineage-node[data-kind="run"]').first
+    expect(run_node).to_be_visible()
+    run_node.scroll_into_view_if_needed()
     save_screenshot(models, "models", artifacts_dir)
     # Runs: the rerun and its diff against the first run
     show_only(sidebar, "runs")
