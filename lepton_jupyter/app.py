@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Int, List, Unicode
+from traitlets import Bool, Dict, Float, Int, List, TraitType, Unicode
 
 from ._version import __version__
 from .handlers import api_routes
-from .settings import Settings, export_env, load_settings
+from .settings import ENV_PREFIX, Settings, export_env, load_settings, option_names, shown_default
+
+_SCALAR_TRAITS: dict[Any, type[TraitType]] = {bool: Bool, int: Int, float: Float}
+
+
+def option(name: str) -> TraitType:
+    """The server option for setting ``name``: its help and default come from ``Settings``.
+
+    The trait holds None until configured, so an empty list is a value ("protect no alias").
+    traitlets prints a trait's static default in ``--help-all``; here that would be None, so
+    the line shows the default the setting falls back to instead.
+    """
+    field = Settings.model_fields[name]
+    annotation = str(field.annotation)
+    if "list" in annotation:
+        trait: TraitType = List(Unicode(), default_value=None, allow_none=True)
+    else:
+        kind = _SCALAR_TRAITS.get(field.annotation, Dict if "dict" in annotation else Unicode)
+        trait = kind(default_value=None, allow_none=True)
+    trait.help = f"{field.description} Kernels and the CLI: {ENV_PREFIX}{name.upper()}."
+    trait.default_value_repr = lambda: shown_default(name)  # type: ignore[method-assign]
+    return trait.tag(config=True)
 
 
 class LeptonApp(ExtensionApp):
@@ -19,106 +41,30 @@ class LeptonApp(ExtensionApp):
     version = __version__
     load_other_extensions = True
 
-    state_dir = Unicode(
-        "",
-        config=True,
-        help="Folder for lepton's state: job store, local registry database and blobs, runs. "
-        "Default: <jupyter data dir>/lepton. Kernels see it as LEPTON_STATE_DIR.",
-    )
-    data_cache = Unicode(
-        "",
-        config=True,
-        help="Shared DVC cache that attached datasets link from; make it group-writable and "
-        "shared by all users of a hub. Default: <state_dir>/data-cache. Kernels: "
-        "LEPTON_DATA_CACHE.",
-    )
-    cache_link_types = List(
-        Unicode(),
-        default_value=["reflink", "hardlink", "symlink"],
-        config=True,
-        help="Link types tried, in order, when files are placed from the shared cache "
-        "(reflink, hardlink, symlink, copy).",
-    )
-    data_registries = List(
-        Unicode(),
-        default_value=[],
-        config=True,
-        help="Data registry URLs (git repos with DVC-tracked folders) offered in the sidebar.",
-    )
-    registry_url = Unicode(
-        "",
-        config=True,
-        help="URL of a shared registry service (`lepton registry serve` or a JupyterHub "
-        "service). Empty: the registry runs inside this server on registry_db_url. "
-        "Kernels: LEPTON_REGISTRY_URL.",
-    )
-    registry_db_url = Unicode(
-        "",
-        config=True,
-        help="SQLAlchemy URL of the registry store (sqlite:///... or postgresql://...). "
-        "Default: SQLite at <state_dir>/registry.db.",
-    )
-    registry_storage_url = Unicode(
-        "",
-        config=True,
-        help="fsspec URL where model files are stored, content-addressed. "
-        "Default: <state_dir>/blobs.",
-    )
-    protected_aliases = List(
-        Unicode(),
-        default_value=["prod"],
-        config=True,
-        help="Aliases that only a namespace maintainer (or admin) may move.",
-    )
-    max_json_body_bytes = Int(
-        None,
-        allow_none=True,
-        config=True,
-        help="Largest request body, in bytes, a lepton JSON route reads (the caller is "
-        "authenticated first); only registry blob uploads stream larger bodies. "
-        "Default: 4 MiB. Kernels and `lepton registry serve`: LEPTON_MAX_JSON_BODY_BYTES.",
-    )
-    promotion_gates = Dict(
-        default_value={},
-        config=True,
-        help="Aliases that move only on evidence: alias (or 'ns/model@alias') -> "
-        '{"dataset": path, "metric": name, "min_delta": 0.0}. Moving a gated alias needs a '
-        "recorded comparison of the new version against the current holder on that dataset "
-        "whose interval of new - current lies above min_delta, or a maintainer's override "
-        "with a reason. Rollback is never gated. Kernels: LEPTON_PROMOTION_GATES (JSON).",
-    )
-    jobs_dir = Unicode(
-        "",
-        config=True,
-        help="Folder of job folders (spec, per-rank logs, metrics). For multi-node backends it "
-        "must be on a filesystem every node sees. Default: <state_dir>/jobs.",
-    )
-    slurm_defaults = Dict(
-        default_value={},
-        config=True,
-        help="Default options of jobs launched with backend='slurm', overridden per launch() "
-        "call: partition, account, time, gpus_per_node, cpus_per_task, mem, sbatch_extra "
-        '(a list of extra #SBATCH arguments). Example: {"partition": "gpu", "time": "2:00:00"}.',
-    )
+    # Each option is None until configured; unset options fall back to LEPTON_* variables,
+    # then a workspace file, then the default Settings declares (shown in --help-all).
+    state_dir = option("state_dir")
+    data_cache = option("data_cache")
+    cache_link_types = option("cache_link_types")
+    data_registries = option("data_registries")
+    registry_url = option("registry_url")
+    registry_db_url = option("registry_db_url")
+    registry_storage_url = option("registry_storage_url")
+    protected_aliases = option("protected_aliases")
+    max_json_body_bytes = option("max_json_body_bytes")
+    promotion_gates = option("promotion_gates")
+    jobs_dir = option("jobs_dir")
+    slurm_defaults = option("slurm_defaults")
+    job_activity_interval = option("job_activity_interval")
+    slurm_command_timeout = option("slurm_command_timeout")
+    job_pool = option("job_pool")
+    job_pool_preload = option("job_pool_preload")
 
     def lepton_settings(self) -> Settings:
         # A workspace file (lepton.json) in the folder the server serves, or above it,
         # fills what neither this config nor LEPTON_* variables set.
-        return load_settings(
-            Path(self.serverapp.root_dir),
-            state_dir=self.state_dir,
-            data_cache=self.data_cache,
-            cache_link_types=self.cache_link_types,
-            data_registries=self.data_registries,
-            registry_url=self.registry_url,
-            registry_db_url=self.registry_db_url,
-            registry_storage_url=self.registry_storage_url,
-            protected_aliases=self.protected_aliases,
-            max_json_body_bytes=self.max_json_body_bytes,
-            promotion_gates=self.promotion_gates,
-            jobs_dir=self.jobs_dir,
-            slurm_defaults=self.slurm_defaults,
-        )
+        configured = {name: getattr(self, name) for name in option_names()}
+        return load_settings(Path(self.serverapp.root_dir), **configured)
 
     def initialize_settings(self) -> None:
         settings = self.lepton_settings()
@@ -136,11 +82,25 @@ class LeptonApp(ExtensionApp):
         self.settings["lepton_jobs"] = jobs
         self._job_activity = JobActivity(jobs, self.serverapp.web_app.settings)
         self._job_activity.start()
+        self._job_pool = None
+        if settings.job_pool:
+            import os
+            import sys
+
+            from .jobs import pool
+
+            # Warm by the time a kernel launches; kernels find it by their interpreter.
+            self._job_pool = pool.start(sys.executable, os.getpid(), settings.job_pool_preload)
 
     async def stop_extension(self) -> None:
         activity = getattr(self, "_job_activity", None)
         if activity is not None:
             activity.stop()
+        job_pool = getattr(self, "_job_pool", None)
+        if job_pool is not None:
+            from .jobs import pool
+
+            pool.stop(job_pool)
 
     def initialize_handlers(self) -> None:
         if self.settings["lepton_settings"].registry_url:

@@ -85,6 +85,18 @@ export const ENDED_JOB_STATUSES: ReadonlyArray<JobStatus> = [
   'cancelled'
 ];
 
+/** `GET jobs?status=&limit=&offset=`: a page of jobs and how many match in all. */
+export interface IJobList {
+  jobs: IJobInfo[];
+  total: number;
+}
+
+export interface IJobListQuery {
+  status?: JobStatus;
+  limit?: number;
+  offset?: number;
+}
+
 export interface IJobInfo {
   id: string;
   name: string;
@@ -462,7 +474,8 @@ export interface ILeptonClient {
   updateDataset(to: string, rev?: string | null): Promise<IAttachedDataset>;
   detachDataset(to: string): Promise<IAttachedDataset>;
 
-  jobs(): Promise<IJobInfo[]>;
+  /** Jobs, newest first: `limit` of them (a page) with `status`, and how many match. */
+  jobs(options?: IJobListQuery): Promise<IJobList>;
   job(id: string): Promise<IJobInfo>;
   /** Records reported after byte `since` (0: all) of the job's metrics. */
   jobMetrics(id: string, since?: number): Promise<IJobMetrics>;
@@ -531,7 +544,7 @@ export const leptonClient: ILeptonClient = {
       method: 'DELETE'
     }),
 
-  jobs: async () => (await requestAPI<{ jobs: IJobInfo[] }>('jobs')).jobs,
+  jobs: options => requestAPI<IJobList>(`jobs${query({ ...options })}`),
   job: id => requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}`),
   jobMetrics: (id, since) =>
     requestAPI<IJobMetrics>(

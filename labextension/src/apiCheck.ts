@@ -52,7 +52,7 @@ export type RepliesFit = [
   Holds<
     Fits<Reply<'/lepton/api/datasets/{to}', 'delete'>, api.IAttachedDataset>
   >,
-  Holds<Fits<Reply<'/lepton/api/jobs', 'get'>, { jobs: api.IJobInfo[] }>>,
+  Holds<Fits<Reply<'/lepton/api/jobs', 'get'>, api.IJobList>>,
   Holds<Fits<Reply<'/lepton/api/jobs/{job_id}', 'get'>, api.IJobInfo>>,
   Holds<
     Fits<Reply<'/lepton/api/jobs/{job_id}/metrics', 'get'>, api.IJobMetrics>

@@ -344,10 +344,15 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Versions of a model, oldest first */
+        /** Versions of a model, oldest first (a page: the newest limit below before) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Page size. */
+                    limit?: number;
+                    /** @description Only versions numbered below this. */
+                    before?: number;
+                };
                 header?: never;
                 path: {
                     namespace: string;
@@ -2578,6 +2583,10 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: components["schemas"]["JobStatus"];
+                    /** @description At most this many jobs (a page); None: all. */
+                    limit?: number;
+                    /** @description Skip this many of the newest first. */
+                    offset?: number;
                 };
                 header?: never;
                 path?: never;
@@ -3429,6 +3438,328 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/lepton/api/scheduler/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether jupyter-scheduler's jobs are recorded as runs */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SchedulerStatus"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or the role needed (named) is missing */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/scheduler/definitions/{definition_id}/checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                definition_id: string;
+            };
+            cookie?: never;
+        };
+        /** The checks every run of a job definition must pass */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    definition_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DefinitionChecks"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or the role needed (named) is missing */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Replace a job definition's checks */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    definition_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ChecksRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DefinitionChecks"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or the role needed (named) is missing */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/scheduler/definitions/{definition_id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                definition_id: string;
+            };
+            cookie?: never;
+        };
+        /** A job definition's runs, with what moved between them */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    definition_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Series"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or the role needed (named) is missing */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/lepton/api/compare/runs": {
         parameters: {
             query?: never;
@@ -3800,6 +4131,11 @@ export interface components {
              */
             message: string;
         };
+        /** ChecksRequest */
+        ChecksRequest: {
+            /** Checks */
+            checks?: string[];
+        };
         /**
          * Comparison
          * @description A recorded comparison: its inputs, statistics, verdict, and who ran it.
@@ -3983,6 +4319,19 @@ export interface components {
              * Format: date-time
              */
             date: string;
+        };
+        /**
+         * DefinitionChecks
+         * @description The checks every run of one job definition must pass (see ``checks.py``).
+         */
+        DefinitionChecks: {
+            /** Job Definition Id */
+            job_definition_id: string;
+            /**
+             * Checks
+             * @description 'accuracy >= 0.9', 'loss <= previous + 5%': a failing one fails the run.
+             */
+            checks: string[];
         };
         Error: {
             message: string;
@@ -4248,11 +4597,16 @@ export interface components {
         };
         /**
          * JobList
-         * @description ``GET /jobs``: every job the store knows, newest first.
+         * @description ``GET /jobs``: the jobs asked for (one page, or all), newest first.
          */
         JobList: {
             /** Jobs */
             jobs: components["schemas"]["JobInfo"][];
+            /**
+             * Total
+             * @description Jobs matching the query, on every page together.
+             */
+            total: number;
         };
         /**
          * JobLogs
@@ -5137,6 +5491,92 @@ export interface components {
              * @default null
              */
             previous_run: string | null;
+            /** Checks */
+            checks: components["schemas"]["CheckResult"][];
+        };
+        /**
+         * SchedulerStatus
+         * @description Whether jupyter-scheduler is installed and runs its jobs under the lepton engine.
+         */
+        SchedulerStatus: {
+            /** Installed */
+            installed: boolean;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Message
+             * @description What to install or configure, in one line.
+             */
+            message: string;
+        };
+        /**
+         * Series
+         * @description Every recorded run of one job definition, oldest first.
+         */
+        Series: {
+            /** Job Definition Id */
+            job_definition_id: string;
+            /**
+             * Job Name
+             * @default
+             */
+            job_name: string;
+            /**
+             * Metrics
+             * @description Every metric any run logged.
+             */
+            metrics: string[];
+            /** Checks */
+            checks: string[];
+            /** Points */
+            points: components["schemas"]["SeriesPoint"][];
+        };
+        /**
+         * SeriesPoint
+         * @description One run of a definition and what moved since the previous successful run.
+         */
+        SeriesPoint: {
+            /** Run Id */
+            run_id: string;
+            /** Job Id */
+            job_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "completed" | "failed" | "crashed";
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /**
+             * Error
+             * @default null
+             */
+            error: string | null;
+            /**
+             * Previous Run
+             * @description The earlier successful run this one is compared with.
+             * @default null
+             */
+            previous_run: string | null;
+            /**
+             * Changes
+             * @description Pins (data commit, model alias) and parameters that changed since the previous successful run, in words.
+             */
+            changes: string[];
+            /**
+             * Deltas
+             * @description Metric -> this value minus the previous run's.
+             */
+            deltas: {
+                [key: string]: number;
+            };
             /** Checks */
             checks: components["schemas"]["CheckResult"][];
         };

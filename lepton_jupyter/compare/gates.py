@@ -10,13 +10,11 @@ a version that already held the alias.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Invalid, NotFound
-from . import store
 from .schema import Comparison, GateVerdict, PromotionGate
 
 
@@ -103,8 +101,16 @@ def judge(
     )
 
 
+class ComparisonLookup(Protocol):
+    """Where recorded comparisons are read (the registry's transaction)."""
+
+    def comparison(self, comparison_id: int) -> Comparison | None: ...
+
+    def comparisons_of(self, version_id: int, limit: int | None = None) -> list[Comparison]: ...
+
+
 def check_promotion(
-    session: Session,
+    recorded: ComparisonLookup,
     key: str,
     gate: PromotionGate,
     *,
@@ -126,13 +132,13 @@ def check_promotion(
         return {"gate": key, "unchanged": True}
     new_label, current_label = f"{name}:{new[1]}", f"{name}:{current[1]}"
     if comparison_id is not None:
-        found = store.get(session, comparison_id)
+        found = recorded.comparison(comparison_id)
         if found is None:
             raise NotFound(f"There is no comparison {comparison_id}.")
         candidates = [found]
     else:
-        current_ids = {c.id for c in store.of_version(session, current[0]) if c.id is not None}
-        candidates = [c for c in store.of_version(session, new[0]) if c.id in current_ids]
+        current_ids = {c.id for c in recorded.comparisons_of(current[0]) if c.id is not None}
+        candidates = [c for c in recorded.comparisons_of(new[0]) if c.id in current_ids]
     verdicts = [judge(key, gate, c, new_label, current_label) for c in candidates]
     for v in verdicts:
         if v.passed:

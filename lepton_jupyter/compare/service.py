@@ -8,12 +8,11 @@ beside the versions, where promotion gates look for it.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from ..errors import Invalid, LeptonError, NotFound
-from ..registry import store as db
-from ..registry.service import Principal, RegistryService, parse_name, parse_ref
+from ..registry.identity import Principal
+from ..registry.service import RegistryService, parse_name, parse_ref
+from ..registry.store import SqlTransaction, VersionRow
+from ..registry.tables import utcnow
 from . import store
 from .comparable import check_request
 from .gates import describe, gate_for, judge
@@ -46,19 +45,23 @@ def evaluate(request: ComparisonRequest, *, created_by: str) -> Comparison:
         winner=winner,
         verdict=line,
         created_by=created_by,
-        created_at=db.utcnow(),
+        created_at=utcnow(),
     )
 
 
 class CompareService:
-    """Comparisons over one registry service (its store, its permissions)."""
+    """Comparisons over one registry service (its store, its permissions).
+
+    Comparisons are kept in the registry's SQL database, beside the versions they compare,
+    so this service needs the registry's SQL store (:class:`SqlTransaction` sessions).
+    """
 
     def __init__(self, registry: RegistryService) -> None:
         self.registry = registry
 
-    def _version(self, session: Session, principal: Principal, label: str) -> db.Version:
+    def _version(self, tx: SqlTransaction, principal: Principal, label: str) -> VersionRow:
         """The version ``label`` names, if the caller may read it (the registry's rules)."""
-        _, version = self.registry._resolve(session, principal, parse_ref(label, principal))
+        _, version = self.registry._resolve(tx, principal, parse_ref(label, principal))
         return version
 
     def record(self, principal: Principal, request: ComparisonRequest) -> Comparison:
@@ -66,10 +69,10 @@ class CompareService:
         check_request(request)
         comparison = evaluate(request, created_by=principal.user)
 
-        def write(session: Session) -> Comparison:
+        def write(tx: SqlTransaction) -> Comparison:
             ids = []
             for candidate in request.candidates:
-                version = self._version(session, principal, candidate.label)
+                version = self._version(tx, principal, candidate.label)
                 if version.digest != candidate.digest:
                     raise Invalid(
                         f"Candidate {candidate.label} was evaluated with content "
@@ -77,18 +80,18 @@ class CompareService:
                         f"{version.digest}."
                     )
                 ids.append(version.id)
-            return store.insert(session, comparison, ids)
+            return store.insert(tx.session, comparison, ids)
 
-        return self.registry._retrying(write)
+        return self.registry.store.writing(write)
 
     def get(self, principal: Principal, comparison_id: int) -> Comparison:
         """Comparison ``comparison_id``, if the caller can read every candidate."""
-        with self.registry.store.read() as session:
-            found = store.get(session, comparison_id)
+        with self.registry.store.reading() as tx:
+            found = tx.comparison(comparison_id)
             if found is None:
                 raise NotFound(f"There is no comparison {comparison_id}.")
             for candidate in found.candidates:
-                self._version(session, principal, candidate.label)
+                self._version(tx, principal, candidate.label)
             return found
 
     def list(
@@ -102,19 +105,14 @@ class CompareService:
         """Comparisons of one version (``ref``) or of any version of a model (``name``)."""
         if (ref is None) == (name is None):
             raise Invalid("Name exactly one of ref='ns/model:N' or name='ns/model'.")
-        with self.registry.store.read() as session:
+        with self.registry.store.reading() as tx:
             if ref is not None:
-                found = store.of_version(
-                    session, self._version(session, principal, ref).id, limit=limit
-                )
+                found = tx.comparisons_of(self._version(tx, principal, ref).id, limit=limit)
             else:
                 namespace, model_name = parse_name(name or "", principal)
-                _, model = self.registry._model(session, principal, namespace, model_name)
-                ids = list(
-                    session.scalars(select(db.Version.id).where(db.Version.model_id == model.id))
-                )
-                found = store.of_versions(session, ids, limit) if ids else []
-            return [c for c in found if self._readable(session, principal, c)]
+                _, model = self.registry._model(tx, principal, namespace, model_name)
+                found = store.of_model(tx.session, model.id, limit)
+            return [c for c in found if self._readable(tx, principal, c)]
 
     def gates(self, principal: Principal, name: str, limit: int = 20) -> list[GateReport]:
         """Each gated alias of ``name``: who holds it and whether each recent comparison
@@ -150,11 +148,11 @@ class CompareService:
             )
         return reports
 
-    def _readable(self, session: Session, principal: Principal, comparison: Comparison) -> bool:
+    def _readable(self, tx: SqlTransaction, principal: Principal, comparison: Comparison) -> bool:
         """Whether the caller may read every candidate (others' comparisons stay hidden)."""
         try:
             for candidate in comparison.candidates:
-                self._version(session, principal, candidate.label)
+                self._version(tx, principal, candidate.label)
         except LeptonError:
             return False
         return True

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..registry.store import Base, utcnow
+from ..registry.tables import Base, Version, utcnow
 from .schema import Comparison
 
 
@@ -73,11 +73,12 @@ def of_version(session: Session, version_id: int, limit: int | None = None) -> l
     return [Comparison.model_validate(r) for r in session.scalars(query)]
 
 
-def of_versions(session: Session, version_ids: list[int], limit: int) -> list[Comparison]:
-    """Comparisons that include any of these versions, newest first."""
+def of_model(session: Session, model_id: int, limit: int) -> list[Comparison]:
+    """Comparisons that include any version of a model, newest first."""
     ids = (
         select(ComparedVersion.comparison_id)
-        .where(ComparedVersion.version_id.in_(version_ids))
+        .join(Version, Version.id == ComparedVersion.version_id)
+        .where(Version.model_id == model_id)
         .distinct()
     )
     query = (

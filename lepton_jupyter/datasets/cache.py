@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import grp
 import hashlib
+import json
 import os
 import pwd
 import sqlite3
@@ -29,7 +30,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import NoReturn
 
-from ..errors import Conflict, Forbidden, Invalid
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from .schema import CacheReport, CorruptObject, PermissionProblem
 
 FOLDER_MODE = 0o3775  # setgid + sticky + rwxrwxr-x
@@ -90,6 +91,22 @@ def expected_md5(path: str) -> str:
     """The md5 an object's path names: folder + file name, less ``.dir``."""
     head, name = os.path.split(path)
     return os.path.basename(head) + name.removesuffix(".dir")
+
+
+def manifest_entries(path: str) -> list[tuple[str, str]]:
+    """``(relative path, md5)`` of every file a DVC 3 ``.dir`` manifest lists.
+
+    The JSON already holds both; DVC's ``Tree.load`` would also build a ``Meta`` object per
+    entry (about 25 us each, a second at 50k files) that attach does not need.
+    """
+    with open(path, "rb") as f:
+        raw = json.load(f)
+    try:
+        return [(entry["relpath"], entry["md5"]) for entry in raw]
+    except (TypeError, KeyError):
+        raise NotFound(
+            f"The dataset manifest {path} is corrupted; run `lepton datasets verify`."
+        ) from None
 
 
 def md5_of(fd: int) -> str:

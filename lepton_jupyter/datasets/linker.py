@@ -13,10 +13,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from dvc_objects.fs import system
 
 from ..errors import Invalid
 
@@ -35,6 +34,38 @@ _UNSUPPORTED = {
 }
 
 
+# ioctl(2) request cloning a whole file on Linux (btrfs, XFS, overlayfs over those).
+_FICLONE = 0x40049409
+
+
+def _reflink(src: str, dst: str) -> None:
+    """A copy-on-write clone of ``src`` at a new ``dst``.
+
+    On Linux one ``FICLONE`` ioctl, as dvc_objects does it; elsewhere dvc_objects' own
+    (``clonefile`` on macOS), imported only there: its filesystem layer costs a new process
+    0.2 s to import, and a warm attach links 5,000 files in less.
+    """
+    if sys.platform != "linux":
+        from dvc_objects.fs.system import reflink
+
+        reflink(src, dst)
+        return
+    import fcntl
+
+    src_fd = os.open(src, os.O_RDONLY)
+    try:
+        dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        try:
+            fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+        except OSError:
+            os.unlink(dst)
+            raise
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+
+
 def _copy(src: str, dst: str) -> None:
     shutil.copyfile(src, dst)
 
@@ -45,7 +76,7 @@ def _symlink(src: str, dst: str) -> None:
 
 
 _LINKERS: dict[str, Callable[[str, str], None]] = {
-    "reflink": system.reflink,
+    "reflink": _reflink,
     # Cache objects are regular files, so one link(2) call; dvc_objects' hardlink() also
     # lstat()s the source to dereference symlinks, a second system call per file.
     "hardlink": os.link,
@@ -56,8 +87,13 @@ _LINKERS: dict[str, Callable[[str, str], None]] = {
 
 def check_link_types(link_types: Sequence[str]) -> list[str]:
     """The configured link types, or Invalid naming the unknown ones."""
+    if not link_types:
+        raise Invalid(
+            "cache_link_types (LEPTON_CACHE_LINK_TYPES) is empty: files cannot be placed "
+            f"from the shared cache without a way to link them; name some of {list(LINK_TYPES)}."
+        )
     unknown = [t for t in link_types if t not in _LINKERS]
-    if unknown or not link_types:
+    if unknown:
         raise Invalid(
             f"Unknown cache link types {unknown} (cache_link_types / "
             f"LEPTON_CACHE_LINK_TYPES); choose from {list(LINK_TYPES)}."

@@ -12,7 +12,6 @@ nothing behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import warnings
@@ -24,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import pins
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
+from ..gitstate import is_ignored
 from ..settings import Settings, load_settings
 from ..workdir import read_attached, remove_tree, unmirror, write_attached
-from . import cache
+from . import cache, warm
 from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .schema import (
     AttachedDataset,
@@ -279,7 +279,7 @@ class DatasetService:
         if (
             git_root is not None
             and git_root != self.workspace
-            and _ignored_by_git(git_root, self.workspace)
+            and is_ignored(git_root, self.workspace)
         ):
             # The enclosing repo will never track this folder (a scratch or demo folder
             # listed in its .gitignore): DVC cannot live in it as a subdir project.
@@ -391,6 +391,40 @@ class DatasetService:
         The same url + path + rev name already imported at ``to`` keeps its locked commit
         and only has its folder made whole; a moved upstream is reported, not taken.
         """
+        attached = None
+        if not replace:
+            try:
+                attached = self._attach_warm(url, path, rev, to_rel, dest, dvc_file, pin, emit)
+            except warm.NotWarm as e:
+                logging.getLogger(__name__).debug("attach of %s takes DVC's path: %s", path, e)
+        result, upstream = attached or self._attach_with_dvc(
+            url, path, rev, to_rel, dest, dvc_file, pin, emit, replace
+        )
+        if upstream is not None and upstream != result.commit:
+            result.upstream_commit = upstream
+            warnings.warn(
+                f"{rev or 'The default branch'} of {url} is now at {upstream[:12]}; "
+                f"{to_rel!r} stays at its locked commit {result.commit[:12]}. "
+                f"update({to_rel!r}) to take it.",
+                RevisionMoved,
+                stacklevel=4,
+            )
+        return result
+
+    def _attach_with_dvc(
+        self,
+        url: str,
+        path: str,
+        rev: str | None,
+        to_rel: str,
+        dest: Path,
+        dvc_file: Path,
+        pin: dict[str, Any] | None,
+        emit: ProgressCallback,
+        replace: bool,
+    ) -> tuple[AttachedDataset, str | None]:
+        """The attach through DVC's objects: any registry, dataset and workspace; fetches
+        what the shared cache lacks. Returns the result and where ``rev`` is upstream now."""
         locked = None if replace else self._locked_commit(dvc_file, to_rel, url, path, rev)
         upstream = None
         if pin is not None:
@@ -426,16 +460,112 @@ class DatasetService:
                         commit=commit,
                         to=to_rel,
                     )
-        if upstream is not None and upstream != result.commit:
-            result.upstream_commit = upstream
-            warnings.warn(
-                f"{rev or 'The default branch'} of {url} is now at {upstream[:12]}; "
-                f"{to_rel!r} stays at its locked commit {result.commit[:12]}. "
-                f"update({to_rel!r}) to take it.",
-                RevisionMoved,
-                stacklevel=4,
-            )
-        return result
+        return result, upstream
+
+    def _attach_warm(
+        self,
+        url: str,
+        path: str,
+        rev: str | None,
+        to_rel: str,
+        dest: Path,
+        dvc_file: Path,
+        pin: dict[str, Any] | None,
+        emit: ProgressCallback,
+    ) -> tuple[AttachedDataset, str | None]:
+        """The attach without DVC (``warm.py``) when the shared cache holds the dataset: a
+        new import placed as ``_place`` places it, or the import already at ``to`` made
+        whole as ``_make_whole`` does, with the same checks, lock and conflicts. NotWarm for
+        every other case, before anything is written (making a folder whole, the files
+        linked before a missing object stay: DVC's path then links the rest)."""
+        refuse_links(dvc_file)
+        root = warm.project_root(self.workspace)
+        uses_git = warm.check_project(root, self._cache_config())
+        registry = warm.open_registry(url)
+        held = warm.held_import(dvc_file)
+        upstream = None
+        wanted = pin["commit"] if pin else rev
+        if held is not None:
+            _same_import(held.repo, held.path, to_rel, url, path, rev)
+            if held.out_path != dest.name:
+                raise warm.NotWarm("the import's output is not the destination")
+            if pin is None:
+                wanted = held.rev_lock
+                with suppress(warm.NotWarm):
+                    upstream = warm.resolve(registry, rev)
+        commit = warm.resolve(registry, wanted)
+        out = warm.tracked_output(registry, commit, path)
+        emit(AttachProgress("resolve"))
+        self._ensure_cache()
+        checker = self._object_checker()
+        linker = Linker(self.settings.cache_link_types)
+        placement = Placement(dest, dvc_file)
+        try:
+            files = warm.cache_objects(self.cache_dir, out, checker.check)
+            with warm.project_lock(root):
+                refuse_links(dest.parent / ".gitignore")
+                placement.recover()
+                if warm.held_import(dvc_file) != held:
+                    raise warm.NotWarm("the destination changed meanwhile")
+                try:
+                    if held is None:
+                        _clear_destination(to_rel, dest)
+                        text = warm.stage_text(url, path, rev, commit, out, dest.name)
+                        self._link_warm(files, placement.staging, out, linker, emit, checker)
+                        placement.publish(lambda journal: write_new_file(journal, text))
+                    else:
+                        _check_lock(to_rel, path, held.rev_lock, commit)
+                        _check_content(dvc_file.name, held.out.md5, path, out.md5, dest.name)
+                        if not os.path.lexists(dest):
+                            self._link_warm(files, placement.staging, out, linker, emit, checker)
+                            placement.publish_folder()
+                        elif out.isdir:
+                            refuse_links(dest)
+                            _check_folder(dest)
+                            missing = [(rel, src) for rel, src in files if not _present(dest, rel)]
+                            self._link_warm(missing, dest, out, linker, emit, checker)
+                except BaseException:
+                    placement.discard()
+                    raise
+                if uses_git:
+                    with suppress(Exception):
+                        warm.ignore_in_git(root, dest)
+        finally:
+            checker.save()
+        recorded = held.out if held is not None else out
+        result = AttachedDataset(
+            to=to_rel,
+            local_path=str(dest),
+            dvc_file=dvc_file.relative_to(self.workspace).as_posix(),
+            url=held.repo["url"] if held else url,
+            path=held.path if held else path,
+            rev=held.repo.get("rev") if held else rev,
+            commit=held.rev_lock or "" if held else commit,
+            hash=recorded.md5,
+            files=recorded.files,
+            bytes=recorded.size or 0,
+            link_type=",".join(sorted(linker.used)) or None,
+            hashed_objects=checker.hashed,
+        )
+        return result, upstream
+
+    @staticmethod
+    def _link_warm(
+        files: list[tuple[str, str]],
+        root: Path,
+        out: warm.TrackedOutput,
+        linker: Linker,
+        emit: ProgressCallback,
+        checker: cache.ObjectChecker,
+    ) -> None:
+        """Link every entry, with the progress events of DVC's path; NotWarm if an object
+        is missing."""
+        n, total = len(files), out.size or 0
+        report = _link_reporter(emit, n, total)
+        report(0)
+        if _link_entries(files, root, out.isdir, linker, report, checker):
+            raise warm.NotWarm("objects are missing from the shared cache")
+        emit(AttachProgress("done", n, n, total, total))
 
     def _attach_in_rerun(
         self,
@@ -563,7 +693,7 @@ class DatasetService:
             stage = _load_import(ws, dvc_file) if ws is not None else None
         if stage is None:
             return None  # _check_destination names what is in the way
-        _same_import(stage, to, url, path, rev)
+        _same_import(stage.deps[0].def_repo, stage.deps[0].def_path, to, url, path, rev)
         return stage.deps[0].def_repo.get("rev_lock") or None
 
     def _upstream_commit(self, url: str, rev: str | None) -> str | None:
@@ -597,27 +727,15 @@ class DatasetService:
                 )
             if replace:
                 return None
-            _same_import(stage, to, url, path, rev)
+            _same_import(stage.deps[0].def_repo, stage.deps[0].def_path, to, url, path, rev)
             if not self._confined(stage):
                 raise Invalid(
                     f"{dvc_file.name} is not an import lepton attached: its output "
                     f"{stage.outs[0].def_path!r} is not {dest.name!r} beside it."
                 )
-            locked = stage.deps[0].def_repo.get("rev_lock")
-            if locked != commit:
-                raise Conflict(
-                    f"Destination {to!r} is locked to commit {locked} of {path!r}, but this "
-                    f"run pins {commit}; attach to another destination (to=...)."
-                )
+            _check_lock(to, path, stage.deps[0].def_repo.get("rev_lock"), commit)
             return stage
-        if os.path.lexists(dest):
-            if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
-                dest.rmdir()  # an empty folder is a place to attach into, as for dvc import
-                return None
-            raise Conflict(
-                f"Destination {to!r} already exists and is not an attached "
-                "dataset; choose another destination or remove it."
-            )
+        _clear_destination(to, dest)
         return None
 
     def _make_whole(
@@ -634,11 +752,13 @@ class DatasetService:
         The .dvc file is left as it is (it is the lock); files already there are kept.
         """
         recorded = stage.outs[0].hash_info
-        if recorded is not None and recorded.value and recorded.value != out.hash_info.value:
-            raise Conflict(
-                f"{stage.relpath} records content {recorded.value}, but {out} at its locked "
-                f"commit is {out.hash_info.value}; update({placement.dest.name!r}) to repair it."
-            )
+        _check_content(
+            stage.relpath,
+            recorded.value if recorded else None,
+            out,
+            out.hash_info.value,
+            placement.dest.name,
+        )
         dest = placement.dest
         linker = Linker(self.settings.cache_link_types)
         hashed = 0
@@ -651,11 +771,7 @@ class DatasetService:
                 raise
         elif out.hash_info.isdir:
             refuse_links(dest)
-            if not dest.is_dir():
-                raise Conflict(
-                    f"Destination {dest.name!r} should be the dataset's folder but is not a "
-                    "plain folder; remove it and attach again."
-                )
+            _check_folder(dest)
             hashed = self._link_dataset(registry, out, dest, linker, emit, only_missing=True)
         with suppress(Exception):
             stage.outs[0].ignore()
@@ -739,30 +855,20 @@ class DatasetService:
             files = [(rel, src) for rel, src in files if not _present(root, rel)]
         n = len(files)
         total_bytes = out.meta.size or 0
-        linked = 0
-
-        def report(done: int) -> None:
-            # The manifest holds no per-file sizes: bytes advance with the files.
-            files_done = linked + done
-            emit(
-                AttachProgress(
-                    "link", files_done, n, total_bytes * files_done // max(n, 1), total_bytes
-                )
-            )
-
-        def link(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
-            if not entries:
-                return []
-            if out.hash_info.isdir:
-                return link_files(entries, root, linker, report, check=checker.check)
-            return _link_one(entries[0][1], root, linker, report, checker.check)
-
+        report = _link_reporter(emit, n, total_bytes)
         report(0)
-        missing = link(files)
+        missing = _link_entries(files, root, out.hash_info.isdir, linker, report, checker)
         if missing:
-            linked = n - len(missing)
             self._fetch(registry, out, emit)
-            still = link(missing)
+            linked = n - len(missing)
+            still = _link_entries(
+                missing,
+                root,
+                out.hash_info.isdir,
+                linker,
+                lambda done: report(linked + done),
+                checker,
+            )
             if still:
                 raise NotFound(
                     f"{len(still)} file(s) of {out} are in neither the shared cache nor "
@@ -1043,17 +1149,90 @@ def _stored_part(odb: Any, fs_path: str, objects: list[tuple[str, str]], isdir: 
     return _PartialOutput(fs_path, tree.hash_info, meta)  # type: ignore[return-value]
 
 
-def _same_import(stage: Stage, to: str, url: str, path: str, rev: str | None) -> None:
-    """Conflict unless the import at ``to`` is of the same url, path and rev name."""
-    repo = stage.deps[0].def_repo
-    if (repo.get("url"), stage.deps[0].def_path, repo.get("rev") or None) == (url, path, rev):
+def _same_import(
+    repo: dict[str, Any], held_path: str, to: str, url: str, path: str, rev: str | None
+) -> None:
+    """Conflict unless the import at ``to`` (its ``repo`` and path) is of the same url, path
+    and rev name."""
+    if (repo.get("url"), held_path, repo.get("rev") or None) == (url, path, rev):
         return
     now = repo.get("rev") or repo.get("rev_lock")
     raise Conflict(
-        f"Destination {to!r} already holds {stage.deps[0].def_path!r} from "
+        f"Destination {to!r} already holds {held_path!r} from "
         f"{repo.get('url')} at {now!r}; use update({to!r}, rev=...) to move "
         "it, or choose another destination."
     )
+
+
+def _check_lock(to: str, path: str, locked: str | None, commit: str) -> None:
+    """Conflict when a run pins another commit than the one the destination is locked to."""
+    if locked != commit:
+        raise Conflict(
+            f"Destination {to!r} is locked to commit {locked} of {path!r}, but this "
+            f"run pins {commit}; attach to another destination (to=...)."
+        )
+
+
+def _check_content(dvc_file: str, recorded: str | None, what: object, now: str, name: str) -> None:
+    """Conflict when the .dvc file records other content than the locked commit holds."""
+    if recorded and recorded != now:
+        raise Conflict(
+            f"{dvc_file} records content {recorded}, but {what} at its locked "
+            f"commit is {now}; update({name!r}) to repair it."
+        )
+
+
+def _check_folder(dest: Path) -> None:
+    if not dest.is_dir():
+        raise Conflict(
+            f"Destination {dest.name!r} should be the dataset's folder but is not a "
+            "plain folder; remove it and attach again."
+        )
+
+
+def _clear_destination(to: str, dest: Path) -> None:
+    """Conflict if something other than an empty folder is at ``dest`` (removed: a place to
+    attach into, as for ``dvc import``)."""
+    if not os.path.lexists(dest):
+        return
+    if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
+        dest.rmdir()
+        return
+    raise Conflict(
+        f"Destination {to!r} already exists and is not an attached "
+        "dataset; choose another destination or remove it."
+    )
+
+
+def _link_reporter(emit: ProgressCallback, n: int, total_bytes: int) -> Callable[[int], None]:
+    """Link progress as ``files done`` -> events; the manifest holds no per-file sizes, so
+    bytes advance with the files."""
+
+    def report(files_done: int) -> None:
+        emit(
+            AttachProgress(
+                "link", files_done, n, total_bytes * files_done // max(n, 1), total_bytes
+            )
+        )
+
+    return report
+
+
+def _link_entries(
+    files: list[tuple[str, str]],
+    root: Path,
+    isdir: bool,
+    linker: Linker,
+    report: Callable[[int], None],
+    checker: cache.ObjectChecker,
+) -> list[tuple[str, str]]:
+    """Link ``(relative path, cache path)`` entries under ``root`` (a folder, or the file
+    itself for a one-file dataset), each object checked first; returns those missing."""
+    if not files:
+        return []
+    if isdir:
+        return link_files(files, root, linker, report, check=checker.check)
+    return _link_one(files[0][1], root, linker, report, checker.check)
 
 
 def _present(root: Path, rel: str) -> bool:
@@ -1115,27 +1294,15 @@ def _distance(scm: Any, descendant: str, ancestor: str, limit: int = 10_000) -> 
 
 
 def _manifest(odb: Any, hash_info: HashInfo) -> list[tuple[str, str]]:
-    """``(relative path, oid)`` of every file in a DVC ``.dir`` object.
-
-    DVC's ``Tree.load`` builds a ``Meta`` object per entry (about 25 us each, a second at
-    50k files) that attach does not need; for plain md5 manifests the object's JSON, read
-    through DVC's object database, already holds both fields. Other hash flavours
-    (``md5-dos2unix`` of DVC 2 caches) go through ``Tree.load``.
-    """
+    """``(relative path, oid)`` of every file in a DVC ``.dir`` object: plain md5 manifests
+    read as JSON (``cache.manifest_entries``), other hash flavours (``md5-dos2unix`` of DVC 2
+    caches) through DVC's ``Tree.load``."""
     from dvc_data.hashfile.tree import Tree
 
     name = hash_info.name or "md5"
     if odb.hash_name != name or name != "md5":
         return [("/".join(key), hi.value) for key, _, hi in Tree.load(odb, hash_info)]
-    obj = odb.get(hash_info.value)
-    with obj.fs.open(obj.path, "rb") as f:
-        raw = json.load(f)
-    try:
-        return [(entry["relpath"], entry[name]) for entry in raw]
-    except (TypeError, KeyError):
-        raise NotFound(
-            f"The dataset manifest {obj.path} is corrupted; run `lepton datasets verify`."
-        ) from None
+    return cache.manifest_entries(odb.oid_to_path(hash_info.value))
 
 
 def _link_one(
@@ -1199,11 +1366,3 @@ def _repo_lock(ws: Repo) -> Iterator[None]:
         yield
     finally:
         ws.lock.unlock()
-
-
-def _ignored_by_git(git_root: Path, folder: Path) -> bool:
-    """Whether ``folder`` is git-ignored in the repository at ``git_root``."""
-    from scmrepo.git import Git
-
-    with Git(str(git_root)) as scm:
-        return bool(scm.is_ignored(str(folder)))

@@ -62,8 +62,8 @@ def create_data_registry(root: Path, remote: Path) -> Path:
 
     ``v1`` holds 400 points, ``v2`` 1200 (more data, same task); ``main`` is at ``v2``.
     """
+    import pygit2
     from dvc.repo import Repo
-    from scmrepo.git import Git
 
     # A fresh machine may have no git identity; the demo registry still needs commits.
     for var, value in (
@@ -76,8 +76,7 @@ def create_data_registry(root: Path, remote: Path) -> Path:
     # DVC's hints ("To track the changes with git, run ...") are for humans at a prompt.
     logging.getLogger("dvc").setLevel(logging.WARNING)
     root.mkdir(parents=True)
-    git = Git.init(root)
-    git.close()
+    pygit2.init_repository(str(root))
     with Repo.init(str(root)) as repo:
         with repo.config.edit() as conf:
             conf["core"]["remote"] = "storage"

@@ -11,8 +11,8 @@ def api_routes() -> list[tuple[str, type[RequestHandler]]]:
     """Every route of the extension, relative to the server's base URL."""
     # Imported here, not above: the registry's hub service imports only its own handlers
     # and must answer the hub within seconds of starting.
-    from . import compare, datasets, jobs, openapi, registry, runs, status
+    from . import compare, datasets, jobs, openapi, registry, runs, scheduler, status
 
-    modules = [status, openapi, datasets, jobs, runs, registry, compare]
+    modules = [status, openapi, datasets, jobs, runs, scheduler, registry, compare]
     routes = [path_handler for m in modules for path_handler in m.routes]
     return [(API_PREFIX + path, handler) for path, handler in routes + status.fallback_routes]

@@ -27,8 +27,6 @@ from ..jobs.service import JobService
 from .base import LeptonHandler
 
 ACTIVITY_KEY = "lepton_jobs"
-#: Seconds between two activity checks; well under any sensible idle-cull timeout.
-ACTIVITY_INTERVAL = 30.0
 
 
 class JobsHandler(LeptonHandler):
@@ -45,7 +43,9 @@ class JobListHandler(JobsHandler):
     async def get(self) -> None:
         query = self.query(ListQuery)
         # The store and the process checks block: off the event loop, as every read here.
-        self.reply(JobList(jobs=await asyncio.to_thread(self.jobs.list, query.status)))
+        jobs = await asyncio.to_thread(self.jobs.list, query.status, query.limit, query.offset)
+        total = await asyncio.to_thread(self.jobs.count, query.status)
+        self.reply(JobList(jobs=jobs, total=total))
 
 
 class JobHandler(JobsHandler):
@@ -97,12 +97,12 @@ class JobActivity:
     def __init__(self, manager: JobService, web_settings: dict[str, Any]) -> None:
         self.manager = manager
         self.web_settings = web_settings
-        self.callback = PeriodicCallback(self.tick, ACTIVITY_INTERVAL * 1000)
+        interval = manager.settings.job_activity_interval
+        self.callback = PeriodicCallback(self.tick, interval * 1000)
 
     def tick(self) -> None:
-        # Listing also notices supervisors that died, so their jobs stop counting.
-        active = [j for j in self.manager.list() if not j.status.ended]
-        if active:
+        # Reading the active jobs also notices supervisors that died: theirs stop counting.
+        if self.manager.active():
             times = self.web_settings.setdefault("last_activity_times", {})
             times[ACTIVITY_KEY] = datetime.now(timezone.utc)
 

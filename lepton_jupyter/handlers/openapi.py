@@ -28,12 +28,14 @@ from ..registry import openapi as registry_openapi
 from ..runs.diff import RunDiff
 from ..runs.schema import DiffQuery, Manifest, RerunRequest
 from ..runs.schema import ListQuery as RunListQuery
+from ..scheduler.schema import ChecksRequest, DefinitionChecks, SchedulerStatus, Series
 from .registry import DocumentHandler
 from .status import Status
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
 JOB = "/jobs/{job_id}"
 RUN = "/runs/{run_id}"
+DEFINITION = "/scheduler/definitions/{definition_id}"
 
 OPERATIONS: dict[str, dict[str, Operation]] = {
     **registry_openapi.OPERATIONS,
@@ -91,6 +93,16 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             status=201,
         )
     },
+    "/scheduler/status": {
+        "get": Operation("Whether jupyter-scheduler's jobs are recorded as runs", SchedulerStatus)
+    },
+    f"{DEFINITION}/checks": {
+        "get": Operation("The checks every run of a job definition must pass", DefinitionChecks),
+        "put": Operation("Replace a job definition's checks", DefinitionChecks, body=ChecksRequest),
+    },
+    f"{DEFINITION}/series": {
+        "get": Operation("A job definition's runs, with what moved between them", Series)
+    },
     "/compare/runs": {
         "post": Operation(
             "Record a comparison assembled from evaluation runs on this server",
@@ -107,8 +119,8 @@ def build() -> dict[str, Any]:
         OPERATIONS,
         "lepton-jupyter server extension",
         "Every route under /lepton/api of a Jupyter server with the extension: status, "
-        "datasets, jobs, runs, compare and the model registry (forwarded to the shared "
-        "registry when registry_url is set). Every call is authenticated.",
+        "datasets, jobs, runs, scheduled runs, compare and the model registry (forwarded to "
+        "the shared registry when registry_url is set). Every call is authenticated.",
     )
 
 

@@ -14,13 +14,12 @@ from typing import Any
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from tornado import web
 
 from ..errors import Invalid
 from ..registry import openapi
 from ..registry.blobs import CHUNK, BlobWriter
-from ..registry.client import current_principal, service_auth
+from ..registry.identity import Principal, principal_of, service_auth
 from ..registry.schema import (
     GrantRequest,
     LoadRequest,
@@ -30,8 +29,9 @@ from ..registry.schema import (
     PublishRequest,
     RefQuery,
     SetAliasRequest,
+    VersionsQuery,
 )
-from ..registry.service import Principal, RegistryService, parse_version
+from ..registry.service import RegistryService, open_service, parse_version
 from .base import LeptonHandler
 
 SERVICE_KEY = "lepton_registry"
@@ -44,34 +44,9 @@ def registry_service(settings: dict[str, Any]) -> RegistryService:
     """The service of this web application, opened on first use from its lepton settings."""
     service = settings.get(SERVICE_KEY)
     if service is None:
-        from ..registry.blobs import BlobStore, StatCache
-        from ..registry.store import Store
-
-        lepton = settings["lepton_settings"]
-        stat_cache = StatCache(lepton.state_dir / "registry-cache" / "stat.db")
-        service = settings[SERVICE_KEY] = RegistryService(
-            Store(lepton.registry_db),
-            BlobStore(lepton.registry_storage, stat_cache),
-            lepton.protected_aliases,
-            settings.get(POLICY_KEY),
-            promotion_gates=lepton.promotion_gates,
-        )
+        service = open_service(settings["lepton_settings"], settings.get(POLICY_KEY))
+        settings[SERVICE_KEY] = service
     return service
-
-
-def principal_of(user: Any, identity_provider: Any = None) -> Principal:
-    """The caller as the service sees it; a JupyterHub user model supplies the groups.
-
-    A plain single-user Jupyter server (password or token login) names each token holder
-    with a random anonymous user; they are all the server's owner, so they act as the OS
-    user, the same identity the kernels of that server use on the direct store.
-    """
-    if type(identity_provider) in (IdentityProvider, PasswordIdentityProvider):
-        return current_principal()
-    name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
-    hub_user = getattr(user, "hub_user", None) or {}
-    groups = getattr(user, "groups", None) or hub_user.get("groups") or ()
-    return Principal(user=name, groups=frozenset(groups))
 
 
 class RegistryHandler(LeptonHandler):
@@ -116,7 +91,12 @@ class VersionsHandler(RegistryHandler):
     @web.authenticated
     @authorized
     def get(self, namespace: str, model: str) -> None:
-        self.reply(self.registry.versions(self.principal, f"{namespace}/{model}"))
+        page = self.query(VersionsQuery)
+        self.reply(
+            self.registry.versions(
+                self.principal, f"{namespace}/{model}", limit=page.limit, before=page.before
+            )
+        )
 
     @web.authenticated
     @authorized

@@ -9,10 +9,10 @@ from tornado import web
 from .._version import __version__
 from ..errors import NotFound
 from ..jobs.store import store_path
+from ..registry.identity import principal_of
 from ..settings import Settings
 from . import API_PREFIX
 from .base import LeptonHandler
-from .registry import principal_of
 
 
 class ServiceStatus(BaseModel):

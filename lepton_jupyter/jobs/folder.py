@@ -30,6 +30,8 @@ from .._process import pid_alive, pid_exists
 
 #: Set in the supervisor, so every process of the job (and all they start) carries it.
 JOB_DIR_ENV = "LEPTON_JOB_DIR"
+#: The job's id, beside its folder, for code in a rank (a published version's lineage).
+JOB_ID_ENV = "LEPTON_JOB_ID"
 
 
 class JobFolder:
@@ -179,6 +181,14 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def set_process_title(title: str) -> None:
+    """Give a forked process the command line a started one would have (``ps``, and the
+    job folder that :func:`process_matches` and the sweep look for)."""
+    import setproctitle
+
+    setproctitle.setproctitle(title)
 
 
 def process_matches(pid: int, marker: str) -> bool:

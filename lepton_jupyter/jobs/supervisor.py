@@ -16,7 +16,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from .reaping import JobCgroup, die_with_parent, end_job_processes
+from .folder import JOB_ID_ENV
+from .reaping import JobCgroup, die_with_parent, end_job_processes, exit_with
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -62,24 +63,20 @@ def _record_lost_lifecycle(job_dir: str, how: str) -> None:
 
 
 def main(job_dir: str) -> int:
-    job_id = os.environ.get("LEPTON_JOB_ID") or Path(job_dir).name
+    job_id = os.environ.get(JOB_ID_ENV) or Path(job_dir).name
     cgroup = JobCgroup.create(job_id, Path(job_dir))
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
-        code = 1
-        try:
+
+        def lifecycle() -> int:
             die_with_parent()
             if cgroup is not None:
                 cgroup.add(os.getpid())
-            code = supervise(job_dir)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            return supervise(job_dir)
+
+        exit_with(lifecycle)
 
     def forward(signum: int, _frame: object) -> None:
         # Cancel signals this process; the lifecycle stops the ranks politely.

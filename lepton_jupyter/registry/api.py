@@ -15,6 +15,8 @@ from typing import Any
 
 from .. import pins
 from ..errors import Conflict, Invalid, NotFound
+from ..gitstate import git_state
+from ..jobs.folder import JOB_ID_ENV
 from .client import get_client
 from .schema import (
     AliasEvent,
@@ -33,18 +35,10 @@ def _notebook() -> str | None:
 
 def _workspace_git() -> dict[str, Any] | None:
     """The commit of the git repo around the working directory, and whether it is dirty."""
-    from scmrepo.exceptions import SCMError
-    from scmrepo.git import Git
-
-    try:
-        git = Git(os.getcwd())
-        return {
-            "commit": git.get_rev(),
-            "dirty": git.is_dirty(untracked_files=False),
-            "root": str(git.root_dir),
-        }
-    except (SCMError, OSError, ValueError):
+    state = git_state(os.getcwd())
+    if state is None or state.commit is None:
         return None
+    return {"commit": state.commit, "dirty": state.dirty, "root": state.root}
 
 
 def capture_lineage() -> dict[str, Any]:
@@ -83,26 +77,29 @@ def publish(
     params: dict[str, Any] | None = None,
     description: str | None = None,
     alias: str | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Store ``obj`` (an ``nn.Module``'s state_dict, a file or a folder) as the next version.
 
     Lineage (datasets, parent models, jobs, notebook, git commit) is taken from this
-    process's run ledger; ``alias`` (e.g. ``"staging"``) is moved to the new version in the
-    same transaction.
+    process's run ledger, with ``lineage``'s keys over it (a federation names its
+    organisations as parents); ``alias`` (e.g. ``"staging"``) is moved to the new version
+    in the same transaction.
 
     In a dry-run rerun nothing is stored: the files are hashed, the digest this publish
     would have made is recorded (the rerun's diff compares it with the original run's),
     and the version the original run published is returned in its place.
     """
+    recorded = {**capture_lineage(), **(lineage or {})}
     if pins.dry_run():
-        return _publish_dry_run(name, obj, metrics, params, description, alias)
+        return _publish_dry_run(name, obj, metrics, params, description, alias, recorded)
     version = get_client().publish(
         name,
         obj,
         description=description or "",
         metrics=metrics,
         params=params,
-        lineage=capture_lineage(),
+        lineage=recorded,
         alias=alias,
     )
     pins.record(
@@ -130,6 +127,7 @@ def _publish_dry_run(
     params: dict[str, Any] | None,
     description: str | None,
     alias: str | None,
+    lineage: dict[str, Any],
 ) -> ModelVersion:
     from .service import manifest_digest
 
@@ -157,7 +155,7 @@ def _publish_dry_run(
         description=description or "",
         metrics=metrics or {},
         params=params or {},
-        lineage=capture_lineage(),
+        lineage=lineage,
         created_by=client.principal.user,
         created_at=datetime.now(timezone.utc),
         aliases=[alias] if alias else [],
@@ -237,7 +235,7 @@ def load(ref: str) -> Path:
     if not pins.dry_run():  # who loaded what is shared: a dry-run rerun does not add to it
         loader = LoadRequest(
             notebook=_notebook() or "",
-            job=os.environ.get("LEPTON_JOB_ID", ""),
+            job=os.environ.get(JOB_ID_ENV, ""),
             run=pins.run_id() or "",
         )
         client.record_load(version, loader)
@@ -262,9 +260,12 @@ def models(namespace: str | None = None) -> list[ModelSummary]:
     return get_client().models(namespace)
 
 
-def versions(name: str) -> list[ModelVersion]:
-    """Every version of ``name``; in a rerun, with the aliases the original run resolved."""
-    return _alias_view(get_client().versions(name))
+def versions(
+    name: str, *, limit: int | None = None, before: int | None = None
+) -> list[ModelVersion]:
+    """Versions of ``name``, oldest first (with ``limit``: the newest ``limit`` numbered
+    below ``before``, one page); in a rerun, with the aliases the original run resolved."""
+    return _alias_view(get_client().versions(name, limit=limit, before=before))
 
 
 def set_alias(

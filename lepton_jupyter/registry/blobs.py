@@ -27,6 +27,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import Conflict, Invalid
+from ..sqlite import sqlite_connection
 
 DEFAULT_ALGORITHM = "blake3"
 CHUNK = 8 << 20
@@ -83,9 +84,7 @@ class StatCache:
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = sqlite_connection(self.path)
             self._local.db = db
         return db
 

@@ -36,8 +36,8 @@ def _print(value: Any, as_json: bool) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import new_token, read_tokens, serve
-    from .service import Principal
+    from ..handlers.registry_server import new_token, read_tokens, serve
+    from .identity import Principal
 
     settings = load_settings(
         registry_db_url=args.db,
@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         promotion_gates=_gates(args.promotion_gates),
     )
     if args.hub or os.environ.get("JUPYTERHUB_SERVICE_NAME"):
-        from .hub import serve_hub
+        from ..handlers.registry_hub import serve_hub
         from .policy import TeamPolicy
 
         policy = TeamPolicy.of(args.admin, args.admin_group, args.team_role)
@@ -77,11 +77,12 @@ def _gates(text: str) -> dict[str, Any] | None:
 
 
 def _fsck(args: argparse.Namespace) -> int:
-    from .client import DirectClient, current_principal
+    from .service import open_service
 
     settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
-    client = DirectClient(settings, current_principal())
-    report = client.service.fsck(verify=not args.quick, gc=args.gc, grace_seconds=args.grace)
+    report = open_service(settings).fsck(
+        verify=not args.quick, gc=args.gc, grace_seconds=args.grace
+    )
     _print(report, args.json)
     problems = report.missing or report.mismatches
     if not args.gc and (report.orphans or report.stale_uploads):

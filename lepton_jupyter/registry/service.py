@@ -10,6 +10,14 @@ writer (publish, move unprotected aliases) < maintainer (move protected aliases)
 :mod:`~lepton_jupyter.registry.policy`: by default whoever first writes to a namespace that
 does not exist yet becomes its admin (in a single-user setup, the admin of everything they
 publish); on a JupyterHub, namespaces follow the hub's groups.
+
+The service holds the name grammar, these rules and the order of each operation; every
+statement is its :class:`~lepton_jupyter.registry.store.RegistryStore`'s, and a check runs
+in the same transaction as the write it allows.
+
+Longer than 500 lines on purpose: each public method is one operation's rules, a screen
+at most, and the rules share the grammar and role checks above them; split, a rule would
+be read apart from the operation it guards.
 """
 
 from __future__ import annotations
@@ -17,21 +25,20 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import blake3
-from sqlalchemy import bindparam, func, or_, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
-from .._process import pid_exists
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
-from . import store as db
-from .blobs import BlobStore, BlobWriter, age_of, parse_address
+from ..settings import Settings
+from .blobs import BlobStore, BlobWriter, StatCache, parse_address
+from .identity import Principal
+from .maintenance import fsck
 from .policy import NamespacePolicy
 from .schema import (
+    MAX_PAGE,
     MAX_VERSION,
     AliasEvent,
     AliasInfo,
@@ -39,7 +46,6 @@ from .schema import (
     FsckReport,
     GrantInfo,
     Lineage,
-    LoadInfo,
     LoadRequest,
     ModelSummary,
     ModelVersion,
@@ -47,8 +53,18 @@ from .schema import (
     PublishRequest,
     Role,
 )
+from .store import (
+    ModelRow,
+    NamespaceRow,
+    NewVersion,
+    RegistryStore,
+    RegistryTransaction,
+    SqlRegistryStore,
+    VersionRow,
+)
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from ..compare.schema import Comparison
 
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 NAME_RULE_TEXT = (
@@ -65,14 +81,6 @@ EVERYONE = "*"
 #: How long a blob a caller uploaded counts as theirs to publish (a publish in progress);
 #: the same grace as fsck's for a young orphan.
 UPLOAD_GRACE_SECONDS = 3600.0
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: a user and the groups (teams, organisations) they belong to."""
-
-    user: str
-    groups: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -161,22 +169,20 @@ def manifest_digest(files: Iterable[FileEntry]) -> str:
     return "blake3:" + blake3.blake3(json.dumps(rows).encode()).hexdigest()
 
 
-def _role_rank(role: str | None) -> int:
-    return db.ROLES.index(role) + 1 if role in db.ROLES else 0
+ROLES: tuple[Role, ...] = ("reader", "writer", "maintainer", "admin")
 
 
-_ALIAS_WITH_ROLE = text("""
-    SELECT v.number AS number, v.digest AS digest,
-           (SELECT count(*) FROM grants g
-             WHERE g.namespace_id = n.id
-               AND ((g.subject_kind = 'user' AND g.subject = :user)
-                    OR (g.subject_kind = 'group' AND g.subject IN :groups))) AS rank
-      FROM namespaces n
-      JOIN models m ON m.namespace_id = n.id
-      JOIN aliases a ON a.model_id = m.id
-      JOIN versions v ON v.id = a.version_id
-     WHERE n.name = :namespace AND m.name = :model AND a.name = :alias
-""").bindparams(bindparam("groups", expanding=True))
+def role_rank(role: str | None) -> int:
+    """0 for no role, then 1 (reader) .. 4 (admin): each role includes those below."""
+    return ROLES.index(role) + 1 if role in ROLES else 0  # type: ignore[arg-type]
+
+
+def lacks_role(role: str | None, needed: str, doing: str, namespace: str) -> Forbidden | None:
+    """The refusal when ``role`` is below ``needed``, else None (kernels check early too)."""
+    if role_rank(role) >= role_rank(needed):
+        return None
+    you = f"you are {role}" if role else "you have no role there"
+    return Forbidden(f"{doing} '{namespace}' needs the {needed} role; {you}.")
 
 
 class RegistryService:
@@ -184,7 +190,7 @@ class RegistryService:
 
     def __init__(
         self,
-        store: db.Store,
+        store: RegistryStore,
         blobs: BlobStore,
         protected_aliases: Iterable[str] = ("prod",),
         policy: NamespacePolicy | None = None,
@@ -205,33 +211,36 @@ class RegistryService:
 
     # permissions
 
-    def _role(self, session: Session, principal: Principal, namespace: db.Namespace) -> str | None:
+    def _roles(
+        self, tx: RegistryTransaction, principal: Principal, namespace_ids: list[int] | None = None
+    ) -> dict[int, str]:
+        """Namespace id -> the caller's best role there (one statement for all of them)."""
         if self.policy.is_admin(principal.user, principal.groups):
-            return "admin"
-        groups = [*principal.groups, EVERYONE]
-        roles = session.scalars(
-            select(db.Grant.role).where(
-                db.Grant.namespace_id == namespace.id,
-                or_(
-                    (db.Grant.subject_kind == "user") & (db.Grant.subject == principal.user),
-                    (db.Grant.subject_kind == "group") & db.Grant.subject.in_(groups),
-                ),
-            )
-        ).all()
-        return max(roles, key=_role_rank, default=None)
+            ids = namespace_ids if namespace_ids is not None else [n.id for n in tx.namespaces()]
+            return dict.fromkeys(ids, "admin")
+        held = tx.roles(principal.user, [*principal.groups, EVERYONE], namespace_ids)
+        return {i: max(roles, key=role_rank) for i, roles in held.items()}
+
+    def _role(self, tx: RegistryTransaction, principal: Principal, ns: NamespaceRow) -> str | None:
+        return self._roles(tx, principal, [ns.id]).get(ns.id)
+
+    def _readable(self, tx: RegistryTransaction, principal: Principal) -> list[NamespaceRow]:
+        """The namespaces the caller has a role in, by name."""
+        roles = self._roles(tx, principal)
+        return [ns for ns in tx.namespaces() if ns.id in roles]
 
     def _require(
         self,
-        session: Session,
+        tx: RegistryTransaction,
         principal: Principal,
-        namespace: db.Namespace,
+        ns: NamespaceRow,
         needed: str,
         doing: str,
     ) -> str:
-        role = self._role(session, principal, namespace)
-        if _role_rank(role) < _role_rank(needed):
-            you = f"you are {role}" if role else "you have no role there"
-            raise Forbidden(f"{doing} '{namespace.name}' needs the {needed} role; {you}.")
+        role = self._role(tx, principal, ns)
+        refusal = lacks_role(role, needed, doing, ns.name)
+        if refusal is not None:
+            raise refusal
         return role or ""
 
     def _alias_role(self, alias: str) -> tuple[str, str]:
@@ -239,170 +248,97 @@ class RegistryService:
             return "maintainer", f"moving the protected alias '{alias}' in"
         return "writer", f"moving alias '{alias}' in"
 
-    # lookups
+    # lookups: each raises NotFound naming what is missing and what there is
 
-    def _namespace(self, session: Session, principal: Principal, name: str) -> db.Namespace:
-        found = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
+    def _namespace(self, tx: RegistryTransaction, principal: Principal, name: str) -> NamespaceRow:
+        found = tx.namespace(name)
         if found is None:
             # Suggest only namespaces the caller has a role in: names are not public.
-            known = [
-                ns.name
-                for ns in session.scalars(select(db.Namespace))
-                if self._role(session, principal, ns) is not None
-            ]
+            known = [ns.name for ns in self._readable(tx, principal)]
             raise NotFound(f"Namespace {name!r} does not exist.{did_you_mean(name, known)}")
         return found
 
     def _model(
         self,
-        session: Session,
+        tx: RegistryTransaction,
         principal: Principal,
         namespace: str,
         model: str,
         needed: str = "reader",
         doing: str = "reading",
-    ) -> tuple[db.Namespace, db.Model]:
-        ns = self._namespace(session, principal, namespace)
-        self._require(session, principal, ns, needed, doing)
-        found = session.scalar(
-            select(db.Model).where(db.Model.namespace_id == ns.id, db.Model.name == model)
-        )
+    ) -> tuple[NamespaceRow, ModelRow]:
+        ns = self._namespace(tx, principal, namespace)
+        self._require(tx, principal, ns, needed, doing)
+        found = tx.model(ns.id, model)
         if found is None:
-            known = session.scalars(select(db.Model.name).where(db.Model.namespace_id == ns.id))
-            raise NotFound(
-                f"Model '{namespace}/{model}' does not exist.{did_you_mean(model, list(known))}"
-            )
+            hint = did_you_mean(model, tx.model_names(ns.id))
+            raise NotFound(f"Model '{namespace}/{model}' does not exist.{hint}")
         return ns, found
 
-    def _version(self, session: Session, model: db.Model, name: str, number: int) -> db.Version:
-        found = session.scalar(
-            select(db.Version).where(db.Version.model_id == model.id, db.Version.number == number)
-        )
+    def _version(
+        self, tx: RegistryTransaction, model: ModelRow, name: str, number: int
+    ) -> VersionRow:
+        found = tx.version(model.id, number)
         if found is None:
-            latest = session.scalar(
-                select(func.max(db.Version.number)).where(db.Version.model_id == model.id)
-            )
+            latest = tx.latest_version(model.id)
             have = (
-                f"it has versions 1..{latest}"
-                if latest and latest > 1
+                "it has no versions"
+                if latest is None
+                else f"it has versions 1..{latest.number}"
+                if latest.number > 1
                 else "it has only version 1"
-                if latest
-                else "it has no versions"
             )
             raise NotFound(f"{name} has no version {number}; {have}.")
         return found
 
     def _resolve(
-        self, session: Session, principal: Principal, ref: Ref
-    ) -> tuple[db.Model, db.Version]:
-        _, model = self._model(session, principal, ref.namespace, ref.model)
+        self, tx: RegistryTransaction, principal: Principal, ref: Ref
+    ) -> tuple[ModelRow, VersionRow]:
+        _, model = self._model(tx, principal, ref.namespace, ref.model)
         if ref.version is not None:
-            return model, self._version(session, model, ref.name, ref.version)
+            return model, self._version(tx, model, ref.name, ref.version)
         if ref.alias is not None:
-            version = session.scalar(
-                select(db.Version)
-                .join(db.Alias, db.Alias.version_id == db.Version.id)
-                .where(db.Alias.model_id == model.id, db.Alias.name == ref.alias)
-            )
+            version = tx.alias_target(model.id, ref.alias)
             if version is None:
-                known = session.scalars(select(db.Alias.name).where(db.Alias.model_id == model.id))
+                known = tx.alias_names(model.id)
                 raise NotFound(
-                    f"{ref.name} has no alias {ref.alias!r}.{did_you_mean(ref.alias, list(known))}"
+                    f"{ref.name} has no alias {ref.alias!r}.{did_you_mean(ref.alias, known)}"
                 )
             return model, version
-        version = session.scalar(
-            select(db.Version)
-            .where(db.Version.model_id == model.id)
-            .order_by(db.Version.number.desc())
-            .limit(1)
-        )
+        version = tx.latest_version(model.id)
         if version is None:
             raise NotFound(f"{ref.name} has no versions yet.")
         return model, version
 
-    def _describe(self, session: Session, name: str, version: db.Version) -> ModelVersion:
-        files = session.scalars(
-            select(db.VersionFile)
-            .where(db.VersionFile.version_id == version.id)
-            .order_by(db.VersionFile.path)
-        ).all()
-        aliases = session.scalars(
-            select(db.Alias.name).where(db.Alias.version_id == version.id).order_by(db.Alias.name)
-        ).all()
-        return ModelVersion(
-            name=name,
-            version=version.number,
-            digest=version.digest,
-            kind=version.kind,
-            entry=version.entry,
-            size=version.size,
-            description=version.description,
-            metrics=version.metrics,
-            params=version.params,
-            lineage=version.lineage,
-            created_by=version.created_by,
-            created_at=version.created_at,
-            aliases=list(aliases),
-            files=[FileEntry(path=f.path, digest=f.digest, size=f.size) for f in files],
-        )
+    def _describe(self, tx: RegistryTransaction, name: str, version: VersionRow) -> ModelVersion:
+        return tx.describe(name, [version])[0]
 
     # writes
 
-    def _retrying(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in a write transaction, again when a concurrent writer won a race.
-
-        Two publishers creating the same model (or, on PostgreSQL, racing past the model
-        row lock's first insert) hit a unique constraint; the loser retries and then sees
-        the winner's rows. Nothing is half-written: each attempt is one transaction.
-        """
-        delay = 0.01
-        for attempt in range(20):
-            try:
-                with self.store.write() as session:
-                    return work(session)
-            except IntegrityError:
-                if attempt == 19:
-                    raise
-            except OperationalError as e:
-                if "locked" not in str(e) or attempt == 19:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-        raise AssertionError("unreachable")
-
-    def _ensure_namespace(self, session: Session, principal: Principal, name: str) -> db.Namespace:
-        ns = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
-        if ns is None:
-            founding = self.policy.founding(principal.user, principal.groups, name)
-            ns = db.Namespace(name=name, created_by=principal.user)
-            session.add(ns)
-            session.flush()
-            for grant in founding:
-                session.add(
-                    db.Grant(
-                        namespace_id=ns.id,
-                        subject_kind=grant.subject_kind,
-                        subject=grant.subject,
-                        role=grant.role,
-                        granted_by=principal.user,
-                    )
-                )
-            session.flush()
-        return ns
+    def _ensure_namespace(
+        self, tx: RegistryTransaction, principal: Principal, name: str
+    ) -> NamespaceRow:
+        found = tx.namespace(name)
+        if found is not None:
+            return found
+        founding = self.policy.founding(principal.user, principal.groups, name)
+        return tx.create_namespace(
+            name, principal.user, [(g.subject_kind, g.subject, g.role) for g in founding]
+        )
 
     def check_publish(self, principal: Principal, name: str, alias: str | None = None) -> None:
         """Fail before any bytes are stored when this publish would be refused."""
         namespace, _ = parse_name(name, principal)
         if alias is not None:
             check_alias(alias)
-        with self.store.read() as session:
-            ns = session.scalar(select(db.Namespace).where(db.Namespace.name == namespace))
+        with self.store.reading() as tx:
+            ns = tx.namespace(namespace)
             if ns is None:
                 self.policy.founding(principal.user, principal.groups, namespace)
                 return
-            self._require(session, principal, ns, "writer", "publishing to")
+            self._require(tx, principal, ns, "writer", "publishing to")
             if alias is not None:
-                self._require(session, principal, ns, *self._alias_role(alias))
+                self._require(tx, principal, ns, *self._alias_role(alias))
 
     def publish(self, principal: Principal, name: str, request: PublishRequest) -> ModelVersion:
         """Add the next version of ``name`` whose files are already in the blob store."""
@@ -427,97 +363,44 @@ class RegistryService:
                     f"File {f.path!r} is declared as {f.size} bytes; its blob {f.digest} "
                     f"holds {stored}."
                 )
-        digest = manifest_digest(request.files)
+        new = NewVersion(
+            digest=manifest_digest(request.files),
+            kind=request.kind,
+            entry=request.entry if request.kind != "directory" else "",
+            description=request.description,
+            metrics=request.metrics,
+            params=request.params,
+            lineage=request.lineage,
+            created_by=principal.user,
+            files=request.files,
+        )
         full_name = f"{namespace}/{model_name}"
 
-        def insert(session: Session) -> ModelVersion:
-            ns = self._ensure_namespace(session, principal, namespace)
-            self._require(session, principal, ns, "writer", "publishing to")
+        def insert(tx: RegistryTransaction) -> ModelVersion:
+            ns = self._ensure_namespace(tx, principal, namespace)
+            self._require(tx, principal, ns, "writer", "publishing to")
             if request.alias is not None:
-                self._require(session, principal, ns, *self._alias_role(request.alias))
-            model = session.scalar(
-                select(db.Model)
-                .where(db.Model.namespace_id == ns.id, db.Model.name == model_name)
-                .with_for_update()
-            )
+                self._require(tx, principal, ns, *self._alias_role(request.alias))
+            model = tx.model(ns.id, model_name, lock=True)
             if model is None:
-                model = db.Model(namespace_id=ns.id, name=model_name, created_by=principal.user)
-                session.add(model)
-                session.flush()
-            number = 1 + (
-                session.scalar(
-                    select(func.max(db.Version.number)).where(db.Version.model_id == model.id)
-                )
-                or 0
-            )
-            version = db.Version(
-                model_id=model.id,
-                number=number,
-                digest=digest,
-                kind=request.kind,
-                entry=request.entry if request.kind != "directory" else "",
-                size=sum(f.size for f in request.files),
-                description=request.description,
-                metrics=request.metrics,
-                params=request.params,
-                lineage=request.lineage,
-                created_by=principal.user,
-            )
-            session.add(version)
-            session.flush()
-            session.add_all(
-                db.VersionFile(version_id=version.id, path=f.path, digest=f.digest, size=f.size)
-                for f in request.files
-            )
+                model = tx.create_model(ns.id, model_name, principal.user)
+            latest = tx.latest_version(model.id)
+            version = tx.add_version(model.id, 1 + (latest.number if latest else 0), new)
             if request.alias is not None:
-                evidence = self._gate(session, principal, ns, model, request.alias, version)
-                self._move_alias(session, principal, model, request.alias, version, "set", evidence)
-            session.flush()
-            return self._describe(session, full_name, version)
+                evidence = self._gate(tx, principal, ns, model, request.alias, version)
+                tx.move_alias(model.id, request.alias, version, "set", principal.user, evidence)
+            return self._describe(tx, full_name, version)
 
-        return self._retrying(insert)
-
-    def _move_alias(
-        self,
-        session: Session,
-        principal: Principal,
-        model: db.Model,
-        alias: str,
-        version: db.Version,
-        action: str,
-        evidence: dict[str, Any] | None = None,
-    ) -> None:
-        current = session.scalar(
-            select(db.Alias).where(db.Alias.model_id == model.id, db.Alias.name == alias)
-        )
-        previous = None
-        if current is None:
-            session.add(db.Alias(model_id=model.id, name=alias, version_id=version.id))
-        else:
-            previous = session.scalar(
-                select(db.Version.number).where(db.Version.id == current.version_id)
-            )
-            current.version_id = version.id
-        session.add(
-            db.AliasEvent(
-                model_id=model.id,
-                alias=alias,
-                action=action,
-                version=version.number,
-                previous=previous,
-                actor=principal.user,
-                evidence=evidence,
-            )
-        )
+        return self.store.writing(insert)
 
     def _gate(
         self,
-        session: Session,
+        tx: RegistryTransaction,
         principal: Principal,
-        ns: db.Namespace,
-        model: db.Model,
+        ns: NamespaceRow,
+        model: ModelRow,
         alias: str,
-        target: db.Version,
+        target: VersionRow,
         comparison: int | None = None,
         override: str | None = None,
     ) -> dict[str, Any] | None:
@@ -531,20 +414,14 @@ class RegistryService:
                 raise Invalid(f"Alias {alias!r} of {name} has no promotion gate to override.")
             return None
         key, gate = found
-        holder = session.execute(
-            select(db.Version.id, db.Version.number)
-            .join(db.Alias, db.Alias.version_id == db.Version.id)
-            .where(db.Alias.model_id == model.id, db.Alias.name == alias)
-        ).first()
         if override is not None:
             if not override.strip():
                 raise Invalid("Overriding a promotion gate needs a reason.")
-            self._require(
-                session, principal, ns, "maintainer", f"overriding promotion gate '{key}' in"
-            )
+            self._require(tx, principal, ns, "maintainer", f"overriding promotion gate '{key}' in")
             return {"gate": key, "override": override.strip()[:2000]}
+        holder = tx.alias_target(model.id, alias)
         return check_promotion(
-            session,
+            tx,
             key,
             gate,
             name=name,
@@ -575,18 +452,14 @@ class RegistryService:
         version = parse_version(version)
         full_name = f"{namespace}/{model_name}"
 
-        def move(session: Session) -> AliasInfo:
-            ns, model = self._model(
-                session, principal, namespace, model_name, *self._alias_role(alias)
-            )
-            target = self._version(session, model, full_name, version)
-            evidence = self._gate(
-                session, principal, ns, model, alias, target, comparison, override
-            )
-            self._move_alias(session, principal, model, alias, target, "set", evidence)
+        def move(tx: RegistryTransaction) -> AliasInfo:
+            ns, model = self._model(tx, principal, namespace, model_name, *self._alias_role(alias))
+            target = self._version(tx, model, full_name, version)
+            evidence = self._gate(tx, principal, ns, model, alias, target, comparison, override)
+            tx.move_alias(model.id, alias, target, "set", principal.user, evidence)
             return AliasInfo(name=full_name, alias=alias, version=version, digest=target.digest)
 
-        return self._retrying(move)
+        return self.store.writing(move)
 
     def rollback(self, principal: Principal, name: str, alias: str) -> AliasInfo:
         """Move ``alias`` back to where it pointed before its latest move.
@@ -598,42 +471,31 @@ class RegistryService:
         check_alias(alias)
         full_name = f"{namespace}/{model_name}"
 
-        def move(session: Session) -> AliasInfo:
-            _, model = self._model(
-                session, principal, namespace, model_name, *self._alias_role(alias)
-            )
-            stack = self._alias_stack(session, model, full_name, alias)
+        def move(tx: RegistryTransaction) -> AliasInfo:
+            _, model = self._model(tx, principal, namespace, model_name, *self._alias_role(alias))
+            stack = _alias_stack(self._alias_events(tx, model, full_name, alias))
             if len(stack) < 2:
                 raise Conflict(
                     f"Alias {alias!r} of {full_name} has no earlier version to roll "
                     f"back to (it has only ever pointed at version {stack[-1]})."
                 )
-            target = self._version(session, model, full_name, stack[-2])
-            self._move_alias(session, principal, model, alias, target, "rollback")
+            target = self._version(tx, model, full_name, stack[-2])
+            tx.move_alias(model.id, alias, target, "rollback", principal.user, None)
             return AliasInfo(
                 name=full_name, alias=alias, version=target.number, digest=target.digest
             )
 
-        return self._retrying(move)
+        return self.store.writing(move)
 
-    def _alias_stack(self, session: Session, model: db.Model, name: str, alias: str) -> list[int]:
-        events = session.scalars(
-            select(db.AliasEvent)
-            .where(db.AliasEvent.model_id == model.id, db.AliasEvent.alias == alias)
-            .order_by(db.AliasEvent.id)
-        ).all()
+    def _alias_events(
+        self, tx: RegistryTransaction, model: ModelRow, name: str, alias: str
+    ) -> list[AliasEvent]:
+        """The alias's ledger; NotFound when it was never set."""
+        events = tx.alias_events(model.id, alias)
         if not events:
-            known = session.scalars(
-                select(db.AliasEvent.alias).where(db.AliasEvent.model_id == model.id).distinct()
-            )
-            raise NotFound(f"{name} has no alias {alias!r}.{did_you_mean(alias, list(known))}")
-        stack: list[int] = []
-        for e in events:
-            if e.action == "rollback":
-                stack.pop()
-            else:
-                stack.append(e.version)
-        return stack
+            known = list(dict.fromkeys(e.alias for e in tx.alias_events(model.id)))
+            raise NotFound(f"{name} has no alias {alias!r}.{did_you_mean(alias, known)}")
+        return events
 
     def grant(
         self,
@@ -645,41 +507,20 @@ class RegistryService:
     ) -> GrantInfo:
         """Give a user or a group a role on a namespace (admins only; creates the namespace)."""
         check_name(namespace, "namespace")
-        if role not in db.ROLES:
-            raise Invalid(f"Unknown role {role!r}; roles are {', '.join(db.ROLES)}.")
+        if role not in ROLES:
+            raise Invalid(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
         if (user is None) == (group is None):
             raise Invalid("Grant a role to exactly one of user=... or group=....")
         subject_kind, subject = ("user", user) if user is not None else ("group", group)
         if not subject or len(subject) > 128:
             raise Invalid(f"Invalid {subject_kind} name {subject!r}.")
 
-        def write(session: Session) -> GrantInfo:
-            ns = self._ensure_namespace(session, principal, namespace)
-            self._require(session, principal, ns, "admin", "granting roles on")
-            existing = session.scalar(
-                select(db.Grant).where(
-                    db.Grant.namespace_id == ns.id,
-                    db.Grant.subject_kind == subject_kind,
-                    db.Grant.subject == subject,
-                )
-            )
-            if existing is None:
-                existing = db.Grant(
-                    namespace_id=ns.id,
-                    subject_kind=subject_kind,
-                    subject=subject,
-                    role=role,
-                    granted_by=principal.user,
-                )
-                session.add(existing)
-            else:
-                existing.role = role
-                existing.granted_by = principal.user
-                existing.granted_at = db.utcnow()
-            session.flush()
-            return _grant_info(ns.name, existing)
+        def write(tx: RegistryTransaction) -> GrantInfo:
+            ns = self._ensure_namespace(tx, principal, namespace)
+            self._require(tx, principal, ns, "admin", "granting roles on")
+            return tx.put_grant(ns, subject_kind, subject, role, principal.user)
 
-        return self._retrying(write)
+        return self.store.writing(write)
 
     def record_load(
         self, principal: Principal, name: str, version: int, request: LoadRequest
@@ -687,34 +528,27 @@ class RegistryService:
         """Note that a run loaded a version (the downstream half of its lineage)."""
         namespace, model_name = parse_name(name, principal)
 
-        def write(session: Session) -> None:
-            _, model = self._model(session, principal, namespace, model_name)
-            target = self._version(session, model, f"{namespace}/{model_name}", version)
-            session.add(
-                db.LoadEvent(
-                    version_id=target.id,
-                    user=principal.user,
-                    notebook=request.notebook,
-                    job=request.job,
-                    run=request.run,
-                )
-            )
+        def write(tx: RegistryTransaction) -> None:
+            _, model = self._model(tx, principal, namespace, model_name)
+            target = self._version(tx, model, f"{namespace}/{model_name}", version)
+            tx.add_load(target.id, principal.user, request)
 
-        self._retrying(write)
+        self.store.writing(write)
 
     # reads
 
     def resolve(self, principal: Principal, ref: str) -> ModelVersion:
         parsed = parse_ref(ref, principal)
-        with self.store.read() as session:
-            _, version = self._resolve(session, principal, parsed)
-            return self._describe(session, parsed.name, version)
+        with self.store.reading() as tx:
+            _, version = self._resolve(tx, principal, parsed)
+            return self._describe(tx, parsed.name, version)
 
     def alias(self, principal: Principal, name: str, alias: str) -> AliasInfo:
         """Where an alias points now: the query every serving client polls.
 
-        One statement resolves the alias and the caller's best role together; only when it
-        finds nothing readable does the general path run, to raise the precise error.
+        One statement resolves the alias and whether the caller holds a role there; only
+        when it finds nothing readable does the general path run, to raise the precise
+        error. Answers are cached while the store's generation stays the same.
         """
         namespace, model_name = parse_name(name, principal)
         ref = Ref(namespace, model_name, alias=check_alias(alias))
@@ -727,128 +561,75 @@ class RegistryService:
             cached = self._alias_cache.get(key)
             if cached is not None:
                 return cached
-        with self.store.read_engine.connect() as connection:
-            row = connection.execute(
-                _ALIAS_WITH_ROLE,
-                {
-                    "namespace": namespace,
-                    "model": model_name,
-                    "alias": alias,
-                    "user": principal.user,
-                    "groups": [*principal.groups, EVERYONE],
-                },
-            ).first()
-        if row is not None and row.rank:
-            found = AliasInfo(name=ref.name, alias=alias, version=row.number, digest=row.digest)
+        granted = self.store.granted_alias(
+            namespace, model_name, alias, principal.user, [*principal.groups, EVERYONE]
+        )
+        if granted is not None:
+            number, digest = granted
+            found = AliasInfo(name=ref.name, alias=alias, version=number, digest=digest)
             if generation is not None and len(self._alias_cache) < 100_000:
                 self._alias_cache[key] = found
             return found
-        with self.store.read() as session:
-            _, version = self._resolve(session, principal, ref)
+        with self.store.reading() as tx:
+            _, version = self._resolve(tx, principal, ref)
             return AliasInfo(
                 name=ref.name, alias=alias, version=version.number, digest=version.digest
             )
 
     def aliases(self, principal: Principal, name: str) -> list[AliasInfo]:
         namespace, model_name = parse_name(name, principal)
-        with self.store.read() as session:
-            _, model = self._model(session, principal, namespace, model_name)
-            rows = session.execute(
-                select(db.Alias.name, db.Version.number, db.Version.digest)
-                .join(db.Version, db.Alias.version_id == db.Version.id)
-                .where(db.Alias.model_id == model.id)
-                .order_by(db.Alias.name)
-            ).all()
+        with self.store.reading() as tx:
+            _, model = self._model(tx, principal, namespace, model_name)
+            rows = tx.aliases(model.id)
         return [
             AliasInfo(name=f"{namespace}/{model_name}", alias=a, version=n, digest=d)
             for a, n, d in rows
         ]
 
-    def versions(self, principal: Principal, name: str) -> list[ModelVersion]:
+    def versions(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[ModelVersion]:
+        """Versions of ``name``, oldest first; with ``limit``, one page: the newest ``limit``
+        numbered below ``before`` (the next older page: ``before`` = this page's first)."""
+        if limit is not None and not 1 <= limit <= MAX_PAGE:
+            raise Invalid(f"A page holds 1 to {MAX_PAGE} versions, not {limit}.")
+        if before is not None and not 1 <= before <= MAX_VERSION:
+            raise Invalid(f"before={before} is not a version number (1 to {MAX_VERSION}).")
         namespace, model_name = parse_name(name, principal)
-        with self.store.read() as session:
-            _, model = self._model(session, principal, namespace, model_name)
-            rows = session.scalars(
-                select(db.Version)
-                .where(db.Version.model_id == model.id)
-                .order_by(db.Version.number)
-            ).all()
-            return [self._describe(session, f"{namespace}/{model_name}", v) for v in rows]
+        with self.store.reading() as tx:
+            _, model = self._model(tx, principal, namespace, model_name)
+            rows = tx.versions(model.id, limit, before)
+            return tx.describe(f"{namespace}/{model_name}", rows)
 
     def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:
         """Models in ``namespace``, or in every namespace the caller can read."""
-        with self.store.read() as session:
+        with self.store.reading() as tx:
             if namespace is not None:
-                ns = self._namespace(session, principal, check_name(namespace, "namespace"))
-                self._require(session, principal, ns, "reader", "reading")
+                ns = self._namespace(tx, principal, check_name(namespace, "namespace"))
+                self._require(tx, principal, ns, "reader", "reading")
                 spaces = [ns]
             else:
-                spaces = [
-                    ns
-                    for ns in session.scalars(select(db.Namespace).order_by(db.Namespace.name))
-                    if self._role(session, principal, ns)
-                ]
-            result = []
-            for ns in spaces:
-                for model in session.scalars(
-                    select(db.Model).where(db.Model.namespace_id == ns.id).order_by(db.Model.name)
-                ):
-                    latest = session.scalar(
-                        select(db.Version)
-                        .where(db.Version.model_id == model.id)
-                        .order_by(db.Version.number.desc())
-                        .limit(1)
-                    )
-                    if latest is None:
-                        continue
-                    aliases = session.execute(
-                        select(db.Alias.name, db.Version.number)
-                        .join(db.Version, db.Alias.version_id == db.Version.id)
-                        .where(db.Alias.model_id == model.id)
-                    ).all()
-                    result.append(
-                        ModelSummary(
-                            name=f"{ns.name}/{model.name}",
-                            namespace=ns.name,
-                            latest=latest.number,
-                            aliases=dict(sorted(aliases)),
-                            description=latest.description,
-                            created_by=model.created_by,
-                            created_at=model.created_at,
-                        )
-                    )
-            return result
+                spaces = self._readable(tx, principal)
+            return tx.model_summaries([ns.id for ns in spaces])
 
     def history(self, principal: Principal, name: str, alias: str) -> list[AliasEvent]:
         """Every move of ``alias``, oldest first: who moved it, when, from where to where."""
         namespace, model_name = parse_name(name, principal)
         check_alias(alias)
-        with self.store.read() as session:
-            _, model = self._model(session, principal, namespace, model_name)
-            self._alias_stack(session, model, f"{namespace}/{model_name}", alias)
-            events = session.scalars(
-                select(db.AliasEvent)
-                .where(db.AliasEvent.model_id == model.id, db.AliasEvent.alias == alias)
-                .order_by(db.AliasEvent.id)
-            ).all()
-            return [_alias_event(e) for e in events]
+        with self.store.reading() as tx:
+            _, model = self._model(tx, principal, namespace, model_name)
+            return self._alias_events(tx, model, f"{namespace}/{model_name}", alias)
 
     def lineage(self, principal: Principal, ref: str) -> Lineage:
         parsed = parse_ref(ref, principal)
-        with self.store.read() as session:
-            _, version = self._resolve(session, principal, parsed)
-            loads = session.scalars(
-                select(db.LoadEvent)
-                .where(db.LoadEvent.version_id == version.id)
-                .order_by(db.LoadEvent.id)
-            ).all()
+        with self.store.reading() as tx:
+            _, version = self._resolve(tx, principal, parsed)
             captured = version.lineage or {}
-            promotions = session.execute(
-                select(db.AliasEvent)
-                .where(db.AliasEvent.model_id == version.model_id)
-                .where(db.AliasEvent.version == version.number)
-                .order_by(db.AliasEvent.id)
-            ).scalars()
             return Lineage(
                 name=parsed.name,
                 version=version.number,
@@ -862,53 +643,40 @@ class RegistryService:
                 git=captured.get("git"),
                 params=version.params,
                 metrics=version.metrics,
-                loaded_by=[
-                    LoadInfo(user=x.user, notebook=x.notebook, job=x.job, run=x.run, at=x.at)
-                    for x in loads
+                loaded_by=tx.loads(version.id),
+                comparisons=[
+                    _comparison_summary(c) for c in tx.comparisons_of(version.id, limit=20)
                 ],
-                comparisons=_comparisons_of(session, version.id),
-                promotions=[_alias_event(e) for e in promotions],
+                promotions=tx.promotions(version.model_id, version.number),
             )
 
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
         """The caller's role on a namespace and, if they can read it, its grants."""
         check_name(name, "namespace")
-        with self.store.read() as session:
-            ns = session.scalar(select(db.Namespace).where(db.Namespace.name == name))
+        with self.store.reading() as tx:
+            ns = tx.namespace(name)
             if ns is None:
                 return NamespaceInfo(name=name, exists=False, role=None, grants=[])
-            role = self._role(session, principal, ns)
-            grants = (
-                session.scalars(
-                    select(db.Grant).where(db.Grant.namespace_id == ns.id).order_by(db.Grant.id)
-                ).all()
-                if role
-                else []
-            )
-            return NamespaceInfo(
-                name=name, exists=True, role=role, grants=[_grant_info(name, g) for g in grants]
-            )
+            role = self._role(tx, principal, ns)
+            grants = tx.grants(ns) if role else []
+            return NamespaceInfo(name=name, exists=True, role=role, grants=grants)
 
     def file(self, principal: Principal, name: str, version: int, path: str) -> FileEntry:
         """A version's file, for download: readers only."""
         namespace, model_name = parse_name(name, principal)
         full_name = f"{namespace}/{model_name}"
-        with self.store.read() as session:
-            _, model = self._model(session, principal, namespace, model_name)
-            target = self._version(session, model, full_name, version)
-            found = session.scalar(
-                select(db.VersionFile).where(
-                    db.VersionFile.version_id == target.id, db.VersionFile.path == path
-                )
-            )
+        with self.store.reading() as tx:
+            _, model = self._model(tx, principal, namespace, model_name)
+            target = self._version(tx, model, full_name, version)
+            found = tx.file(target.id, path)
             if found is None:
-                known = session.scalars(
-                    select(db.VersionFile.path).where(db.VersionFile.version_id == target.id)
-                )
+                known = tx.file_paths(target.id)
                 raise NotFound(
-                    f"{full_name}:{version} has no file {path!r}.{did_you_mean(path, list(known))}"
+                    f"{full_name}:{version} has no file {path!r}.{did_you_mean(path, known)}"
                 )
-            return FileEntry(path=found.path, digest=found.digest, size=found.size)
+            return found
+
+    # blobs
 
     def begin_upload(self, principal: Principal, address: str) -> BlobWriter:
         """A sink for the blob ``address``; :meth:`finish_upload` checks the bytes match."""
@@ -959,108 +727,52 @@ class RegistryService:
 
     def _readable_blobs(self, principal: Principal, addresses: list[str]) -> set[str]:
         """Those of ``addresses`` that some version the caller may read holds."""
-        with self.store.read() as session:
-            pairs = session.execute(
-                select(db.VersionFile.digest, db.Model.namespace_id)
-                .join(db.Version, db.Version.id == db.VersionFile.version_id)
-                .join(db.Model, db.Model.id == db.Version.model_id)
-                .where(db.VersionFile.digest.in_(addresses))
-                .distinct()
-            ).all()
-            readable: dict[int, bool] = {}
-            found = set()
-            for digest, namespace_id in pairs:
-                if namespace_id not in readable:
-                    ns = session.get(db.Namespace, namespace_id)
-                    role = self._role(session, principal, ns) if ns is not None else None
-                    readable[namespace_id] = _role_rank(role) >= _role_rank("reader")
-                if readable[namespace_id]:
-                    found.add(digest)
-            return found
-
-    # maintenance
+        with self.store.reading() as tx:
+            pairs = tx.blob_namespaces(addresses)
+            roles = self._roles(tx, principal, sorted({ns for _, ns in pairs}))
+        return {digest for digest, ns in pairs if role_rank(roles.get(ns)) >= role_rank("reader")}
 
     def fsck(
         self, *, verify: bool = True, gc: bool = False, grace_seconds: float = 3600.0
     ) -> FsckReport:
-        """Compare the blob store with the metadata: orphans, leftovers, missing, corrupt.
-
-        ``gc`` removes orphans and dead writers' leftovers older than ``grace_seconds``
-        (a publish stores its files before its metadata, so a young orphan may be one in
-        flight).
-        """
-        with self.store.read() as session:
-            referenced = set(session.scalars(select(db.VersionFile.digest).distinct()))
-        stored = set(self.blobs.addresses())
-        orphans = sorted(stored - referenced)
-        stale = [
-            key
-            for key, age, pid in self.blobs.temporaries()
-            if age > grace_seconds
-            or (self.blobs.is_local and pid is not None and not pid_exists(pid))
-        ]
-        mismatches = [a for a in sorted(stored) if verify and self.blobs.verify(a) != a]
-        removed: list[str] = []
-        if gc:
-            for address in orphans:
-                if age_of(self.blobs.fs.info(self.blobs.key(address))) > grace_seconds:
-                    self.blobs.delete(address)
-                    removed.append(address)
-            for key in stale:
-                self.blobs.delete(key)
-                removed.append(key)
-            orphans = [a for a in orphans if a not in removed]
-            stale = []
-        return FsckReport(
-            blobs=len(stored),
-            referenced=len(referenced),
-            orphans=orphans,
-            stale_uploads=stale,
-            missing=sorted(referenced - stored),
-            mismatches=mismatches,
-            removed=removed,
-        )
+        """The blob store checked against the metadata (:func:`.maintenance.fsck`)."""
+        return fsck(self.store, self.blobs, verify=verify, gc=gc, grace_seconds=grace_seconds)
 
 
-def _grant_info(namespace: str, grant: db.Grant) -> GrantInfo:
-    return GrantInfo(
-        namespace=namespace,
-        role=grant.role,
-        user=grant.subject if grant.subject_kind == "user" else None,
-        group=grant.subject if grant.subject_kind == "group" else None,
-        granted_by=grant.granted_by,
-        granted_at=grant.granted_at,
+def open_service(settings: Settings, policy: NamespacePolicy | None = None) -> RegistryService:
+    """The service over the database and blob storage ``settings`` name."""
+    stat_cache = StatCache(settings.state_dir / "registry-cache" / "stat.db")
+    return RegistryService(
+        SqlRegistryStore(settings.registry_db),
+        BlobStore(settings.registry_storage, stat_cache),
+        settings.protected_aliases,
+        policy,
+        promotion_gates=settings.promotion_gates,
     )
 
 
-def _alias_event(event: db.AliasEvent) -> AliasEvent:
-    return AliasEvent(
-        alias=event.alias,
-        action=event.action,
-        version=event.version,
-        previous=event.previous,
-        actor=event.actor,
-        at=event.at,
-        evidence=event.evidence,
-    )
+def _alias_stack(events: list[AliasEvent]) -> list[int]:
+    """Where an alias pointed, oldest first, after replaying its ledger (rollbacks pop)."""
+    stack: list[int] = []
+    for e in events:
+        if e.action == "rollback":
+            stack.pop()
+        else:
+            stack.append(e.version)
+    return stack
 
 
-def _comparisons_of(session: Session, version_id: int) -> list[dict[str, Any]]:
-    """The comparisons a version took part in, newest first, as lineage summaries."""
-    from ..compare import store as comparisons
-
-    return [
-        {
-            "id": c.id,
-            "metric": c.metric,
-            "candidates": [x.label for x in c.candidates],
-            "winner": c.winner,
-            "verdict": c.verdict,
-            "created_by": c.created_by,
-            "created_at": c.created_at.isoformat(),
-        }
-        for c in comparisons.of_version(session, version_id, limit=20)
-    ]
+def _comparison_summary(c: Comparison) -> dict[str, Any]:
+    """A comparison as a version's lineage lists it."""
+    return {
+        "id": c.id,
+        "metric": c.metric,
+        "candidates": [x.label for x in c.candidates],
+        "winner": c.winner,
+        "verdict": c.verdict,
+        "created_by": c.created_by,
+        "created_at": c.created_at.isoformat(),
+    }
 
 
 def _check_path(path: str) -> str:

@@ -1,181 +1,276 @@
-"""The registry's metadata in SQL: SQLite by default, PostgreSQL for a shared deployment.
+"""The registry's persistence behind a small protocol, and its SQLAlchemy implementation.
 
-Files live in the blob store; these tables hold what names them. Versions, files and the
-alias ledger are only ever inserted. The schema is created and upgraded by the Alembic
-migrations in ``migrations/`` whenever a store is opened.
+:class:`RegistryStore` opens transactions; a :class:`RegistryTransaction` answers the
+service's questions (which namespace, which grants, which version) and records its
+decisions, each method one statement or two. The service holds every rule (grammar, roles,
+gates) and never sees SQL; the store holds every statement and decides nothing, so a
+check and the write it allows run in one transaction. As with MLflow's ``AbstractStore``
+beside its ``SqlAlchemyStore``, the protocol is the contract and :class:`SqlRegistryStore`
+(SQLite by default, PostgreSQL shared; tables in :mod:`.tables`) the one implementation.
+Records come back as plain rows or as the :mod:`.schema` models REST sends, never as ORM
+objects.
+
+Longer than 500 lines on purpose: the protocol and its only implementation stay in one
+module, so a method's contract and its statements are found in one place.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    text,
+from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import tables as t
+from .schema import (
+    AliasEvent,
+    FileEntry,
+    GrantInfo,
+    LoadInfo,
+    LoadRequest,
+    ModelSummary,
+    ModelVersion,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-ROLES = ("reader", "writer", "maintainer", "admin")
+if TYPE_CHECKING:
+    from ..compare.schema import Comparison
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+T = TypeVar("T")
 
 
-class Base(DeclarativeBase):
-    pass
+@dataclass(frozen=True)
+class NamespaceRow:
+    id: int
+    name: str
 
 
-class Namespace(Base):
-    """A team or an organisation; roles are granted on it."""
-
-    __tablename__ = "namespaces"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+@dataclass(frozen=True)
+class ModelRow:
+    id: int
+    namespace_id: int
+    name: str
 
 
-class Model(Base):
-    __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("namespace_id", "name", name="uq_models_namespace_name"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
-    name: Mapped[str] = mapped_column(String(64))
-    created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+@dataclass(frozen=True)
+class VersionRow:
+    """A stored version without its files and aliases (:meth:`describe` adds them)."""
+
+    id: int
+    model_id: int
+    number: int
+    digest: str
+    kind: str
+    entry: str
+    size: int
+    description: str
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+    created_by: str
+    created_at: datetime
 
 
-class Version(Base):
-    """An immutable, numbered version; ``digest`` names its whole file manifest."""
+@dataclass(frozen=True)
+class NewVersion:
+    """What :meth:`RegistryTransaction.add_version` stores (its number is the store's)."""
 
-    __tablename__ = "versions"
-    __table_args__ = (UniqueConstraint("model_id", "number", name="uq_versions_model_number"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
-    number: Mapped[int] = mapped_column(Integer)
-    digest: Mapped[str] = mapped_column(String(80))
-    kind: Mapped[str] = mapped_column(String(16))  # state_dict | file | directory
-    entry: Mapped[str] = mapped_column(String(512), default="")
-    size: Mapped[int] = mapped_column(BigInteger)
-    description: Mapped[str] = mapped_column(Text, default="")
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    digest: str
+    kind: str
+    entry: str
+    description: str
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+    created_by: str
+    files: list[FileEntry]
 
 
-class VersionFile(Base):
-    __tablename__ = "files"
-    __table_args__ = (
-        UniqueConstraint("version_id", "path", name="uq_files_version_path"),
-        Index("ix_files_digest", "digest"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
-    path: Mapped[str] = mapped_column(String(1024))
-    digest: Mapped[str] = mapped_column(String(80))
-    size: Mapped[int] = mapped_column(BigInteger)
+class RegistryTransaction(Protocol):
+    """One transaction's view of the registry: reads see its writes; nothing is checked."""
+
+    # namespaces and grants
+
+    def namespace(self, name: str) -> NamespaceRow | None:
+        """The namespace called ``name``, or None."""
+
+    def namespaces(self) -> list[NamespaceRow]:
+        """Every namespace, by name."""
+
+    def create_namespace(
+        self, name: str, created_by: str, grants: Iterable[tuple[str, str, str]]
+    ) -> NamespaceRow:
+        """A new namespace with its founding ``(subject kind, subject, role)`` grants.
+
+        Raises the store's integrity error when a concurrent writer created it first
+        (:meth:`RegistryStore.writing` then retries)."""
+
+    def roles(
+        self, user: str, groups: Collection[str], namespace_ids: Collection[int] | None = None
+    ) -> dict[int, list[str]]:
+        """Namespace id -> the roles granted to ``user`` or any of ``groups`` there (only
+        ``namespace_ids`` if given). One statement for any number of namespaces."""
+
+    def grants(self, namespace: NamespaceRow) -> list[GrantInfo]:
+        """Every grant on a namespace, oldest first."""
+
+    def put_grant(
+        self, namespace: NamespaceRow, subject_kind: str, subject: str, role: str, by: str
+    ) -> GrantInfo:
+        """Give ``subject`` the role ``role`` (replacing the one it had)."""
+
+    # models and versions
+
+    def model(self, namespace_id: int, name: str, *, lock: bool = False) -> ModelRow | None:
+        """The model, or None; ``lock`` holds its row until commit (version numbering)."""
+
+    def model_names(self, namespace_id: int) -> list[str]:
+        """The names of a namespace's models (for 'did you mean')."""
+
+    def create_model(self, namespace_id: int, name: str, created_by: str) -> ModelRow:
+        """A new model; an integrity error when a concurrent writer created it first."""
+
+    def model_summaries(self, namespace_ids: Collection[int]) -> list[ModelSummary]:
+        """Every model with a version in these namespaces, by namespace and name, with its
+        latest version and aliases: two statements however many models there are."""
+
+    def version(self, model_id: int, number: int) -> VersionRow | None:
+        """Version ``number`` of a model, or None."""
+
+    def latest_version(self, model_id: int) -> VersionRow | None:
+        """A model's highest-numbered version, or None when it has none."""
+
+    def versions(
+        self, model_id: int, limit: int | None = None, before: int | None = None
+    ) -> list[VersionRow]:
+        """A model's versions, oldest first; with ``limit`` only the newest ``limit`` of
+        those numbered below ``before``: one page, read through the (model, number) index
+        whatever the model's size."""
+
+    def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
+        """Store version ``number`` with its files."""
+
+    def describe(self, name: str, versions: list[VersionRow]) -> list[ModelVersion]:
+        """The versions with their files and aliases, in order: two statements in all."""
+
+    def file(self, version_id: int, path: str) -> FileEntry | None:
+        """A version's file at ``path``, or None."""
+
+    def file_paths(self, version_id: int) -> list[str]:
+        """Every file path of a version (for 'did you mean')."""
+
+    def blob_namespaces(self, addresses: Collection[str]) -> list[tuple[str, int]]:
+        """(address, namespace id) for each namespace holding a version with that blob."""
+
+    # aliases and their ledger
+
+    def alias_target(self, model_id: int, alias: str) -> VersionRow | None:
+        """The version ``alias`` points at now, or None."""
+
+    def alias_names(self, model_id: int) -> list[str]:
+        """The aliases that point somewhere now."""
+
+    def aliases(self, model_id: int) -> list[tuple[str, int, str]]:
+        """(alias, version number, digest) of every alias, by alias."""
+
+    def move_alias(
+        self,
+        model_id: int,
+        alias: str,
+        target: VersionRow,
+        action: str,
+        actor: str,
+        evidence: dict[str, Any] | None,
+    ) -> None:
+        """Point ``alias`` at ``target`` and append the move to the ledger."""
+
+    def alias_events(self, model_id: int, alias: str | None = None) -> list[AliasEvent]:
+        """The ledger of one alias (or every alias), oldest first."""
+
+    def promotions(self, model_id: int, number: int) -> list[AliasEvent]:
+        """Every ledger entry that moved an alias to version ``number``, oldest first."""
+
+    # loads and comparisons
+
+    def add_load(self, version_id: int, user: str, request: LoadRequest) -> None:
+        """Note that a run loaded a version."""
+
+    def loads(self, version_id: int) -> list[LoadInfo]:
+        """Who loaded a version, oldest first."""
+
+    def comparison(self, comparison_id: int) -> Comparison | None:
+        """A recorded comparison, or None."""
+
+    def comparisons_of(self, version_id: int, limit: int | None = None) -> list[Comparison]:
+        """The comparisons a version took part in, newest first."""
 
 
-class Alias(Base):
-    """Where an alias points now; every move is also appended to ``alias_events``."""
+class RegistryStore(Protocol):
+    """Where the registry's metadata lives; opens :class:`RegistryTransaction` s."""
 
-    __tablename__ = "aliases"
-    __table_args__ = (UniqueConstraint("model_id", "name", name="uq_aliases_model_name"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
-    name: Mapped[str] = mapped_column(String(64))
-    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    def reading(self) -> AbstractContextManager[RegistryTransaction]:
+        """A read-only transaction that never waits behind a writer."""
 
+    def writing(self, work: Callable[[RegistryTransaction], T]) -> T:
+        """``work`` in one write transaction, committed when it returns, rolled back when
+        it raises; run again when a concurrent writer won a race (so ``work`` must do all
+        its reads inside). Its result."""
 
-class AliasEvent(Base):
-    """The append-only alias ledger: who moved which alias to which version, when."""
+    def granted_alias(
+        self, namespace: str, model: str, alias: str, user: str, groups: Collection[str]
+    ) -> tuple[int, str] | None:
+        """(number, digest) of the version ``ns/model@alias`` points at, if ``user`` or
+        one of ``groups`` holds a grant on the namespace: the one statement every serving
+        client polls. None when either is not so (the caller then asks why)."""
 
-    __tablename__ = "alias_events"
-    __table_args__ = (Index("ix_alias_events_model_alias", "model_id", "alias"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
-    alias: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(16))  # set | rollback
-    version: Mapped[int] = mapped_column(Integer)
-    previous: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    actor: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # why a gated alias could move: {"comparison": id, ...} or {"override": reason, ...}
-    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    def generation(self) -> int | None:
+        """A number that changes whenever anyone commits, for read caches; None: unknown."""
 
+    def referenced_blobs(self) -> set[str]:
+        """Every blob address some version names."""
 
-class Grant(Base):
-    """A role on a namespace for a user or a group (``*`` = every authenticated user)."""
-
-    __tablename__ = "grants"
-    __table_args__ = (
-        UniqueConstraint("namespace_id", "subject_kind", "subject", name="uq_grants_subject"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id"))
-    subject_kind: Mapped[str] = mapped_column(String(8))  # user | group
-    subject: Mapped[str] = mapped_column(String(128))
-    role: Mapped[str] = mapped_column(String(16))
-    granted_by: Mapped[str] = mapped_column(String(128))
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    def dispose(self) -> None:
+        """Close the connections."""
 
 
-class LoadEvent(Base):
-    """A run that loaded a version: the downstream half of lineage."""
+_GRANTED_ALIAS = text("""
+    SELECT v.number AS number, v.digest AS digest,
+           (SELECT count(*) FROM grants g
+             WHERE g.namespace_id = n.id
+               AND ((g.subject_kind = 'user' AND g.subject = :user)
+                    OR (g.subject_kind = 'group' AND g.subject IN :groups))) AS rank
+      FROM namespaces n
+      JOIN models m ON m.namespace_id = n.id
+      JOIN aliases a ON a.model_id = m.id
+      JOIN versions v ON v.id = a.version_id
+     WHERE n.name = :namespace AND m.name = :model AND a.name = :alias
+""").bindparams(bindparam("groups", expanding=True))
 
-    __tablename__ = "loads"
-    __table_args__ = (Index("ix_loads_version", "version_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
-    user: Mapped[str] = mapped_column(String(128))
-    notebook: Mapped[str] = mapped_column(String(1024), default="")
-    job: Mapped[str] = mapped_column(String(128), default="")
-    run: Mapped[str] = mapped_column(String(128), default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+#: How often a write transaction is tried when concurrent writers keep winning races.
+WRITE_ATTEMPTS = 20
 
 
-class Store:
-    """Engines and sessions over one registry database, migrated to the latest schema.
+class SqlRegistryStore:
+    """:class:`RegistryStore` over SQLAlchemy: SQLite (a file) or PostgreSQL (shared).
 
-    SQLite gets two engines: writes start with ``BEGIN IMMEDIATE`` so concurrent publishers
-    queue on the database lock instead of failing to upgrade a read lock; reads stay deferred
-    so they never wait behind a writer (WAL mode).
+    ``read()`` and ``write()`` hand out plain sessions for the tables kept beside the
+    registry's in the same database (the compare subsystem's comparisons).
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite:
-            _ensure_sqlite_folder(url)
-            self.write_engine = _sqlite_engine(url, immediate=True)
-            self.read_engine = _sqlite_engine(url, immediate=False)
-        else:
-            self.write_engine = create_engine(url, pool_pre_ping=True)
-            self.read_engine = self.write_engine
+        self.write_engine, self.read_engine = t.open_engines(url)
         self._writes = sessionmaker(self.write_engine, expire_on_commit=False)
         self._reads = sessionmaker(self.read_engine, expire_on_commit=False)
         self._local = threading.local()
-        upgrade(self)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -188,13 +283,52 @@ class Store:
         with self._reads() as session:
             yield session
 
-    def generation(self) -> int | None:
-        """A number that changes whenever any connection commits (SQLite), else None.
+    @contextmanager
+    def reading(self) -> Iterator[SqlTransaction]:
+        with self.read() as session:
+            yield SqlTransaction(session)
 
-        SQLite's ``PRAGMA data_version`` on a connection of our own moves on every commit
-        made through any other connection, in this process or another; read caches key on
-        it. PostgreSQL offers no equivalent this cheap, so nothing is cached there.
-        """
+    def writing(self, work: Callable[[SqlTransaction], T]) -> T:
+        """Two publishers creating the same model (or, on PostgreSQL, racing past the model
+        row lock's first insert) hit a unique constraint; SQLite may report its lock as
+        busy. The loser tries again and then sees the winner's rows; each try is one
+        transaction, so nothing is half-written."""
+        delay = 0.01
+        for attempt in range(WRITE_ATTEMPTS):
+            last = attempt == WRITE_ATTEMPTS - 1
+            try:
+                with self.write() as session:
+                    return work(SqlTransaction(session))
+            except IntegrityError:
+                if last:
+                    raise
+            except OperationalError as e:
+                if "locked" not in str(e) or last:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def granted_alias(
+        self, namespace: str, model: str, alias: str, user: str, groups: Collection[str]
+    ) -> tuple[int, str] | None:
+        with self.read_engine.connect() as connection:
+            row = connection.execute(
+                _GRANTED_ALIAS,
+                {
+                    "namespace": namespace,
+                    "model": model,
+                    "alias": alias,
+                    "user": user,
+                    "groups": list(groups),
+                },
+            ).first()
+        return (row.number, row.digest) if row is not None and row.rank else None
+
+    def generation(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` on a connection of our own moves on every commit
+        made through any other connection, in this process or another. PostgreSQL offers
+        no equivalent this cheap: None, so nothing is cached there."""
         path = self.url.split("///", 1)[-1] if self.is_sqlite else ""
         if path in ("", ":memory:") or "mode=memory" in path:
             return None  # no file another connection could see: nothing to compare with
@@ -204,53 +338,411 @@ class Store:
             self._local.generation = connection
         return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
+    def referenced_blobs(self) -> set[str]:
+        with self.read() as session:
+            return set(session.scalars(select(t.VersionFile.digest).distinct()))
+
     def dispose(self) -> None:
         self.write_engine.dispose()
         self.read_engine.dispose()
 
 
-def _ensure_sqlite_folder(url: str) -> None:
-    path = url.split("///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+class SqlTransaction:
+    """:class:`RegistryTransaction` over one SQLAlchemy session."""
 
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    # namespaces and grants
 
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+    def namespace(self, name: str) -> NamespaceRow | None:
+        found = self.session.scalar(select(t.Namespace).where(t.Namespace.name == name))
+        return None if found is None else NamespaceRow(found.id, found.name)
 
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    def namespaces(self) -> list[NamespaceRow]:
+        rows = self.session.execute(
+            select(t.Namespace.id, t.Namespace.name).order_by(t.Namespace.name)
+        )
+        return [NamespaceRow(i, n) for i, n in rows]
 
-    return engine
-
-
-_migrate_lock = threading.Lock()
-_MIGRATION_LOCK_ID = 0x1E9707  # PostgreSQL advisory lock held while migrating
-
-
-def upgrade(store: Store) -> None:
-    """Bring the schema to the latest migration; safe when many processes open at once."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
-    with _migrate_lock, store.write_engine.begin() as connection:
-        if not store.is_sqlite:
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+    def create_namespace(
+        self, name: str, created_by: str, grants: Iterable[tuple[str, str, str]]
+    ) -> NamespaceRow:
+        ns = t.Namespace(name=name, created_by=created_by)
+        self.session.add(ns)
+        self.session.flush()
+        self.session.add_all(
+            t.Grant(
+                namespace_id=ns.id,
+                subject_kind=kind,
+                subject=subject,
+                role=role,
+                granted_by=created_by,
             )
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+            for kind, subject, role in grants
+        )
+        self.session.flush()
+        return NamespaceRow(ns.id, ns.name)
+
+    def roles(
+        self, user: str, groups: Collection[str], namespace_ids: Collection[int] | None = None
+    ) -> dict[int, list[str]]:
+        query = select(t.Grant.namespace_id, t.Grant.role).where(
+            or_(
+                (t.Grant.subject_kind == "user") & (t.Grant.subject == user),
+                (t.Grant.subject_kind == "group") & t.Grant.subject.in_(list(groups)),
+            )
+        )
+        if namespace_ids is not None:
+            query = query.where(t.Grant.namespace_id.in_(list(namespace_ids)))
+        found: dict[int, list[str]] = {}
+        for namespace_id, role in self.session.execute(query):
+            found.setdefault(namespace_id, []).append(role)
+        return found
+
+    def grants(self, namespace: NamespaceRow) -> list[GrantInfo]:
+        rows = self.session.scalars(
+            select(t.Grant).where(t.Grant.namespace_id == namespace.id).order_by(t.Grant.id)
+        )
+        return [_grant_info(namespace.name, g) for g in rows]
+
+    def put_grant(
+        self, namespace: NamespaceRow, subject_kind: str, subject: str, role: str, by: str
+    ) -> GrantInfo:
+        grant = self.session.scalar(
+            select(t.Grant).where(
+                t.Grant.namespace_id == namespace.id,
+                t.Grant.subject_kind == subject_kind,
+                t.Grant.subject == subject,
+            )
+        )
+        if grant is None:
+            grant = t.Grant(
+                namespace_id=namespace.id,
+                subject_kind=subject_kind,
+                subject=subject,
+                role=role,
+                granted_by=by,
+            )
+            self.session.add(grant)
+        else:
+            grant.role = role
+            grant.granted_by = by
+            grant.granted_at = t.utcnow()
+        self.session.flush()
+        return _grant_info(namespace.name, grant)
+
+    # models and versions
+
+    def model(self, namespace_id: int, name: str, *, lock: bool = False) -> ModelRow | None:
+        query = select(t.Model.id, t.Model.namespace_id, t.Model.name).where(
+            t.Model.namespace_id == namespace_id, t.Model.name == name
+        )
+        found = self.session.execute(query.with_for_update() if lock else query).first()
+        return None if found is None else ModelRow(*found)
+
+    def model_names(self, namespace_id: int) -> list[str]:
+        return list(
+            self.session.scalars(select(t.Model.name).where(t.Model.namespace_id == namespace_id))
+        )
+
+    def create_model(self, namespace_id: int, name: str, created_by: str) -> ModelRow:
+        model = t.Model(namespace_id=namespace_id, name=name, created_by=created_by)
+        self.session.add(model)
+        self.session.flush()
+        return ModelRow(model.id, namespace_id, name)
+
+    def model_summaries(self, namespace_ids: Collection[int]) -> list[ModelSummary]:
+        ids = list(namespace_ids)
+        if not ids:
+            return []
+        # Per model, its highest number: one (model, number) index lookup each, where a
+        # GROUP BY over every version would read them all.
+        latest = (
+            select(func.max(t.Version.number))
+            .where(t.Version.model_id == t.Model.id)
+            .correlate(t.Model)
+            .scalar_subquery()
+        )
+        rows = self.session.execute(
+            select(
+                t.Model.id,
+                t.Namespace.name,
+                t.Model.name,
+                t.Model.created_by,
+                t.Model.created_at,
+                t.Version.number,
+                t.Version.description,
+            )
+            .join(t.Model, t.Model.namespace_id == t.Namespace.id)
+            .join(t.Version, (t.Version.model_id == t.Model.id) & (t.Version.number == latest))
+            .where(t.Namespace.id.in_(ids))
+            .order_by(t.Namespace.name, t.Model.name)
+        ).all()
+        aliases: dict[int, dict[str, int]] = {}
+        for model_id, alias, number in self.session.execute(
+            select(t.Alias.model_id, t.Alias.name, t.Version.number)
+            .join(t.Version, t.Alias.version_id == t.Version.id)
+            .join(t.Model, t.Model.id == t.Alias.model_id)
+            .where(t.Model.namespace_id.in_(ids))
+        ):
+            aliases.setdefault(model_id, {})[alias] = number
+        return [
+            ModelSummary(
+                name=f"{namespace}/{name}",
+                namespace=namespace,
+                latest=number,
+                aliases=dict(sorted(aliases.get(model_id, {}).items())),
+                description=description,
+                created_by=created_by,
+                created_at=created_at,
+            )
+            for model_id, namespace, name, created_by, created_at, number, description in rows
+        ]
+
+    def version(self, model_id: int, number: int) -> VersionRow | None:
+        return self._version_where(t.Version.model_id == model_id, t.Version.number == number)
+
+    def latest_version(self, model_id: int) -> VersionRow | None:
+        found = self.session.scalar(
+            select(t.Version)
+            .where(t.Version.model_id == model_id)
+            .order_by(t.Version.number.desc())
+            .limit(1)
+        )
+        return None if found is None else _version_row(found)
+
+    def versions(
+        self, model_id: int, limit: int | None = None, before: int | None = None
+    ) -> list[VersionRow]:
+        query = select(t.Version).where(t.Version.model_id == model_id)
+        if before is not None:
+            query = query.where(t.Version.number < before)
+        if limit is None:
+            return [_version_row(v) for v in self.session.scalars(query.order_by(t.Version.number))]
+        page = self.session.scalars(query.order_by(t.Version.number.desc()).limit(limit))
+        return [_version_row(v) for v in page][::-1]
+
+    def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
+        version = t.Version(
+            model_id=model_id,
+            number=number,
+            digest=new.digest,
+            kind=new.kind,
+            entry=new.entry,
+            size=sum(f.size for f in new.files),
+            description=new.description,
+            metrics=new.metrics,
+            params=new.params,
+            lineage=new.lineage,
+            created_by=new.created_by,
+        )
+        self.session.add(version)
+        self.session.flush()
+        self.session.add_all(
+            t.VersionFile(version_id=version.id, path=f.path, digest=f.digest, size=f.size)
+            for f in new.files
+        )
+        self.session.flush()
+        return _version_row(version)
+
+    def describe(self, name: str, versions: list[VersionRow]) -> list[ModelVersion]:
+        ids = [v.id for v in versions]
+        files: dict[int, list[FileEntry]] = {i: [] for i in ids}
+        aliases: dict[int, list[str]] = {i: [] for i in ids}
+        if ids:
+            for f in self.session.scalars(
+                select(t.VersionFile)
+                .where(t.VersionFile.version_id.in_(ids))
+                .order_by(t.VersionFile.path)
+            ):
+                files[f.version_id].append(FileEntry(path=f.path, digest=f.digest, size=f.size))
+            for version_id, alias in self.session.execute(
+                select(t.Alias.version_id, t.Alias.name)
+                .where(t.Alias.version_id.in_(ids))
+                .order_by(t.Alias.name)
+            ):
+                aliases[version_id].append(alias)
+        return [
+            ModelVersion(
+                name=name,
+                version=v.number,
+                aliases=aliases[v.id],
+                files=files[v.id],
+                **{k: getattr(v, k) for k in _DESCRIBED},
+            )
+            for v in versions
+        ]
+
+    def file(self, version_id: int, path: str) -> FileEntry | None:
+        found = self.session.scalar(
+            select(t.VersionFile).where(
+                t.VersionFile.version_id == version_id, t.VersionFile.path == path
+            )
+        )
+        return None if found is None else FileEntry(path=path, digest=found.digest, size=found.size)
+
+    def file_paths(self, version_id: int) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(t.VersionFile.path).where(t.VersionFile.version_id == version_id)
+            )
+        )
+
+    def blob_namespaces(self, addresses: Collection[str]) -> list[tuple[str, int]]:
+        rows = self.session.execute(
+            select(t.VersionFile.digest, t.Model.namespace_id)
+            .join(t.Version, t.Version.id == t.VersionFile.version_id)
+            .join(t.Model, t.Model.id == t.Version.model_id)
+            .where(t.VersionFile.digest.in_(list(addresses)))
+            .distinct()
+        )
+        return [(digest, namespace_id) for digest, namespace_id in rows]
+
+    # aliases and their ledger
+
+    def alias_target(self, model_id: int, alias: str) -> VersionRow | None:
+        return self._version_where(
+            t.Alias.model_id == model_id,
+            t.Alias.name == alias,
+            join=(t.Alias, t.Alias.version_id == t.Version.id),
+        )
+
+    def alias_names(self, model_id: int) -> list[str]:
+        return list(self.session.scalars(select(t.Alias.name).where(t.Alias.model_id == model_id)))
+
+    def aliases(self, model_id: int) -> list[tuple[str, int, str]]:
+        rows = self.session.execute(
+            select(t.Alias.name, t.Version.number, t.Version.digest)
+            .join(t.Version, t.Alias.version_id == t.Version.id)
+            .where(t.Alias.model_id == model_id)
+            .order_by(t.Alias.name)
+        )
+        return [(alias, number, digest) for alias, number, digest in rows]
+
+    def move_alias(
+        self,
+        model_id: int,
+        alias: str,
+        target: VersionRow,
+        action: str,
+        actor: str,
+        evidence: dict[str, Any] | None,
+    ) -> None:
+        current = self.session.scalar(
+            select(t.Alias).where(t.Alias.model_id == model_id, t.Alias.name == alias)
+        )
+        previous = None
+        if current is None:
+            self.session.add(t.Alias(model_id=model_id, name=alias, version_id=target.id))
+        else:
+            previous = self.session.scalar(
+                select(t.Version.number).where(t.Version.id == current.version_id)
+            )
+            current.version_id = target.id
+        self.session.add(
+            t.AliasEvent(
+                model_id=model_id,
+                alias=alias,
+                action=action,
+                version=target.number,
+                previous=previous,
+                actor=actor,
+                evidence=evidence,
+            )
+        )
+        self.session.flush()
+
+    def alias_events(self, model_id: int, alias: str | None = None) -> list[AliasEvent]:
+        query = select(t.AliasEvent).where(t.AliasEvent.model_id == model_id)
+        if alias is not None:
+            query = query.where(t.AliasEvent.alias == alias)
+        return [_alias_event(e) for e in self.session.scalars(query.order_by(t.AliasEvent.id))]
+
+    def promotions(self, model_id: int, number: int) -> list[AliasEvent]:
+        rows = self.session.scalars(
+            select(t.AliasEvent)
+            .where(t.AliasEvent.model_id == model_id, t.AliasEvent.version == number)
+            .order_by(t.AliasEvent.id)
+        )
+        return [_alias_event(e) for e in rows]
+
+    # loads and comparisons
+
+    def add_load(self, version_id: int, user: str, request: LoadRequest) -> None:
+        self.session.add(
+            t.LoadEvent(
+                version_id=version_id,
+                user=user,
+                notebook=request.notebook,
+                job=request.job,
+                run=request.run,
+            )
+        )
+
+    def loads(self, version_id: int) -> list[LoadInfo]:
+        rows = self.session.scalars(
+            select(t.LoadEvent).where(t.LoadEvent.version_id == version_id).order_by(t.LoadEvent.id)
+        )
+        return [
+            LoadInfo(user=x.user, notebook=x.notebook, job=x.job, run=x.run, at=x.at) for x in rows
+        ]
+
+    def comparison(self, comparison_id: int) -> Comparison | None:
+        from ..compare import store as comparisons
+
+        return comparisons.get(self.session, comparison_id)
+
+    def comparisons_of(self, version_id: int, limit: int | None = None) -> list[Comparison]:
+        from ..compare import store as comparisons
+
+        return comparisons.of_version(self.session, version_id, limit=limit)
+
+    def _version_where(self, *where: Any, join: tuple[Any, Any] | None = None) -> VersionRow | None:
+        query = select(t.Version)
+        if join is not None:
+            query = query.join(*join)
+        found = self.session.scalar(query.where(*where))
+        return None if found is None else _version_row(found)
+
+
+#: What a :class:`VersionRow` and the :class:`ModelVersion` describing it share.
+_DESCRIBED = (
+    "digest",
+    "kind",
+    "entry",
+    "size",
+    "description",
+    "metrics",
+    "params",
+    "lineage",
+    "created_by",
+    "created_at",
+)
+
+
+def _version_row(v: t.Version) -> VersionRow:
+    return VersionRow(**{f.name: getattr(v, f.name) for f in fields(VersionRow)})
+
+
+def _grant_info(namespace: str, grant: t.Grant) -> GrantInfo:
+    return GrantInfo(
+        namespace=namespace,
+        role=grant.role,
+        user=grant.subject if grant.subject_kind == "user" else None,
+        group=grant.subject if grant.subject_kind == "group" else None,
+        granted_by=grant.granted_by,
+        granted_at=grant.granted_at,
+    )
+
+
+def _alias_event(event: t.AliasEvent) -> AliasEvent:
+    return AliasEvent(
+        alias=event.alias,
+        action=event.action,
+        version=event.version,
+        previous=event.previous,
+        actor=event.actor,
+        at=event.at,
+        evidence=event.evidence,
+    )

@@ -191,7 +191,7 @@ class RunDiff(BaseModel):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from ..widgets.runs import diff_html
+        from .render import diff_html
 
         return diff_html(self)
 

@@ -8,11 +8,13 @@ import getpass
 import hashlib
 import json
 import platform
+from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..gitstate import git_state
 from .parameters import INJECTED_TAG
 from .schema import GitInfo, NotebookInfo, NotebookSource
 
@@ -143,18 +145,8 @@ def package_versions() -> dict[str, str | None]:
 
 def git_info(folder: str | Path) -> GitInfo | None:
     """HEAD and dirty flag of the git repo containing ``folder``; None outside a repo."""
-    import pygit2
-
-    found = pygit2.discover_repository(str(folder))
-    if found is None:
-        return None
-    repo = pygit2.Repository(found)
-    if repo.is_bare:
-        return None
-    commit = None if repo.head_is_unborn else str(repo.head.target)
-    changes = repo.status(untracked_files="no")
-    dirty = any(flags != pygit2.enums.FileStatus.CURRENT for flags in changes.values())
-    return GitInfo(root=str(Path(repo.workdir).resolve()), commit=commit, dirty=dirty)
+    state = git_state(folder)
+    return None if state is None else GitInfo(**asdict(state))
 
 
 def kernel_python(nb: Any) -> str:

@@ -56,3 +56,11 @@ class Series(BaseModel):
     metrics: list[str] = Field(default_factory=list, description="Every metric any run logged.")
     checks: list[str] = Field(default_factory=list)
     points: list[SeriesPoint] = Field(default_factory=list)
+
+
+class SchedulerStatus(BaseModel):
+    """Whether jupyter-scheduler is installed and runs its jobs under the lepton engine."""
+
+    installed: bool
+    enabled: bool
+    message: str = Field(description="What to install or configure, in one line.")

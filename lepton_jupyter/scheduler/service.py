@@ -5,6 +5,7 @@ the execution manager, the CLI and the REST handlers call it.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from ..runs.diff import compare_runs
@@ -13,10 +14,12 @@ from ..runs.schema import Manifest
 from ..runs.store import RunStore
 from ..settings import Settings
 from .checks import failure_text, judge_all, parse_checks
-from .schema import DefinitionChecks, Series, SeriesPoint
+from .schema import DefinitionChecks, SchedulerStatus, Series, SeriesPoint
 from .store import CheckStore, check_definition_id
 
 CHECK_FAILED = "CheckFailed"
+EXECUTION_MANAGER = "lepton_jupyter.scheduler.LeptonExecutionManager"
+INSTALL = "pip install 'lepton_jupyter[scheduler]'"
 
 
 def _numeric(value: Any) -> bool:
@@ -150,3 +153,22 @@ def _point(run: Manifest, previous: Manifest | None) -> SeriesPoint:
         deltas=deltas,
         checks=scheduled.checks,
     )
+
+
+def scheduler_status(execution_manager: type | None) -> SchedulerStatus:
+    """What a server whose jupyter-scheduler uses ``execution_manager`` (None: not loaded)
+    lacks for scheduled runs to be recorded, in one line."""
+    installed = importlib.util.find_spec("jupyter_scheduler") is not None
+    enabled = execution_manager is not None and any(
+        k.__module__ == __package__ + ".executor" for k in execution_manager.__mro__
+    )
+    if not installed:
+        message = f"Scheduled runs need jupyter-scheduler: {INSTALL}."
+    elif not enabled:
+        message = (
+            "jupyter-scheduler's jobs are not recorded as lepton runs; enable it in the "
+            f'jupyter_server config: c.Scheduler.execution_manager_class = "{EXECUTION_MANAGER}"'
+        )
+    else:
+        message = "jupyter-scheduler's jobs run under the lepton engine."
+    return SchedulerStatus(installed=installed, enabled=enabled, message=message)

@@ -13,7 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.service import Principal, RegistryService
-from lepton_jupyter.registry.store import Store
+from lepton_jupyter.registry.store import SqlRegistryStore
 from tests.fixtures.registry import one_file_request
 
 
@@ -113,6 +113,10 @@ async def test_publish_pin_download_and_roll_back_over_rest(jp_fetch):
     ]
     _, versions, _ = await call(jp_fetch, "GET", "models", "vision", "resnet", "versions")
     assert [v["version"] for v in versions] == [1, 2]
+    _, page, _ = await call(
+        jp_fetch, "GET", "models", "vision", "resnet", "versions", params={"limit": "1"}
+    )
+    assert [v["version"] for v in page] == [2]
     _, one, _ = await call(jp_fetch, "GET", "models", "vision", "resnet", "versions", "2")
     assert one["digest"] == v2["digest"]
     code, _, _ = await call(
@@ -165,6 +169,8 @@ async def test_bad_requests_get_clear_json_errors(jp_fetch):
             404,
             "has no file 'nope'",
         ),
+        (("GET", "models", "vision", "resnet", "versions?limit=x"), 400, "limit"),
+        (("GET", "models", "vision", "resnet", "versions?limit=5000"), 400, "limit"),
         (("GET", "resolve"), 400, "ref: Field required"),
         (("GET", "resolve?ref=vision/resnet:zero"), 400, "must be a positive integer"),
         (("GET", "models", "vision", "resnet", "aliases", "1x"), 400, "Invalid alias '1x'"),
@@ -219,7 +225,7 @@ async def test_bad_requests_get_clear_json_errors(jp_fetch):
 
 async def test_no_permission_is_403_naming_role_and_namespace(jp_fetch, lepton_state: Path):
     # Given a namespace 'vision' that alice (not the server's user) administers
-    store = Store(f"sqlite:///{lepton_state / 'registry.db'}")
+    store = SqlRegistryStore(f"sqlite:///{lepton_state / 'registry.db'}")
     blobs = BlobStore(str(lepton_state / "blobs"), StatCache(lepton_state / "alice-stat.db"))
     alice = RegistryService(store, blobs)
     (lepton_state / "a.bin").write_bytes(b"alice's")

@@ -73,14 +73,37 @@ async def test_status_names_who_lepton_acts_as_not_a_random_token_user(jp_fetch)
     assert first == again == getpass.getuser()
 
 
-WITH_REGISTRIES = {
-    "ServerApp": {"jpserver_extensions": {"lepton_jupyter": True}},
-    "LeptonApp": {"data_registries": ["/srv/data-registry", "/b"]},
-}
+@pytest.fixture
+def no_protected_aliases(jp_server_config):
+    jp_server_config["LeptonApp"]["protected_aliases"] = []
+    return jp_server_config
 
 
-@pytest.mark.parametrize("jp_server_config", [WITH_REGISTRIES])
-async def test_status_names_the_configured_data_registries(jp_fetch, jp_server_config):
+async def test_protected_aliases_set_empty_protects_nothing(
+    no_protected_aliases, jp_fetch, jp_web_app
+):
+    """Mutation check: with settings treating [] as unset, `prod` came back protected."""
+    # Given a server configured with c.LeptonApp.protected_aliases = []
+    # When the sidebar asks for the status
+    response = await jp_fetch("lepton", "api", "status")
+    # Then no alias is protected: not in what the sidebar shows, not in the server's registry
+    assert json.loads(response.body)["protected_aliases"] == []
+    from lepton_jupyter.handlers.registry import registry_service
+
+    assert not registry_service(jp_web_app.settings).protected_aliases
+    # And its kernels, which inherit the server's variables, see the same empty list
+    from lepton_jupyter.settings import load_settings
+
+    assert load_settings().protected_aliases == []
+
+
+@pytest.fixture
+def with_data_registries(jp_server_config):
+    jp_server_config["LeptonApp"]["data_registries"] = ["/srv/data-registry", "/b"]
+    return jp_server_config
+
+
+async def test_status_names_the_configured_data_registries(with_data_registries, jp_fetch):
     # Given a server configured with data registries
     # When the sidebar asks for the status
     response = await jp_fetch("lepton", "api", "status")

@@ -31,7 +31,7 @@ from lepton_jupyter.handlers import openapi as server_openapi
 from lepton_jupyter.registry import openapi as registry_openapi
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.service import Principal, RegistryService
-from lepton_jupyter.registry.store import Store
+from lepton_jupyter.registry.store import SqlRegistryStore
 from tests.fixtures.processes import stop_process, wait_for
 from tests.fixtures.registry import free_port, one_file_request
 
@@ -40,7 +40,7 @@ EXAMPLES = int(os.environ.get("LEPTON_FUZZ_EXAMPLES", "25"))
 
 def _seed(db_url: str, storage: Path, state: Path, user: str) -> None:
     """One model with two versions and an alias, so generated refs can hit real rows."""
-    store = Store(db_url)
+    store = SqlRegistryStore(db_url)
     service = RegistryService(store, BlobStore(str(storage), StatCache(state / "seed.db")))
     me = Principal(user)
     for i in (1, 2):

@@ -135,10 +135,11 @@ def test_rerun_after_prod_moved_and_new_data_was_tagged_changes_nothing(restored
 
 def test_a_pinned_model_version_that_was_deleted_fails_the_rerun_naming_it(restored: World):
     # Given team/m:1, which the run loaded through @prod, was deleted from the registry
-    from lepton_jupyter.registry import store as db
+    from lepton_jupyter.registry import tables as db
+    from lepton_jupyter.registry.store import SqlRegistryStore
     from lepton_jupyter.settings import load_settings
 
-    store = db.Store(load_settings().registry_db)
+    store = SqlRegistryStore(load_settings().registry_db)
     with store.write() as session:
         version_id = session.scalar(select(db.Version.id).where(db.Version.number == 1))
         for table in (db.VersionFile, db.LoadEvent, db.Alias):

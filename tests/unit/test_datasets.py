@@ -16,6 +16,9 @@ from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_FILES, IMAGES_PATH, dvc, reflink_works
 from tests.fixtures.runs import dataset_pin
 
+# Each test runs on both attach paths: through DVC, and warm without it (warm.py).
+pytestmark = pytest.mark.usefixtures("attach_path")
+
 POINTS = "datasets/points"
 
 

@@ -17,6 +17,9 @@ from lepton_jupyter import attach, detach
 from lepton_jupyter.datasets import DatasetService
 from lepton_jupyter.errors import Invalid
 
+# Each test runs on both attach paths: through DVC, and warm without it (warm.py).
+pytestmark = pytest.mark.usefixtures("attach_path")
+
 POINTS = "datasets/points"
 
 

@@ -19,6 +19,9 @@ from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_PATH, dvc
 from tests.fixtures.runs import git
 
+# Each test runs on both attach paths: through DVC, and warm without it (warm.py).
+pytestmark = pytest.mark.usefixtures("attach_path")
+
 POINTS = "datasets/points"
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.service import Principal, RegistryService
-from lepton_jupyter.registry.store import Store
+from lepton_jupyter.registry.store import SqlRegistryStore
 from tests.fixtures.processes import stop_process, wait_for
 from tests.fixtures.registry import one_file_request
 
@@ -47,7 +47,8 @@ def _env(tmp_path: Path, db_url: str, storage: Path) -> dict[str, str]:
 
 
 def _service(db_url: str, storage: Path, tmp_path: Path) -> RegistryService:
-    return RegistryService(Store(db_url), BlobStore(str(storage), StatCache(tmp_path / "s.db")))
+    blobs = BlobStore(str(storage), StatCache(tmp_path / "s.db"))
+    return RegistryService(SqlRegistryStore(db_url), blobs)
 
 
 def test_concurrent_publishers_get_every_number_exactly_once(
@@ -87,7 +88,7 @@ KILLED_PUBLISHER = textwrap.dedent("""
     import sys, threading
     from pathlib import Path
     from lepton_jupyter.registry import publish
-    from lepton_jupyter.registry import blobs, service
+    from lepton_jupyter.registry import blobs, service, store
     point, marker, source = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 
     def stop_here():
@@ -114,7 +115,7 @@ KILLED_PUBLISHER = textwrap.dedent("""
     elif point == "before-metadata": # the blob stored, no metadata yet
         before(service.RegistryService, "publish")
     elif point == "mid-transaction": # version and file rows inserted, not committed
-        after(service.RegistryService, "_move_alias")
+        after(store.SqlTransaction, "move_alias")
     publish("team/model", source, alias="staging")
 """)
 

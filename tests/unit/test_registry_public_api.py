@@ -255,7 +255,7 @@ def test_hub_identity_supplies_groups_and_single_user_servers_act_as_their_owner
 
     from jupyter_server.auth.identity import PasswordIdentityProvider
 
-    from lepton_jupyter.handlers.registry import principal_of
+    from lepton_jupyter.registry.identity import principal_of
 
     hub_user = SimpleNamespace(username="alice", hub_user={"groups": ["vision", "research"]})
     principal = principal_of(hub_user, identity_provider=object())

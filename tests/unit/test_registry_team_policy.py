@@ -12,7 +12,7 @@ from lepton_jupyter.errors import Forbidden, Invalid
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.policy import TeamPolicy
 from lepton_jupyter.registry.service import Principal, RegistryService
-from lepton_jupyter.registry.store import Store
+from lepton_jupyter.registry.store import SqlRegistryStore
 from tests.unit.test_registry_service import put
 
 ALICE = Principal("alice", frozenset({"vision"}))
@@ -24,7 +24,7 @@ ROOT = Principal("root")
 
 @pytest.fixture
 def hub_registry(registry_db_url: str, tmp_path: Path) -> Iterator[RegistryService]:
-    store = Store(registry_db_url)
+    store = SqlRegistryStore(registry_db_url)
     blobs = BlobStore(str(tmp_path / "blobs"), StatCache(tmp_path / "stat.db"))
     policy = TeamPolicy.of(admins=["root"], admin_groups=["lepton-admins"])
     yield RegistryService(store, blobs, ["prod"], policy)
@@ -76,7 +76,7 @@ def test_other_namespaces_are_created_by_admins_only(hub_registry, tmp_path):
 
 
 def test_team_role_is_the_operators_choice(registry_db_url, tmp_path):
-    store = Store(registry_db_url)
+    store = SqlRegistryStore(registry_db_url)
     blobs = BlobStore(str(tmp_path / "blobs"), StatCache(tmp_path / "stat.db"))
     service = RegistryService(store, blobs, ["prod"], TeamPolicy.of(team_role="writer"))
     put(service, ALICE, "vision/net", b"v1", tmp_path)
@@ -87,7 +87,7 @@ def test_team_role_is_the_operators_choice(registry_db_url, tmp_path):
 
 
 def test_serving_as_a_hub_service_outside_a_hub_names_what_is_missing(monkeypatch, tmp_path):
-    from lepton_jupyter.registry.hub import hub_app
+    from lepton_jupyter.handlers.registry_hub import hub_app
     from lepton_jupyter.settings import load_settings
 
     for name in ("JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_URL"):
@@ -98,7 +98,7 @@ def test_serving_as_a_hub_service_outside_a_hub_names_what_is_missing(monkeypatc
 
 def test_a_bare_model_name_on_a_hub_is_in_the_hub_users_namespace(monkeypatch):
     # Given a kernel of alice's single-user server, whose OS account is a shared one
-    from lepton_jupyter.registry.client import current_principal
+    from lepton_jupyter.registry.identity import current_principal
     from lepton_jupyter.registry.service import parse_name
 
     monkeypatch.setenv("JUPYTERHUB_USER", "alice")

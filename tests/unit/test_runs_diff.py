@@ -9,8 +9,8 @@ import pytest
 
 from lepton_jupyter.runs.diff import compare_runs, diff_cells, diff_metrics, diff_pins
 from lepton_jupyter.runs.manifest import output_digest
+from lepton_jupyter.runs.render import diff_html
 from lepton_jupyter.runs.schema import Manifest, NotebookInfo
-from lepton_jupyter.widgets.runs import diff_html
 
 
 def _nb(outputs: list[list[dict]], injected: str | None = None, counts: int = 1):

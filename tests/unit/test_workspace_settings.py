@@ -70,3 +70,31 @@ def test_a_broken_workspace_file_is_a_clear_error_naming_it(
         load_settings(tmp_path)
     assert str(path) in info.value.message
     assert named in info.value.message
+
+
+def test_an_empty_list_means_empty_wherever_it_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Given no protected alias configured at each level in turn
+    assert load_settings(tmp_path, protected_aliases=[]).protected_aliases == []
+    write_workspace_file(tmp_path, protected_aliases=[])
+    assert load_settings(tmp_path).protected_aliases == []
+    # (a kernel of a server with protected_aliases = [] inherits an empty variable)
+    monkeypatch.setenv("LEPTON_PROTECTED_ALIASES", "")
+    write_workspace_file(tmp_path, protected_aliases=["from-file"])
+    assert load_settings(tmp_path).protected_aliases == []
+    # And None (an option left unset) falls through to the next level
+    assert load_settings(tmp_path, protected_aliases=None).protected_aliases == []
+    monkeypatch.delenv("LEPTON_PROTECTED_ALIASES")
+    assert load_settings(tmp_path, protected_aliases=None).protected_aliases == ["from-file"]
+    (tmp_path / "lepton.json").unlink()
+    assert load_settings(tmp_path).protected_aliases == ["prod"]
+
+
+def test_an_empty_cache_link_types_is_refused_by_name(tmp_path: Path):
+    from lepton_jupyter.datasets.service import DatasetService
+
+    settings = load_settings(tmp_path, cache_link_types=[])
+    with pytest.raises(Invalid) as info:
+        DatasetService(tmp_path, settings)
+    assert "cache_link_types (LEPTON_CACHE_LINK_TYPES) is empty" in info.value.message

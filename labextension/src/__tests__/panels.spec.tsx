@@ -9,6 +9,7 @@ import { Notification } from '@jupyterlab/apputils';
 import {
   IAttachedDataset,
   IJobInfo,
+  IJobListQuery,
   ILineage,
   IModelSummary,
   IRunDiff,
@@ -16,7 +17,7 @@ import {
 } from '../api';
 import { LeptonAPIError } from '../handler';
 import { DatasetsPanel, JobsPanel, ModelsPanel, RunsPanel } from '../panels';
-import { JOB_POLL_MS } from '../panels/JobsPanel';
+import { JOB_PAGE, JOB_POLL_MS } from '../panels/JobsPanel';
 import { lineageGraph } from '../panels/LineageGraph';
 import { aliasRefusal } from '../panels/ModelsPanel';
 import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
@@ -238,7 +239,7 @@ describe('JobsPanel', () => {
   it('shows per-rank progress, a loss line per rank, logs, and cancels', async () => {
     // Given a running 2-rank job that reported two steps on each rank
     const client = stubClient({
-      jobs: jest.fn().mockResolvedValue([JOB]),
+      jobs: jest.fn().mockResolvedValue({ jobs: [JOB], total: 1 }),
       jobMetrics: jest.fn().mockResolvedValue({
         id: 'train-1',
         offset: 240,
@@ -284,7 +285,7 @@ describe('JobsPanel', () => {
     try {
       // Given a running job whose first reads return records and log tails with offsets
       const client = stubClient({
-        jobs: jest.fn().mockResolvedValue([JOB]),
+        jobs: jest.fn().mockResolvedValue({ jobs: [JOB], total: 1 }),
         jobMetrics: jest
           .fn()
           .mockResolvedValueOnce({
@@ -350,10 +351,36 @@ describe('JobsPanel', () => {
   it('says how to launch a job when there is none', async () => {
     render(
       <JobsPanel
-        {...panelProps(stubClient({ jobs: jest.fn().mockResolvedValue([]) }))}
+        {...panelProps(
+          stubClient({
+            jobs: jest.fn().mockResolvedValue({ jobs: [], total: 0 })
+          })
+        )}
       />
     );
     expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
+  });
+
+  it('asks for one page of jobs, and lists an older running job too', async () => {
+    // Given 10,000 jobs, the newest 50 ended, and an older one still running
+    const ended = Array.from({ length: JOB_PAGE }, (_, i) => ({
+      ...JOB,
+      id: `done-${i}`,
+      name: `done-${i}`,
+      status: 'succeeded' as const
+    }));
+    const jobs = jest.fn(async (options?: IJobListQuery) =>
+      options?.status === 'running'
+        ? { jobs: [JOB], total: 1 }
+        : { jobs: ended, total: 10000 }
+    );
+    render(<JobsPanel {...panelProps(stubClient({ jobs }))} />);
+    // Then the panel lists the page and the running job, and says there are more
+    expect(await screen.findByText(/The newest 51 of 10000 jobs/)).toBeTruthy();
+    expect(screen.getByText('done-49')).toBeTruthy();
+    expect(screen.getByText('train')).toBeTruthy();
+    expect(jobs).toHaveBeenCalledWith({ limit: JOB_PAGE });
+    expect(jobs).toHaveBeenCalledWith({ status: 'running', limit: JOB_PAGE });
   });
 });
 

@@ -12,17 +12,40 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ...errors import Invalid
 from ...settings import Settings
-from ..devices import VISIBLE_ENV, visible_gpus
-from ..folder import JobFolder
+from ..devices import VISIBLE_ENV, device_env, visible_gpus
+from ..folder import JOB_DIR_ENV, JOB_ID_ENV, JobFolder
 from ..schema import JobInfo, JobSpec, JobStatus
 from ..store import JobStore
 
 LOG_LINES_IN_ERROR = 20
+
+
+def job_env(
+    spec: JobSpec,
+    job_dir: Path,
+    inherited: Mapping[str, str] | None = None,
+    threads: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a job's processes: ``inherited`` (the launching process's), the
+    spec's variables, its devices and threads, where its folder is and its id."""
+    env = {
+        **(inherited or {}),
+        **spec.env,
+        **device_env(spec.gpus, spec.devices),
+        **(threads or {}),
+        JOB_DIR_ENV: str(job_dir),
+        JOB_ID_ENV: spec.id,
+    }
+    if env.get("MPLBACKEND", "").startswith("module://"):
+        env["MPLBACKEND"] = "Agg"  # the kernel's inline backend means nothing in a rank
+    return env
 
 
 @dataclass

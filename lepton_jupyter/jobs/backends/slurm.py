@@ -23,16 +23,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ...errors import Invalid, did_you_mean
-from ...settings import Settings
-from ..devices import device_env
+from ...settings import Settings, load_settings
 from ..folder import JobFolder, process_matches
-from ..metrics import JOB_DIR_ENV
 from ..schema import JobInfo, JobSpec, JobStatus
-from .base import Backend, Outcome, describe_failure
+from ..worker import MODULE as WORKER_MODULE
+from .base import Backend, Outcome, describe_failure, job_env
 
-WORKER_MODULE = "lepton_jupyter.jobs.worker"
-JOB_ID_ENV = "LEPTON_JOB_ID"
-SLURM_COMMAND_TIMEOUT = 60.0
 OUTPUT_LINES_IN_ERROR = 20
 
 # Slurm job states (squeue(1) "JOB STATE CODES") by what they mean for a lepton job.
@@ -152,14 +148,7 @@ def batch_script(spec: JobSpec, folder: JobFolder) -> str:
     """The sbatch script: check every node sees the job folder, then one agent per node."""
     path = folder.path.resolve()
     q = shlex.quote
-    env = {
-        **spec.env,
-        **device_env(spec.gpus, spec.devices),
-        JOB_DIR_ENV: str(path),
-        JOB_ID_ENV: spec.id,
-    }
-    if env.get("MPLBACKEND", "").startswith("module://"):
-        env["MPLBACKEND"] = "Agg"  # the kernel's inline backend means nothing in a rank
+    env = job_env(spec, path)
     torchrun = [
         spec.python,
         "-u",
@@ -236,18 +225,19 @@ def run_slurm(*args: str) -> subprocess.CompletedProcess[str]:
             f"Slurm client commands (sbatch, squeue, scontrol, scancel) on the machine that "
             f"runs Jupyter."
         )
+    timeout = load_settings().slurm_command_timeout
     try:
         return subprocess.run(
             args,
             capture_output=True,
             text=True,
             env=_slurm_env(),
-            timeout=SLURM_COMMAND_TIMEOUT,
+            timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as e:
         raise Invalid(
-            f"{' '.join(args)} did not answer within {SLURM_COMMAND_TIMEOUT:.0f} s: is the "
+            f"{' '.join(args)} did not answer within {timeout:g} s: is the "
             f"Slurm controller reachable?"
         ) from e
 

@@ -1,6 +1,6 @@
 """Alembic environment: migrations run on the connection the store hands over.
 
-There is no alembic.ini: :func:`lepton_jupyter.registry.store.upgrade` builds the config
+There is no alembic.ini: :func:`lepton_jupyter.registry.tables.upgrade` builds the config
 in code and passes an open connection (inside a transaction holding the migration lock).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from lepton_jupyter.registry.store import Base
+from lepton_jupyter.registry.tables import Base
 
 connection = context.config.attributes["connection"]
 context.configure(
