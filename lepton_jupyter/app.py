@@ -73,6 +73,17 @@ class LeptonApp(ExtensionApp):
         export_env(settings)
         self.settings["lepton_settings"] = settings
         self._init_jobs(settings)
+        self._check_scheduler()
+
+    def _check_scheduler(self) -> None:
+        """Say what is missing when the config asks for scheduled runs it cannot have."""
+        configured = self.serverapp.config.get("Scheduler", {}).get("execution_manager_class")
+        if "lepton_jupyter" in str(configured or ""):
+            from .scheduler.service import scheduler_status
+
+            status = scheduler_status(None)
+            if not status.installed:
+                self.log.warning(status.message)
 
     def _init_jobs(self, settings: Settings) -> None:
         from .handlers.jobs import JobActivity

@@ -322,6 +322,52 @@ export interface IRunManifest {
   workdir?: string | null;
   user: string;
   pid: number | null;
+  /** The jupyter-scheduler job that ran it (lepton_jupyter/scheduler). */
+  scheduled?: IScheduledJob | null;
+}
+
+// -- scheduled runs (lepton_jupyter/scheduler/schema.py, runs/manifest.py) -----
+
+export interface ICheckResult {
+  check: string;
+  passed: boolean;
+  message: string;
+}
+
+export interface IScheduledJob {
+  job_id: string;
+  job_definition_id?: string | null;
+  job_name?: string;
+  /** The earlier successful run of the same definition this run is compared with. */
+  previous_run?: string | null;
+  checks?: ICheckResult[];
+}
+
+export interface ISeriesPoint {
+  run_id: string;
+  job_id: string;
+  status: RunStatus;
+  started_at: string;
+  metrics: Record<string, unknown>;
+  error?: string | null;
+  previous_run?: string | null;
+  /** Pins and parameters that changed since the previous successful run, in words. */
+  changes?: string[];
+  deltas?: Record<string, number>;
+  checks?: ICheckResult[];
+}
+
+export interface ISeries {
+  job_definition_id: string;
+  job_name?: string;
+  metrics?: string[];
+  checks?: string[];
+  points?: ISeriesPoint[];
+}
+
+export interface IDefinitionChecks {
+  job_definition_id: string;
+  checks?: string[];
 }
 
 export interface IParameterChange {
@@ -505,6 +551,9 @@ export interface ILeptonClient {
     parameters?: Record<string, unknown>
   ): Promise<IRunManifest>;
   runDiff(id: string, against?: string): Promise<IRunDiff>;
+
+  series(definitionId: string): Promise<ISeries>;
+  setChecks(definitionId: string, checks: string[]): Promise<IDefinitionChecks>;
 }
 
 /** `a/b` as the path of a model route (`registry/models/a/b`), each part escaped. */
@@ -598,6 +647,16 @@ export const leptonClient: ILeptonClient = {
   runDiff: (id, against) =>
     requestAPI<IRunDiff>(
       `runs/${encodeURIComponent(id)}/diff${query({ against })}`
+    ),
+
+  series: definitionId =>
+    requestAPI<ISeries>(
+      `scheduler/definitions/${encodeURIComponent(definitionId)}/series`
+    ),
+  setChecks: (definitionId, checks) =>
+    requestAPI<IDefinitionChecks>(
+      `scheduler/definitions/${encodeURIComponent(definitionId)}/checks`,
+      post({ checks }, 'PUT')
     )
 };
 
