@@ -3573,7 +3573,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3582,7 +3582,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3591,7 +3591,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
