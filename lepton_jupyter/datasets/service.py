@@ -59,6 +59,11 @@ def pin_key(url: str, path: str, rev: str | None) -> str:
     return f"{url}|{path}|{rev or ''}"
 
 
+def browse_key(url: str, rev: str | None) -> str:
+    """The run ledger's key of a browse of registry ``url`` (normalised) at ``rev``."""
+    return f"{url}|{rev or ''}"
+
+
 def default_destination(path: str) -> str:
     """Where a dataset lands when no ``to`` is given: its folder name."""
     return PurePosixPath(path.strip().strip("/")).name
@@ -196,12 +201,11 @@ class DatasetService:
     def browse(self, url: str, rev: str | None = None) -> RegistryListing:
         """The datasets of a data registry at ``rev`` (default branch if None) and its versions.
 
-        Recorded in the run ledger; in a rerun, the registry as the original run saw it:
-        the commit ``rev`` resolved to then, and the versions (tags, branches) it listed.
+        In a rerun, the registry as the original run saw it: the commit ``rev`` resolved to
+        then, and the versions (tags, branches) it listed (``api.browse`` records them).
         """
         url = normalise_url(url)
-        key = f"{url}|{rev or ''}"
-        pin = pins.pinned("browse", key)
+        pin = pins.pinned("browse", browse_key(url, rev))
         with self._registry(url, pin["commit"] if pin else rev) as repo:
             datasets = [
                 RegistryDataset(
@@ -220,14 +224,6 @@ class DatasetService:
             listing = RegistryListing(
                 url=url, rev=rev, commit=repo.get_rev(), datasets=datasets, versions=versions
             )
-        pins.record(
-            "browse",
-            key,
-            url=url,
-            rev=rev,
-            commit=listing.commit,
-            versions=[v.model_dump(mode="json") for v in listing.versions],
-        )
         return listing
 
     # -- the workspace's DVC project ----------------------------------------------------
@@ -362,16 +358,6 @@ class DatasetService:
             result = self._attach_in_rerun(url, path, rev, to_rel, dest, pin, emit)
         else:
             result = self._attach_here(url, path, rev, to_rel, dest, dvc_file, pin, emit, replace)
-        pins.record(
-            "dataset",
-            key,
-            url=url,
-            path=path,
-            rev=rev,
-            commit=result.commit,
-            hash=result.hash,
-            to=to_rel,
-        )
         return result
 
     def _attach_here(
