@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir
 from pydantic import BaseModel, Field, ValidationError
 
 from .errors import Invalid
@@ -255,7 +254,13 @@ def load_settings(start: Path | None = None, **overrides: object) -> Settings:
                 values[name] = [v for v in raw.split(",") if v] if "list" in annotation else raw
         elif is_set(name, from_file.get(name)):
             values[name] = from_file[name]
-    state_dir = Path(values.pop("state_dir", None) or Path(jupyter_data_dir()) / "lepton")
+    state_dir = values.pop("state_dir", None)
+    if not state_dir:
+        # Imported only here: a kernel told LEPTON_STATE_DIR by its server never needs it.
+        from jupyter_core.paths import jupyter_data_dir
+
+        state_dir = Path(jupyter_data_dir()) / "lepton"
+    state_dir = Path(state_dir)
     data_cache = values.pop("data_cache", None) or state_dir / "data-cache"
     try:
         return Settings(state_dir=state_dir, data_cache=data_cache, **values)

@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.runs",
     "tests.fixtures.accounts",
     "tests.fixtures.hub",
+    "tests.fixtures.federated",
 ]
 
 

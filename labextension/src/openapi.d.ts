@@ -344,10 +344,15 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Versions of a model, oldest first */
+        /** Versions of a model, oldest first (a page: the newest limit below before) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Page size. */
+                    limit?: number;
+                    /** @description Only versions numbered below this. */
+                    before?: number;
+                };
                 header?: never;
                 path: {
                     namespace: string;

@@ -29,6 +29,7 @@ from ..registry.schema import (
     PublishRequest,
     RefQuery,
     SetAliasRequest,
+    VersionsQuery,
 )
 from ..registry.service import RegistryService, open_service, parse_version
 from .base import LeptonHandler
@@ -90,7 +91,12 @@ class VersionsHandler(RegistryHandler):
     @web.authenticated
     @authorized
     def get(self, namespace: str, model: str) -> None:
-        self.reply(self.registry.versions(self.principal, f"{namespace}/{model}"))
+        page = self.query(VersionsQuery)
+        self.reply(
+            self.registry.versions(
+                self.principal, f"{namespace}/{model}", limit=page.limit, before=page.before
+            )
+        )
 
     @web.authenticated
     @authorized

@@ -256,9 +256,12 @@ def models(namespace: str | None = None) -> list[ModelSummary]:
     return get_client().models(namespace)
 
 
-def versions(name: str) -> list[ModelVersion]:
-    """Every version of ``name``; in a rerun, with the aliases the original run resolved."""
-    return _alias_view(get_client().versions(name))
+def versions(
+    name: str, *, limit: int | None = None, before: int | None = None
+) -> list[ModelVersion]:
+    """Versions of ``name``, oldest first (with ``limit``: the newest ``limit`` numbered
+    below ``before``, one page); in a rerun, with the aliases the original run resolved."""
+    return _alias_view(get_client().versions(name, limit=limit, before=before))
 
 
 def set_alias(

@@ -128,7 +128,9 @@ class RegistryClient(ABC):
     def aliases(self, name: str) -> list[AliasInfo]: ...
 
     @abstractmethod
-    def versions(self, name: str) -> list[ModelVersion]: ...
+    def versions(
+        self, name: str, limit: int | None = None, before: int | None = None
+    ) -> list[ModelVersion]: ...
 
     @abstractmethod
     def models(self, namespace: str | None = None) -> list[ModelSummary]: ...
@@ -303,8 +305,10 @@ class DirectClient(RegistryClient):
     def aliases(self, name: str) -> list[AliasInfo]:
         return self.service.aliases(self.principal, name)
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        return self.service.versions(self.principal, name)
+    def versions(
+        self, name: str, limit: int | None = None, before: int | None = None
+    ) -> list[ModelVersion]:
+        return self.service.versions(self.principal, name, limit=limit, before=before)
 
     def models(self, namespace: str | None = None) -> list[ModelSummary]:
         return self.service.models(self.principal, namespace)
@@ -470,8 +474,11 @@ class HttpClient(RegistryClient):
         data = self._call("GET", f"{self._model_path(name)}/aliases")
         return [AliasInfo.model_validate(x) for x in data]
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        data = self._call("GET", f"{self._model_path(name)}/versions")
+    def versions(
+        self, name: str, limit: int | None = None, before: int | None = None
+    ) -> list[ModelVersion]:
+        page = {k: v for k, v in (("limit", limit), ("before", before)) if v is not None}
+        data = self._call("GET", f"{self._model_path(name)}/versions", params=page)
         return [ModelVersion.model_validate(x) for x in data]
 
     def models(self, namespace: str | None = None) -> list[ModelSummary]:

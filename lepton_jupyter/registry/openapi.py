@@ -33,6 +33,7 @@ from .schema import (
     PublishRequest,
     RefQuery,
     SetAliasRequest,
+    VersionsQuery,
 )
 
 MODEL = "/registry/models/{namespace}/{model}"
@@ -55,7 +56,11 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         )
     },
     f"{MODEL}/versions": {
-        "get": Operation("Versions of a model, oldest first", list[ModelVersion]),
+        "get": Operation(
+            "Versions of a model, oldest first (a page: the newest limit below before)",
+            list[ModelVersion],
+            query=VersionsQuery,
+        ),
         "post": Operation(
             "Publish the next version (its files uploaded first)",
             ModelVersion,

@@ -13,6 +13,7 @@ Role = Literal["reader", "writer", "maintainer", "admin"]
 MAX_DEPTH = 32
 MAX_DESCRIPTION = 10_000
 MAX_VERSION = 2**31 - 1  # a SQL INTEGER (32-bit on PostgreSQL)
+MAX_PAGE = 1000  # versions per page
 
 
 def shallow(value: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +221,15 @@ class MissingBlobs(BaseModel):
 
 class RefQuery(BaseModel):
     ref: str
+
+
+class VersionsQuery(BaseModel):
+    """One page of a model's versions: the newest ``limit`` below version ``before``."""
+
+    limit: int | None = Field(default=None, ge=1, le=MAX_PAGE, description="Page size.")
+    before: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Only versions numbered below this."
+    )
 
 
 class NamespaceQuery(BaseModel):

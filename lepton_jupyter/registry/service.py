@@ -38,6 +38,7 @@ from .identity import Principal
 from .maintenance import fsck
 from .policy import NamespacePolicy
 from .schema import (
+    MAX_PAGE,
     MAX_VERSION,
     AliasEvent,
     AliasInfo,
@@ -585,11 +586,25 @@ class RegistryService:
             for a, n, d in rows
         ]
 
-    def versions(self, principal: Principal, name: str) -> list[ModelVersion]:
+    def versions(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+    ) -> list[ModelVersion]:
+        """Versions of ``name``, oldest first; with ``limit``, one page: the newest ``limit``
+        numbered below ``before`` (the next older page: ``before`` = this page's first)."""
+        if limit is not None and not 1 <= limit <= MAX_PAGE:
+            raise Invalid(f"A page holds 1 to {MAX_PAGE} versions, not {limit}.")
+        if before is not None and not 1 <= before <= MAX_VERSION:
+            raise Invalid(f"before={before} is not a version number (1 to {MAX_VERSION}).")
         namespace, model_name = parse_name(name, principal)
         with self.store.reading() as tx:
             _, model = self._model(tx, principal, namespace, model_name)
-            return tx.describe(f"{namespace}/{model_name}", tx.versions(model.id))
+            rows = tx.versions(model.id, limit, before)
+            return tx.describe(f"{namespace}/{model_name}", rows)
 
     def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:
         """Models in ``namespace``, or in every namespace the caller can read."""

@@ -147,8 +147,12 @@ class RegistryTransaction(Protocol):
     def latest_version(self, model_id: int) -> VersionRow | None:
         """A model's highest-numbered version, or None when it has none."""
 
-    def versions(self, model_id: int) -> list[VersionRow]:
-        """Every version of a model, oldest first."""
+    def versions(
+        self, model_id: int, limit: int | None = None, before: int | None = None
+    ) -> list[VersionRow]:
+        """A model's versions, oldest first; with ``limit`` only the newest ``limit`` of
+        those numbered below ``before``: one page, read through the (model, number) index
+        whatever the model's size."""
 
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         """Store version ``number`` with its files."""
@@ -452,10 +456,13 @@ class SqlTransaction:
         ids = list(namespace_ids)
         if not ids:
             return []
+        # Per model, its highest number: one (model, number) index lookup each, where a
+        # GROUP BY over every version would read them all.
         latest = (
-            select(t.Version.model_id, func.max(t.Version.number).label("number"))
-            .group_by(t.Version.model_id)
-            .subquery()
+            select(func.max(t.Version.number))
+            .where(t.Version.model_id == t.Model.id)
+            .correlate(t.Model)
+            .scalar_subquery()
         )
         rows = self.session.execute(
             select(
@@ -468,11 +475,7 @@ class SqlTransaction:
                 t.Version.description,
             )
             .join(t.Model, t.Model.namespace_id == t.Namespace.id)
-            .join(latest, latest.c.model_id == t.Model.id)
-            .join(
-                t.Version,
-                (t.Version.model_id == t.Model.id) & (t.Version.number == latest.c.number),
-            )
+            .join(t.Version, (t.Version.model_id == t.Model.id) & (t.Version.number == latest))
             .where(t.Namespace.id.in_(ids))
             .order_by(t.Namespace.name, t.Model.name)
         ).all()
@@ -509,11 +512,16 @@ class SqlTransaction:
         )
         return None if found is None else _version_row(found)
 
-    def versions(self, model_id: int) -> list[VersionRow]:
-        rows = self.session.scalars(
-            select(t.Version).where(t.Version.model_id == model_id).order_by(t.Version.number)
-        )
-        return [_version_row(v) for v in rows]
+    def versions(
+        self, model_id: int, limit: int | None = None, before: int | None = None
+    ) -> list[VersionRow]:
+        query = select(t.Version).where(t.Version.model_id == model_id)
+        if before is not None:
+            query = query.where(t.Version.number < before)
+        if limit is None:
+            return [_version_row(v) for v in self.session.scalars(query.order_by(t.Version.number))]
+        page = self.session.scalars(query.order_by(t.Version.number.desc()).limit(limit))
+        return [_version_row(v) for v in page][::-1]
 
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         version = t.Version(

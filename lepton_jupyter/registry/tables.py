@@ -98,7 +98,10 @@ class Alias(Base):
     """Where an alias points now; every move is also appended to ``alias_events``."""
 
     __tablename__ = "aliases"
-    __table_args__ = (UniqueConstraint("model_id", "name", name="uq_aliases_model_name"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "name", name="uq_aliases_model_name"),
+        Index("ix_aliases_version", "version_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     name: Mapped[str] = mapped_column(String(64))

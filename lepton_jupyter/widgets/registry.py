@@ -66,7 +66,13 @@ def lineage_nodes(lineage: Lineage) -> tuple[list[str], str, list[str]]:
         rev = d.get("rev") or ""
         commit = (d.get("commit") or "")[:8]
         inputs.append(f"data {d.get('path')}\n{rev} @ {commit}".strip())
-    inputs += [f"model {p.get('name')}:{p.get('version')}" for p in lineage.parents]
+    for p in lineage.parents:
+        if p.get("kind") == "organisation":  # a federation's participant, with its data
+            data = p.get("dataset") or {}
+            commit = str(data.get("commit") or "")[:8]
+            inputs.append(f"organisation {p.get('organisation')}\n{data.get('path')} @ {commit}")
+        else:
+            inputs.append(f"model {p.get('name')}:{p.get('version')}")
     inputs += [f"job {j}" for j in lineage.jobs]
     if lineage.notebook:
         inputs.append(f"notebook {lineage.notebook}")

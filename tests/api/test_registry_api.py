@@ -113,6 +113,10 @@ async def test_publish_pin_download_and_roll_back_over_rest(jp_fetch):
     ]
     _, versions, _ = await call(jp_fetch, "GET", "models", "vision", "resnet", "versions")
     assert [v["version"] for v in versions] == [1, 2]
+    _, page, _ = await call(
+        jp_fetch, "GET", "models", "vision", "resnet", "versions", params={"limit": "1"}
+    )
+    assert [v["version"] for v in page] == [2]
     _, one, _ = await call(jp_fetch, "GET", "models", "vision", "resnet", "versions", "2")
     assert one["digest"] == v2["digest"]
     code, _, _ = await call(
@@ -165,6 +169,8 @@ async def test_bad_requests_get_clear_json_errors(jp_fetch):
             404,
             "has no file 'nope'",
         ),
+        (("GET", "models", "vision", "resnet", "versions?limit=x"), 400, "limit"),
+        (("GET", "models", "vision", "resnet", "versions?limit=5000"), 400, "limit"),
         (("GET", "resolve"), 400, "ref: Field required"),
         (("GET", "resolve?ref=vision/resnet:zero"), 400, "must be a positive integer"),
         (("GET", "models", "vision", "resnet", "aliases", "1x"), 400, "Invalid alias '1x'"),

@@ -33,6 +33,11 @@ SHOWS = {
     ],
     "04-reruns-and-diffs.ipynb": ["recorded run", ": identical", "final_loss"],
     "05-hub.ipynb": ["alice published vision/spiral:1", "bob loads [1.0, 1.0]", "Forbidden"],
+    "06-federated.ipynb": [
+        "start accuracy",
+        "round 2 accuracy",
+        "organisation parents: clinic-a, clinic-b, clinic-c",
+    ],
 }
 
 

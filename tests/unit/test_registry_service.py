@@ -44,6 +44,27 @@ def test_versions_are_numbered_per_model_and_immutable(registry, tmp_path):
     assert registry.resolve(ALICE, "vision/resnet").version == 4
 
 
+def test_versions_are_listed_a_page_at_a_time(registry, tmp_path):
+    # Given a model with seven versions, the third one aliased
+    for i in range(7):
+        put(
+            registry, ALICE, "vision/resnet", f"p{i}".encode(), tmp_path, "prod" if i == 2 else None
+        )
+    # When the newest page of three is asked for, then each page before it
+    newest = registry.versions(ALICE, "vision/resnet", limit=3)
+    older = registry.versions(ALICE, "vision/resnet", limit=3, before=newest[0].version)
+    oldest = registry.versions(ALICE, "vision/resnet", limit=3, before=older[0].version)
+    # Then the pages hold consecutive versions, oldest first in a page, each described in full
+    assert [[v.version for v in p] for p in (oldest, older, newest)] == [[1], [2, 3, 4], [5, 6, 7]]
+    assert oldest + older + newest == registry.versions(ALICE, "vision/resnet")
+    assert older[1].aliases == ["prod"] and older[1].files[0].path == "w.bin"
+    # And a page size or bound out of range is refused, naming it
+    with pytest.raises(Invalid, match="1 to 1000 versions, not 0"):
+        registry.versions(ALICE, "vision/resnet", limit=0)
+    with pytest.raises(Invalid, match="before=0"):
+        registry.versions(ALICE, "vision/resnet", limit=3, before=0)
+
+
 def test_identical_content_is_stored_once(registry, tmp_path):
     # Given the same bytes published twice from two different files
     put(registry, ALICE, "vision/resnet", b"same bytes" * 1000, tmp_path)

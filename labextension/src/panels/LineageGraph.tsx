@@ -44,7 +44,11 @@ export function lineageGraph(lineage: ILineage): ILineageGraph {
     ...lineage.parents.map((p, i) => ({
       id: `parent-${i}`,
       kind: 'parent' as const,
-      label: `${p.name ?? '?'}:${p.version ?? '?'}`,
+      // A federation's parents are organisations (with their dataset), or models.
+      label:
+        p.kind === 'organisation'
+          ? `organisation ${String(p.organisation)}`
+          : `${p.name ?? '?'}:${p.version ?? '?'}`,
       details: Object.entries(p).map(
         ([k, v]) => [k, String(v ?? '')] as [string, string]
       )

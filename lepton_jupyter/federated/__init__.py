@@ -1,0 +1,35 @@
+"""Federated training across organisations on Flower: ``federate`` starts a SuperLink and
+one SuperNode per organisation as a job; each organisation trains on its own attached
+dataset; the aggregate is published with one lineage parent per organisation.
+
+Needs the optional dependencies: ``pip install 'lepton-jupyter[federated]'``. Imports are
+lazy, so this package imports without them and says what to install when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "DifferentialPrivacy",
+    "Federation",
+    "Organisation",
+    "SecureAggregation",
+    "federate",
+]
+
+_SOURCES = {
+    "federate": ".api",
+    "Federation": ".api",
+    "Organisation": ".schema",
+    "DifferentialPrivacy": ".schema",
+    "SecureAggregation": ".schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lepton_jupyter.federated' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
