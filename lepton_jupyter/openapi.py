@@ -23,9 +23,10 @@ SLASHED_PARAMETERS = frozenset({"path", "to"})
 
 ERRORS = {
     "400": "Invalid input (the message names the rule)",
-    "403": "Not authenticated, or the role needed (named) is missing",
-    "404": "Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions)",
-    "409": "Conflicts with the current state (e.g. nothing to roll back to)",
+    "403": "Not authenticated, or a role the caller has is too small (the one needed named)",
+    "404": "Unknown namespace, model, version, alias, file, dataset, job or run (with "
+    "suggestions); a namespace the caller has no role in answers as if it did not exist",
+    "409": "Conflicts with the current state (e.g. nothing to roll back to, a yanked version)",
     "413": "The request body exceeds the route's limit",
 }
 

@@ -79,6 +79,10 @@ class Version(Base):
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # set once by a yank (the one change a version ever sees): who, when, why
+    yanked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    yanked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    yank_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class VersionFile(Base):

@@ -22,6 +22,8 @@ def _line(m: Manifest) -> str:
         f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in m.metrics.items()
     )
     rerun = f" ({m.rerun_mode or 'apply'} rerun of {m.rerun_of})" if m.rerun_of else ""
+    if m.scheduled:
+        rerun += f" (scheduled job {m.scheduled.job_name or m.scheduled.job_id})"
     return f"{m.id}  {m.status:9}  {took:>7}  {_where(m)}{rerun}  {metrics}".rstrip()
 
 
@@ -59,6 +61,17 @@ def _show(args: argparse.Namespace) -> int:
         ("exit", "" if m.exit_code is None else f"{m.exit_code} (papermill's exit status)"),
         ("error", m.error or ""),
     ]
+    if m.scheduled:
+        s = m.scheduled
+        rows += [
+            ("job", f"{s.job_id} {s.job_name}".rstrip()),
+            ("definition", s.job_definition_id or ""),
+            ("previous", s.previous_run or ""),
+        ]
+        rows += [
+            ("check", f"{'passed' if c.passed else 'FAILED'} {c.check}: {c.message}")
+            for c in s.checks
+        ]
     rows += [
         (
             f"pin {e['kind']}",

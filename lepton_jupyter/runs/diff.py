@@ -412,9 +412,12 @@ def not_applied(entries: list[dict[str, Any]]) -> list[str]:
             said.append(f"publish {e['name']}:{e['version']}{alias}")
         elif e["kind"] == "alias":
             said.append(f"move {e['name']}@{e['alias']} -> {e['version']}")
-        elif e["kind"] == "grant":
+        elif e["kind"] in ("grant", "revoke"):
             who = f"user {e['user']}" if e.get("user") else f"group {e.get('group')}"
-            said.append(f"grant {e['role']} on {e['namespace']} to {who}")
+            what = f"grant {e['role']} on" if e["kind"] == "grant" else "revoke the role on"
+            said.append(f"{what} {e['namespace']} to {who}")
+        elif e["kind"] == "yank":
+            said.append(f"yank {e['name']}:{e['version']} ({e['reason']})")
     return said
 
 

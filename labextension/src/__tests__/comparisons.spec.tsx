@@ -283,7 +283,6 @@ describe('ComparisonsView', () => {
       versions: jest.fn().mockResolvedValue([]),
       namespace: jest.fn().mockResolvedValue({
         name: 'vision',
-        exists: true,
         role: 'admin',
         grants: []
       }),

@@ -15,7 +15,7 @@ function emptyContext() {
   return stubContext(
     stubClient({
       attachedDatasets: empty,
-      jobs: empty,
+      jobs: jest.fn().mockResolvedValue({ jobs: [], total: 0 }),
       models: empty,
       runs: empty
     })

@@ -31,7 +31,9 @@ export function stubClient(answers: Partial<StubClient> = {}): StubClient {
     'runs',
     'run',
     'rerun',
-    'runDiff'
+    'runDiff',
+    'series',
+    'setChecks'
   ];
   const client = {} as StubClient;
   for (const name of names) {

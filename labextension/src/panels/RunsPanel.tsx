@@ -13,6 +13,7 @@ import {
   valueOf
 } from './common';
 import { Section } from './Section';
+import { SeriesView } from './SeriesView';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { IPanelProps } from './types';
 
@@ -91,7 +92,9 @@ export function RunsPanel({
                 <div className="lepton-item-detail">
                   {item.id}
                   {item.rerun_of &&
-                    ` · ${item.rerun_mode ?? 'apply'} rerun of ${item.rerun_of}`}{' '}
+                    ` · ${item.rerun_mode ?? 'apply'} rerun of ${item.rerun_of}`}
+                  {item.scheduled &&
+                    ` · scheduled job ${item.scheduled.job_name || item.scheduled.job_id}`}{' '}
                   · {formatTime(item.started_at)}
                 </div>
               </>
@@ -128,6 +131,9 @@ function RunDetail({
     ? relativeToRoot(run.output_path, context.serverRoot)
     : null;
   const [showDiff, setShowDiff] = React.useState(run.rerun_of !== null);
+  const scheduled = run.scheduled ?? null;
+  const previous = scheduled?.previous_run ?? null;
+  const [showPrevious, setShowPrevious] = React.useState(false);
   return (
     <div
       className="lepton-detail lepton-run-detail"
@@ -154,6 +160,26 @@ function RunDetail({
             </dd>
           </>
         )}
+        {scheduled && (
+          <>
+            <dt>scheduled job</dt>
+            <dd className="lepton-run-job">
+              {scheduled.job_name} ({scheduled.job_id})
+            </dd>
+          </>
+        )}
+        {(scheduled?.checks ?? []).map(c => (
+          <React.Fragment key={`c-${c.check}`}>
+            <dt>check</dt>
+            <dd
+              className={
+                c.passed ? 'lepton-check-passed' : 'lepton-check-failed'
+              }
+            >
+              {c.passed ? '✓' : '✗'} {c.check}: {c.message}
+            </dd>
+          </React.Fragment>
+        ))}
         {Object.entries(run.parameters).map(([k, v]) => (
           <React.Fragment key={`p-${k}`}>
             <dt>param {k}</dt>
@@ -214,6 +240,16 @@ function RunDetail({
             Diff vs {run.rerun_of}
           </button>
         )}
+        {previous && (
+          <button
+            type="button"
+            className="jp-Button lepton-button lepton-previous-toggle"
+            aria-expanded={showPrevious}
+            onClick={() => setShowPrevious(!showPrevious)}
+          >
+            Diff vs previous run {previous}
+          </button>
+        )}
       </div>
       {run.status === 'running' && (
         <p className="lepton-loading" role="status">
@@ -223,20 +259,35 @@ function RunDetail({
       {showDiff && run.rerun_of && run.status !== 'running' && (
         <RunDiffView runId={run.id} context={context} />
       )}
+      {showPrevious && previous && run.status !== 'running' && (
+        <RunDiffView runId={run.id} against={previous} context={context} />
+      )}
+      {scheduled?.job_definition_id && (
+        <SeriesView
+          definitionId={scheduled.job_definition_id}
+          runId={run.id}
+          context={context}
+        />
+      )}
     </div>
   );
 }
 
 function RunDiffView({
   runId,
+  against,
   context
 }: {
   runId: string;
+  against?: string;
   context: IPanelProps['context'];
 }): React.ReactElement {
   const [diff] = useLoader(
-    () => context.client.runDiff(runId),
-    [context.client, runId]
+    () =>
+      against
+        ? context.client.runDiff(runId, against)
+        : context.client.runDiff(runId),
+    [context.client, runId, against]
   );
   return (
     <LoadState state={diff} what="diff" isEmpty={() => false} empty="">
