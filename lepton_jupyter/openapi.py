@@ -48,6 +48,8 @@ class Operation:
     query: type[BaseModel] | None = None
     raw_body: bool = False
     raw_response: bool = False
+    #: What a raw response is: a file's bytes, or a page (``text/html``).
+    raw_type: str = "application/octet-stream"
     models: list[tuple[type[BaseModel], str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -142,9 +144,10 @@ def document(
         for verb, op in verbs.items():
             item = _item(op.response)
             if op.raw_response:
+                page = op.raw_type == "text/html"
                 reply = {
-                    "description": "The file's bytes",
-                    "content": {"application/octet-stream": {"schema": _BINARY}},
+                    "description": "A page" if page else "The file's bytes",
+                    "content": {op.raw_type: {"schema": {"type": "string"} if page else _BINARY}},
                 }
             elif item is not None:
                 schema = ref(item, "serialization")

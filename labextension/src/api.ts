@@ -387,6 +387,8 @@ export interface IParameterChange {
 export interface IPinDiff {
   kind: string;
   key: string;
+  /** What a person calls it (`datasets/points@main`); absent from older servers. */
+  label?: string;
   status: 'held' | 'changed' | 'missing' | 'new';
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;

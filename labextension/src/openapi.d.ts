@@ -3534,6 +3534,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/lepton/api/runs/{run_id}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        /** The run's output notebook as a static page (read-only view) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    run_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/lepton/api/runs/{run_id}/rerun": {
         parameters: {
             query?: never;
@@ -5390,6 +5475,13 @@ export interface components {
             after: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Label
+             * @description What a person calls it: ``datasets/points@main``, a model ref as written (the
+             *     ledger's key of a dataset joins url, path and rev with ``|``; of a browse, url and
+             *     rev).
+             */
+            readonly label: string;
         };
         /**
          * PublishCheck
@@ -5830,6 +5922,11 @@ export interface components {
              * @description Registry aliases only a maintainer may move (the sidebar explains why their buttons are disabled).
              */
             protected_aliases: string[];
+            /**
+             * Data Registries
+             * @description Configured data registry URLs (the Datasets panel starts on the first).
+             */
+            data_registries: string[];
         };
         /** UpdateRequest */
         UpdateRequest: {

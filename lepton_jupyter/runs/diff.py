@@ -49,13 +49,17 @@ class PinDiff(BaseModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def label(self) -> str:
         """What a person calls it: ``datasets/points@main``, a model ref as written (the
-        ledger's key of a dataset joins url, path and rev with ``|``)."""
+        ledger's key of a dataset joins url, path and rev with ``|``; of a browse, url and
+        rev)."""
         parts = self.key.split("|")
         if self.kind == "dataset" and len(parts) == 3:
             return f"{parts[1]}@{parts[2] or 'default'}"
+        if self.kind == "browse" and len(parts) == 2:
+            return f"{parts[0]}@{parts[1]}" if parts[1] else parts[0]
         return self.key
 
     def describe(self) -> str:

@@ -719,6 +719,18 @@ describe('RunsPanel', () => {
       await screen.findByText(/Run run-2 vs run-1: identical/)
     ).toBeTruthy();
     expect(client.runDiff).toHaveBeenCalledWith('run-2');
+
+    // And the rerun's output (a record, not a notebook to edit) opens read-only
+    await act(async () => {
+      fireEvent.click(
+        screen.getByRole('button', { name: 'Open output (read-only)' })
+      );
+    });
+    expect(props.context.openRunOutput).toHaveBeenCalledWith(
+      'run-2',
+      'train.ipynb'
+    );
+    expect(props.context.openFile).toHaveBeenCalledTimes(1);
   });
 });
 
