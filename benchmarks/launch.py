@@ -24,7 +24,9 @@ step: lepton pool <= notebook_launcher and <= 0.5x torchrun.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +39,8 @@ from typing import Any
 STEPS = 20
 MARK_ENV = "BENCH_FIRST_STEP_FILE"
 DEVICE_ENV = "BENCH_DEVICE"
+#: Where accelerate was installed (--accelerate-path), appended to sys.path.
+EXTRA_PATH: list[str] = []
 
 SCRIPT = f'''\
 import os, time
@@ -81,6 +85,9 @@ def timed(run: Callable[[], Any], mark: Path) -> tuple[float, float, str]:
     job = run()
     end = time.time()
     detail = ""
+    if isinstance(job, tuple):  # a run in a process of its own: its call's start and end
+        start, end = job
+        job = None
     if job is not None:  # a lepton Job: when the supervisor took it, when ranks started
         from lepton_jupyter.jobs.folder import JobFolder
 
@@ -101,6 +108,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.accelerate_path:
         sys.path.append(args.accelerate_path)  # last: this environment's packages win
+        EXTRA_PATH.append(args.accelerate_path)
     if args.device == "cuda":
         import torch
 
@@ -176,14 +184,35 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
         "lepton pool script": lepton(str(script), True),
         "lepton fresh": lepton(train, False),
     }
-    try:
-        from accelerate import notebook_launcher
+    if importlib.util.find_spec("accelerate") is not None:
 
-        def accelerate_notebook_launcher() -> None:
-            notebook_launcher(train, num_processes=2)
+        def accelerate_notebook_launcher() -> tuple[float, float]:
+            # In a kernel of its own (torch and accelerate imported, the timer started at
+            # the call): forking this process, whose threads follow lepton's jobs, can
+            # deadlock the forked ranks, as in any kernel with threads.
+            times = work / "notebook_launcher.times"
+            code = (
+                f"import sys, time; sys.path.extend({EXTRA_PATH!r})\n"
+                "import torch\n"
+                "from accelerate import notebook_launcher\n"
+                f"namespace = {{'__name__': 'bench_train'}}\n"
+                f"exec(compile(open({str(script)!r}).read(), 'train.py', 'exec'), namespace)\n"
+                "start = time.time()\n"
+                "notebook_launcher(namespace['train'], num_processes=2)\n"
+                f"open({str(times)!r}, 'w').write(f'{{start}} {{time.time()}}')\n"
+            )
+            subprocess.run(
+                [sys.executable, "-c", code],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=600,
+            )
+            start, end = (float(t) for t in times.read_text().split())
+            return start, end
 
         runs["notebook_launcher"] = accelerate_notebook_launcher
-    except ImportError:
+    else:
         print("accelerate is not importable (--accelerate-path): notebook_launcher skipped")
 
     warm = start_pool(work)
@@ -203,6 +232,7 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
                 )
     finally:
         pool.stop(warm)
+        shutil.rmtree(pool.pool_dir(), ignore_errors=True)
 
     best = {name: (min(r[0] for r in rs), min(r[1] for r in rs)) for name, rs in results.items()}
     median = {

@@ -171,6 +171,13 @@ export interface IFileEntry {
   size: number;
 }
 
+/** Why a version was withdrawn; it still loads by its number. */
+export interface IYankInfo {
+  reason: string;
+  by: string;
+  at: string;
+}
+
 export interface IModelVersion {
   name: string;
   version: number;
@@ -186,6 +193,8 @@ export interface IModelVersion {
   created_at: string;
   aliases: string[];
   files: IFileEntry[];
+  /** Set once the version is yanked (listed only when asked for). */
+  yanked?: IYankInfo | null;
 }
 
 export interface IModelSummary {
@@ -226,11 +235,10 @@ export interface IGrantInfo {
   granted_at: string;
 }
 
+/** A namespace the caller has a role in; to anyone else it is a 404. */
 export interface INamespaceInfo {
   name: string;
-  exists: boolean;
-  /** The caller's role there; null: no access. */
-  role: Role | null;
+  role: Role;
   grants: IGrantInfo[];
 }
 
@@ -379,6 +387,8 @@ export interface IParameterChange {
 export interface IPinDiff {
   kind: string;
   key: string;
+  /** What a person calls it (`datasets/points@main`); absent from older servers. */
+  label?: string;
   status: 'held' | 'changed' | 'missing' | 'new';
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;
@@ -533,6 +543,7 @@ export interface ILeptonClient {
   cancelJob(id: string): Promise<IJobInfo>;
 
   models(namespace?: string): Promise<IModelSummary[]>;
+  /** Every version, yanked ones too (each says so). */
   versions(name: string): Promise<IModelVersion[]>;
   namespace(name: string): Promise<INamespaceInfo>;
   setAlias(name: string, alias: string, version: number): Promise<IAliasInfo>;
@@ -611,7 +622,9 @@ export const leptonClient: ILeptonClient = {
   models: namespace =>
     requestAPI<IModelSummary[]>(`registry/models${query({ namespace })}`),
   versions: name =>
-    requestAPI<IModelVersion[]>(`registry/models/${modelPath(name)}/versions`),
+    requestAPI<IModelVersion[]>(
+      `registry/models/${modelPath(name)}/versions${query({ include_yanked: 'true' })}`
+    ),
   namespace: name =>
     requestAPI<INamespaceInfo>(
       `registry/namespaces/${encodeURIComponent(name)}`

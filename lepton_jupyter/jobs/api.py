@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import pins
 from ..errors import Invalid
 
 if TYPE_CHECKING:
@@ -166,6 +167,16 @@ def launch(
         dist_backend=dist_backend,
         init_process_group=init_process_group,
         share_gpus=share_gpus,
+    )
+    # This process's run ledger: the job is part of the run that launched it (lineage).
+    pins.record(
+        "job",
+        info.id,
+        name=info.name,
+        nprocs=info.nprocs,
+        nnodes=info.nnodes,
+        backend=info.backend,
+        target=info.target,
     )
     return Job(info.id, manager)
 

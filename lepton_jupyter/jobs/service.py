@@ -23,7 +23,6 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from .. import pins
 from ..errors import Conflict, Invalid
 from ..settings import Settings
 from . import pool
@@ -75,7 +74,7 @@ class JobService:
         init_process_group: bool = False,
         share_gpus: bool = False,
     ) -> JobInfo:
-        """Check everything, write the job folder, record the job and start its supervisor.
+        """Check everything, write the job folder, store the job and start its supervisor.
 
         Raises Invalid, before anything is written or started, for a bad count, an unknown
         backend, a missing script or module, a target or argument that cannot be pickled,
@@ -165,15 +164,6 @@ class JobService:
             if claim is not None:
                 claim.release()
         self.store.set_supervisor(job_id, pid)
-        pins.record(
-            "job",
-            job_id,
-            name=name,
-            nprocs=nprocs,
-            nnodes=nnodes,
-            backend=backend,
-            target=description,
-        )
         return info.model_copy(update={"supervisor_pid": pid})
 
     # -- reading ---------------------------------------------------------------------

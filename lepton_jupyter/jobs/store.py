@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Index,
     Integer,
     String,
     Text,
@@ -50,6 +51,9 @@ class Base(DeclarativeBase):
 
 class JobRow(Base):
     __tablename__ = "jobs"
+    # Lists are read newest first (ties by id), a page at a time: this index answers a page
+    # without reading, or sorting, the rest of the history.
+    __table_args__ = (Index("ix_jobs_newest", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -61,8 +65,7 @@ class JobRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(Text)
     job_dir: Mapped[str] = mapped_column(Text)
-    # Lists are read newest first, a page at a time: the index keeps that cheap at any size.
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     supervisor_pid: Mapped[int | None] = mapped_column(Integer)

@@ -190,7 +190,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         call=lambda a: _api("models")(a.namespace),
     )
     verb(
-        "versions", "list a model's versions", ("name", {}), call=lambda a: _api("versions")(a.name)
+        "versions",
+        "list a model's versions",
+        ("name", {}),
+        ("--yanked", {"action": "store_true", "help": "list yanked versions too"}),
+        call=lambda a: _api("versions")(a.name, include_yanked=a.yanked),
     )
     verb(
         "publish",
@@ -248,12 +252,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("--group", {}),
         call=lambda a: _grant(a),
     )
+    verb(
+        "revoke",
+        "take back the role a user or group holds on a namespace",
+        ("namespace", {}),
+        ("--user", {}),
+        ("--group", {}),
+        call=lambda a: _revoke(a),
+    )
+    verb(
+        "yank",
+        "withdraw a version: hidden from listings and aliases, still loadable by number",
+        ("name", {}),
+        ("version", {"type": int}),
+        ("--reason", {"required": True, "help": "why (shown to whoever still loads it)"}),
+        call=lambda a: _api("yank")(a.name, a.version, a.reason),
+    )
+
+
+def _one_subject(args: argparse.Namespace) -> None:
+    if bool(args.user) == bool(args.group):
+        raise Invalid("Give exactly one of --user or --group.")
 
 
 def _grant(args: argparse.Namespace) -> Any:
-    if bool(args.user) == bool(args.group):
-        raise Invalid("Give exactly one of --user or --group.")
+    _one_subject(args)
     return _api("grant")(args.namespace, args.role, user=args.user, group=args.group)
+
+
+def _revoke(args: argparse.Namespace) -> Any:
+    _one_subject(args)
+    return _api("revoke")(args.namespace, user=args.user, group=args.group)
 
 
 API_VERBS = (
@@ -266,6 +295,8 @@ API_VERBS = (
     "history",
     "lineage",
     "grant",
+    "revoke",
+    "yank",
 )
 
 

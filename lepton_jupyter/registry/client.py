@@ -130,9 +130,15 @@ class RegistryClient(ABC):
         return self.service.aliases(self.principal, name)
 
     def versions(
-        self, name: str, limit: int | None = None, before: int | None = None
+        self,
+        name: str,
+        limit: int | None = None,
+        before: int | None = None,
+        include_yanked: bool = False,
     ) -> list[ModelVersion]:
-        return self.service.versions(self.principal, name, limit=limit, before=before)
+        return self.service.versions(
+            self.principal, name, limit=limit, before=before, include_yanked=include_yanked
+        )
 
     def models(self, namespace: str | None = None) -> list[ModelSummary]:
         return self.service.models(self.principal, namespace)
@@ -163,6 +169,14 @@ class RegistryClient(ABC):
         self, namespace: str, role: Role, user: str | None = None, group: str | None = None
     ) -> GrantInfo:
         return self.service.grant(self.principal, namespace, role, user=user, group=group)
+
+    def revoke(
+        self, namespace: str, user: str | None = None, group: str | None = None
+    ) -> GrantInfo:
+        return self.service.revoke(self.principal, namespace, user=user, group=group)
+
+    def yank(self, name: str, version: int, reason: str) -> ModelVersion:
+        return self.service.yank(self.principal, name, version, reason)
 
     def namespace(self, name: str) -> NamespaceInfo:
         return self.service.namespace(self.principal, name)

@@ -34,7 +34,7 @@ from .schema import (
     PublishRequest,
     Role,
 )
-from .service import lacks_role, parse_name
+from .service import parse_name
 
 _ERRORS: dict[int, type[LeptonError]] = {400: Invalid, 403: Forbidden, 404: NotFound, 409: Conflict}
 
@@ -77,11 +77,10 @@ class RemoteRegistry:
         return f"/models/{namespace}/{model}"
 
     def check_publish(self, principal: Principal, name: str, alias: str | None = None) -> None:
-        namespace, _ = parse_name(name, principal)
-        info = self.namespace(principal, namespace)
-        refusal = lacks_role(info.role, "writer", "publishing to", namespace)
-        if info.exists and refusal is not None:
-            raise refusal
+        """What the publish would answer, asked before any file is uploaded."""
+        namespace, model = parse_name(name, principal)
+        params = {"name": f"{namespace}/{model}", **({"alias": alias} if alias else {})}
+        self.rest.call("GET", "/publish-check", params=params)
 
     def publish(self, principal: Principal, name: str, request: PublishRequest) -> ModelVersion:
         path = f"{self._model_path(principal, name)}/versions"
@@ -106,8 +105,11 @@ class RemoteRegistry:
         *,
         limit: int | None = None,
         before: int | None = None,
+        include_yanked: bool = False,
     ) -> list[ModelVersion]:
         page = {k: v for k, v in (("limit", limit), ("before", before)) if v is not None}
+        if include_yanked:
+            page["include_yanked"] = "true"
         path = f"{self._model_path(principal, name)}/versions"
         return [ModelVersion.model_validate(x) for x in self.rest.call("GET", path, params=page)]
 
@@ -152,6 +154,23 @@ class RemoteRegistry:
         body = {"role": role, "user": user, "group": group}
         data = self.rest.call("POST", f"/namespaces/{namespace}/grants", json=body)
         return GrantInfo.model_validate(data)
+
+    def revoke(
+        self,
+        principal: Principal,
+        namespace: str,
+        user: str | None = None,
+        group: str | None = None,
+    ) -> GrantInfo:
+        if (user is None) == (group is None):
+            raise Invalid("Revoke the role of exactly one of user=... or group=....")
+        kind, subject = ("user", user) if user is not None else ("group", group)
+        path = f"/namespaces/{namespace}/grants/{kind}/{quote(str(subject), safe='')}"
+        return GrantInfo.model_validate(self.rest.call("DELETE", path))
+
+    def yank(self, principal: Principal, name: str, version: int, reason: str) -> ModelVersion:
+        path = f"{self._model_path(principal, name)}/versions/{int(version)}/yank"
+        return ModelVersion.model_validate(self.rest.call("POST", path, json={"reason": reason}))
 
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
         return NamespaceInfo.model_validate(self.rest.call("GET", f"/namespaces/{name}"))

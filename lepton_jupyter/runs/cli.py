@@ -37,6 +37,10 @@ def _list(args: argparse.Namespace) -> int:
     manifests = RunService.from_settings().list(notebook=args.notebook, limit=args.limit)
     if args.json:
         _print_json([m.model_dump(mode="json") for m in manifests])
+    elif args.quiet:
+        # Ids only, for shells: RUN=$(lepton runs list --quiet --limit 1)
+        print("\n".join(m.id for m in manifests))
+        return 0
     elif not manifests:
         print("No runs recorded yet; run a notebook with `papermill --engine lepton ...`.")
     for m in [] if args.json else manifests:
@@ -131,6 +135,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--notebook", help="Only runs of this notebook.")
     p.add_argument("--limit", type=int, default=50, help="At most this many runs (default 50).")
     p.add_argument("--json", action="store_true", help="Print manifests as JSON.")
+    p.add_argument("-q", "--quiet", action="store_true", help="Print only the run ids.")
     p.set_defaults(func=_list)
 
     p = sub.add_parser("show", help="One run's manifest.")

@@ -3,7 +3,14 @@
  * sees and what each click asks the server for. Notifications are spied on.
  */
 import * as React from 'react';
-import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import {
+  act,
+  fireEvent,
+  render,
+  screen,
+  waitFor,
+  within
+} from '@testing-library/react';
 import { Notification } from '@jupyterlab/apputils';
 
 import {
@@ -449,7 +456,7 @@ function modelClient(role: 'reader' | 'writer' | 'maintainer') {
     ]),
     namespace: jest
       .fn()
-      .mockResolvedValue({ name: 'vision', exists: true, role, grants: [] }),
+      .mockResolvedValue({ name: 'vision', role, grants: [] }),
     lineage: jest.fn().mockResolvedValue(LINEAGE),
     job: jest.fn().mockResolvedValue({ ...JOB, status: 'succeeded' }),
     run: jest.fn().mockResolvedValue({ id: 'run-9', status: 'completed' }),
@@ -488,6 +495,67 @@ describe('ModelsPanel', () => {
       'disabled',
       false
     );
+  });
+
+  it('marks a yanked version with its reason and does not offer it for promotion', async () => {
+    // Given v2 was yanked
+    const client = modelClient('maintainer');
+    client.versions = jest.fn().mockResolvedValue([
+      {
+        ...MODEL,
+        version: 1,
+        digest: 'blake3:1111',
+        aliases: [],
+        metrics: {},
+        files: []
+      },
+      {
+        ...MODEL,
+        version: 2,
+        digest: 'blake3:2222',
+        aliases: [],
+        metrics: {},
+        files: [],
+        yanked: {
+          reason: 'trained on the test split',
+          by: 'alice',
+          at: '2026-12-03T10:00:00Z'
+        }
+      }
+    ]);
+    render(<ModelsPanel {...panelProps(client)} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'vision/resnet' })
+    );
+    // Then its entry says so, with who and why, and Promote offers only v1
+    expect(await screen.findByText('yanked')).toBeTruthy();
+    expect(
+      screen.getByText(/yanked by alice: trained on the test split/)
+    ).toBeTruthy();
+    const choices = screen.getByLabelText('to').querySelectorAll('option');
+    expect([...choices].map(o => o.textContent)).toEqual(['v1']);
+  });
+
+  it('says why when the role can no longer be read (revoked: a 404)', async () => {
+    const client = modelClient('maintainer');
+    client.namespace = jest
+      .fn()
+      .mockRejectedValue(
+        new Error(
+          "Namespace 'vision' does not exist or you have no role there."
+        )
+      );
+    render(<ModelsPanel {...panelProps(client)} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'vision/resnet' })
+    );
+    const rollback = await screen.findByRole('button', { name: 'Roll back' });
+    await waitFor(() =>
+      expect(rollback.getAttribute('title')).toContain(
+        'does not exist or you have no role there'
+      )
+    );
+    expect(rollback).toHaveProperty('disabled', true);
   });
 
   it('lets a maintainer promote and roll back, and draws the lineage graph', async () => {
@@ -651,6 +719,18 @@ describe('RunsPanel', () => {
       await screen.findByText(/Run run-2 vs run-1: identical/)
     ).toBeTruthy();
     expect(client.runDiff).toHaveBeenCalledWith('run-2');
+
+    // And the rerun's output (a record, not a notebook to edit) opens read-only
+    await act(async () => {
+      fireEvent.click(
+        screen.getByRole('button', { name: 'Open output (read-only)' })
+      );
+    });
+    expect(props.context.openRunOutput).toHaveBeenCalledWith(
+      'run-2',
+      'train.ipynb'
+    );
+    expect(props.context.openFile).toHaveBeenCalledTimes(1);
   });
 });
 

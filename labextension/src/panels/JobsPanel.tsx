@@ -18,7 +18,7 @@ import {
   valueOf
 } from './common';
 import { LossChart, chartMetric } from './LossChart';
-import { Section } from './Section';
+import { Section, useWide } from './Section';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { IPanelProps } from './types';
 
@@ -157,13 +157,18 @@ const EMPTY_FEED: IJobFeed = {
   error: null
 };
 
-function lastLines(lines: string[], text: string): string[] {
+function lastLines(
+  lines: string[],
+  text: string,
+  keep: number | null
+): string[] {
   const added = text.split('\n');
   // A text ending with a newline splits into a last empty part: not a line.
   if (added[added.length - 1] === '') {
     added.pop();
   }
-  return [...lines, ...added].slice(-LOG_LINES);
+  const all = [...lines, ...added];
+  return keep === null ? all : all.slice(-keep);
 }
 
 /**
@@ -174,7 +179,9 @@ function lastLines(lines: string[], text: string): string[] {
 export function useJobFeed(
   client: IPanelProps['context']['client'],
   jobId: string,
-  running: boolean
+  running: boolean,
+  /** Lines kept per rank; null keeps the whole log (the wide view). */
+  keep: number | null = LOG_LINES
 ): IJobFeed {
   const [feed, setFeed] = React.useState<IJobFeed>(EMPTY_FEED);
   const current = React.useRef<IJobFeed>(EMPTY_FEED);
@@ -191,7 +198,7 @@ export function useJobFeed(
       const [metrics, logs] = await Promise.all([
         client.jobMetrics(jobId, before.metricsOffset),
         first
-          ? client.jobLogs(jobId, null, LOG_LINES)
+          ? client.jobLogs(jobId, null, keep)
           : client.jobLogs(
               jobId,
               null,
@@ -204,7 +211,7 @@ export function useJobFeed(
         metricsOffset: metrics.offset,
         logs: logs.chunks.map((chunk, i) => ({
           rank: chunk.rank,
-          lines: lastLines(first ? [] : before.logs[i].lines, chunk.text),
+          lines: lastLines(first ? [] : before.logs[i].lines, chunk.text, keep),
           offset: chunk.offset
         })),
         error: null
@@ -216,7 +223,7 @@ export function useJobFeed(
     } finally {
       busy.current = false;
     }
-  }, [client, jobId]);
+  }, [client, jobId, keep]);
 
   React.useEffect(() => {
     current.current = EMPTY_FEED;
@@ -249,7 +256,8 @@ function JobDetail({
 }): React.ReactElement {
   const { client } = context;
   const running = isRunning(job);
-  const feed = useJobFeed(client, job.id, running);
+  const wide = useWide();
+  const feed = useJobFeed(client, job.id, running, wide ? null : LOG_LINES);
   const records = feed.records;
 
   return (
@@ -292,7 +300,11 @@ function JobDetail({
         />
       )}
       <details className="lepton-logs" open={!running}>
-        <summary>Logs (last {LOG_LINES} lines per rank)</summary>
+        <summary>
+          {wide
+            ? 'Logs (every line)'
+            : `Logs (last ${LOG_LINES} lines per rank)`}
+        </summary>
         <pre className="lepton-log-text" tabIndex={0}>
           {logText(feed) || 'No output yet.'}
         </pre>

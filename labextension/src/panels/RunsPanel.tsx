@@ -7,12 +7,14 @@ import { StatusBadge } from './JobsPanel';
 import {
   ActionButton,
   LoadState,
+  PathText,
   SelectableList,
   useLoader,
   usePoll,
   valueOf
 } from './common';
-import { Section } from './Section';
+import { RunsTable } from './RunsTable';
+import { Section, useWide } from './Section';
 import { SeriesView } from './SeriesView';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { IPanelProps } from './types';
@@ -57,6 +59,7 @@ export function RunsPanel({
     list.some(r => r.status === 'running')
   );
   const run = list.find(r => r.id === selected) ?? null;
+  const wide = useWide();
 
   return (
     <Section id="runs" title="Runs">
@@ -72,35 +75,43 @@ export function RunsPanel({
           </>
         }
       >
-        {items => (
-          <SelectableList
-            items={items}
-            selected={selected}
-            onSelect={setSelected}
-            getKey={item => item.id}
-            getLabel={item => `run ${item.id} ${item.status}`}
-            className="lepton-list lepton-runs"
-            itemClassName="lepton-run"
-            label="Runs"
-          >
-            {item => (
-              <>
-                <span className="lepton-item-title">
-                  {baseName(item.notebook.path)}
-                </span>{' '}
-                <StatusBadge status={item.status} />
-                <div className="lepton-item-detail">
-                  {item.id}
-                  {item.rerun_of &&
-                    ` · ${item.rerun_mode ?? 'apply'} rerun of ${item.rerun_of}`}
-                  {item.scheduled &&
-                    ` · scheduled job ${item.scheduled.job_name || item.scheduled.job_id}`}{' '}
-                  · {formatTime(item.started_at)}
-                </div>
-              </>
-            )}
-          </SelectableList>
-        )}
+        {items =>
+          wide ? (
+            <RunsTable
+              runs={items}
+              selected={selected}
+              onSelect={setSelected}
+            />
+          ) : (
+            <SelectableList
+              items={items}
+              selected={selected}
+              onSelect={setSelected}
+              getKey={item => item.id}
+              getLabel={item => `run ${item.id} ${item.status}`}
+              className="lepton-list lepton-runs"
+              itemClassName="lepton-run"
+              label="Runs"
+            >
+              {item => (
+                <>
+                  <span className="lepton-item-title">
+                    {baseName(item.notebook.path)}
+                  </span>{' '}
+                  <StatusBadge status={item.status} />
+                  <div className="lepton-item-detail">
+                    {item.id}
+                    {item.rerun_of &&
+                      ` · ${item.rerun_mode ?? 'apply'} rerun of ${item.rerun_of}`}
+                    {item.scheduled &&
+                      ` · scheduled job ${item.scheduled.job_name || item.scheduled.job_id}`}{' '}
+                    · {formatTime(item.started_at)}
+                  </div>
+                </>
+              )}
+            </SelectableList>
+          )
+        }
       </LoadState>
       {run && (
         <RunDetail
@@ -130,6 +141,8 @@ function RunDetail({
   const output = run.output_path
     ? relativeToRoot(run.output_path, context.serverRoot)
     : null;
+  // A rerun's output is a record, not a notebook to edit; so is one outside the root.
+  const readOnly = run.rerun_of !== null || output === null;
   const [showDiff, setShowDiff] = React.useState(run.rerun_of !== null);
   const scheduled = run.scheduled ?? null;
   const previous = scheduled?.previous_run ?? null;
@@ -144,11 +157,15 @@ function RunDetail({
       </h4>
       <dl className="lepton-settings-list">
         <dt>notebook</dt>
-        <dd>{run.notebook.path}</dd>
+        <dd>
+          <PathText text={run.notebook.path} />
+        </dd>
         {run.output_path && (
           <>
             <dt>output</dt>
-            <dd>{run.output_path}</dd>
+            <dd>
+              <PathText text={run.output_path} />
+            </dd>
           </>
         )}
         {run.git && (
@@ -183,7 +200,9 @@ function RunDetail({
         {Object.entries(run.parameters).map(([k, v]) => (
           <React.Fragment key={`p-${k}`}>
             <dt>param {k}</dt>
-            <dd>{formatValue(v)}</dd>
+            <dd>
+              <PathText text={formatValue(v)} />
+            </dd>
           </React.Fragment>
         ))}
         {Object.entries(run.metrics).map(([k, v]) => (
@@ -196,19 +215,24 @@ function RunDetail({
       {run.error && <pre className="lepton-error">{run.error}</pre>}
       <div className="lepton-row">
         <ActionButton
-          label="Open output"
+          label={readOnly ? 'Open output (read-only)' : 'Open output'}
           className="lepton-open-output"
-          disabled={output === null || run.status === 'running'}
+          disabled={!run.output_path || run.status === 'running'}
           disabledReason={
             run.status === 'running'
               ? 'The run is still writing its output.'
-              : run.output_path
-                ? 'The output notebook is outside the Jupyter server root.'
-                : 'This run recorded no output notebook.'
+              : 'This run recorded no output notebook.'
           }
           onClick={async () => {
             try {
-              await context.openFile(output ?? '');
+              if (readOnly) {
+                await context.openRunOutput(
+                  run.id,
+                  baseName(run.notebook.path)
+                );
+              } else {
+                await context.openFile(output ?? '');
+              }
             } catch (error) {
               notifyError(`Opening ${run.output_path} failed`, error);
             }
@@ -353,7 +377,7 @@ export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
               className={p.status === 'held' ? '' : 'lepton-diff-changed'}
             >
               <th scope="row">
-                {p.kind} {p.key}
+                {p.kind} <PathText text={p.label ?? p.key} />
               </th>
               <td>
                 {p.before

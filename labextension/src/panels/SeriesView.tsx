@@ -3,6 +3,7 @@ import * as React from 'react';
 import { ISeries, ISeriesPoint } from '../api';
 import { formatTime, formatValue } from '../format';
 import { LoadState, useLoader } from './common';
+import { ChartAxes } from './LossChart';
 import { IPanelProps } from './types';
 
 /** The metric a series chart shows first: the one the definition's checks name, else
@@ -66,47 +67,15 @@ function SeriesChart({
       role="img"
       aria-label={`${metric} over ${plotted.length} run(s) of ${series.job_name || series.job_definition_id}`}
     >
-      <line
-        className="lepton-chart-axis"
-        x1={PAD.left}
-        y1={HEIGHT - PAD.bottom}
-        x2={WIDTH - PAD.right}
-        y2={HEIGHT - PAD.bottom}
+      <ChartAxes
+        width={WIDTH}
+        height={HEIGHT}
+        pad={PAD}
+        yMin={yMin}
+        yMax={yMax}
+        xFirst="run 1"
+        xLast={`run ${points.length}`}
       />
-      <line
-        className="lepton-chart-axis"
-        x1={PAD.left}
-        y1={PAD.top}
-        x2={PAD.left}
-        y2={HEIGHT - PAD.bottom}
-      />
-      <text
-        className="lepton-chart-label"
-        x={PAD.left - 4}
-        y={PAD.top + 8}
-        textAnchor="end"
-      >
-        {yMax.toPrecision(3)}
-      </text>
-      <text
-        className="lepton-chart-label"
-        x={PAD.left - 4}
-        y={HEIGHT - PAD.bottom}
-        textAnchor="end"
-      >
-        {yMin.toPrecision(3)}
-      </text>
-      <text className="lepton-chart-label" x={PAD.left} y={HEIGHT - 6}>
-        run 1
-      </text>
-      <text
-        className="lepton-chart-label"
-        x={WIDTH - PAD.right}
-        y={HEIGHT - 6}
-        textAnchor="end"
-      >
-        run {points.length}
-      </text>
       <polyline
         className="lepton-chart-line"
         fill="none"
