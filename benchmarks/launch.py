@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -231,6 +232,7 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
                 )
     finally:
         pool.stop(warm)
+        shutil.rmtree(pool.pool_dir(), ignore_errors=True)
 
     best = {name: (min(r[0] for r in rs), min(r[1] for r in rs)) for name, rs in results.items()}
     median = {
