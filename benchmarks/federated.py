@@ -15,10 +15,12 @@ test fixtures' three organisations and task). Goal: a round <= 1.2x Flower's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -174,13 +176,10 @@ def run_flower(world: fx.Federation, rounds: int, folder: Path) -> tuple[float, 
                     stderr=subprocess.DEVNULL,
                 )
             )
-        for _ in range(300):  # the SuperLink's port, as flwr run needs it
-            probe = subprocess.run(
-                [str(bin_dir / "flwr"), "ls", "--format", "json"], env=env, capture_output=True
-            )
-            if probe.returncode == 0:
+        for _ in range(600):  # the SuperLink's port, which flwr run needs
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         subprocess.run([str(bin_dir / "flwr"), "run", str(app), "local"], env=env, check=True)
         while not stamps.exists() or len(stamps.read_text().splitlines()) < rounds:
             time.sleep(0.5)

@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "history": ".registry",
     "lineage": ".registry",
     "grant": ".registry",
+    "revoke": ".registry",
+    "yank": ".registry",
     "ModelVersion": ".registry",
     "rerun": ".runs.api",
     "Run": ".runs.api",

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Float, Int, List, TraitType, Unicode
+from traitlets import Bool, Dict, Float, Int, List, TraitType, Unicode
 
 from ._version import __version__
 from .handlers import api_routes
 from .settings import ENV_PREFIX, Settings, export_env, load_settings, option_names, shown_default
 
-_SCALAR_TRAITS: dict[Any, type[TraitType]] = {int: Int, float: Float}
+_SCALAR_TRAITS: dict[Any, type[TraitType]] = {bool: Bool, int: Int, float: Float}
 
 
 def option(name: str) -> TraitType:
@@ -57,6 +57,8 @@ class LeptonApp(ExtensionApp):
     slurm_defaults = option("slurm_defaults")
     job_activity_interval = option("job_activity_interval")
     slurm_command_timeout = option("slurm_command_timeout")
+    job_pool = option("job_pool")
+    job_pool_preload = option("job_pool_preload")
 
     def lepton_settings(self) -> Settings:
         # A workspace file (lepton.json) in the folder the server serves, or above it,
@@ -71,6 +73,17 @@ class LeptonApp(ExtensionApp):
         export_env(settings)
         self.settings["lepton_settings"] = settings
         self._init_jobs(settings)
+        self._check_scheduler()
+
+    def _check_scheduler(self) -> None:
+        """Say what is missing when the config asks for scheduled runs it cannot have."""
+        configured = self.serverapp.config.get("Scheduler", {}).get("execution_manager_class")
+        if "lepton_jupyter" in str(configured or ""):
+            from .scheduler.service import scheduler_status
+
+            status = scheduler_status(None)
+            if not status.installed:
+                self.log.warning(status.message)
 
     def _init_jobs(self, settings: Settings) -> None:
         from .handlers.jobs import JobActivity
@@ -80,11 +93,25 @@ class LeptonApp(ExtensionApp):
         self.settings["lepton_jobs"] = jobs
         self._job_activity = JobActivity(jobs, self.serverapp.web_app.settings)
         self._job_activity.start()
+        self._job_pool = None
+        if settings.job_pool:
+            import os
+            import sys
+
+            from .jobs import pool
+
+            # Warm by the time a kernel launches; kernels find it by their interpreter.
+            self._job_pool = pool.start(sys.executable, os.getpid(), settings.job_pool_preload)
 
     async def stop_extension(self) -> None:
         activity = getattr(self, "_job_activity", None)
         if activity is not None:
             activity.stop()
+        job_pool = getattr(self, "_job_pool", None)
+        if job_pool is not None:
+            from .jobs import pool
+
+            pool.stop(job_pool)
 
     def initialize_handlers(self) -> None:
         if self.settings["lepton_settings"].registry_url:

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = {
     "datasets": "lepton_jupyter.datasets.cli",
     "jobs": "lepton_jupyter.jobs.cli",
     "runs": "lepton_jupyter.runs.cli",
+    "scheduler": "lepton_jupyter.scheduler.cli",
     "registry": "lepton_jupyter.registry.cli",
     "compare": "lepton_jupyter.compare.cli",
 }

@@ -23,9 +23,10 @@ SLASHED_PARAMETERS = frozenset({"path", "to"})
 
 ERRORS = {
     "400": "Invalid input (the message names the rule)",
-    "403": "Not authenticated, or the role needed (named) is missing",
-    "404": "Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions)",
-    "409": "Conflicts with the current state (e.g. nothing to roll back to)",
+    "403": "Not authenticated, or a role the caller has is too small (the one needed named)",
+    "404": "Unknown namespace, model, version, alias, file, dataset, job or run (with "
+    "suggestions); a namespace the caller has no role in answers as if it did not exist",
+    "409": "Conflicts with the current state (e.g. nothing to roll back to, a yanked version)",
     "413": "The request body exceeds the route's limit",
 }
 
@@ -47,6 +48,8 @@ class Operation:
     query: type[BaseModel] | None = None
     raw_body: bool = False
     raw_response: bool = False
+    #: What a raw response is: a file's bytes, or a page (``text/html``).
+    raw_type: str = "application/octet-stream"
     models: list[tuple[type[BaseModel], str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -141,9 +144,10 @@ def document(
         for verb, op in verbs.items():
             item = _item(op.response)
             if op.raw_response:
+                page = op.raw_type == "text/html"
                 reply = {
-                    "description": "The file's bytes",
-                    "content": {"application/octet-stream": {"schema": _BINARY}},
+                    "description": "A page" if page else "The file's bytes",
+                    "content": {op.raw_type: {"schema": {"type": "string"} if page else _BINARY}},
                 }
             elif item is not None:
                 schema = ref(item, "serialization")

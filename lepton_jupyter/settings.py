@@ -112,6 +112,17 @@ class Settings(BaseModel):
         description="Seconds a Slurm command (sbatch, squeue, sacct, scancel) may take before "
         "the controller is reported unreachable.",
     )
+    job_pool: bool = Field(
+        default=True,
+        description="Start local jobs from a warm pool: a process with torch and the job "
+        "machinery imported forks each job's supervisor, whose agent forks the ranks; false "
+        "starts every job afresh. See Jobs, Warm start.",
+    )
+    job_pool_preload: list[str] = Field(
+        default_factory=list,
+        description="More modules the warm pool imports, so ranks find them imported "
+        "(`torchvision`, `transformers`); one that fails to import is skipped.",
+    )
 
     @property
     def jobs_path(self) -> Path:

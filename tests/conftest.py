@@ -65,6 +65,9 @@ def lepton_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     os.environ["DVC_NO_ANALYTICS"] = "1"
     for key in [k for k in os.environ if k.startswith("LEPTON_") and k != "LEPTON_STATE_DIR"]:
         del os.environ[key]
+    # Jobs start fresh unless a test asks for the warm pool (the job_pool fixture), so no
+    # test leaves a pool behind.
+    os.environ["LEPTON_JOB_POOL"] = "0"
     pins.reset()
     yield {"LEPTON_STATE_DIR": str(state)}
     pins.reset()

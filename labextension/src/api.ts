@@ -85,6 +85,18 @@ export const ENDED_JOB_STATUSES: ReadonlyArray<JobStatus> = [
   'cancelled'
 ];
 
+/** `GET jobs?status=&limit=&offset=`: a page of jobs and how many match in all. */
+export interface IJobList {
+  jobs: IJobInfo[];
+  total: number;
+}
+
+export interface IJobListQuery {
+  status?: JobStatus;
+  limit?: number;
+  offset?: number;
+}
+
 export interface IJobInfo {
   id: string;
   name: string;
@@ -159,6 +171,13 @@ export interface IFileEntry {
   size: number;
 }
 
+/** Why a version was withdrawn; it still loads by its number. */
+export interface IYankInfo {
+  reason: string;
+  by: string;
+  at: string;
+}
+
 export interface IModelVersion {
   name: string;
   version: number;
@@ -174,6 +193,8 @@ export interface IModelVersion {
   created_at: string;
   aliases: string[];
   files: IFileEntry[];
+  /** Set once the version is yanked (listed only when asked for). */
+  yanked?: IYankInfo | null;
 }
 
 export interface IModelSummary {
@@ -214,11 +235,10 @@ export interface IGrantInfo {
   granted_at: string;
 }
 
+/** A namespace the caller has a role in; to anyone else it is a 404. */
 export interface INamespaceInfo {
   name: string;
-  exists: boolean;
-  /** The caller's role there; null: no access. */
-  role: Role | null;
+  role: Role;
   grants: IGrantInfo[];
 }
 
@@ -310,6 +330,52 @@ export interface IRunManifest {
   workdir?: string | null;
   user: string;
   pid: number | null;
+  /** The jupyter-scheduler job that ran it (lepton_jupyter/scheduler). */
+  scheduled?: IScheduledJob | null;
+}
+
+// -- scheduled runs (lepton_jupyter/scheduler/schema.py, runs/manifest.py) -----
+
+export interface ICheckResult {
+  check: string;
+  passed: boolean;
+  message: string;
+}
+
+export interface IScheduledJob {
+  job_id: string;
+  job_definition_id?: string | null;
+  job_name?: string;
+  /** The earlier successful run of the same definition this run is compared with. */
+  previous_run?: string | null;
+  checks?: ICheckResult[];
+}
+
+export interface ISeriesPoint {
+  run_id: string;
+  job_id: string;
+  status: RunStatus;
+  started_at: string;
+  metrics: Record<string, unknown>;
+  error?: string | null;
+  previous_run?: string | null;
+  /** Pins and parameters that changed since the previous successful run, in words. */
+  changes?: string[];
+  deltas?: Record<string, number>;
+  checks?: ICheckResult[];
+}
+
+export interface ISeries {
+  job_definition_id: string;
+  job_name?: string;
+  metrics?: string[];
+  checks?: string[];
+  points?: ISeriesPoint[];
+}
+
+export interface IDefinitionChecks {
+  job_definition_id: string;
+  checks?: string[];
 }
 
 export interface IParameterChange {
@@ -321,6 +387,8 @@ export interface IParameterChange {
 export interface IPinDiff {
   kind: string;
   key: string;
+  /** What a person calls it (`datasets/points@main`); absent from older servers. */
+  label?: string;
   status: 'held' | 'changed' | 'missing' | 'new';
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;
@@ -460,7 +528,8 @@ export interface ILeptonClient {
   updateDataset(to: string, rev?: string | null): Promise<IAttachedDataset>;
   detachDataset(to: string): Promise<IAttachedDataset>;
 
-  jobs(): Promise<IJobInfo[]>;
+  /** Jobs, newest first: `limit` of them (a page) with `status`, and how many match. */
+  jobs(options?: IJobListQuery): Promise<IJobList>;
   job(id: string): Promise<IJobInfo>;
   /** Records reported after byte `since` (0: all) of the job's metrics. */
   jobMetrics(id: string, since?: number): Promise<IJobMetrics>;
@@ -474,6 +543,7 @@ export interface ILeptonClient {
   cancelJob(id: string): Promise<IJobInfo>;
 
   models(namespace?: string): Promise<IModelSummary[]>;
+  /** Every version, yanked ones too (each says so). */
   versions(name: string): Promise<IModelVersion[]>;
   namespace(name: string): Promise<INamespaceInfo>;
   setAlias(name: string, alias: string, version: number): Promise<IAliasInfo>;
@@ -490,6 +560,9 @@ export interface ILeptonClient {
     parameters?: Record<string, unknown>
   ): Promise<IRunManifest>;
   runDiff(id: string, against?: string): Promise<IRunDiff>;
+
+  series(definitionId: string): Promise<ISeries>;
+  setChecks(definitionId: string, checks: string[]): Promise<IDefinitionChecks>;
 }
 
 /** `a/b` as the path of a model route (`registry/models/a/b`), each part escaped. */
@@ -529,7 +602,7 @@ export const leptonClient: ILeptonClient = {
       method: 'DELETE'
     }),
 
-  jobs: async () => (await requestAPI<{ jobs: IJobInfo[] }>('jobs')).jobs,
+  jobs: options => requestAPI<IJobList>(`jobs${query({ ...options })}`),
   job: id => requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}`),
   jobMetrics: (id, since) =>
     requestAPI<IJobMetrics>(
@@ -549,7 +622,9 @@ export const leptonClient: ILeptonClient = {
   models: namespace =>
     requestAPI<IModelSummary[]>(`registry/models${query({ namespace })}`),
   versions: name =>
-    requestAPI<IModelVersion[]>(`registry/models/${modelPath(name)}/versions`),
+    requestAPI<IModelVersion[]>(
+      `registry/models/${modelPath(name)}/versions${query({ include_yanked: 'true' })}`
+    ),
   namespace: name =>
     requestAPI<INamespaceInfo>(
       `registry/namespaces/${encodeURIComponent(name)}`
@@ -583,6 +658,16 @@ export const leptonClient: ILeptonClient = {
   runDiff: (id, against) =>
     requestAPI<IRunDiff>(
       `runs/${encodeURIComponent(id)}/diff${query({ against })}`
+    ),
+
+  series: definitionId =>
+    requestAPI<ISeries>(
+      `scheduler/definitions/${encodeURIComponent(definitionId)}/series`
+    ),
+  setChecks: (definitionId, checks) =>
+    requestAPI<IDefinitionChecks>(
+      `scheduler/definitions/${encodeURIComponent(definitionId)}/checks`,
+      post({ checks }, 'PUT')
     )
 };
 

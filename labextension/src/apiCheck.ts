@@ -34,6 +34,8 @@ type Holds<T extends true> = T;
 
 const MODEL = '/lepton/api/registry/models/{namespace}/{model}';
 type Model = typeof MODEL;
+const DEFINITION = '/lepton/api/scheduler/definitions/{definition_id}';
+type Definition = typeof DEFINITION;
 
 /** Each route the client calls, its answer read as the interface the client names. */
 export type RepliesFit = [
@@ -52,7 +54,7 @@ export type RepliesFit = [
   Holds<
     Fits<Reply<'/lepton/api/datasets/{to}', 'delete'>, api.IAttachedDataset>
   >,
-  Holds<Fits<Reply<'/lepton/api/jobs', 'get'>, { jobs: api.IJobInfo[] }>>,
+  Holds<Fits<Reply<'/lepton/api/jobs', 'get'>, api.IJobList>>,
   Holds<Fits<Reply<'/lepton/api/jobs/{job_id}', 'get'>, api.IJobInfo>>,
   Holds<
     Fits<Reply<'/lepton/api/jobs/{job_id}/metrics', 'get'>, api.IJobMetrics>
@@ -87,7 +89,9 @@ export type RepliesFit = [
       api.IRunManifest
     >
   >,
-  Holds<Fits<Reply<'/lepton/api/runs/{run_id}/diff', 'get'>, api.IRunDiff>>
+  Holds<Fits<Reply<'/lepton/api/runs/{run_id}/diff', 'get'>, api.IRunDiff>>,
+  Holds<Fits<Reply<`${Definition}/series`, 'get'>, api.ISeries>>,
+  Holds<Fits<Reply<`${Definition}/checks`, 'put'>, api.IDefinitionChecks>>
 ];
 
 /** Each body the client sends, taken by its route. */
@@ -105,5 +109,6 @@ export type BodiesFit = [
       { parameters: Record<string, unknown> },
       Body<'/lepton/api/runs/{run_id}/rerun', 'post'>
     >
-  >
+  >,
+  Holds<Fits<{ checks: string[] }, Body<`${Definition}/checks`, 'put'>>>
 ];

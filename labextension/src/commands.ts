@@ -143,7 +143,7 @@ export function addCommands(
           arg(args, 'id') ??
           (await pick(
             'Cancel which job?',
-            (await client.jobs())
+            (await client.jobs()).jobs
               .filter(
                 j => !['succeeded', 'failed', 'cancelled'].includes(j.status)
               )

@@ -71,6 +71,8 @@ export interface IStatus {
   services: Record<ServiceName, IServiceStatus>;
   /** Aliases only a maintainer may move; absent from servers before 0.1. */
   protected_aliases?: string[];
+  /** The configured data registry URLs (the Datasets panel starts on the first). */
+  data_registries?: string[];
 }
 
 /** The JSON body of an error answered by the server extension. */
@@ -94,6 +96,26 @@ export async function requestAPI<T>(
   init: RequestInit = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
+  const text = await requestText(endPoint, init, settings);
+  const data = parseJSON(text);
+  if (text && data === undefined) {
+    throw new LeptonAPIError(
+      `The server answered ${endPoint} with a body that is not JSON.`,
+      200
+    );
+  }
+  return data as T;
+}
+
+/**
+ * Call the lepton_jupyter REST API for a body that is not JSON (a page); errors
+ * as {@link requestAPI}'s.
+ */
+export async function requestText(
+  endPoint = '',
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<string> {
   const url = URLExt.join(settings.baseUrl, 'lepton', 'api', endPoint);
 
   let response: Response;
@@ -121,14 +143,7 @@ export async function requestAPI<T>(
       typeof body?.reason === 'string' ? body.reason : ''
     );
   }
-
-  if (text && data === undefined) {
-    throw new LeptonAPIError(
-      `The server answered ${endPoint} with a body that is not JSON.`,
-      response.status
-    );
-  }
-  return data as T;
+  return text;
 }
 
 /** The server's version, user and per-service status. */

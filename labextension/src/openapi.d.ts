@@ -39,7 +39,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -48,7 +48,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -57,7 +57,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -122,7 +122,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -131,7 +131,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -140,7 +140,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -205,7 +205,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -214,7 +214,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -223,7 +223,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -288,7 +288,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -297,7 +297,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -306,7 +306,93 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/registry/publish-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether a publish (and its alias) would be accepted: its error if not */
+        get: {
+            parameters: {
+                query: {
+                    /** @description The model: 'ns/model'. */
+                    name: string;
+                    /** @description An alias the publish would set. */
+                    alias?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PublishCheck"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -344,7 +430,7 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Versions of a model, oldest first (a page: the newest limit below before) */
+        /** Versions of a model, oldest first (a page: the newest limit below before; yanked ones only if asked) */
         get: {
             parameters: {
                 query?: {
@@ -352,6 +438,8 @@ export interface paths {
                     limit?: number;
                     /** @description Only versions numbered below this. */
                     before?: number;
+                    /** @description List yanked versions too. */
+                    include_yanked?: boolean;
                 };
                 header?: never;
                 path: {
@@ -380,7 +468,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -389,7 +477,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -398,7 +486,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -454,7 +542,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -463,7 +551,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -472,7 +560,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -541,7 +629,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -550,7 +638,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -559,7 +647,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -636,7 +724,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -645,7 +733,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -654,7 +742,100 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/registry/models/{namespace}/{model}/versions/{version}/yank": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                model: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw a version (maintainer): hidden from listings and aliases, still loadable by its number, with the reason */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    namespace: string;
+                    model: string;
+                    version: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["YankRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelVersion"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -725,7 +906,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -734,7 +915,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -743,7 +924,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -812,7 +993,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -821,7 +1002,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -830,7 +1011,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -901,7 +1082,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -910,7 +1091,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -919,7 +1100,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -975,7 +1156,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -984,7 +1165,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -993,7 +1174,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1065,7 +1246,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1074,7 +1255,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1083,7 +1264,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1152,7 +1333,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1161,7 +1342,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1170,7 +1351,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1237,7 +1418,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1246,7 +1427,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1255,7 +1436,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1322,7 +1503,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1331,7 +1512,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1340,7 +1521,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1395,7 +1576,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1404,7 +1585,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1413,7 +1594,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1434,6 +1615,95 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/registry/namespaces/{namespace}/grants/{subject_kind}/{subject}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                subject_kind: string;
+                subject: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke the grant of a user or a group (admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    namespace: string;
+                    subject_kind: string;
+                    subject: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GrantInfo"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1480,7 +1750,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1489,7 +1759,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1498,7 +1768,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1565,7 +1835,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1574,7 +1844,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1583,7 +1853,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1636,7 +1906,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1645,7 +1915,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1654,7 +1924,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1719,7 +1989,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1728,7 +1998,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1737,7 +2007,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1803,7 +2073,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1812,7 +2082,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1821,7 +2091,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1893,7 +2163,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1902,7 +2172,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1911,7 +2181,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1973,7 +2243,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1982,7 +2252,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1991,7 +2261,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2054,7 +2324,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2063,7 +2333,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2072,7 +2342,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2125,7 +2395,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2134,7 +2404,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2143,7 +2413,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2207,7 +2477,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2216,7 +2486,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2225,7 +2495,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2294,7 +2564,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2303,7 +2573,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2312,7 +2582,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2373,7 +2643,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2382,7 +2652,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2391,7 +2661,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2458,7 +2728,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2467,7 +2737,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2476,7 +2746,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2528,7 +2798,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2537,7 +2807,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2546,7 +2816,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2583,6 +2853,10 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: components["schemas"]["JobStatus"];
+                    /** @description At most this many jobs (a page); None: all. */
+                    limit?: number;
+                    /** @description Skip this many of the newest first. */
+                    offset?: number;
                 };
                 header?: never;
                 path?: never;
@@ -2608,7 +2882,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2617,7 +2891,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2626,7 +2900,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2693,7 +2967,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2702,7 +2976,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2711,7 +2985,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2780,7 +3054,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2789,7 +3063,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2798,7 +3072,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2868,7 +3142,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2877,7 +3151,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2886,7 +3160,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2956,7 +3230,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2965,7 +3239,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2974,7 +3248,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3040,7 +3314,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3049,7 +3323,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3058,7 +3332,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3125,7 +3399,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3134,7 +3408,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3143,7 +3417,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3214,7 +3488,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3223,7 +3497,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3232,7 +3506,92 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lepton/api/runs/{run_id}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        /** The run's output notebook as a static page (read-only view) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    run_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3305,7 +3664,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3314,7 +3673,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3323,7 +3682,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3384,7 +3743,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3393,7 +3752,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3402,7 +3761,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3469,7 +3828,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3478,7 +3837,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3487,7 +3846,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3541,7 +3900,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3550,7 +3909,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3559,7 +3918,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3625,7 +3984,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3634,7 +3993,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3643,7 +4002,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3712,7 +4071,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not authenticated, or the role needed (named) is missing */
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3721,7 +4080,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions) */
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3730,7 +4089,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Conflicts with the current state (e.g. nothing to roll back to) */
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -4508,11 +4867,16 @@ export interface components {
         };
         /**
          * JobList
-         * @description ``GET /jobs``: every job the store knows, newest first.
+         * @description ``GET /jobs``: the jobs asked for (one page, or all), newest first.
          */
         JobList: {
             /** Jobs */
             jobs: components["schemas"]["JobInfo"][];
+            /**
+             * Total
+             * @description Jobs matching the query, on every page together.
+             */
+            total: number;
         };
         /**
          * JobLogs
@@ -4981,18 +5345,25 @@ export interface components {
             aliases: string[];
             /** Files */
             files: components["schemas"]["FileEntry"][];
+            /**
+             * @description Set once the version is yanked.
+             * @default null
+             */
+            yanked: components["schemas"]["YankInfo"] | null;
         };
-        /** NamespaceInfo */
+        /**
+         * NamespaceInfo
+         * @description A namespace the caller has a role in (to anyone else it does not exist: a 404).
+         */
         NamespaceInfo: {
             /** Name */
             name: string;
-            /** Exists */
-            exists: boolean;
             /**
              * Role
-             * @description The caller's role here (None: no access).
+             * @description The caller's role here.
+             * @enum {string}
              */
-            role: ("reader" | "writer" | "maintainer" | "admin") | null;
+            role: "reader" | "writer" | "maintainer" | "admin";
             /** Grants */
             grants: components["schemas"]["GrantInfo"][];
         };
@@ -5104,6 +5475,23 @@ export interface components {
             after: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Label
+             * @description What a person calls it: ``datasets/points@main``, a model ref as written (the
+             *     ledger's key of a dataset joins url, path and rev with ``|``; of a browse, url and
+             *     rev).
+             */
+            readonly label: string;
+        };
+        /**
+         * PublishCheck
+         * @description ``GET /registry/publish-check``: this publish would be accepted (else its error).
+         */
+        PublishCheck: {
+            /** Name */
+            name: string;
+            /** Alias */
+            alias: string | null;
         };
         /**
          * PublishDiff
@@ -5534,6 +5922,11 @@ export interface components {
              * @description Registry aliases only a maintainer may move (the sidebar explains why their buttons are disabled).
              */
             protected_aliases: string[];
+            /**
+             * Data Registries
+             * @description Configured data registry URLs (the Datasets panel starts on the first).
+             */
+            data_registries: string[];
         };
         /** UpdateRequest */
         UpdateRequest: {
@@ -5544,6 +5937,30 @@ export interface components {
              * @default null
              */
             rev?: string | null;
+        };
+        /**
+         * YankInfo
+         * @description Why a version was withdrawn: listings and aliases skip it, exact references and a
+         *     rerun's pins still load it (with this shown).
+         */
+        YankInfo: {
+            /** Reason */
+            reason: string;
+            /** By */
+            by: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
+        /** YankRequest */
+        YankRequest: {
+            /**
+             * Reason
+             * @description Why: shown to whoever still loads it.
+             */
+            reason: string;
         };
     };
     responses: never;

@@ -13,7 +13,9 @@ import {
   ILeptonContext,
   JobsPanel,
   ModelsPanel,
-  RunsPanel
+  RunsPanel,
+  type SectionId,
+  WideViewContext
 } from './panels';
 import { OnScreenContext } from './panels/common';
 import { DEFAULT_SETTINGS, ILeptonSettings } from './settings';
@@ -28,6 +30,8 @@ export interface ILeptonSidebarProps {
   refreshToken?: number;
   /** False while another left-area tab hides the sidebar: polling pauses. */
   onScreen?: boolean;
+  /** Show only this section, wide (a main-area tab). */
+  only?: SectionId;
 }
 
 type LoadState =
@@ -41,7 +45,8 @@ export function LeptonSidebar({
   settings,
   context,
   refreshToken = 0,
-  onScreen = true
+  onScreen = true,
+  only
 }: ILeptonSidebarProps): React.ReactElement {
   // Refresh (button) reloads the status and, through this token, every panel.
   const [clicks, setClicks] = React.useState(0);
@@ -95,56 +100,72 @@ export function LeptonSidebar({
     settings,
     context,
     refreshToken: token,
-    protectedAliases: status?.protected_aliases ?? DEFAULT_PROTECTED_ALIASES
+    protectedAliases: status?.protected_aliases ?? DEFAULT_PROTECTED_ALIASES,
+    dataRegistries: status?.data_registries ?? []
   };
+  const shown = (id: SectionId): boolean => !only || only === id;
 
   return (
     <OnScreenContext.Provider value={onScreen}>
-      <div className="lepton-sidebar-content" aria-busy={loading}>
-        <header className="lepton-header">
-          <h2 className="lepton-title">
-            Lepton
-            {status && <span className="lepton-version">{status.version}</span>}
-          </h2>
-          {status && (
-            <p className="lepton-user">
-              Signed in as{' '}
-              <span className="lepton-user-name">{status.user}</span>
+      <WideViewContext.Provider
+        value={{ wide: only !== undefined, openWide: context.openWide }}
+      >
+        <div className="lepton-sidebar-content" aria-busy={loading}>
+          <header className="lepton-header">
+            <h2 className="lepton-title">
+              Lepton
+              {status && (
+                <span className="lepton-version">{status.version}</span>
+              )}
+            </h2>
+            {status && (
+              <p className="lepton-user">
+                Signed in as{' '}
+                <span className="lepton-user-name">{status.user}</span>
+              </p>
+            )}
+            <button
+              type="button"
+              className="jp-Button lepton-refresh"
+              aria-label="Refresh Lepton status"
+              title="Refresh Lepton status"
+              onClick={() => setClicks(c => c + 1)}
+            >
+              <refreshIcon.react tag="span" className="lepton-refresh-icon" />
+              <span>Refresh</span>
+            </button>
+          </header>
+
+          {loading && (
+            <p className="lepton-loading" role="status">
+              Loading Lepton status…
             </p>
           )}
-          <button
-            type="button"
-            className="jp-Button lepton-refresh"
-            aria-label="Refresh Lepton status"
-            title="Refresh Lepton status"
-            onClick={() => setClicks(c => c + 1)}
-          >
-            <refreshIcon.react tag="span" className="lepton-refresh-icon" />
-            <span>Refresh</span>
-          </button>
-        </header>
 
-        {loading && (
-          <p className="lepton-loading" role="status">
-            Loading Lepton status…
-          </p>
-        )}
+          {state.kind === 'error' && (
+            <div className="lepton-error" role="alert">
+              {state.message}
+            </div>
+          )}
 
-        {state.kind === 'error' && (
-          <div className="lepton-error" role="alert">
-            {state.message}
-          </div>
-        )}
-
-        {status && (
-          <div className="lepton-sections">
-            <DatasetsPanel status={status.services.datasets} {...shared} />
-            <JobsPanel status={status.services.jobs} {...shared} />
-            <ModelsPanel status={status.services.registry} {...shared} />
-            <RunsPanel status={status.services.runs} {...shared} />
-          </div>
-        )}
-      </div>
+          {status && (
+            <div className="lepton-sections">
+              {shown('datasets') && (
+                <DatasetsPanel status={status.services.datasets} {...shared} />
+              )}
+              {shown('jobs') && (
+                <JobsPanel status={status.services.jobs} {...shared} />
+              )}
+              {shown('models') && (
+                <ModelsPanel status={status.services.registry} {...shared} />
+              )}
+              {shown('runs') && (
+                <RunsPanel status={status.services.runs} {...shared} />
+              )}
+            </div>
+          )}
+        </div>
+      </WideViewContext.Provider>
     </OnScreenContext.Provider>
   );
 }
@@ -156,7 +177,16 @@ export interface ILeptonSidebarWidgetOptions {
   fetchStatus: () => Promise<IStatus>;
   context: ILeptonContext;
   settings?: ILeptonSettings;
+  /** A wide main-area tab of this one section instead of the whole sidebar. */
+  only?: SectionId;
 }
+
+const SECTION_TITLES: Record<SectionId, string> = {
+  datasets: 'Datasets',
+  jobs: 'Jobs',
+  models: 'Models',
+  runs: 'Runs'
+};
 
 /** The Lumino widget that hosts {@link LeptonSidebar} in the left area. */
 export class LeptonSidebarWidget extends ReactWidget {
@@ -165,12 +195,23 @@ export class LeptonSidebarWidget extends ReactWidget {
     this._fetchStatus = options.fetchStatus;
     this._context = options.context;
     this._settings = options.settings ?? DEFAULT_SETTINGS;
-    this.id = 'lepton-sidebar';
+    this._only = options.only;
     this.addClass('lepton-sidebar');
     this.title.icon = leptonIcon;
-    this.title.caption = 'Lepton';
+    if (this._only) {
+      const label = `Lepton ${SECTION_TITLES[this._only]}`;
+      this.id = `lepton-wide-${this._only}`;
+      this.addClass('lepton-wide');
+      this.title.label = label;
+      this.title.caption = label;
+      this.title.closable = true;
+      this.node.setAttribute('aria-label', label);
+    } else {
+      this.id = 'lepton-sidebar';
+      this.title.caption = 'Lepton';
+      this.node.setAttribute('aria-label', 'Lepton');
+    }
     this.node.setAttribute('role', 'region');
-    this.node.setAttribute('aria-label', 'Lepton');
   }
 
   /** The user settings; setting them re-renders the sections. */
@@ -209,6 +250,7 @@ export class LeptonSidebarWidget extends ReactWidget {
         context={this._context}
         refreshToken={this._refreshToken}
         onScreen={this.isVisible}
+        only={this._only}
       />
     );
   }
@@ -217,4 +259,5 @@ export class LeptonSidebarWidget extends ReactWidget {
   private readonly _context: ILeptonContext;
   private _refreshToken = 0;
   private _settings: ILeptonSettings;
+  private readonly _only: SectionId | undefined;
 }

@@ -8,6 +8,8 @@ Names are imported lazily so importing the package is cheap.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
@@ -29,3 +31,17 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'lepton_jupyter.compare' has no attribute {name!r}")
     return getattr(importlib.import_module(module, __name__), name)
+
+
+class _CallableCompare(types.ModuleType):
+    """Once imported, this subpackage is the attribute ``lepton_jupyter.compare``, which
+    hides the ``compare()`` function of the same name; calling the module compares, so
+    ``from lepton_jupyter import compare; compare(...)`` works either way."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from .api import compare
+
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableCompare

@@ -12,10 +12,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .. import pins
 from ..errors import Invalid
 from ..settings import load_settings
 from .schema import AttachedDataset, AttachProgress, CacheReport, RegistryListing
-from .service import DatasetService, ProgressCallback
+from .service import DatasetService, ProgressCallback, browse_key, pin_key
 
 
 def _service(workspace: str | os.PathLike[str] | None = None) -> DatasetService:
@@ -84,7 +85,32 @@ def default_registry() -> str:
 def browse(url: str, rev: str | None = None) -> RegistryListing:
     """The datasets of data registry ``url`` at ``rev`` (path, size, files, description)
     and its versions (tags with dates, then branches)."""
-    return _service().browse(url, rev)
+    listing = _service().browse(url, rev)
+    pins.record(
+        "browse",
+        browse_key(listing.url, rev),
+        url=listing.url,
+        rev=rev,
+        commit=listing.commit,
+        versions=[v.model_dump(mode="json") for v in listing.versions],
+    )
+    return listing
+
+
+def _record_attach(result: AttachedDataset) -> AttachedDataset:
+    """This process's run ledger notes what the attach resolved (what a rerun pins). Only
+    the API records: an attach from the sidebar belongs to no kernel's run."""
+    pins.record(
+        "dataset",
+        pin_key(result.url, result.path, result.rev),
+        url=result.url,
+        path=result.path,
+        rev=result.rev,
+        commit=result.commit,
+        hash=result.hash,
+        to=result.to,
+    )
+    return result
 
 
 def attach(
@@ -109,7 +135,7 @@ def attach(
         if isinstance(bar, TqdmProgress):
             bar.close()
     warn_if_cache_writable(result, Path(workspace or os.getcwd()))
-    return result
+    return _record_attach(result)
 
 
 class SharedCacheWritable(UserWarning):
@@ -161,7 +187,7 @@ def update(
     """Move the dataset attached at ``to`` to ``rev`` (default: re-resolve its own rev)."""
     bar = _progress(progress, f"update {to}")
     try:
-        return _service(workspace).update(to, rev=rev, progress=bar)
+        return _record_attach(_service(workspace).update(to, rev=rev, progress=bar))
     finally:
         if isinstance(bar, TqdmProgress):
             bar.close()

@@ -7,6 +7,11 @@ only objects missing from the shared cache are fetched (by DVC, into that cache)
 file is then linked straight from the cache into a staging folder that is renamed into
 place, which makes a warm attach cost one link per file and an interrupted one leave
 nothing behind.
+
+This module is over 500 lines on purpose: attach, update, detach and the listing share one
+set of checks (locks kept, destinations confined, no writing through links) that read best
+side by side; what attaching keeps on disk is in ``store.py``, the cache in ``cache.py``,
+linking in ``linker.py``, the DVC-free warm path in ``warm.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from .. import pins
 from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
 from ..gitstate import is_ignored
 from ..settings import Settings, load_settings
-from ..workdir import read_attached, remove_tree, unmirror, write_attached
+from ..workdir import remove_tree, unmirror
 from . import cache, warm
 from .linker import Linker, Placement, check_link_types, link_files, refuse_links, write_new_file
 from .schema import (
@@ -35,6 +40,14 @@ from .schema import (
     DatasetVersion,
     RegistryDataset,
     RegistryListing,
+)
+from .store import (
+    dvc_project_lock,
+    load_import,
+    quiet_dvc,
+    rerun_attached,
+    save_rerun_attached,
+    stage_text,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +70,11 @@ class RevisionMoved(UserWarning):
 def pin_key(url: str, path: str, rev: str | None) -> str:
     """The run-ledger key of an attach: the same call in a rerun finds its recorded commit."""
     return f"{url}|{path}|{rev or ''}"
+
+
+def browse_key(url: str, rev: str | None) -> str:
+    """The run ledger's key of a browse of registry ``url`` (normalised) at ``rev``."""
+    return f"{url}|{rev or ''}"
 
 
 def default_destination(path: str) -> str:
@@ -196,12 +214,11 @@ class DatasetService:
     def browse(self, url: str, rev: str | None = None) -> RegistryListing:
         """The datasets of a data registry at ``rev`` (default branch if None) and its versions.
 
-        Recorded in the run ledger; in a rerun, the registry as the original run saw it:
-        the commit ``rev`` resolved to then, and the versions (tags, branches) it listed.
+        In a rerun, the registry as the original run saw it: the commit ``rev`` resolved to
+        then, and the versions (tags, branches) it listed (``api.browse`` records them).
         """
         url = normalise_url(url)
-        key = f"{url}|{rev or ''}"
-        pin = pins.pinned("browse", key)
+        pin = pins.pinned("browse", browse_key(url, rev))
         with self._registry(url, pin["commit"] if pin else rev) as repo:
             datasets = [
                 RegistryDataset(
@@ -220,14 +237,6 @@ class DatasetService:
             listing = RegistryListing(
                 url=url, rev=rev, commit=repo.get_rev(), datasets=datasets, versions=versions
             )
-        pins.record(
-            "browse",
-            key,
-            url=url,
-            rev=rev,
-            commit=listing.commit,
-            versions=[v.model_dump(mode="json") for v in listing.versions],
-        )
         return listing
 
     # -- the workspace's DVC project ----------------------------------------------------
@@ -285,7 +294,7 @@ class DatasetService:
             # listed in its .gitignore): DVC cannot live in it as a subdir project.
             git_root = None
         with (
-            _quiet_dvc(),
+            quiet_dvc(),
             Repo.init(
                 str(self.workspace),
                 no_scm=git_root is None,
@@ -362,16 +371,6 @@ class DatasetService:
             result = self._attach_in_rerun(url, path, rev, to_rel, dest, pin, emit)
         else:
             result = self._attach_here(url, path, rev, to_rel, dest, dvc_file, pin, emit, replace)
-        pins.record(
-            "dataset",
-            key,
-            url=url,
-            path=path,
-            rev=rev,
-            commit=result.commit,
-            hash=result.hash,
-            to=to_rel,
-        )
         return result
 
     def _attach_here(
@@ -438,7 +437,7 @@ class DatasetService:
         with self._registry(url, wanted) as registry:
             commit = registry.get_rev()
             out = self._dataset_out(registry, url, path, rev)
-            with self._project() as ws, _repo_lock(ws):
+            with self._project() as ws, dvc_project_lock(ws):
                 placement = Placement(dest, dvc_file)
                 refuse_links(dest.parent / ".gitignore")
                 placement.recover()
@@ -611,9 +610,9 @@ class DatasetService:
             bytes=out.meta.size or 0,
             link_type=",".join(sorted(linker.used)) or None,
         )
-        held = _rerun_attached()
+        held = rerun_attached()
         held[to_rel] = result
-        _save_rerun_attached(held)
+        save_rerun_attached(held)
         return result
 
     def _dataset_out(self, registry: Repo, url: str, path: str, rev: str | None) -> Output:
@@ -690,7 +689,7 @@ class DatasetService:
         if not dvc_file.is_file():
             return None
         with self._project(create=False) as ws:
-            stage = _load_import(ws, dvc_file) if ws is not None else None
+            stage = load_import(ws, dvc_file) if ws is not None else None
         if stage is None:
             return None  # _check_destination names what is in the way
         _same_import(stage.deps[0].def_repo, stage.deps[0].def_path, to, url, path, rev)
@@ -719,7 +718,7 @@ class DatasetService:
         """None when the attach may place a new import; the import to make whole when the
         destination already records this one (DVC's lock-file semantics)."""
         if dvc_file.exists():
-            stage = _load_import(ws, dvc_file)
+            stage = load_import(ws, dvc_file)
             if stage is None:
                 raise Conflict(
                     f"Destination {to!r} is tracked by {dvc_file.name}, which is "
@@ -890,7 +889,7 @@ class DatasetService:
         try:
             hashed = self._link_dataset(registry, out, placement.staging, linker, emit)
             stage = self._import_stage(ws, placement, out, info)
-            placement.publish(lambda journal: write_new_file(journal, _stage_text(stage)))
+            placement.publish(lambda journal: write_new_file(journal, stage_text(stage)))
         except BaseException:
             placement.discard()
             raise
@@ -980,7 +979,7 @@ class DatasetService:
             # As a listing reports them: how each was placed belongs to its attach.
             return [
                 held.model_copy(update={"link_type": None, "hashed_objects": 0})
-                for _, held in sorted(_rerun_attached().items())
+                for _, held in sorted(rerun_attached().items())
             ]
         with self._project(create=False) as ws:
             if ws is None:
@@ -1024,7 +1023,7 @@ class DatasetService:
     def _find_attached(self, ws: Repo | None, to: str) -> tuple[str, Path, Path, Stage]:
         to_rel, dest, dvc_file = self._destination(to)
         refuse_links(dvc_file)
-        stage = _load_import(ws, dvc_file) if ws is not None and dvc_file.exists() else None
+        stage = load_import(ws, dvc_file) if ws is not None and dvc_file.exists() else None
         if stage is not None and not self._confined(stage):
             raise Invalid(
                 f"{dvc_file.name} is not an import lepton attached: its output "
@@ -1044,7 +1043,7 @@ class DatasetService:
 
     def _rerun_held(self, to: str) -> AttachedDataset:
         to_rel = self._destination(to)[0]
-        held = _rerun_attached()
+        held = rerun_attached()
         if to_rel not in held:
             raise NotFound(
                 f"No dataset is attached at {to!r} in this rerun. Attached: "
@@ -1085,15 +1084,15 @@ class DatasetService:
         if self._in_rerun():
             held = self._rerun_held(to)
             remove_tree(Path(held.local_path))
-            remaining = _rerun_attached()
+            remaining = rerun_attached()
             remaining.pop(held.to, None)
-            _save_rerun_attached(remaining)
+            save_rerun_attached(remaining)
             return held
         with self._project(create=False) as ws:
             _, dest, dvc_file, stage = self._find_attached(ws, to)
             described = self._describe(ws, stage)
             placement = Placement(dest, dvc_file)
-            with _repo_lock(ws):
+            with dvc_project_lock(ws):
                 placement.refuse_links()
                 refuse_links(dest.parent / ".gitignore")
                 if stage.outs[0].hash_info.isdir:
@@ -1253,19 +1252,6 @@ def _present(root: Path, rel: str) -> bool:
     return False
 
 
-def _rerun_attached() -> dict[str, AttachedDataset]:
-    """What this rerun attached so far, by destination (kept beside its working folder)."""
-    folder = pins.rerun_workdir()
-    assert folder is not None
-    return {to: AttachedDataset.model_validate(a) for to, a in read_attached(folder).items()}
-
-
-def _save_rerun_attached(held: dict[str, AttachedDataset]) -> None:
-    folder = pins.rerun_workdir()
-    assert folder is not None
-    write_attached(folder, {to: a.model_dump(mode="json") for to, a in held.items()})
-
-
 def _version(scm: Any, name: str, ref: str, kind: str) -> DatasetVersion:
     commit = scm.resolve_commit(ref)
     return DatasetVersion(
@@ -1321,48 +1307,3 @@ def _link_one(
         return [("", src)]
     progress(1)
     return []
-
-
-def _load_import(ws: Repo, dvc_file: Path) -> Stage | None:
-    from dvc.exceptions import DvcException
-
-    try:
-        stage = ws.stage.load_one(str(dvc_file))
-    except DvcException:
-        return None
-    return stage if stage.is_repo_import else None
-
-
-def _stage_text(stage: Stage) -> str:
-    """The stage in DVC's own single-stage file format."""
-    from dvc.stage.serialize import to_single_stage_file
-    from dvc.utils.serialize import dumps_yaml
-
-    return dumps_yaml(to_single_stage_file(stage))
-
-
-@contextmanager
-def _quiet_dvc() -> Iterator[None]:
-    """Hide DVC's hints for humans at a prompt ("Initialized DVC repository...")."""
-    logger = logging.getLogger("dvc")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-@contextmanager
-def _repo_lock(ws: Repo) -> Iterator[None]:
-    """DVC's project lock: no ``dvc`` command or other attach changes the project meanwhile."""
-    from dvc.lock import LockError
-
-    try:
-        ws.lock.lock()
-    except LockError as e:
-        raise Conflict(f"The workspace's DVC project is busy ({e}); try again.") from e
-    try:
-        yield
-    finally:
-        ws.lock.unlock()

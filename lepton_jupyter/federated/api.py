@@ -12,8 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .. import pins
-from ..errors import Conflict, Invalid
+from ..errors import Invalid
 from ..jobs.api import Job
 from .schema import (
     PLAN_FILE,
@@ -58,12 +57,10 @@ class Federation(Job):
         version, one parent per organisation, and the strategy."""
         import torch
 
-        from ..registry.api import capture_lineage
-        from ..registry.client import get_client
+        from ..registry.api import publish
         from .service import publication_lineage
 
         summary = self.summary()
-        plan = self.plan
         if round is None:
             path = summary.aggregate
         elif round in summary.round_aggregates:
@@ -73,41 +70,25 @@ class Federation(Job):
                 f"Federation {self.id} has no aggregate of round {round}; it has rounds "
                 f"{sorted(summary.round_aggregates)}."
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        lineage = publication_lineage(summary, plan, self.id, capture_lineage())
         metric = summary.round_metrics.get(round or max(summary.round_metrics, default=0))
         metrics = {} if metric is None else {summary.metric: metric}
         if summary.start_metric is not None:
             metrics[f"start_{summary.metric}"] = summary.start_metric
-        params = {
-            "strategy": summary.strategy,
-            "rounds": summary.rounds,
-            "organisations": [o.organisation for o in summary.organisations],
-        }
-        if pins.dry_run():
-            raise Conflict(
-                "A dry-run rerun publishes nothing; rerun with publishing allowed to publish "
-                "the federation's aggregate."
-            )
-        version = get_client().publish(
+        organisations = [o.organisation for o in summary.organisations]
+        return publish(
             name,
-            state,
-            description=description
-            or f"Federated {summary.strategy} of {len(params['organisations'])} organisations",
+            torch.load(path, map_location="cpu", weights_only=True),
             metrics=metrics,
-            params=params,
-            lineage=lineage,
+            params={
+                "strategy": summary.strategy,
+                "rounds": summary.rounds,
+                "organisations": organisations,
+            },
+            description=description
+            or f"{summary.strategy} across {len(organisations)} organisations",
             alias=alias,
+            lineage=publication_lineage(summary, self.plan, self.id),
         )
-        pins.record(
-            "publish",
-            version.ref,
-            name=version.name,
-            version=version.version,
-            digest=version.digest,
-            alias=alias,
-        )
-        return version
 
     def __repr__(self) -> str:
         info = self.info

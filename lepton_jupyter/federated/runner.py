@@ -17,6 +17,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -51,6 +52,7 @@ FLOWER_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 STATUS_EVERY = 10.0
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class FederationFailed(RuntimeError):
@@ -242,18 +244,20 @@ class LocalFederation:
 
     def _flwr(self, *args: str, timeout: float = 120) -> dict[str, Any]:
         """A ``flwr`` CLI call (Flower offers no Python API for it) and its JSON answer."""
+        # A kernel's FORCE_COLOR would colour the JSON; a plain answer is what is parsed.
+        env = {k: v for k, v in self._env().items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
         done = subprocess.run(
             [flower_tool("flwr"), *args, "--format", "json"],
             cwd=self.job_dir,
-            env=self._env(),
+            env={**env, "NO_COLOR": "1", "TERM": "dumb"},
             capture_output=True,
             text=True,
             timeout=timeout,
         )
-        text = done.stdout
+        text = ANSI_ESCAPE.sub("", done.stdout)
         start = text.find("{")
         try:
-            answer = json.loads(text[start:]) if start >= 0 else {}
+            answer = json.JSONDecoder().raw_decode(text[start:])[0] if start >= 0 else {}
         except json.JSONDecodeError:
             answer = {}
         if done.returncode != 0 or not answer.get("success", False):

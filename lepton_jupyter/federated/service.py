@@ -231,10 +231,11 @@ def make_plan(
 
 
 def publication_lineage(
-    summary: FederationSummary, plan: FederationPlan, job_id: str, captured: dict[str, Any]
+    summary: FederationSummary, plan: FederationPlan, job_id: str
 ) -> dict[str, Any]:
-    """The aggregate's lineage: the starting version and one parent per organisation
-    (organisation, dataset url + commit, examples, rounds, DP budget), plus the strategy."""
+    """What the aggregate's lineage adds to the publishing kernel's: the starting version
+    and one parent per organisation (organisation, dataset url + commit, examples, rounds,
+    DP budget), the federation's job, and the strategy."""
     start = {key: plan.start.get(key) for key in ("ref", "name", "version", "digest")}
     parents: list[dict[str, Any]] = [{"kind": "model", **start}]
     for report in summary.organisations:
@@ -249,13 +250,11 @@ def publication_lineage(
             }
         )
     aggregator = plan.aggregator
-    jobs = [*captured.get("jobs", [])]
-    if job_id not in jobs:
-        jobs.append(job_id)
     return {
-        **captured,
+        # The organisations' data is in their parents; the kernel's attachments are not it.
+        "datasets": [],
         "parents": parents,
-        "jobs": jobs,
+        "jobs": [job_id],
         "federation": {
             "job": job_id,
             "strategy": aggregator.strategy,

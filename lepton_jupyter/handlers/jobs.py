@@ -43,7 +43,9 @@ class JobListHandler(JobsHandler):
     async def get(self) -> None:
         query = self.query(ListQuery)
         # The store and the process checks block: off the event loop, as every read here.
-        self.reply(JobList(jobs=await asyncio.to_thread(self.jobs.list, query.status)))
+        jobs = await asyncio.to_thread(self.jobs.list, query.status, query.limit, query.offset)
+        total = await asyncio.to_thread(self.jobs.count, query.status)
+        self.reply(JobList(jobs=jobs, total=total))
 
 
 class JobHandler(JobsHandler):
@@ -99,9 +101,8 @@ class JobActivity:
         self.callback = PeriodicCallback(self.tick, interval * 1000)
 
     def tick(self) -> None:
-        # Listing also notices supervisors that died, so their jobs stop counting.
-        active = [j for j in self.manager.list() if not j.status.ended]
-        if active:
+        # Reading the active jobs also notices supervisors that died: theirs stop counting.
+        if self.manager.active():
             times = self.web_settings.setdefault("last_activity_times", {})
             times[ACTIVITY_KEY] = datetime.now(timezone.utc)
 

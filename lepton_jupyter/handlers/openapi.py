@@ -78,6 +78,13 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     f"{RUN}/diff": {
         "get": Operation("A run against its original (or another run)", RunDiff, query=DiffQuery)
     },
+    f"{RUN}/output": {
+        "get": Operation(
+            "The run's output notebook as a static page (read-only view)",
+            raw_response=True,
+            raw_type="text/html",
+        )
+    },
     f"{RUN}/rerun": {
         "post": Operation(
             "Rerun a run exactly, under its pins (dry run unless apply)",

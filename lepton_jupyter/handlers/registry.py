@@ -26,10 +26,13 @@ from ..registry.schema import (
     MissingBlobs,
     MissingBlobsRequest,
     NamespaceQuery,
+    PublishCheck,
+    PublishCheckQuery,
     PublishRequest,
     RefQuery,
     SetAliasRequest,
     VersionsQuery,
+    YankRequest,
 )
 from ..registry.service import RegistryService, open_service, parse_version
 from .base import LeptonHandler
@@ -94,7 +97,11 @@ class VersionsHandler(RegistryHandler):
         page = self.query(VersionsQuery)
         self.reply(
             self.registry.versions(
-                self.principal, f"{namespace}/{model}", limit=page.limit, before=page.before
+                self.principal,
+                f"{namespace}/{model}",
+                limit=page.limit,
+                before=page.before,
+                include_yanked=page.include_yanked,
             )
         )
 
@@ -115,6 +122,33 @@ class VersionHandler(RegistryHandler):
     def get(self, namespace: str, model: str, number: str) -> None:
         ref = f"{namespace}/{model}:{parse_version(number)}"
         self.reply(self.registry.resolve(self.principal, ref))
+
+
+class YankHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, namespace: str, model: str, number: str) -> None:
+        request = self.parse(YankRequest)
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.yank,
+                self.principal,
+                f"{namespace}/{model}",
+                parse_version(number),
+                request.reason,
+            )
+        )
+
+
+class PublishCheckHandler(RegistryHandler):
+    """The HTTP client's early refusal: what a publish would answer, before any upload."""
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        query = self.query(PublishCheckQuery)
+        self.registry.check_publish(self.principal, query.name, query.alias)
+        self.reply(PublishCheck(name=query.name, alias=query.alias))
 
 
 class LoadsHandler(RegistryHandler):
@@ -224,6 +258,19 @@ class GrantsHandler(RegistryHandler):
         )
         location = f"{self.base_url.rstrip('/')}/lepton/api/registry/namespaces/{namespace}"
         self.reply(grant, status=201, location=location)
+
+
+class GrantHandler(RegistryHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, namespace: str, kind: str, subject: str) -> None:
+        if kind not in ("user", "group"):
+            raise Invalid(f"Grants are held by a 'user' or 'group', not {kind!r}.")
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.revoke, self.principal, namespace, **{kind: subject}
+            )
+        )
 
 
 class MissingBlobsHandler(RegistryHandler):
@@ -346,6 +393,11 @@ class ForwardHandler(LeptonHandler):
     async def put(self, path: str) -> None:
         await self._forward(path)
 
+    @web.authenticated
+    @authorized
+    async def delete(self, path: str) -> None:
+        await self._forward(path)
+
 
 #: ``lepton registry serve``'s own route beside the registry's.
 document_routes = [(r"/openapi.json", DocumentHandler)]
@@ -360,9 +412,11 @@ routes = [
     (r"/registry/models", ModelsHandler),
     (r"/registry/resolve", ResolveHandler),
     (r"/registry/lineage", LineageHandler),
+    (r"/registry/publish-check", PublishCheckHandler),
     (rf"{_MODEL}/versions", VersionsHandler),
     (rf"{_MODEL}/versions/{_NAME}", VersionHandler),
     (rf"{_MODEL}/versions/{_NAME}/loads", LoadsHandler),
+    (rf"{_MODEL}/versions/{_NAME}/yank", YankHandler),
     (rf"{_MODEL}/versions/{_NAME}/files/(.+)", FileHandler),
     (rf"{_MODEL}/aliases", AliasesHandler),
     (rf"{_MODEL}/aliases/{_NAME}", AliasHandler),
@@ -370,6 +424,7 @@ routes = [
     (rf"{_MODEL}/aliases/{_NAME}/history", HistoryHandler),
     (rf"/registry/namespaces/{_NAME}", NamespaceHandler),
     (rf"/registry/namespaces/{_NAME}/grants", GrantsHandler),
+    (rf"/registry/namespaces/{_NAME}/grants/{_NAME}/{_NAME}", GrantHandler),
     (r"/registry/blobs/missing", MissingBlobsHandler),
     (rf"/registry/blobs/{_NAME}", BlobUploadHandler),
 ]

@@ -43,6 +43,19 @@ class RunDiffHandler(RunsHandler):
         self.reply(self.service.diff(run_id, q.against, abs_tol=q.abs_tol, rel_tol=q.rel_tol))
 
 
+class RunOutputHandler(RunsHandler):
+    """The output notebook as a page: the Runs panel opens it read-only in a tab."""
+
+    @web.authenticated
+    @authorized
+    def get(self, run_id: str) -> None:
+        html = self.service.output_html(run_id)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        # Outputs are the run's own, but shown with no scripts and no forms.
+        self.set_header("Content-Security-Policy", "sandbox; script-src 'none'")
+        self.finish(html)
+
+
 class RerunHandler(RunsHandler):
     @web.authenticated
     @authorized
@@ -60,4 +73,5 @@ routes = [
     (rf"/runs/{RUN_ID}", RunHandler),
     (rf"/runs/{RUN_ID}/diff", RunDiffHandler),
     (rf"/runs/{RUN_ID}/rerun", RerunHandler),
+    (rf"/runs/{RUN_ID}/output", RunOutputHandler),
 ]

@@ -36,6 +36,10 @@ class Status(BaseModel):
         description="Registry aliases only a maintainer may move (the sidebar explains why "
         "their buttons are disabled).",
     )
+    data_registries: list[str] = Field(
+        default_factory=list,
+        description="Configured data registry URLs (the Datasets panel starts on the first).",
+    )
 
 
 def describe_services(settings: Settings) -> Services:
@@ -72,6 +76,7 @@ class StatusHandler(LeptonHandler):
                 user=principal_of(self.current_user, self.identity_provider).user,
                 services=describe_services(self.lepton_settings),
                 protected_aliases=self.lepton_settings.protected_aliases,
+                data_registries=self.lepton_settings.data_registries,
             )
         )
 

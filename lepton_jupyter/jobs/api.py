@@ -2,6 +2,8 @@
 
 A :class:`Job` is a handle on a job id; every property reads the store, so a handle made
 before a kernel restart (or with :meth:`Job.attach` after it) always tells the truth.
+The service (SQLAlchemy, pydantic) is imported at the first call, not with this module:
+``from lepton_jupyter import launch`` costs a kernel nothing until it launches.
 """
 
 from __future__ import annotations
@@ -9,15 +11,20 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import pins
 from ..errors import Invalid
-from ..settings import load_settings
-from .schema import JobInfo, JobStatus
-from .service import JobService
+
+if TYPE_CHECKING:
+    from .schema import JobInfo, JobStatus
+    from .service import JobService
 
 
 def _manager() -> JobService:
+    from ..settings import load_settings
+    from .service import JobService
+
     return JobService(load_settings())
 
 
@@ -161,11 +168,23 @@ def launch(
         init_process_group=init_process_group,
         share_gpus=share_gpus,
     )
+    # This process's run ledger: the job is part of the run that launched it (lineage).
+    pins.record(
+        "job",
+        info.id,
+        name=info.name,
+        nprocs=info.nprocs,
+        nnodes=info.nnodes,
+        backend=info.backend,
+        target=info.target,
+    )
     return Job(info.id, manager)
 
 
 def jobs(status: str | None = None) -> list[Job]:
     """Jobs in the store, newest first; ``status`` filters (e.g. ``"running"``)."""
+    from .schema import JobStatus
+
     manager = _manager()
     if status is not None and status not in JobStatus.__members__:
         raise Invalid(f"Unknown job status {status!r}; one of {', '.join(JobStatus.__members__)}.")

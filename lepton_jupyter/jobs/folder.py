@@ -183,6 +183,14 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def set_process_title(title: str) -> None:
+    """Give a forked process the command line a started one would have (``ps``, and the
+    job folder that :func:`process_matches` and the sweep look for)."""
+    import setproctitle
+
+    setproctitle.setproctitle(title)
+
+
 def process_matches(pid: int, marker: str) -> bool:
     """Whether ``pid`` is a live, non-zombie process whose command line contains ``marker``.
 

@@ -17,7 +17,10 @@ import os
 import signal
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from .folder import ancestors, job_processes
 
@@ -33,6 +36,20 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def exit_with(work: Callable[[], int]) -> NoReturn:
+    """End a forked child with what ``work`` returns (1, and the traceback, when it
+    raises), flushing its output and never returning into the parent's frames."""
+    code = 1
+    try:
+        code = work()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 class JobCgroup:

@@ -125,9 +125,10 @@ class LogChunk(BaseModel):
 
 
 class JobList(BaseModel):
-    """``GET /jobs``: every job the store knows, newest first."""
+    """``GET /jobs``: the jobs asked for (one page, or all), newest first."""
 
     jobs: list[JobInfo]
+    total: int = Field(description="Jobs matching the query, on every page together.")
 
 
 class JobLogs(BaseModel):
@@ -170,6 +171,12 @@ def join_chunks(chunks: list[LogChunk], headers: bool) -> str:
 
 class ListQuery(BaseModel):
     status: JobStatus | None = None
+    limit: int | None = Field(
+        default=None, ge=1, le=1000, description="At most this many jobs (a page); None: all."
+    )
+    offset: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Skip this many of the newest first."
+    )
 
 
 class LogsQuery(BaseModel):

@@ -23,9 +23,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from .. import pins
 from ..errors import Conflict, Invalid
 from ..settings import Settings
+from . import pool
 from .backends import backend_class, check_backend
 from .backends.base import job_env
 from .devices import (
@@ -41,7 +41,8 @@ from .reaping import end_job_processes
 from .schema import JobFailed, JobInfo, JobSpec, JobStatus, LogChunk, join_chunks
 from .store import JobStore, adopt_store, sqlite_url, store_path, utcnow
 
-SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
+#: Most seconds ``wait()`` goes without checking that the job's supervisor lives.
+LIVENESS_INTERVAL = 1.0
 
 
 class JobService:
@@ -73,7 +74,7 @@ class JobService:
         init_process_group: bool = False,
         share_gpus: bool = False,
     ) -> JobInfo:
-        """Check everything, write the job folder, record the job and start its supervisor.
+        """Check everything, write the job folder, store the job and start its supervisor.
 
         Raises Invalid, before anything is written or started, for a bad count, an unknown
         backend, a missing script or module, a target or argument that cannot be pickled,
@@ -158,20 +159,11 @@ class JobService:
                 shutil.copyfile(script, folder.script)
             folder.environment.write_text(json.dumps(_environment(spec), indent=2))
             info = self.store.create(spec, folder.path)
-            pid = _start_supervisor(spec, folder, claim.fds if claim else [])
+            pid = _start_supervisor(spec, folder, claim.fds if claim else [], self.settings)
         finally:
             if claim is not None:
                 claim.release()
         self.store.set_supervisor(job_id, pid)
-        pins.record(
-            "job",
-            job_id,
-            name=name,
-            nprocs=nprocs,
-            nnodes=nnodes,
-            backend=backend,
-            target=description,
-        )
         return info.model_copy(update={"supervisor_pid": pid})
 
     # -- reading ---------------------------------------------------------------------
@@ -180,9 +172,24 @@ class JobService:
         """The job, with a dead supervisor noticed (and the job failed) on the way."""
         return self._check_alive(self.store.get(job_id))
 
-    def list(self, status: JobStatus | None = None) -> list[JobInfo]:
-        jobs = [self._check_alive(job) for job in self.store.list()]
+    def list(
+        self, status: JobStatus | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[JobInfo]:
+        """Jobs, newest first (``limit`` of them after the ``offset`` newest; all when None).
+
+        Only the active ones are checked for a dead supervisor: a page costs the same
+        however many jobs ended before.
+        """
+        jobs = [self._check_alive(job) for job in self.store.list(status, limit, offset)]
         return [job for job in jobs if status is None or job.status is status]
+
+    def count(self, status: JobStatus | None = None) -> int:
+        return self.store.count(status)
+
+    def active(self) -> list[JobInfo]:
+        """Jobs queued or running (a dead supervisor's found and failed on the way)."""
+        jobs = [self._check_alive(job) for job in self.store.active()]
+        return [job for job in jobs if not job.status.ended]
 
     def folder(self, job_id: str) -> JobFolder:
         return JobFolder(self.store.get(job_id).job_dir)
@@ -235,15 +242,23 @@ class JobService:
         """What each started rank computes on (``cuda:0 (NVIDIA H200, GPU 3)``, ``cpu``)."""
         return self.folder(job_id).rank_devices()
 
-    def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.2) -> JobStatus:
-        """Block until the job ends; raise JobFailed carrying the failing rank's error."""
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        """Block until the job ends; raise JobFailed carrying the failing rank's error.
+
+        Woken by the store as the job's status moves; every second at the latest, to
+        notice a supervisor that died without recording anything.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        job = self.get(job_id)
-        while not job.status.ended:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Job {job_id} is still {job.status.value} after {timeout} s.")
-            time.sleep(interval)
+        with self.store.changes() as changes:
             job = self.get(job_id)
+            while not job.status.ended:
+                left = LIVENESS_INTERVAL if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"Job {job_id} is still {job.status.value} after {timeout} s."
+                    )
+                changes.wait(min(left, LIVENESS_INTERVAL))
+                job = self.get(job_id)
         if job.status is JobStatus.failed:
             raise JobFailed(f"Job {job_id} failed. {job.error or ''}".rstrip())
         return job.status
@@ -444,15 +459,25 @@ def _environment(spec: JobSpec) -> dict[str, Any]:
     }
 
 
-def _start_supervisor(spec: JobSpec, folder: JobFolder, keep_fds: list[int]) -> int:
+def _start_supervisor(
+    spec: JobSpec, folder: JobFolder, keep_fds: list[int], settings: Settings
+) -> int:
     """Start the supervisor detached: own session, no stdin, output to the job folder,
-    holding ``keep_fds`` (the job's GPU locks)."""
+    holding ``keep_fds`` (the job's GPU locks). A local job's comes from the warm pool
+    when one can take it; else it starts fresh, and a pool is started for the next."""
     # Local ranks share this machine's CPUs; a Slurm job's script splits its own.
     threads = thread_env(spec.nprocs, spec.env) if spec.backend == "local" else None
     env = job_env(spec, folder.path, os.environ, threads)
+    pooled = spec.backend == "local" and settings.job_pool
+    if pooled:
+        try:
+            return pool.hand_over(spec.python, folder.path, env, spec.cwd, keep_fds)
+        except pool.PoolUnavailable as e:
+            with folder.supervisor_log.open("a") as log:
+                log.write(f"lepton: started without the warm job pool: {e}\n")
     with folder.supervisor_log.open("ab") as log:
         proc = subprocess.Popen(
-            [spec.python, "-m", SUPERVISOR_MODULE, str(folder.path)],
+            [spec.python, "-m", pool.SUPERVISOR_MODULE, str(folder.path)],
             cwd=spec.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -464,4 +489,6 @@ def _start_supervisor(spec: JobSpec, folder: JobFolder, keep_fds: list[int]) -> 
         )
     # Reap it when it ends, so it never lingers as a zombie of this kernel.
     threading.Thread(target=proc.wait, name=f"reap-{spec.id}", daemon=True).start()
+    if pooled:
+        pool.start_in_background(spec.python, settings.job_pool_preload)
     return proc.pid

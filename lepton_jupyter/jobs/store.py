@@ -8,7 +8,10 @@ ends a job first wins, and a cancel is never overwritten by a late "failed".
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,10 +20,12 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Index,
     Integer,
     String,
     Text,
     create_engine,
+    func,
     inspect,
     select,
     text,
@@ -46,6 +51,9 @@ class Base(DeclarativeBase):
 
 class JobRow(Base):
     __tablename__ = "jobs"
+    # Lists are read newest first (ties by id), a page at a time: this index answers a page
+    # without reading, or sorting, the rest of the history.
+    __table_args__ = (Index("ix_jobs_newest", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -190,6 +198,8 @@ def _engine(url: str) -> Engine:
         engine = sqlite_engine(url) if url.startswith("sqlite") else create_engine(url)
         Base.metadata.create_all(engine)
         _add_missing_columns(engine)
+        for index in JobRow.__table__.indexes:  # a store from before an index was added
+            index.create(engine, checkfirst=True)
         _engines[url] = engine
     return engine
 
@@ -206,12 +216,75 @@ def _add_missing_columns(engine: Engine) -> None:
                 )
 
 
+#: Seconds between two reads of a waited-for job where the store's changes cannot be
+#: watched (no inotify: macOS, or too many watches).
+POLL_INTERVAL = 0.2
+
+
+class StoreChanges:
+    """Wakes a waiter as soon as the store's file is written (a status moved), with
+    inotify on its folder; where that is unavailable, after a short poll interval.
+
+    Created before the waiter reads the store, so a change between that read and the
+    wait still wakes it.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._inotify: Any = None
+        self._names: set[str] = set()
+        if path is None or not sys.platform.startswith("linux"):
+            return
+        try:
+            from inotify_simple import INotify, flags
+
+            watch = INotify()
+        except (ImportError, OSError):
+            return
+        try:
+            # SQLite in WAL mode commits by appending to jobs.db-wal, checkpoints into jobs.db.
+            watch.add_watch(str(path.parent), flags.MODIFY | flags.CREATE | flags.MOVED_TO)
+        except OSError:
+            watch.close()
+            return
+        self._inotify = watch
+        self._names = {path.name, f"{path.name}-wal", f"{path.name}-journal"}
+
+    def wait(self, timeout: float) -> bool:
+        """Return once the store changed (True) or after ``timeout`` seconds (False)."""
+        if self._inotify is None:
+            time.sleep(min(timeout, POLL_INTERVAL))
+            return False
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            events = self._inotify.read(timeout=max(1, int(left * 1000)))
+            if any(event.name in self._names for event in events):
+                return True
+        return False
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            with contextlib.suppress(OSError):
+                self._inotify.close()
+            self._inotify = None
+
+    def __enter__(self) -> StoreChanges:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 class JobStore:
     """Create, read and move jobs through their statuses."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
+
+    def changes(self) -> StoreChanges:
+        """What to :meth:`StoreChanges.wait` on to learn that a job moved."""
+        sqlite = self.url.startswith("sqlite:///")
+        return StoreChanges(Path(self.url.removeprefix("sqlite:///")) if sqlite else None)
 
     def create(self, spec: JobSpec, job_dir: Path) -> JobInfo:
         row = JobRow(
@@ -246,13 +319,30 @@ class JobStore:
                 raise NotFound(f"No job {job_id!r}." + did_you_mean(job_id, known))
             return _info(row)
 
-    def list(self, status: JobStatus | None = None) -> list[JobInfo]:
-        """Jobs, newest first."""
-        query = select(JobRow).order_by(JobRow.created_at.desc())
-        if status is not None:
-            query = query.where(JobRow.status == status.value)
+    def list(
+        self, status: JobStatus | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[JobInfo]:
+        """Jobs, newest first: ``limit`` of them (all when None) after the ``offset`` newest."""
+        query = self._where(select(JobRow), status)
+        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         with Session(self.engine) as session:
             return [_info(row) for row in session.scalars(query)]
+
+    def count(self, status: JobStatus | None = None) -> int:
+        with Session(self.engine) as session:
+            return session.scalar(self._where(select(func.count(JobRow.id)), status)) or 0
+
+    def active(self) -> list[JobInfo]:
+        """Jobs queued or running, newest first."""
+        query = select(JobRow).where(JobRow.status.in_(ACTIVE)).order_by(JobRow.created_at.desc())
+        with Session(self.engine) as session:
+            return [_info(row) for row in session.scalars(query)]
+
+    @staticmethod
+    def _where(query: Any, status: JobStatus | None) -> Any:
+        return query if status is None else query.where(JobRow.status == status.value)
 
     def _update(self, job_id: str, only_active: bool, **values: Any) -> bool:
         statement = sql_update(JobRow).where(JobRow.id == job_id)

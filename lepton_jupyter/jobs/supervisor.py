@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from .folder import JOB_ID_ENV
-from .reaping import JobCgroup, die_with_parent, end_job_processes
+from .reaping import JobCgroup, die_with_parent, end_job_processes, exit_with
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -69,18 +69,14 @@ def main(job_dir: str) -> int:
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
-        code = 1
-        try:
+
+        def lifecycle() -> int:
             die_with_parent()
             if cgroup is not None:
                 cgroup.add(os.getpid())
-            code = supervise(job_dir)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            return supervise(job_dir)
+
+        exit_with(lifecycle)
 
     def forward(signum: int, _frame: object) -> None:
         # Cancel signals this process; the lifecycle stops the ranks politely.

@@ -1,7 +1,8 @@
 """One rank of a job: ``python -m lepton_jupyter.jobs.worker <job_dir>``.
 
-Started by the elastic agent in a fresh interpreter (RANK, LOCAL_RANK, WORLD_SIZE,
-MASTER_ADDR/PORT are set by it). Sends its output to ``logs/rank-N.log``, sets up the
+Started by the elastic agent (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT are set by
+it): forked from the local agent (:func:`forked_rank`), or a fresh interpreter per rank
+under torchrun on a Slurm node. Sends its output to ``logs/rank-N.log``, sets up the
 process group (function targets), runs the target, and leaves rank 0's return value or
 this rank's traceback in the job folder. A rank that raises exits at once so the agent
 tears the others down within its monitor interval instead of waiting on a collective.
@@ -17,8 +18,10 @@ import traceback
 from typing import Any
 
 from . import devices
-from .folder import JobFolder
+from .folder import JobFolder, set_process_title
 from .reaping import die_with_parent
+
+MODULE = "lepton_jupyter.jobs.worker"
 
 
 def _redirect_output(folder: JobFolder, rank: int) -> None:
@@ -149,6 +152,24 @@ def _write_result(folder: JobFolder, value: Any) -> None:
     buffer = io.BytesIO()
     CpuPickler(buffer).dump(value)
     folder.write_atomic(folder.result, buffer.getvalue())
+
+
+def forked_rank(job_dir: str) -> int:
+    """A rank the local agent forked from itself: it gets what a fresh ``python -u -m
+    lepton_jupyter.jobs.worker <job_dir>`` would have had, the command line (which cancel
+    and the sweep look for), unbuffered output, and the job's thread count (OpenMP read
+    the agent's at import)."""
+    set_process_title(f"{sys.executable} -u -m {MODULE} {job_dir}")
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), write_through=True, errors="backslashreplace"
+    )
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    return main(job_dir)
 
 
 def main(job_dir: str) -> int:

@@ -19,9 +19,11 @@ __all__ = [
     "load_state_dict",
     "models",
     "publish",
+    "revoke",
     "rollback",
     "set_alias",
     "versions",
+    "yank",
 ]
 
 _MODULES = {"ModelVersion": ".schema"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ from .schema import (
     ModelSummary,
     ModelVersion,
 )
+
+
+class YankedVersionWarning(UserWarning):
+    """A version loaded by its number (or a rerun's pin) was yanked: the reason says why."""
 
 
 def _notebook() -> str | None:
@@ -77,26 +82,29 @@ def publish(
     params: dict[str, Any] | None = None,
     description: str | None = None,
     alias: str | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Store ``obj`` (an ``nn.Module``'s state_dict, a file or a folder) as the next version.
 
     Lineage (datasets, parent models, jobs, notebook, git commit) is taken from this
-    process's run ledger; ``alias`` (e.g. ``"staging"``) is moved to the new version in the
-    same transaction.
+    process's run ledger, with ``lineage``'s keys over it (a federation names its
+    organisations as parents); ``alias`` (e.g. ``"staging"``) is moved to the new version
+    in the same transaction.
 
     In a dry-run rerun nothing is stored: the files are hashed, the digest this publish
     would have made is recorded (the rerun's diff compares it with the original run's),
     and the version the original run published is returned in its place.
     """
+    recorded = {**capture_lineage(), **(lineage or {})}
     if pins.dry_run():
-        return _publish_dry_run(name, obj, metrics, params, description, alias)
+        return _publish_dry_run(name, obj, metrics, params, description, alias, recorded)
     version = get_client().publish(
         name,
         obj,
         description=description or "",
         metrics=metrics,
         params=params,
-        lineage=capture_lineage(),
+        lineage=recorded,
         alias=alias,
     )
     pins.record(
@@ -124,6 +132,7 @@ def _publish_dry_run(
     params: dict[str, Any] | None,
     description: str | None,
     alias: str | None,
+    lineage: dict[str, Any],
 ) -> ModelVersion:
     from .service import manifest_digest
 
@@ -151,7 +160,7 @@ def _publish_dry_run(
         description=description or "",
         metrics=metrics or {},
         params=params or {},
-        lineage=capture_lineage(),
+        lineage=lineage,
         created_by=client.principal.user,
         created_at=datetime.now(timezone.utc),
         aliases=[alias] if alias else [],
@@ -215,6 +224,12 @@ def resolve(ref: str) -> ModelVersion:
                 f"This rerun pins {ref!r} to {pinned_ref} with content "
                 f"{pin['digest']}, but the registry now has {version.digest}."
             )
+    if version.yanked is not None:
+        warnings.warn(
+            f"{version.ref} was yanked by {version.yanked.by}: {version.yanked.reason}",
+            YankedVersionWarning,
+            stacklevel=2,
+        )
     pins.record("model", ref, name=version.name, version=version.version, digest=version.digest)
     return _alias_view([version])[0]
 
@@ -257,11 +272,18 @@ def models(namespace: str | None = None) -> list[ModelSummary]:
 
 
 def versions(
-    name: str, *, limit: int | None = None, before: int | None = None
+    name: str,
+    *,
+    limit: int | None = None,
+    before: int | None = None,
+    include_yanked: bool = False,
 ) -> list[ModelVersion]:
-    """Versions of ``name``, oldest first (with ``limit``: the newest ``limit`` numbered
-    below ``before``, one page); in a rerun, with the aliases the original run resolved."""
-    return _alias_view(get_client().versions(name, limit=limit, before=before))
+    """Versions of ``name``, oldest first, yanked ones only if asked (each then says why);
+    with ``limit``: the newest ``limit`` numbered below ``before``, one page. In a rerun,
+    with the aliases the original run resolved."""
+    client = get_client()
+    found = client.versions(name, limit=limit, before=before, include_yanked=include_yanked)
+    return _alias_view(found)
 
 
 def set_alias(
@@ -377,3 +399,50 @@ def grant(
         applied=not pins.dry_run(),
     )
     return info
+
+
+def revoke(namespace: str, user: str | None = None, group: str | None = None) -> GrantInfo:
+    """Take back the role a user or a group holds on a namespace (admins); the grant removed.
+
+    In a dry-run rerun the revocation is recorded in the run ledger, not made.
+    """
+    if pins.dry_run():
+        held = {(g.user, g.group): g for g in get_client().namespace(namespace).grants}
+        info = held.get((user, group))
+        if info is None:
+            who = f"the user {user!r}" if user else f"the group {group!r}"
+            raise NotFound(f"Namespace {namespace!r} has no grant for {who}.")
+    else:
+        info = get_client().revoke(namespace, user=user, group=group)
+    pins.record(
+        "revoke",
+        f"{namespace}:{user or ''}:{group or ''}",
+        namespace=namespace,
+        user=user,
+        group=group,
+        applied=not pins.dry_run(),
+    )
+    return info
+
+
+def yank(name: str, version: int, reason: str) -> ModelVersion:
+    """Withdraw a bad version (maintainers): listings, the latest and aliases skip it and no
+    alias can be moved onto it; ``name:version`` and a rerun's pins still load it, with
+    ``reason`` shown. A yanked version keeps its number and its bytes.
+
+    In a dry-run rerun the yank is recorded in the run ledger, not made.
+    """
+    client = get_client()
+    if pins.dry_run():
+        found = client.resolve(f"{name}:{int(version)}")
+    else:
+        found = client.yank(name, version, reason)
+    pins.record(
+        "yank",
+        found.ref,
+        name=found.name,
+        version=found.version,
+        reason=reason,
+        applied=not pins.dry_run(),
+    )
+    return found

@@ -36,8 +36,8 @@ def _print(value: Any, as_json: bool) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import new_token, read_tokens, serve
-    from .service import Principal
+    from ..handlers.registry_server import new_token, read_tokens, serve
+    from .identity import Principal
 
     settings = load_settings(
         registry_db_url=args.db,
@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         promotion_gates=_gates(args.promotion_gates),
     )
     if args.hub or os.environ.get("JUPYTERHUB_SERVICE_NAME"):
-        from .hub import serve_hub
+        from ..handlers.registry_hub import serve_hub
         from .policy import TeamPolicy
 
         policy = TeamPolicy.of(args.admin, args.admin_group, args.team_role)
@@ -77,11 +77,12 @@ def _gates(text: str) -> dict[str, Any] | None:
 
 
 def _fsck(args: argparse.Namespace) -> int:
-    from .client import DirectClient, current_principal
+    from .service import open_service
 
     settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
-    client = DirectClient(settings, current_principal())
-    report = client.service.fsck(verify=not args.quick, gc=args.gc, grace_seconds=args.grace)
+    report = open_service(settings).fsck(
+        verify=not args.quick, gc=args.gc, grace_seconds=args.grace
+    )
     _print(report, args.json)
     problems = report.missing or report.mismatches
     if not args.gc and (report.orphans or report.stale_uploads):
@@ -189,7 +190,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         call=lambda a: _api("models")(a.namespace),
     )
     verb(
-        "versions", "list a model's versions", ("name", {}), call=lambda a: _api("versions")(a.name)
+        "versions",
+        "list a model's versions",
+        ("name", {}),
+        ("--yanked", {"action": "store_true", "help": "list yanked versions too"}),
+        call=lambda a: _api("versions")(a.name, include_yanked=a.yanked),
     )
     verb(
         "publish",
@@ -247,12 +252,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("--group", {}),
         call=lambda a: _grant(a),
     )
+    verb(
+        "revoke",
+        "take back the role a user or group holds on a namespace",
+        ("namespace", {}),
+        ("--user", {}),
+        ("--group", {}),
+        call=lambda a: _revoke(a),
+    )
+    verb(
+        "yank",
+        "withdraw a version: hidden from listings and aliases, still loadable by number",
+        ("name", {}),
+        ("version", {"type": int}),
+        ("--reason", {"required": True, "help": "why (shown to whoever still loads it)"}),
+        call=lambda a: _api("yank")(a.name, a.version, a.reason),
+    )
+
+
+def _one_subject(args: argparse.Namespace) -> None:
+    if bool(args.user) == bool(args.group):
+        raise Invalid("Give exactly one of --user or --group.")
 
 
 def _grant(args: argparse.Namespace) -> Any:
-    if bool(args.user) == bool(args.group):
-        raise Invalid("Give exactly one of --user or --group.")
+    _one_subject(args)
     return _api("grant")(args.namespace, args.role, user=args.user, group=args.group)
+
+
+def _revoke(args: argparse.Namespace) -> Any:
+    _one_subject(args)
+    return _api("revoke")(args.namespace, user=args.user, group=args.group)
 
 
 API_VERBS = (
@@ -265,6 +295,8 @@ API_VERBS = (
     "history",
     "lineage",
     "grant",
+    "revoke",
+    "yank",
 )
 
 

@@ -1,14 +1,17 @@
-"""One registry client, three ways to reach the service.
+"""One registry client for one principal, over the service in this process or over REST.
 
-* :class:`DirectClient` opens the store itself (no server configured: a laptop, a papermill
-  batch run, a kernel of a single-user Jupyter server);
-* :class:`HttpClient` speaks REST to ``/lepton/api/registry`` of either a Jupyter server
-  running lepton or the standalone ``lepton registry serve``; ``LEPTON_REGISTRY_URL``
-  (or ``c.LeptonApp.registry_url``) selects it, ``LEPTON_REGISTRY_TOKEN`` authenticates.
+* :class:`DirectClient` holds the :class:`~lepton_jupyter.registry.service.RegistryService`
+  itself, on the configured store (no server configured: a laptop, a papermill batch run,
+  a kernel of a single-user Jupyter server);
+* :class:`HttpClient` holds a :class:`~lepton_jupyter.registry.remote.RemoteRegistry`, the
+  same methods over REST to ``/lepton/api/registry`` of a Jupyter server running lepton or
+  ``lepton registry serve``; ``LEPTON_REGISTRY_URL`` (or ``c.LeptonApp.registry_url``)
+  selects it, ``LEPTON_REGISTRY_TOKEN`` authenticates.
 
-Both store files the same way (hash while storing, skip files whose stat is known) and
-place loaded versions the same way: a folder per version in the local cache, whose files
-are hard links to verified blobs, so a second load costs a directory lookup.
+Every call is written once, in :class:`RegistryClient`; the two differ only in how file
+bytes travel. Both place loaded versions the same way: a folder per version in the local
+cache, whose files are hard links to verified blobs, so a second load costs a directory
+lookup.
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..compare.schema import Comparison, ComparisonRequest
 from ..compare.service import CompareService
-from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound
+from ..errors import Invalid, NotFound
 from ..settings import Settings, load_settings
-from .blobs import CHUNK, StatCache, hash_file, link_or_copy, new_hasher, parse_address
-from .identity import Principal, current_principal, service_auth
+from .blobs import StatCache, hash_file, link_or_copy, parse_address
+from .identity import Principal, current_principal
+from .remote import RemoteCompare, RemoteRegistry, Rest
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -45,7 +48,7 @@ from .schema import (
     PublishRequest,
     Role,
 )
-from .service import open_service, parse_name
+from .service import RegistryService, open_service
 
 STATE_DICT_FILE = "model.pt"
 
@@ -92,15 +95,17 @@ def stage(obj: Any) -> Staged:
 
 
 class RegistryClient(ABC):
-    """The registry as the public API sees it, for one principal."""
+    """The registry as the public API sees it: the service's calls as one principal."""
+
+    service: RegistryService | RemoteRegistry
+    compare: CompareService | RemoteCompare
 
     def __init__(self, settings: Settings, principal: Principal) -> None:
         self.settings = settings
         self.principal = principal
         self.cache_root = settings.state_dir / "registry-cache"
-        self.stat_cache = StatCache(self.cache_root / "stat.db")
 
-    # storage of files: each transport supplies these
+    # how file bytes travel: each transport supplies these
 
     @abstractmethod
     def _store_files(self, staged: Staged) -> list[FileEntry]:
@@ -110,32 +115,34 @@ class RegistryClient(ABC):
     def _blob_path(self, version: ModelVersion, file: FileEntry) -> Path:
         """A verified local file with ``file``'s content (a blob, or a cached download)."""
 
-    # service calls: each transport supplies these
+    # the service's calls, as this principal
 
-    @abstractmethod
-    def check_publish(self, name: str, alias: str | None) -> None: ...
+    def check_publish(self, name: str, alias: str | None) -> None:
+        self.service.check_publish(self.principal, name, alias)
 
-    @abstractmethod
-    def _publish(self, name: str, request: PublishRequest) -> ModelVersion: ...
+    def resolve(self, ref: str) -> ModelVersion:
+        return self.service.resolve(self.principal, ref)
 
-    @abstractmethod
-    def resolve(self, ref: str) -> ModelVersion: ...
+    def alias(self, name: str, alias: str) -> AliasInfo:
+        return self.service.alias(self.principal, name, alias)
 
-    @abstractmethod
-    def alias(self, name: str, alias: str) -> AliasInfo: ...
+    def aliases(self, name: str) -> list[AliasInfo]:
+        return self.service.aliases(self.principal, name)
 
-    @abstractmethod
-    def aliases(self, name: str) -> list[AliasInfo]: ...
-
-    @abstractmethod
     def versions(
-        self, name: str, limit: int | None = None, before: int | None = None
-    ) -> list[ModelVersion]: ...
+        self,
+        name: str,
+        limit: int | None = None,
+        before: int | None = None,
+        include_yanked: bool = False,
+    ) -> list[ModelVersion]:
+        return self.service.versions(
+            self.principal, name, limit=limit, before=before, include_yanked=include_yanked
+        )
 
-    @abstractmethod
-    def models(self, namespace: str | None = None) -> list[ModelSummary]: ...
+    def models(self, namespace: str | None = None) -> list[ModelSummary]:
+        return self.service.models(self.principal, namespace)
 
-    @abstractmethod
     def set_alias(
         self,
         name: str,
@@ -144,38 +151,49 @@ class RegistryClient(ABC):
         *,
         comparison: int | None = None,
         override: str | None = None,
-    ) -> AliasInfo: ...
+    ) -> AliasInfo:
+        return self.service.set_alias(
+            self.principal, name, alias, version, comparison=comparison, override=override
+        )
 
-    @abstractmethod
-    def rollback(self, name: str, alias: str) -> AliasInfo: ...
+    def rollback(self, name: str, alias: str) -> AliasInfo:
+        return self.service.rollback(self.principal, name, alias)
 
-    @abstractmethod
-    def history(self, name: str, alias: str) -> list[AliasEvent]: ...
+    def history(self, name: str, alias: str) -> list[AliasEvent]:
+        return self.service.history(self.principal, name, alias)
 
-    @abstractmethod
-    def lineage(self, ref: str) -> Lineage: ...
+    def lineage(self, ref: str) -> Lineage:
+        return self.service.lineage(self.principal, ref)
 
-    @abstractmethod
     def grant(
         self, namespace: str, role: Role, user: str | None = None, group: str | None = None
-    ) -> GrantInfo: ...
+    ) -> GrantInfo:
+        return self.service.grant(self.principal, namespace, role, user=user, group=group)
 
-    @abstractmethod
-    def namespace(self, name: str) -> NamespaceInfo: ...
+    def revoke(
+        self, namespace: str, user: str | None = None, group: str | None = None
+    ) -> GrantInfo:
+        return self.service.revoke(self.principal, namespace, user=user, group=group)
 
-    @abstractmethod
-    def record_load(self, version: ModelVersion, request: LoadRequest) -> None: ...
+    def yank(self, name: str, version: int, reason: str) -> ModelVersion:
+        return self.service.yank(self.principal, name, version, reason)
 
-    @abstractmethod
-    def record_comparison(self, request: ComparisonRequest) -> Comparison: ...
+    def namespace(self, name: str) -> NamespaceInfo:
+        return self.service.namespace(self.principal, name)
 
-    @abstractmethod
-    def comparison(self, comparison_id: int) -> Comparison: ...
+    def record_load(self, version: ModelVersion, request: LoadRequest) -> None:
+        self.service.record_load(self.principal, version.name, version.version, request)
 
-    @abstractmethod
+    def record_comparison(self, request: ComparisonRequest) -> Comparison:
+        return self.compare.record(self.principal, request)
+
+    def comparison(self, comparison_id: int) -> Comparison:
+        return self.compare.get(self.principal, comparison_id)
+
     def comparisons(
         self, *, ref: str | None = None, name: str | None = None, limit: int = 50
-    ) -> list[Comparison]: ...
+    ) -> list[Comparison]:
+        return self.compare.list(self.principal, ref=ref, name=name, limit=limit)
 
     # shared behaviour
 
@@ -204,7 +222,7 @@ class RegistryClient(ABC):
             lineage=lineage or {},
             alias=alias,
         )
-        return self._publish(name, request)
+        return self.service.publish(self.principal, name, request)
 
     def would_publish(self, obj: Any) -> tuple[Staged, list[FileEntry]]:
         """What ``publish(obj)`` would store, hashed here; nothing is stored (a dry run)."""
@@ -241,6 +259,11 @@ class RegistryClient(ABC):
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return folder / version.entry if version.entry else folder
+
+    def _cached_blob(self, file: FileEntry) -> Path:
+        """Where a fetched copy of ``file``'s blob is kept in the local cache."""
+        algorithm, hexdigest = parse_address(file.digest)
+        return self.cache_root / "blobs" / algorithm / hexdigest
 
     def _staged_to_local_files(self, staged: Staged) -> tuple[list[tuple[str, Path]], Path | None]:
         """The staged files as local paths (a state_dict is saved to a temp file first)."""
@@ -284,114 +307,26 @@ class DirectClient(RegistryClient):
     def _blob_path(self, version: ModelVersion, file: FileEntry) -> Path:
         if self.blobs.is_local:
             return self.blobs.verified_local_path(file.digest)
-        algorithm, hexdigest = parse_address(file.digest)
-        cached = self.cache_root / "blobs" / algorithm / hexdigest
+        cached = self._cached_blob(file)
         if not cached.exists():
             self.blobs.fetch(file.digest, cached)
         return cached
-
-    def check_publish(self, name: str, alias: str | None) -> None:
-        self.service.check_publish(self.principal, name, alias)
-
-    def _publish(self, name: str, request: PublishRequest) -> ModelVersion:
-        return self.service.publish(self.principal, name, request)
-
-    def resolve(self, ref: str) -> ModelVersion:
-        return self.service.resolve(self.principal, ref)
-
-    def alias(self, name: str, alias: str) -> AliasInfo:
-        return self.service.alias(self.principal, name, alias)
-
-    def aliases(self, name: str) -> list[AliasInfo]:
-        return self.service.aliases(self.principal, name)
-
-    def versions(
-        self, name: str, limit: int | None = None, before: int | None = None
-    ) -> list[ModelVersion]:
-        return self.service.versions(self.principal, name, limit=limit, before=before)
-
-    def models(self, namespace: str | None = None) -> list[ModelSummary]:
-        return self.service.models(self.principal, namespace)
-
-    def set_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int,
-        *,
-        comparison: int | None = None,
-        override: str | None = None,
-    ) -> AliasInfo:
-        return self.service.set_alias(
-            self.principal, name, alias, version, comparison=comparison, override=override
-        )
-
-    def rollback(self, name: str, alias: str) -> AliasInfo:
-        return self.service.rollback(self.principal, name, alias)
-
-    def history(self, name: str, alias: str) -> list[AliasEvent]:
-        return self.service.history(self.principal, name, alias)
-
-    def lineage(self, ref: str) -> Lineage:
-        return self.service.lineage(self.principal, ref)
-
-    def grant(
-        self, namespace: str, role: Role, user: str | None = None, group: str | None = None
-    ) -> GrantInfo:
-        return self.service.grant(self.principal, namespace, role, user=user, group=group)
-
-    def namespace(self, name: str) -> NamespaceInfo:
-        return self.service.namespace(self.principal, name)
-
-    def record_load(self, version: ModelVersion, request: LoadRequest) -> None:
-        self.service.record_load(self.principal, version.name, version.version, request)
-
-    def record_comparison(self, request: ComparisonRequest) -> Comparison:
-        return self.compare.record(self.principal, request)
-
-    def comparison(self, comparison_id: int) -> Comparison:
-        return self.compare.get(self.principal, comparison_id)
-
-    def comparisons(
-        self, *, ref: str | None = None, name: str | None = None, limit: int = 50
-    ) -> list[Comparison]:
-        return self.compare.list(self.principal, ref=ref, name=name, limit=limit)
-
-
-_ERRORS: dict[int, type[LeptonError]] = {400: Invalid, 403: Forbidden, 404: NotFound, 409: Conflict}
 
 
 class HttpClient(RegistryClient):
     """REST to a Jupyter server running lepton, or to ``lepton registry serve``."""
 
+    service: RemoteRegistry
+
     def __init__(self, settings: Settings, principal: Principal) -> None:
-        import requests
-
         super().__init__(settings, principal)
-        self.base = settings.registry_url.rstrip("/") + "/lepton/api/registry"
-        self.http = requests.Session()
-        self.http.headers.update(service_auth(settings))
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        import requests
-
-        try:
-            response = self.http.request(method, self.base + path, timeout=600, **kwargs)
-        except requests.ConnectionError as e:
-            raise LeptonError(f"Cannot reach the registry at {self.base}: {e}") from e
-        if response.status_code >= 400:
-            try:
-                message = response.json()["message"]
-            except (ValueError, KeyError):
-                message = response.text[:300] or response.reason
-            raise _ERRORS.get(response.status_code, LeptonError)(message)
-        return response.json() if response.content else None
-
-    def _model_path(self, name: str) -> str:
-        namespace, model = parse_name(name, self.principal)
-        return f"/models/{namespace}/{model}"
+        rest = Rest(settings)
+        self.service = RemoteRegistry(rest)
+        self.compare = RemoteCompare(rest)
+        self.stat_cache = StatCache(self.cache_root / "stat.db")
 
     def _store_files(self, staged: Staged) -> list[FileEntry]:
+        """Hash here (skipping files whose stat is known), upload only what is missing."""
         files, temp = self._staged_to_local_files(staged)
         try:
             entries = []
@@ -401,14 +336,11 @@ class HttpClient(RegistryClient):
                 self.stat_cache.put(st, address)
                 entries.append((FileEntry(path=path, digest=address, size=st.st_size), source))
             missing = set(
-                self._call(
-                    "POST", "/blobs/missing", json={"addresses": [e.digest for e, _ in entries]}
-                )["missing"]
+                self.service.missing_blobs(self.principal, [e.digest for e, _ in entries])
             )
             for entry, source in entries:
                 if entry.digest in missing:
-                    with source.open("rb") as f:
-                        self._call("PUT", f"/blobs/{entry.digest}", data=f)
+                    self.service.upload(self.principal, entry.digest, source)
                     missing.discard(entry.digest)
             return [e for e, _ in entries]
         finally:
@@ -416,132 +348,10 @@ class HttpClient(RegistryClient):
                 temp.unlink(missing_ok=True)
 
     def _blob_path(self, version: ModelVersion, file: FileEntry) -> Path:
-        algorithm, hexdigest = parse_address(file.digest)
-        cached = self.cache_root / "blobs" / algorithm / hexdigest
-        if cached.exists():
-            return cached
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{hexdigest}.{uuid.uuid4().hex}.part")
-        hasher = new_hasher(algorithm)
-        url = (
-            f"{self.base}{self._model_path(version.name)}/versions/{version.version}"
-            f"/files/{quote(file.path)}"
-        )
-        try:
-            with self.http.get(url, stream=True, timeout=600) as response:
-                if response.status_code >= 400:
-                    raise _ERRORS.get(response.status_code, LeptonError)(response.text[:300])
-                with tmp.open("wb") as out:
-                    for chunk in response.iter_content(CHUNK):
-                        hasher.update(chunk)
-                        out.write(chunk)
-            actual = f"{algorithm}:{hasher.hexdigest()}"
-            if actual != file.digest:
-                raise Conflict(
-                    f"Downloaded {file.path} of {version.ref} hashes to {actual}, "
-                    f"not {file.digest}; the registry's copy is corrupt."
-                )
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, cached)
-        finally:
-            tmp.unlink(missing_ok=True)
+        cached = self._cached_blob(file)
+        if not cached.exists():
+            self.service.download(self.principal, version, file, cached)
         return cached
-
-    def check_publish(self, name: str, alias: str | None) -> None:
-        namespace, _ = parse_name(name, self.principal)
-        info = NamespaceInfo.model_validate(self._call("GET", f"/namespaces/{namespace}"))
-        ranks = ("reader", "writer", "maintainer", "admin")
-        if info.exists:
-            rank = ranks.index(info.role) if info.role else -1
-            if rank < ranks.index("writer"):
-                you = f"you are {info.role}" if info.role else "you have no role there"
-                raise Forbidden(f"publishing to '{namespace}' needs the writer role; {you}.")
-
-    def _publish(self, name: str, request: PublishRequest) -> ModelVersion:
-        data = self._call(
-            "POST", f"{self._model_path(name)}/versions", json=request.model_dump(mode="json")
-        )
-        return ModelVersion.model_validate(data)
-
-    def resolve(self, ref: str) -> ModelVersion:
-        return ModelVersion.model_validate(self._call("GET", "/resolve", params={"ref": ref}))
-
-    def alias(self, name: str, alias: str) -> AliasInfo:
-        data = self._call("GET", f"{self._model_path(name)}/aliases/{alias}")
-        return AliasInfo.model_validate(data)
-
-    def aliases(self, name: str) -> list[AliasInfo]:
-        data = self._call("GET", f"{self._model_path(name)}/aliases")
-        return [AliasInfo.model_validate(x) for x in data]
-
-    def versions(
-        self, name: str, limit: int | None = None, before: int | None = None
-    ) -> list[ModelVersion]:
-        page = {k: v for k, v in (("limit", limit), ("before", before)) if v is not None}
-        data = self._call("GET", f"{self._model_path(name)}/versions", params=page)
-        return [ModelVersion.model_validate(x) for x in data]
-
-    def models(self, namespace: str | None = None) -> list[ModelSummary]:
-        params = {"namespace": namespace} if namespace else {}
-        return [ModelSummary.model_validate(x) for x in self._call("GET", "/models", params=params)]
-
-    def set_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int,
-        *,
-        comparison: int | None = None,
-        override: str | None = None,
-    ) -> AliasInfo:
-        body = {"version": version, "comparison": comparison, "override": override}
-        data = self._call("PUT", f"{self._model_path(name)}/aliases/{alias}", json=body)
-        return AliasInfo.model_validate(data)
-
-    def rollback(self, name: str, alias: str) -> AliasInfo:
-        data = self._call("POST", f"{self._model_path(name)}/aliases/{alias}/rollback")
-        return AliasInfo.model_validate(data)
-
-    def history(self, name: str, alias: str) -> list[AliasEvent]:
-        data = self._call("GET", f"{self._model_path(name)}/aliases/{alias}/history")
-        return [AliasEvent.model_validate(x) for x in data]
-
-    def lineage(self, ref: str) -> Lineage:
-        return Lineage.model_validate(self._call("GET", "/lineage", params={"ref": ref}))
-
-    def grant(
-        self, namespace: str, role: Role, user: str | None = None, group: str | None = None
-    ) -> GrantInfo:
-        data = self._call(
-            "POST",
-            f"/namespaces/{namespace}/grants",
-            json={"role": role, "user": user, "group": group},
-        )
-        return GrantInfo.model_validate(data)
-
-    def namespace(self, name: str) -> NamespaceInfo:
-        return NamespaceInfo.model_validate(self._call("GET", f"/namespaces/{name}"))
-
-    def record_load(self, version: ModelVersion, request: LoadRequest) -> None:
-        self._call(
-            "POST",
-            f"{self._model_path(version.name)}/versions/{version.version}/loads",
-            json=request.model_dump(),
-        )
-
-    def record_comparison(self, request: ComparisonRequest) -> Comparison:
-        data = self._call("POST", "/comparisons", json=request.model_dump(mode="json"))
-        return Comparison.model_validate(data)
-
-    def comparison(self, comparison_id: int) -> Comparison:
-        return Comparison.model_validate(self._call("GET", f"/comparisons/{int(comparison_id)}"))
-
-    def comparisons(
-        self, *, ref: str | None = None, name: str | None = None, limit: int = 50
-    ) -> list[Comparison]:
-        params = {k: v for k, v in (("ref", ref), ("name", name)) if v is not None}
-        data = self._call("GET", "/comparisons", params={**params, "limit": limit})
-        return [Comparison.model_validate(x) for x in data]
 
 
 _clients: dict[tuple[Any, ...], RegistryClient] = {}

@@ -30,10 +30,13 @@ from .schema import (
     ModelVersion,
     NamespaceInfo,
     NamespaceQuery,
+    PublishCheck,
+    PublishCheckQuery,
     PublishRequest,
     RefQuery,
     SetAliasRequest,
     VersionsQuery,
+    YankRequest,
 )
 
 MODEL = "/registry/models/{namespace}/{model}"
@@ -55,9 +58,17 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             "Lineage of a version and the runs that loaded it", Lineage, query=RefQuery
         )
     },
+    "/registry/publish-check": {
+        "get": Operation(
+            "Whether a publish (and its alias) would be accepted: its error if not",
+            PublishCheck,
+            query=PublishCheckQuery,
+        )
+    },
     f"{MODEL}/versions": {
         "get": Operation(
-            "Versions of a model, oldest first (a page: the newest limit below before)",
+            "Versions of a model, oldest first (a page: the newest limit below before; "
+            "yanked ones only if asked)",
             list[ModelVersion],
             query=VersionsQuery,
         ),
@@ -72,6 +83,14 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     f"{MODEL}/versions/{{version}}/loads": {
         "post": Operation(
             "Record that a run loaded this version", dict, body=LoadRequest, status=201
+        )
+    },
+    f"{MODEL}/versions/{{version}}/yank": {
+        "post": Operation(
+            "Withdraw a version (maintainer): hidden from listings and aliases, still "
+            "loadable by its number, with the reason",
+            ModelVersion,
+            body=YankRequest,
         )
     },
     f"{MODEL}/versions/{{version}}/files/{{path}}": {
@@ -105,6 +124,9 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "post": Operation(
             "Grant a user or a group a role (admin)", GrantInfo, body=GrantRequest, status=201
         ),
+    },
+    "/registry/namespaces/{namespace}/grants/{subject_kind}/{subject}": {
+        "delete": Operation("Revoke the grant of a user or a group (admin)", GrantInfo)
     },
     "/registry/blobs/missing": {
         "post": Operation(

@@ -75,7 +75,7 @@ class TeamPolicy(NamespacePolicy):
             return []
         yours = ", ".join(sorted({user, *groups}))
         raise Forbidden(
-            f"Namespace '{namespace}' does not exist, and on this hub only members of the hub "
-            f"group '{namespace}', the user '{namespace}' or a registry admin may create it "
-            f"(you can create: {yours})."
+            f"Namespace '{namespace}' does not exist or you have no role there, and on this "
+            f"hub only members of the hub group '{namespace}', the user '{namespace}' or a "
+            f"registry admin may create it (you can create: {yours})."
         )

@@ -46,6 +46,15 @@ class FileEntry(BaseModel):
     size: int = Field(ge=0, lt=2**63)
 
 
+class YankInfo(BaseModel):
+    """Why a version was withdrawn: listings and aliases skip it, exact references and a
+    rerun's pins still load it (with this shown)."""
+
+    reason: str
+    by: str
+    at: UtcDatetime
+
+
 class ModelVersion(BaseModel):
     """One immutable version; ``ref`` (``ns/model:N``) names it for ever."""
 
@@ -63,6 +72,7 @@ class ModelVersion(BaseModel):
     created_at: UtcDatetime
     aliases: list[str] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
+    yanked: YankInfo | None = Field(default=None, description="Set once the version is yanked.")
 
     @property
     def ref(self) -> str:
@@ -108,9 +118,10 @@ class GrantInfo(BaseModel):
 
 
 class NamespaceInfo(BaseModel):
+    """A namespace the caller has a role in (to anyone else it does not exist: a 404)."""
+
     name: str
-    exists: bool
-    role: Role | None = Field(description="The caller's role here (None: no access).")
+    role: Role = Field(description="The caller's role here.")
     grants: list[GrantInfo]
 
 
@@ -205,6 +216,12 @@ class GrantRequest(BaseModel):
     group: str | None = None
 
 
+class YankRequest(BaseModel):
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why: shown to whoever still loads it."
+    )
+
+
 class LoadRequest(BaseModel):
     notebook: str = ""
     job: str = ""
@@ -230,6 +247,19 @@ class VersionsQuery(BaseModel):
     before: int | None = Field(
         default=None, ge=1, le=MAX_VERSION, description="Only versions numbered below this."
     )
+    include_yanked: bool = Field(default=False, description="List yanked versions too.")
+
+
+class PublishCheckQuery(BaseModel):
+    name: str = Field(description="The model: 'ns/model'.")
+    alias: str | None = Field(default=None, description="An alias the publish would set.")
+
+
+class PublishCheck(BaseModel):
+    """``GET /registry/publish-check``: this publish would be accepted (else its error)."""
+
+    name: str
+    alias: str | None
 
 
 class NamespaceQuery(BaseModel):

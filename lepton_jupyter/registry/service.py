@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
-from ..errors import Conflict, Forbidden, Invalid, NotFound, did_you_mean
+from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound, did_you_mean
 from ..settings import Settings
 from .blobs import BlobStore, BlobWriter, StatCache, parse_address
 from .identity import Principal
@@ -238,6 +238,8 @@ class RegistryService:
         doing: str,
     ) -> str:
         role = self._role(tx, principal, ns)
+        if role is None:  # a write that would found the namespace were it missing
+            raise self._unseen(tx, principal, ns.name, founding=True)
         refusal = lacks_role(role, needed, doing, ns.name)
         if refusal is not None:
             raise refusal
@@ -250,13 +252,30 @@ class RegistryService:
 
     # lookups: each raises NotFound naming what is missing and what there is
 
-    def _namespace(self, tx: RegistryTransaction, principal: Principal, name: str) -> NamespaceRow:
+    def _unseen(
+        self, tx: RegistryTransaction, principal: Principal, name: str, founding: bool = False
+    ) -> LeptonError:
+        """The one answer about a namespace the caller has no role in, whether it exists or
+        not: names are not public. Where the write would found a missing namespace, the
+        policy is asked first, as it would be then (its refusal reads the same for both)."""
+        if founding:
+            self.policy.founding(principal.user, principal.groups, name)
+        # Suggest only namespaces the caller has a role in.
+        known = [ns.name for ns in self._readable(tx, principal)]
+        return NotFound(
+            f"Namespace {name!r} does not exist or you have no role there."
+            f"{did_you_mean(name, known)}"
+        )
+
+    def _visible(
+        self, tx: RegistryTransaction, principal: Principal, name: str
+    ) -> tuple[NamespaceRow, str]:
+        """The namespace and the caller's role there; the uniform 404 without a role."""
         found = tx.namespace(name)
-        if found is None:
-            # Suggest only namespaces the caller has a role in: names are not public.
-            known = [ns.name for ns in self._readable(tx, principal)]
-            raise NotFound(f"Namespace {name!r} does not exist.{did_you_mean(name, known)}")
-        return found
+        role = None if found is None else self._role(tx, principal, found)
+        if found is None or role is None:
+            raise self._unseen(tx, principal, name)
+        return found, role
 
     def _model(
         self,
@@ -267,8 +286,10 @@ class RegistryService:
         needed: str = "reader",
         doing: str = "reading",
     ) -> tuple[NamespaceRow, ModelRow]:
-        ns = self._namespace(tx, principal, namespace)
-        self._require(tx, principal, ns, needed, doing)
+        ns, role = self._visible(tx, principal, namespace)
+        refusal = lacks_role(role, needed, doing, ns.name)
+        if refusal is not None:
+            raise refusal
         found = tx.model(ns.id, model)
         if found is None:
             hint = did_you_mean(model, tx.model_names(ns.id))
@@ -304,11 +325,25 @@ class RegistryService:
                 raise NotFound(
                     f"{ref.name} has no alias {ref.alias!r}.{did_you_mean(ref.alias, known)}"
                 )
+            if version.yanked is not None:
+                raise Conflict(
+                    f"Alias {ref.alias!r} of {ref.name} points at version {version.number}, "
+                    f"{_yanked(version)}. Move the alias (set_alias, or roll it back); "
+                    f"{ref.name}:{version.number} still loads by its number."
+                )
             return model, version
-        version = tx.latest_version(model.id)
+        version = tx.latest_version(model.id, include_yanked=False)
         if version is None:
-            raise NotFound(f"{ref.name} has no versions yet.")
+            raise NotFound(f"{ref.name} has no versions yet (none that is not yanked).")
         return model, version
+
+    def _movable(self, target: VersionRow, name: str, alias: str) -> VersionRow:
+        """``target`` unless it is yanked: no alias may be moved onto a yanked version."""
+        if target.yanked is not None:
+            raise Conflict(
+                f"Cannot move @{alias}: version {target.number} of {name} is {_yanked(target)}."
+            )
+        return target
 
     def _describe(self, tx: RegistryTransaction, name: str, version: VersionRow) -> ModelVersion:
         return tx.describe(name, [version])[0]
@@ -454,7 +489,7 @@ class RegistryService:
 
         def move(tx: RegistryTransaction) -> AliasInfo:
             ns, model = self._model(tx, principal, namespace, model_name, *self._alias_role(alias))
-            target = self._version(tx, model, full_name, version)
+            target = self._movable(self._version(tx, model, full_name, version), full_name, alias)
             evidence = self._gate(tx, principal, ns, model, alias, target, comparison, override)
             tx.move_alias(model.id, alias, target, "set", principal.user, evidence)
             return AliasInfo(name=full_name, alias=alias, version=version, digest=target.digest)
@@ -479,7 +514,7 @@ class RegistryService:
                     f"Alias {alias!r} of {full_name} has no earlier version to roll "
                     f"back to (it has only ever pointed at version {stack[-1]})."
                 )
-            target = self._version(tx, model, full_name, stack[-2])
+            target = self._movable(self._version(tx, model, full_name, stack[-2]), full_name, alias)
             tx.move_alias(model.id, alias, target, "rollback", principal.user, None)
             return AliasInfo(
                 name=full_name, alias=alias, version=target.number, digest=target.digest
@@ -519,6 +554,68 @@ class RegistryService:
             ns = self._ensure_namespace(tx, principal, namespace)
             self._require(tx, principal, ns, "admin", "granting roles on")
             return tx.put_grant(ns, subject_kind, subject, role, principal.user)
+
+        return self.store.writing(write)
+
+    def revoke(
+        self,
+        principal: Principal,
+        namespace: str,
+        user: str | None = None,
+        group: str | None = None,
+    ) -> GrantInfo:
+        """Take back a user's or a group's role on a namespace (admins); the grant removed.
+
+        The last admin grant stays (Conflict): someone must be able to grant again.
+        """
+        check_name(namespace, "namespace")
+        if (user is None) == (group is None):
+            raise Invalid("Revoke the role of exactly one of user=... or group=....")
+        subject_kind, subject = ("user", user) if user is not None else ("group", group)
+
+        def write(tx: RegistryTransaction) -> GrantInfo:
+            ns, role = self._visible(tx, principal, namespace)
+            refusal = lacks_role(role, "admin", "revoking roles on", ns.name)
+            if refusal is not None:
+                raise refusal
+            grants = tx.grants(ns)
+            held = [g for g in grants if (g.user, g.group) == (user, group)]
+            if not held:
+                raise NotFound(
+                    f"Namespace {namespace!r} has no grant for the {subject_kind} {subject!r}."
+                )
+            if held[0].role == "admin" and sum(g.role == "admin" for g in grants) == 1:
+                raise Conflict(
+                    f"The {subject_kind} {subject!r} holds the last admin grant on "
+                    f"{namespace!r}; grant admin to someone else first."
+                )
+            removed = tx.delete_grant(ns, subject_kind, str(subject))
+            assert removed is not None
+            return removed
+
+        return self.store.writing(write)
+
+    def yank(self, principal: Principal, name: str, version: int, reason: str) -> ModelVersion:
+        """Withdraw a version (maintainers): listings, the latest and aliases skip it and no
+        alias may be moved onto it; its number (and so a rerun's pin) still loads it, with
+        the reason shown. The row stays: versions are never renumbered or reused."""
+        namespace, model_name = parse_name(name, principal)
+        version = parse_version(version)
+        why = (reason or "").strip()
+        if not why:
+            raise Invalid("A yank needs a reason (shown to whoever still loads the version).")
+        if len(why) > 2000:
+            raise Invalid("A yank's reason is at most 2000 characters.")
+        full_name = f"{namespace}/{model_name}"
+
+        def write(tx: RegistryTransaction) -> ModelVersion:
+            _, model = self._model(
+                tx, principal, namespace, model_name, "maintainer", "yanking versions in"
+            )
+            target = self._version(tx, model, full_name, version)
+            if target.yanked is not None:
+                raise Conflict(f"{full_name}:{version} is already {_yanked(target)}.")
+            return self._describe(tx, full_name, tx.yank(target, why, principal.user))
 
         return self.store.writing(write)
 
@@ -583,7 +680,8 @@ class RegistryService:
             rows = tx.aliases(model.id)
         return [
             AliasInfo(name=f"{namespace}/{model_name}", alias=a, version=n, digest=d)
-            for a, n, d in rows
+            for a, n, d, yanked in rows
+            if not yanked
         ]
 
     def versions(
@@ -593,9 +691,11 @@ class RegistryService:
         *,
         limit: int | None = None,
         before: int | None = None,
+        include_yanked: bool = False,
     ) -> list[ModelVersion]:
-        """Versions of ``name``, oldest first; with ``limit``, one page: the newest ``limit``
-        numbered below ``before`` (the next older page: ``before`` = this page's first)."""
+        """Versions of ``name``, oldest first, yanked ones only if asked (each says why);
+        with ``limit``, one page: the newest ``limit`` numbered below ``before`` (the next
+        older page: ``before`` = this page's first)."""
         if limit is not None and not 1 <= limit <= MAX_PAGE:
             raise Invalid(f"A page holds 1 to {MAX_PAGE} versions, not {limit}.")
         if before is not None and not 1 <= before <= MAX_VERSION:
@@ -603,15 +703,14 @@ class RegistryService:
         namespace, model_name = parse_name(name, principal)
         with self.store.reading() as tx:
             _, model = self._model(tx, principal, namespace, model_name)
-            rows = tx.versions(model.id, limit, before)
+            rows = tx.versions(model.id, limit, before, include_yanked=include_yanked)
             return tx.describe(f"{namespace}/{model_name}", rows)
 
     def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:
         """Models in ``namespace``, or in every namespace the caller can read."""
         with self.store.reading() as tx:
             if namespace is not None:
-                ns = self._namespace(tx, principal, check_name(namespace, "namespace"))
-                self._require(tx, principal, ns, "reader", "reading")
+                ns, _ = self._visible(tx, principal, check_name(namespace, "namespace"))
                 spaces = [ns]
             else:
                 spaces = self._readable(tx, principal)
@@ -651,15 +750,11 @@ class RegistryService:
             )
 
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
-        """The caller's role on a namespace and, if they can read it, its grants."""
+        """The caller's role on a namespace and its grants (the uniform 404 without one)."""
         check_name(name, "namespace")
         with self.store.reading() as tx:
-            ns = tx.namespace(name)
-            if ns is None:
-                return NamespaceInfo(name=name, exists=False, role=None, grants=[])
-            role = self._role(tx, principal, ns)
-            grants = tx.grants(ns) if role else []
-            return NamespaceInfo(name=name, exists=True, role=role, grants=grants)
+            ns, role = self._visible(tx, principal, name)
+            return NamespaceInfo(name=name, role=role, grants=tx.grants(ns))
 
     def file(self, principal: Principal, name: str, version: int, path: str) -> FileEntry:
         """A version's file, for download: readers only."""
@@ -749,6 +844,12 @@ def open_service(settings: Settings, policy: NamespacePolicy | None = None) -> R
         policy,
         promotion_gates=settings.promotion_gates,
     )
+
+
+def _yanked(version: VersionRow) -> str:
+    """'yanked by alice: reason', for messages about a yanked version."""
+    assert version.yanked is not None
+    return f"yanked by {version.yanked.by}: {version.yanked.reason}"
 
 
 def _alias_stack(events: list[AliasEvent]) -> list[int]:

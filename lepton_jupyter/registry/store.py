@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -38,6 +38,7 @@ from .schema import (
     LoadRequest,
     ModelSummary,
     ModelVersion,
+    YankInfo,
 )
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class VersionRow:
     lineage: dict[str, Any]
     created_by: str
     created_at: datetime
+    yanked: YankInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,11 @@ class RegistryTransaction(Protocol):
     ) -> GrantInfo:
         """Give ``subject`` the role ``role`` (replacing the one it had)."""
 
+    def delete_grant(
+        self, namespace: NamespaceRow, subject_kind: str, subject: str
+    ) -> GrantInfo | None:
+        """Remove ``subject``'s grant; the grant it was, or None when it had none."""
+
     # models and versions
 
     def model(self, namespace_id: int, name: str, *, lock: bool = False) -> ModelRow | None:
@@ -138,21 +145,29 @@ class RegistryTransaction(Protocol):
         """A new model; an integrity error when a concurrent writer created it first."""
 
     def model_summaries(self, namespace_ids: Collection[int]) -> list[ModelSummary]:
-        """Every model with a version in these namespaces, by namespace and name, with its
-        latest version and aliases: two statements however many models there are."""
+        """Every model with a version that is not yanked in these namespaces, by namespace
+        and name, with its latest such version and the aliases pointing at such versions:
+        two statements however many models there are."""
 
     def version(self, model_id: int, number: int) -> VersionRow | None:
         """Version ``number`` of a model, or None."""
 
-    def latest_version(self, model_id: int) -> VersionRow | None:
-        """A model's highest-numbered version, or None when it has none."""
+    def latest_version(self, model_id: int, *, include_yanked: bool = True) -> VersionRow | None:
+        """A model's highest-numbered version (not yanked unless ``include_yanked``), or None."""
 
     def versions(
-        self, model_id: int, limit: int | None = None, before: int | None = None
+        self,
+        model_id: int,
+        limit: int | None = None,
+        before: int | None = None,
+        include_yanked: bool = True,
     ) -> list[VersionRow]:
-        """A model's versions, oldest first; with ``limit`` only the newest ``limit`` of
-        those numbered below ``before``: one page, read through the (model, number) index
-        whatever the model's size."""
+        """A model's versions (yanked ones unless not ``include_yanked``), oldest first;
+        with ``limit`` only the newest ``limit`` of those numbered below ``before``: one
+        page, read through the (model, number) index whatever the model's size."""
+
+    def yank(self, version: VersionRow, reason: str, by: str) -> VersionRow:
+        """Mark ``version`` yanked (by whom, now, why); the row as it is then."""
 
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         """Store version ``number`` with its files."""
@@ -177,8 +192,8 @@ class RegistryTransaction(Protocol):
     def alias_names(self, model_id: int) -> list[str]:
         """The aliases that point somewhere now."""
 
-    def aliases(self, model_id: int) -> list[tuple[str, int, str]]:
-        """(alias, version number, digest) of every alias, by alias."""
+    def aliases(self, model_id: int) -> list[tuple[str, int, str, bool]]:
+        """(alias, version number, digest, whether that version is yanked), by alias."""
 
     def move_alias(
         self,
@@ -251,6 +266,7 @@ _GRANTED_ALIAS = text("""
       JOIN aliases a ON a.model_id = m.id
       JOIN versions v ON v.id = a.version_id
      WHERE n.name = :namespace AND m.name = :model AND a.name = :alias
+       AND v.yanked_at IS NULL
 """).bindparams(bindparam("groups", expanding=True))
 
 #: How often a write transaction is tried when concurrent writers keep winning races.
@@ -406,16 +422,19 @@ class SqlTransaction:
         )
         return [_grant_info(namespace.name, g) for g in rows]
 
-    def put_grant(
-        self, namespace: NamespaceRow, subject_kind: str, subject: str, role: str, by: str
-    ) -> GrantInfo:
-        grant = self.session.scalar(
+    def _grant(self, namespace: NamespaceRow, subject_kind: str, subject: str) -> t.Grant | None:
+        return self.session.scalar(
             select(t.Grant).where(
                 t.Grant.namespace_id == namespace.id,
                 t.Grant.subject_kind == subject_kind,
                 t.Grant.subject == subject,
             )
         )
+
+    def put_grant(
+        self, namespace: NamespaceRow, subject_kind: str, subject: str, role: str, by: str
+    ) -> GrantInfo:
+        grant = self._grant(namespace, subject_kind, subject)
         if grant is None:
             grant = t.Grant(
                 namespace_id=namespace.id,
@@ -431,6 +450,17 @@ class SqlTransaction:
             grant.granted_at = t.utcnow()
         self.session.flush()
         return _grant_info(namespace.name, grant)
+
+    def delete_grant(
+        self, namespace: NamespaceRow, subject_kind: str, subject: str
+    ) -> GrantInfo | None:
+        grant = self._grant(namespace, subject_kind, subject)
+        if grant is None:
+            return None
+        removed = _grant_info(namespace.name, grant)
+        self.session.delete(grant)
+        self.session.flush()
+        return removed
 
     # models and versions
 
@@ -460,7 +490,7 @@ class SqlTransaction:
         # GROUP BY over every version would read them all.
         latest = (
             select(func.max(t.Version.number))
-            .where(t.Version.model_id == t.Model.id)
+            .where(t.Version.model_id == t.Model.id, t.Version.yanked_at.is_(None))
             .correlate(t.Model)
             .scalar_subquery()
         )
@@ -484,7 +514,7 @@ class SqlTransaction:
             select(t.Alias.model_id, t.Alias.name, t.Version.number)
             .join(t.Version, t.Alias.version_id == t.Version.id)
             .join(t.Model, t.Model.id == t.Alias.model_id)
-            .where(t.Model.namespace_id.in_(ids))
+            .where(t.Model.namespace_id.in_(ids), t.Version.yanked_at.is_(None))
         ):
             aliases.setdefault(model_id, {})[alias] = number
         return [
@@ -503,25 +533,35 @@ class SqlTransaction:
     def version(self, model_id: int, number: int) -> VersionRow | None:
         return self._version_where(t.Version.model_id == model_id, t.Version.number == number)
 
-    def latest_version(self, model_id: int) -> VersionRow | None:
-        found = self.session.scalar(
-            select(t.Version)
-            .where(t.Version.model_id == model_id)
-            .order_by(t.Version.number.desc())
-            .limit(1)
-        )
+    def latest_version(self, model_id: int, *, include_yanked: bool = True) -> VersionRow | None:
+        query = select(t.Version).where(t.Version.model_id == model_id)
+        if not include_yanked:
+            query = query.where(t.Version.yanked_at.is_(None))
+        found = self.session.scalar(query.order_by(t.Version.number.desc()).limit(1))
         return None if found is None else _version_row(found)
 
     def versions(
-        self, model_id: int, limit: int | None = None, before: int | None = None
+        self,
+        model_id: int,
+        limit: int | None = None,
+        before: int | None = None,
+        include_yanked: bool = True,
     ) -> list[VersionRow]:
         query = select(t.Version).where(t.Version.model_id == model_id)
+        if not include_yanked:
+            query = query.where(t.Version.yanked_at.is_(None))
         if before is not None:
             query = query.where(t.Version.number < before)
         if limit is None:
             return [_version_row(v) for v in self.session.scalars(query.order_by(t.Version.number))]
         page = self.session.scalars(query.order_by(t.Version.number.desc()).limit(limit))
         return [_version_row(v) for v in page][::-1]
+
+    def yank(self, version: VersionRow, reason: str, by: str) -> VersionRow:
+        row = self.session.get_one(t.Version, version.id)
+        row.yanked_at, row.yanked_by, row.yank_reason = t.utcnow(), by, reason
+        self.session.flush()
+        return _version_row(row)
 
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         version = t.Version(
@@ -567,18 +607,10 @@ class SqlTransaction:
             ModelVersion(
                 name=name,
                 version=v.number,
-                digest=v.digest,
-                kind=v.kind,
-                entry=v.entry,
-                size=v.size,
-                description=v.description,
-                metrics=v.metrics,
-                params=v.params,
-                lineage=v.lineage,
-                created_by=v.created_by,
-                created_at=v.created_at,
                 aliases=aliases[v.id],
                 files=files[v.id],
+                **{k: getattr(v, k) for k in _DESCRIBED},
+                yanked=v.yanked,
             )
             for v in versions
         ]
@@ -620,14 +652,16 @@ class SqlTransaction:
     def alias_names(self, model_id: int) -> list[str]:
         return list(self.session.scalars(select(t.Alias.name).where(t.Alias.model_id == model_id)))
 
-    def aliases(self, model_id: int) -> list[tuple[str, int, str]]:
+    def aliases(self, model_id: int) -> list[tuple[str, int, str, bool]]:
         rows = self.session.execute(
-            select(t.Alias.name, t.Version.number, t.Version.digest)
+            select(t.Alias.name, t.Version.number, t.Version.digest, t.Version.yanked_at)
             .join(t.Version, t.Alias.version_id == t.Version.id)
             .where(t.Alias.model_id == model_id)
             .order_by(t.Alias.name)
         )
-        return [(alias, number, digest) for alias, number, digest in rows]
+        return [
+            (alias, number, digest, yanked is not None) for alias, number, digest, yanked in rows
+        ]
 
     def move_alias(
         self,
@@ -715,22 +749,27 @@ class SqlTransaction:
         return None if found is None else _version_row(found)
 
 
+#: What a :class:`VersionRow` and the :class:`ModelVersion` describing it share.
+_DESCRIBED = (
+    "digest",
+    "kind",
+    "entry",
+    "size",
+    "description",
+    "metrics",
+    "params",
+    "lineage",
+    "created_by",
+    "created_at",
+)
+
+
 def _version_row(v: t.Version) -> VersionRow:
-    return VersionRow(
-        id=v.id,
-        model_id=v.model_id,
-        number=v.number,
-        digest=v.digest,
-        kind=v.kind,
-        entry=v.entry,
-        size=v.size,
-        description=v.description,
-        metrics=v.metrics,
-        params=v.params,
-        lineage=v.lineage,
-        created_by=v.created_by,
-        created_at=v.created_at,
-    )
+    row = {f.name: getattr(v, f.name) for f in fields(VersionRow) if f.name != "yanked"}
+    yanked = None
+    if v.yanked_at is not None:
+        yanked = YankInfo(reason=v.yank_reason or "", by=v.yanked_by or "", at=v.yanked_at)
+    return VersionRow(**row, yanked=yanked)
 
 
 def _grant_info(namespace: str, grant: t.Grant) -> GrantInfo:

@@ -26,10 +26,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
-    event,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..sqlite import sqlite_engine
 
 
 def utcnow() -> datetime:
@@ -78,6 +79,10 @@ class Version(Base):
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # set once by a yank (the one change a version ever sees): who, when, why
+    yanked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    yanked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    yank_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class VersionFile(Base):
@@ -162,39 +167,12 @@ def open_engines(url: str) -> tuple[Engine, Engine]:
     so they never wait behind a writer (WAL mode). PostgreSQL has one engine for both.
     """
     if url.startswith("sqlite"):
-        _ensure_sqlite_folder(url)
-        write_engine = _sqlite_engine(url, immediate=True)
-        read_engine = _sqlite_engine(url, immediate=False)
+        write_engine = sqlite_engine(url, begin="BEGIN IMMEDIATE", foreign_keys=True)
+        read_engine = sqlite_engine(url, begin="BEGIN", foreign_keys=True)
     else:
         write_engine = read_engine = create_engine(url, pool_pre_ping=True)
     upgrade(url, write_engine)
     return write_engine, read_engine
-
-
-def _ensure_sqlite_folder(url: str) -> None:
-    path = url.split("///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 _migrate_lock = threading.Lock()

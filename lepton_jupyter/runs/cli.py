@@ -22,6 +22,8 @@ def _line(m: Manifest) -> str:
         f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in m.metrics.items()
     )
     rerun = f" ({m.rerun_mode or 'apply'} rerun of {m.rerun_of})" if m.rerun_of else ""
+    if m.scheduled:
+        rerun += f" (scheduled job {m.scheduled.job_name or m.scheduled.job_id})"
     return f"{m.id}  {m.status:9}  {took:>7}  {_where(m)}{rerun}  {metrics}".rstrip()
 
 
@@ -35,6 +37,10 @@ def _list(args: argparse.Namespace) -> int:
     manifests = RunService.from_settings().list(notebook=args.notebook, limit=args.limit)
     if args.json:
         _print_json([m.model_dump(mode="json") for m in manifests])
+    elif args.quiet:
+        # Ids only, for shells: RUN=$(lepton runs list --quiet --limit 1)
+        print("\n".join(m.id for m in manifests))
+        return 0
     elif not manifests:
         print("No runs recorded yet; run a notebook with `papermill --engine lepton ...`.")
     for m in [] if args.json else manifests:
@@ -59,6 +65,17 @@ def _show(args: argparse.Namespace) -> int:
         ("exit", "" if m.exit_code is None else f"{m.exit_code} (papermill's exit status)"),
         ("error", m.error or ""),
     ]
+    if m.scheduled:
+        s = m.scheduled
+        rows += [
+            ("job", f"{s.job_id} {s.job_name}".rstrip()),
+            ("definition", s.job_definition_id or ""),
+            ("previous", s.previous_run or ""),
+        ]
+        rows += [
+            ("check", f"{'passed' if c.passed else 'FAILED'} {c.check}: {c.message}")
+            for c in s.checks
+        ]
     rows += [
         (
             f"pin {e['kind']}",
@@ -118,6 +135,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--notebook", help="Only runs of this notebook.")
     p.add_argument("--limit", type=int, default=50, help="At most this many runs (default 50).")
     p.add_argument("--json", action="store_true", help="Print manifests as JSON.")
+    p.add_argument("-q", "--quiet", action="store_true", help="Print only the run ids.")
     p.set_defaults(func=_list)
 
     p = sub.add_parser("show", help="One run's manifest.")

@@ -49,13 +49,17 @@ class PinDiff(BaseModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def label(self) -> str:
         """What a person calls it: ``datasets/points@main``, a model ref as written (the
-        ledger's key of a dataset joins url, path and rev with ``|``)."""
+        ledger's key of a dataset joins url, path and rev with ``|``; of a browse, url and
+        rev)."""
         parts = self.key.split("|")
         if self.kind == "dataset" and len(parts) == 3:
             return f"{parts[1]}@{parts[2] or 'default'}"
+        if self.kind == "browse" and len(parts) == 2:
+            return f"{parts[0]}@{parts[1]}" if parts[1] else parts[0]
         return self.key
 
     def describe(self) -> str:
@@ -412,9 +416,12 @@ def not_applied(entries: list[dict[str, Any]]) -> list[str]:
             said.append(f"publish {e['name']}:{e['version']}{alias}")
         elif e["kind"] == "alias":
             said.append(f"move {e['name']}@{e['alias']} -> {e['version']}")
-        elif e["kind"] == "grant":
+        elif e["kind"] in ("grant", "revoke"):
             who = f"user {e['user']}" if e.get("user") else f"group {e.get('group')}"
-            said.append(f"grant {e['role']} on {e['namespace']} to {who}")
+            what = f"grant {e['role']} on" if e["kind"] == "grant" else "revoke the role on"
+            said.append(f"{what} {e['namespace']} to {who}")
+        elif e["kind"] == "yank":
+            said.append(f"yank {e['name']}:{e['version']} ({e['reason']})")
     return said
 
 

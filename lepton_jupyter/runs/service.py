@@ -41,6 +41,22 @@ class RunService:
         """The manifest of ``run_id``; NotFound (with a did-you-mean) if there is none."""
         return self.store.get(run_id)
 
+    def output_html(self, run_id: str) -> str:
+        """The run's executed notebook as a static HTML page (nbconvert, no scripts): a
+        read-only view of any run's output, wherever its folder is."""
+        from nbconvert import HTMLExporter
+
+        from ..errors import NotFound
+        from .rerunner import load_output
+
+        manifest = self.store.get(run_id)
+        notebook = load_output(self.store, manifest)
+        if notebook is None:
+            raise NotFound(f"Run {run_id} wrote no output notebook.")
+        exporter = HTMLExporter(template_name="lab", exclude_input_prompt=False)
+        html, _ = exporter.from_notebook_node(notebook)
+        return html
+
     def diff(
         self,
         run_id: str,

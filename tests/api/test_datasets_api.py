@@ -7,6 +7,7 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from lepton_jupyter import pins
 from tests.fixtures.datasets import IMAGES_PATH
 
 POINTS = "datasets/points"
@@ -63,6 +64,9 @@ async def test_browse_attach_list_update_detach(jp_fetch, jp_root_dir, data_regi
     assert json.loads((await _call(jp_fetch)).body) == []
     # And no attach is running any more
     assert json.loads((await _call(jp_fetch, "progress")).body) == []
+    # And the server's own run ledger holds nothing: a sidebar attach belongs to no kernel's run
+    # (only the Python API, in the kernel that calls it, records what it resolved)
+    assert pins.ledger().entries() == []
 
 
 async def test_bad_input_gets_json_4xx_naming_the_problem(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -14,6 +14,7 @@ from tornado.httpclient import HTTPClientError
 from lepton_jupyter import launch
 from lepton_jupyter.handlers import jobs as jobs_handlers
 from lepton_jupyter.jobs.folder import JobFolder, append_line, job_processes
+from lepton_jupyter.jobs.schema import JobStatus
 from tests.fixtures.processes import wait_for
 
 TIMEOUT = 180
@@ -127,6 +128,9 @@ def stored_job(store_job) -> str:
             (400, "Invalid request: rank: Input should be greater than or equal to 0"),
         ),
         (("jobs",), {"status": "done"}, (400, "Invalid request: status: Input should be")),
+        (("jobs",), {"limit": "0"}, (400, "Invalid request: limit: Input should be greater")),
+        (("jobs",), {"limit": "5000"}, (400, "Invalid request: limit: Input should be less")),
+        (("jobs",), {"offset": "-1"}, (400, "Invalid request: offset: Input should be greater")),
     ],
 )
 async def test_rest_errors_are_json_with_a_clear_message(
@@ -135,6 +139,40 @@ async def test_rest_errors_are_json_with_a_clear_message(
     code, message = await error_of(jp_fetch, *parts, **params)
     assert code == expected[0]
     assert message.startswith(expected[1])
+
+
+async def test_rest_lists_jobs_a_page_at_a_time(jp_fetch, store_job, job_manager):
+    # Given 120 past jobs (created a minute apart) and an older one still queued
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for i in range(120):
+        spec = store_job(id=f"train-{i:03d}", created_at=start + timedelta(minutes=i))
+        job_manager.store.finish(spec.id, JobStatus.succeeded)
+    store_job(id="train-old-running", created_at=start - timedelta(days=1))
+    # When the panel asks for a page, Then it gets the newest, and how many there are
+    page = await get_json(jp_fetch, "jobs", limit="50")
+    assert [j["id"] for j in page["jobs"]] == [f"train-{i:03d}" for i in range(119, 69, -1)]
+    assert page["total"] == 121
+    nxt = await get_json(jp_fetch, "jobs", limit="50", offset="100")
+    assert [j["id"] for j in nxt["jobs"]] == [
+        *(f"train-{i:03d}" for i in range(19, -1, -1)),
+        "train-old-running",
+    ]
+    # and the active ones by their own query, however old
+    running = await get_json(jp_fetch, "jobs", status="queued", limit="50")
+    assert [j["id"] for j in running["jobs"]] == ["train-old-running"]
+    assert running["total"] == 1
+    # and everything without a limit (the CLI, jobs())
+    assert len((await get_json(jp_fetch, "jobs"))["jobs"]) == 121
+
+
+async def test_a_page_offset_past_what_the_store_holds_is_a_400(jp_fetch, stored_job):
+    # Found by tests/e2e/test_fuzz.py: SQLite's OFFSET is a 64-bit integer (it was a 500)
+    code, message = await error_of(jp_fetch, "jobs", offset=str(2**70))
+    assert code == 400 and "offset: Input should be less than or equal to" in message
+    # Huge byte offsets and tails are just past the end of a log: nothing new, no error
+    assert (await get_json(jp_fetch, "jobs", stored_job, "metrics", since=str(2**70)))[
+        "metrics"
+    ] == []
 
 
 async def test_rest_cancel_of_an_unknown_job_is_404(jp_fetch, stored_job):

@@ -67,6 +67,25 @@ async def test_list_show_and_diff_a_recorded_run(jp_fetch, own_copy_of_run: Reco
     assert result["parameters"] == [] and result["cells"] == []
 
 
+async def test_the_output_notebook_is_a_static_page_for_a_read_only_tab(
+    jp_fetch, own_copy_of_run: RecordedRun
+):
+    run_id = own_copy_of_run.manifest.id
+    # When the Runs panel asks for a run's output (kept in the run folder, outside any root)
+    response = await jp_fetch("lepton", "api", "runs", run_id, "output")
+    # Then it gets the executed notebook as HTML, its outputs shown, no script allowed to run
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    page = response.body.decode()
+    assert "<html" in page and "jp-OutputArea" in page
+    # And a run with no output notebook is a JSON 404 naming it
+    (own_copy_of_run.state / "runs" / run_id / "output.ipynb").unlink()
+    assert await _error(jp_fetch, run_id, "output") == (
+        404,
+        f"Run {run_id} wrote no output notebook.",
+    )
+
+
 async def test_bad_requests_are_json_errors_naming_the_problem(
     jp_fetch, own_copy_of_run: RecordedRun
 ):

@@ -95,3 +95,17 @@ async def test_protected_aliases_set_empty_protects_nothing(
     from lepton_jupyter.settings import load_settings
 
     assert load_settings().protected_aliases == []
+
+
+@pytest.fixture
+def with_data_registries(jp_server_config):
+    jp_server_config["LeptonApp"]["data_registries"] = ["/srv/data-registry", "/b"]
+    return jp_server_config
+
+
+async def test_status_names_the_configured_data_registries(with_data_registries, jp_fetch):
+    # Given a server configured with data registries
+    # When the sidebar asks for the status
+    response = await jp_fetch("lepton", "api", "status")
+    # Then it learns them, so the Datasets panel starts on the first
+    assert json.loads(response.body)["data_registries"] == ["/srv/data-registry", "/b"]

@@ -21,7 +21,7 @@ from lepton_jupyter.compare.schema import (
     DatasetPin,
     EvaluationInfo,
 )
-from lepton_jupyter.errors import Conflict, Forbidden
+from lepton_jupyter.errors import Conflict, NotFound
 from lepton_jupyter.registry.client import get_client
 from tests.e2e.test_registry_server import _as
 
@@ -76,10 +76,10 @@ def test_gated_alias_on_the_standalone_service(gates_env, registry_server, monke
     # Then prod moves, and the history names the comparison
     lepton.set_alias("vision/net", "prod", 2, comparison=recorded.id)
     assert lepton.history("vision/net", "prod")[-1].evidence["comparison"] == recorded.id
-    # Bob (no role in vision) can neither read it nor record one
+    # Bob (no role in vision) can neither read it nor record one: vision is a 404 to him
     _as(monkeypatch, server, "bob", tmp_path)
     bob = get_client()
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         bob.comparison(recorded.id)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         bob.record_comparison(request(digests, {2: [1.0, 0.0], 1: [0.0, 0.0]}))

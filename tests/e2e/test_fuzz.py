@@ -35,7 +35,7 @@ from lepton_jupyter.registry.store import SqlRegistryStore
 from tests.fixtures.processes import stop_process, wait_for
 from tests.fixtures.registry import free_port, one_file_request
 
-EXAMPLES = int(os.environ.get("LEPTON_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("LEPTON_FUZZ_EXAMPLES", "15"))
 
 
 def _seed(db_url: str, storage: Path, state: Path, user: str) -> None:

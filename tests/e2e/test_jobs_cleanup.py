@@ -1,6 +1,7 @@
 """Every process a rank starts ends with its job: a subprocess, a multiprocessing worker and
 a daemon in a session of its own, after a rank is killed, the supervisor is killed, or the
-job is cancelled (real 2-rank gloo jobs)."""
+job is cancelled (real 2-rank gloo jobs), whether the job started fresh or from the warm
+pool."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ TIMEOUT = 180
 GONE_WITHIN = 10.0
 
 
+@pytest.fixture(params=["fresh", "pool"])
+def start(request, jobs_path) -> str:
+    """How the test's jobs start: a fresh supervisor, or forked by the warm pool."""
+    if request.param == "pool":
+        request.getfixturevalue("job_pool")
+    return request.param
+
+
 def started_job() -> tuple[Job, list[int]]:
     """A running 2-rank job whose ranks each started three grandchildren; their PIDs."""
     job = launch("tests.fixtures.jobs:start_grandchildren", nprocs=2)
@@ -45,7 +54,7 @@ def assert_all_gone(job: Job, pids: list[int], since: float) -> None:
     wait_for(lambda: not job_processes(job.folder), 30, message="no process of the job left")
 
 
-def test_grandchildren_end_when_a_rank_is_killed(jobs_path):
+def test_grandchildren_end_when_a_rank_is_killed(start):
     # Given a running job whose ranks started grandchildren
     job, pids = started_job()
     # When rank 1 is killed -9 (its grandchildren are orphaned)
@@ -56,7 +65,7 @@ def test_grandchildren_end_when_a_rank_is_killed(jobs_path):
     assert_all_gone(job, pids, killed)
 
 
-def test_grandchildren_end_when_the_supervisor_is_killed(jobs_path):
+def test_grandchildren_end_when_the_supervisor_is_killed(start):
     # Given a running job whose ranks started grandchildren
     job, pids = started_job()
     # When its supervisor is killed -9 (nothing of it can clean up)
@@ -69,7 +78,7 @@ def test_grandchildren_end_when_the_supervisor_is_killed(jobs_path):
     assert_all_gone(job, pids, killed)
 
 
-def test_grandchildren_end_when_the_job_supervisor_process_is_killed(jobs_path):
+def test_grandchildren_end_when_the_job_supervisor_process_is_killed(start):
     # Given a running job, When the supervisor's lifecycle process (the elastic agent, the
     # one the OOM killer would pick) is killed -9
     job, pids = started_job()
@@ -83,7 +92,7 @@ def test_grandchildren_end_when_the_job_supervisor_process_is_killed(jobs_path):
     assert "was killed by SIGKILL" in job.info.error
 
 
-def test_grandchildren_end_when_the_job_is_cancelled(jobs_path):
+def test_grandchildren_end_when_the_job_is_cancelled(start):
     job, pids = started_job()
     cancelled = time.monotonic()
     assert job.cancel() is JobStatus.cancelled

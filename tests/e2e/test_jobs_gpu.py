@@ -125,3 +125,18 @@ def test_the_demo_runs_on_gpus(jobs_path, tmp_path, gpu_count):
     assert trained
     for folder in trained:
         assert all(d.startswith("cuda:") for d in JobFolder(folder).rank_devices().values())
+
+
+def test_a_job_from_the_warm_pool_initialises_cuda_in_its_ranks_only(job_pool, gpu_count):
+    # Given the warm pool (torch imported, CUDA never touched): When a GPU job starts from it
+    nprocs = min(2, gpu_count)
+    job = launch("tests.fixtures.jobs:all_reduce_on_each_device", nprocs=nprocs)
+    # Then each forked rank initialises CUDA on its own device, NCCL works
+    assert job.result(timeout=TIMEOUT) == {
+        "cpu": float(nprocs),
+        "cuda": float(nprocs),
+        "device": "cuda:0",
+    }
+    assert (
+        "started without the warm job pool" not in JobFolder(job.folder).supervisor_log.read_text()
+    )

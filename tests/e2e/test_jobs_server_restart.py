@@ -73,8 +73,9 @@ class Server:
 def test_a_restarted_server_still_sees_a_running_job(
     jobs_path, lepton_state, tmp_path, started_processes
 ):
-    # Given a running job and a server that shows it
-    job = launch("tests.fixtures.jobs:train", 80, pause=0.1, nprocs=2)
+    # Given a running job (held until the test opens its gate) and a server that shows it
+    gate = tmp_path / "gate"
+    job = launch("tests.fixtures.jobs:gated_train", str(gate), 80, nprocs=2)
     first = Server(lepton_state, tmp_path, started_processes)
     wait_for(lambda: first.get(f"jobs/{job.id}")["status"] == "running", 120, message="job running")
     # When that server stops and another starts on the same state folder
@@ -83,6 +84,8 @@ def test_a_restarted_server_still_sees_a_running_job(
     second = Server(lepton_state, tmp_path, started_processes)
     # Then the new server lists the job, follows it to the end, and has its output
     assert [j["id"] for j in second.get("jobs")["jobs"]] == [job.id]
+    assert second.get(f"jobs/{job.id}")["status"] == "running"
+    gate.touch()
     wait_for(
         lambda: second.get(f"jobs/{job.id}")["status"] == "succeeded",
         180,

@@ -13,7 +13,8 @@ import requests
 import torch
 
 import lepton_jupyter as lepton
-from lepton_jupyter.errors import Forbidden
+from lepton_jupyter.errors import Conflict, Forbidden, NotFound
+from lepton_jupyter.registry.api import YankedVersionWarning
 
 # `lepton registry serve` as a subprocess.
 pytestmark = pytest.mark.slow
@@ -69,9 +70,9 @@ def test_a_team_shares_models_through_the_standalone_service(
     with pytest.raises(Forbidden, match="protected alias 'prod' in 'vision' needs the maintainer"):
         lepton.rollback("vision/resnet", "prod")
 
-    # And bob, outside both, cannot even read
+    # And bob, outside both, cannot even tell that vision exists
     _as(monkeypatch, server, "bob", tmp_path)
-    with pytest.raises(Forbidden, match="reading 'vision' needs the reader role; you have no"):
+    with pytest.raises(NotFound, match="'vision' does not exist or you have no role there"):
         lepton.load("vision/resnet@prod")
 
     # When alice rolls prod back with the CLI
@@ -108,6 +109,45 @@ def test_a_team_shares_models_through_the_standalone_service(
     )
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     assert json.loads(fsck.stdout.split("\norphans")[0])["mismatches"] == []
+
+
+def test_yank_and_revoke_through_the_standalone_service(registry_server, monkeypatch, tmp_path):
+    server = registry_server
+    # Given alice's two versions, prod on the first, and vision-readers (carol) may read
+    _as(monkeypatch, server, "alice", tmp_path)
+    model = torch.nn.Linear(3, 2)
+    lepton.publish("vision/resnet", model, alias="prod")
+    torch.nn.init.zeros_(model.weight)
+    lepton.publish("vision/resnet", model)
+    lepton.grant("vision", "reader", group="vision-readers")
+
+    # When alice yanks version 2 with the CLI
+    yanked = _cli(server, "alice", tmp_path, "yank", "vision/resnet", "2", "--reason", "NaN loss")
+    assert yanked.returncode == 0, yanked.stderr
+    # Then carol no longer sees it listed, but loading it by number still works, with why
+    _as(monkeypatch, server, "carol", tmp_path)
+    assert [v.version for v in lepton.versions("vision/resnet")] == [1]
+    with pytest.warns(YankedVersionWarning, match="vision/resnet:2 was yanked by alice: NaN loss"):
+        state = lepton.load_state_dict("vision/resnet:2")
+    assert torch.equal(state["weight"], torch.zeros(2, 3))
+    # And no alias can be moved onto it
+    _as(monkeypatch, server, "alice", tmp_path)
+    with pytest.raises(Conflict, match="version 2 of vision/resnet is yanked"):
+        lepton.set_alias("vision/resnet", "prod", 2)
+
+    # When alice revokes the group's grant with the CLI
+    revoked = _cli(server, "alice", tmp_path, "revoke", "vision", "--group", "vision-readers")
+    assert revoked.returncode == 0, revoked.stderr
+    # Then carol's next load is the 404 of a namespace she cannot see
+    _as(monkeypatch, server, "carol", tmp_path)
+    with pytest.raises(NotFound, match="'vision' does not exist or you have no role there"):
+        lepton.load("vision/resnet@prod")
+    # And bob's publish there is refused before a byte is uploaded
+    _as(monkeypatch, server, "bob", tmp_path)
+    stored = sorted(p.name for p in server.storage.rglob("*") if p.is_file())
+    with pytest.raises(NotFound, match="'vision' does not exist or you have no role there"):
+        lepton.publish("vision/resnet", torch.nn.Linear(4, 4))
+    assert sorted(p.name for p in server.storage.rglob("*") if p.is_file()) == stored
 
 
 def test_the_service_refuses_unknown_tokens_and_bad_cli_input(registry_server, tmp_path):

@@ -16,7 +16,7 @@ from lepton_jupyter.compare.schema import (
     EvaluationInfo,
 )
 from lepton_jupyter.compare.service import CompareService
-from lepton_jupyter.errors import Conflict, Forbidden, Invalid
+from lepton_jupyter.errors import Conflict, Forbidden, Invalid, NotFound
 from lepton_jupyter.registry.service import Principal, RegistryService
 from tests.fixtures.registry import ALICE, BOB
 from tests.unit.test_registry_service import put
@@ -148,12 +148,13 @@ def test_recording_checks_candidates_against_the_registry(gated, tmp_path):
     short = request(gated, {2: BETTER, 1: WORSE[:50]})
     with pytest.raises(Conflict, match="differ in length"):
         compare.record(ALICE, short)
-    # Someone without access to the namespace neither records nor sees comparisons
+    # Someone without access to the namespace neither records nor sees comparisons: to
+    # them the namespace does not exist
     stranger = Principal(user="mallory")
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         compare.record(stranger, request(gated, {2: BETTER, 1: WORSE}))
     recorded = compare.record(ALICE, request(gated, {2: BETTER, 1: WORSE}))
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         compare.get(stranger, recorded.id)
     assert [c.id for c in compare.list(ALICE, name="vision/net")] == [recorded.id]
     assert [c.id for c in compare.list(ALICE, ref="vision/net:1")] == [recorded.id]

@@ -68,13 +68,17 @@ def test_a_colleagues_clone_attaches_the_locked_commit_from_the_cache(fresh_regi
     assert not (bob / "points").exists()
     pins.reset()
     events: list = []
-    service = DatasetService(bob)
     with pytest.warns(RevisionMoved, match=rf"now at {moved[:12]}.*update\('data/images'\)"):
-        images = service.attach(
-            fresh_registry.url, IMAGES_PATH, rev="main", to="data/images", progress=events.append
+        images = attach(
+            fresh_registry.url,
+            IMAGES_PATH,
+            rev="main",
+            to="data/images",
+            progress=events.append,
+            workspace=bob,
         )
     with pytest.warns(RevisionMoved, match=r"update\('points'\)"):
-        points = service.attach(fresh_registry.url, POINTS, rev="main", to="points")
+        points = attach(fresh_registry.url, POINTS, rev="main", to="points", workspace=bob)
     # Then both hold Alice's locked commit, say where main is now, and downloaded nothing
     assert images.commit == points.commit == locked
     assert images.upstream_commit == moved

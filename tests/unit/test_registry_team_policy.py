@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lepton_jupyter.errors import Forbidden, Invalid
+from lepton_jupyter.errors import Forbidden, Invalid, NotFound
 from lepton_jupyter.registry.blobs import BlobStore, StatCache
 from lepton_jupyter.registry.policy import TeamPolicy
 from lepton_jupyter.registry.service import Principal, RegistryService
@@ -50,7 +50,7 @@ def test_a_team_namespace_belongs_to_its_hub_group(hub_registry, tmp_path):
 def test_a_user_owns_the_namespace_named_after_them(hub_registry, tmp_path):
     put(hub_registry, BOB, "bob/scratch", b"x", tmp_path)
     assert hub_registry.namespace(BOB, "bob").role == "admin"
-    with pytest.raises(Forbidden, match="reading 'bob' needs the reader role; you have no role"):
+    with pytest.raises(NotFound, match="'bob' does not exist or you have no role there"):
         hub_registry.resolve(ALICE, "bob/scratch")
 
 
@@ -60,8 +60,9 @@ def test_other_namespaces_are_created_by_admins_only(hub_registry, tmp_path):
         hub_registry.check_publish(BOB, "shared/net")
     # Then he is told who may create it, before any file is stored
     assert refused.value.message == (
-        "Namespace 'shared' does not exist, and on this hub only members of the hub group "
-        "'shared', the user 'shared' or a registry admin may create it (you can create: bob, nlp)."
+        "Namespace 'shared' does not exist or you have no role there, and on this hub only "
+        "members of the hub group 'shared', the user 'shared' or a registry admin may create "
+        "it (you can create: bob, nlp)."
     )
     with pytest.raises(Forbidden, match="only members of the hub group 'shared'"):
         put(hub_registry, BOB, "shared/net", b"x", tmp_path)
@@ -87,7 +88,7 @@ def test_team_role_is_the_operators_choice(registry_db_url, tmp_path):
 
 
 def test_serving_as_a_hub_service_outside_a_hub_names_what_is_missing(monkeypatch, tmp_path):
-    from lepton_jupyter.registry.hub import hub_app
+    from lepton_jupyter.handlers.registry_hub import hub_app
     from lepton_jupyter.settings import load_settings
 
     for name in ("JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_URL"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -121,9 +120,9 @@ def test_the_ipython_extension_activates_the_ledger_and_registers_the_magics(mon
 
     shell = get_ipython()
     shell.extension_manager.loaded.discard("lepton_jupyter")  # the shell is process-global
-    # When the extension loads (the shipped startup file does this in every kernel)
-    startup = Path(lepton_jupyter.__file__).parent / "etc/ipython/startup/50-lepton_jupyter.py"
-    shell.run_cell(startup.read_text(), store_history=False).raise_error()
+    # When the extension loads (the shipped startup file does this in every kernel:
+    # tests/e2e/test_kernel_startup.py)
+    shell.extension_manager.load_extension("lepton_jupyter")
     # Then the ledger exists and %lepton answers
     assert "lepton_jupyter" in shell.extension_manager.loaded
     assert pins._ledger is not None

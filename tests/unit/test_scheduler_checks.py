@@ -70,3 +70,38 @@ def test_definition_ids_cannot_name_files_outside_the_store(tmp_path):
         with pytest.raises(Invalid, match="is not a job definition id"):
             store.get(bad)
     assert store.get("3d5f3173-f898-49b6").checks == []
+
+
+def test_the_cli_sets_shows_and_refuses_checks(lepton_state, capsys):
+    from lepton_jupyter.cli import main
+
+    assert main(["scheduler", "checks", "def-1", "accuracy >= 0.9", "loss<=previous+5%"]) == 0
+    assert main(["scheduler", "checks", "def-1"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[-2:] == ["accuracy >= 0.9", "loss<=previous+5%"]
+    assert main(["scheduler", "checks", "def-1", "accuracy is good"]) == 2
+    assert "Check 'accuracy is good' is not understood" in capsys.readouterr().err
+    assert main(["scheduler", "checks", "def-1", "--clear"]) == 0
+    assert "No checks on job definition def-1." in capsys.readouterr().out
+    assert main(["scheduler", "series", "def-1"]) == 0
+    assert "No run of job definition def-1 was recorded yet." in capsys.readouterr().out
+
+
+def test_without_jupyter_scheduler_a_clear_message_says_what_to_install(monkeypatch):
+    import importlib
+    import sys
+
+    from lepton_jupyter.scheduler import service
+
+    # Given an environment without the [scheduler] extra (its modules made unimportable)
+    monkeypatch.setattr(service.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setitem(sys.modules, "jupyter_scheduler.executors", None)
+    monkeypatch.delitem(sys.modules, "lepton_jupyter.scheduler.executor", raising=False)
+    # Then the REST status and the execution manager's import both name the extra
+    status = service.scheduler_status(None)
+    assert (status.installed, status.enabled) == (False, False)
+    assert status.message == (
+        "Scheduled runs need jupyter-scheduler: pip install 'lepton_jupyter[scheduler]'."
+    )
+    with pytest.raises(ImportError, match=r"pip install 'lepton_jupyter\[scheduler\]'"):
+        importlib.import_module("lepton_jupyter.scheduler.executor")

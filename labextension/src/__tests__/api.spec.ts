@@ -83,8 +83,17 @@ describe('leptonClient', () => {
   });
 
   it('unwraps the job list; asks metrics and logs from offsets', async () => {
-    makeRequest.mockResolvedValueOnce(answer({ jobs: [{ id: 'a' }] }));
-    expect(await leptonClient.jobs()).toEqual([{ id: 'a' }]);
+    makeRequest.mockResolvedValueOnce(
+      answer({ jobs: [{ id: 'a' }], total: 1 })
+    );
+    expect(await leptonClient.jobs()).toEqual({
+      jobs: [{ id: 'a' }],
+      total: 1
+    });
+    expect(lastCall().url).toBe('jobs');
+    makeRequest.mockResolvedValueOnce(answer({ jobs: [], total: 0 }));
+    await leptonClient.jobs({ limit: 50, status: 'running' });
+    expect(lastCall().url).toBe('jobs?limit=50&status=running');
 
     makeRequest.mockImplementation(
       always({ id: 'a', metrics: [{ rank: 0, step: 1, time: 0 }], offset: 9 })

@@ -239,7 +239,7 @@ describe('ComparisonsView', () => {
     expect(context.openFile).toHaveBeenCalledWith('runs/out.ipynb');
   });
 
-  it('says where a run output outside the server root is', async () => {
+  it('opens a run output outside the server root read-only', async () => {
     const client = stubClient({
       comparisons: jest.fn().mockResolvedValue([COMPARISON]),
       gates: jest.fn().mockResolvedValue([]),
@@ -248,22 +248,20 @@ describe('ComparisonsView', () => {
         output_path: '/var/lepton/runs/r/output.ipynb'
       })
     });
-    render(
-      <ComparisonsView
-        name="vision/net"
-        context={stubContext(client)}
-        token={0}
-      />
-    );
+    const context = stubContext(client);
+    render(<ComparisonsView name="vision/net" context={context} token={0} />);
     const link = await screen.findByRole('button', {
       name: '20261203-070000-000001'
     });
     await act(async () => {
       fireEvent.click(link);
     });
-    expect(notifyError.mock.calls[0][0]).toContain(
-      'outside the Jupyter server root'
+    expect(context.openRunOutput).toHaveBeenCalledWith(
+      '20261203-070000-000001',
+      'evaluation run 20261203-070000-000001'
     );
+    expect(context.openFile).not.toHaveBeenCalled();
+    expect(notifyError).not.toHaveBeenCalled();
   });
 
   it('appears in the Models panel with the alias history evidence', async () => {
@@ -283,7 +281,6 @@ describe('ComparisonsView', () => {
       versions: jest.fn().mockResolvedValue([]),
       namespace: jest.fn().mockResolvedValue({
         name: 'vision',
-        exists: true,
         role: 'admin',
         grants: []
       }),

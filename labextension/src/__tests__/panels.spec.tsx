@@ -3,12 +3,20 @@
  * sees and what each click asks the server for. Notifications are spied on.
  */
 import * as React from 'react';
-import { act, fireEvent, render, screen, within } from '@testing-library/react';
+import {
+  act,
+  fireEvent,
+  render,
+  screen,
+  waitFor,
+  within
+} from '@testing-library/react';
 import { Notification } from '@jupyterlab/apputils';
 
 import {
   IAttachedDataset,
   IJobInfo,
+  IJobListQuery,
   ILineage,
   IModelSummary,
   IRunDiff,
@@ -16,7 +24,7 @@ import {
 } from '../api';
 import { LeptonAPIError } from '../handler';
 import { DatasetsPanel, JobsPanel, ModelsPanel, RunsPanel } from '../panels';
-import { JOB_POLL_MS } from '../panels/JobsPanel';
+import { JOB_PAGE, JOB_POLL_MS } from '../panels/JobsPanel';
 import { lineageGraph } from '../panels/LineageGraph';
 import { aliasRefusal } from '../panels/ModelsPanel';
 import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
@@ -238,7 +246,7 @@ describe('JobsPanel', () => {
   it('shows per-rank progress, a loss line per rank, logs, and cancels', async () => {
     // Given a running 2-rank job that reported two steps on each rank
     const client = stubClient({
-      jobs: jest.fn().mockResolvedValue([JOB]),
+      jobs: jest.fn().mockResolvedValue({ jobs: [JOB], total: 1 }),
       jobMetrics: jest.fn().mockResolvedValue({
         id: 'train-1',
         offset: 240,
@@ -284,7 +292,7 @@ describe('JobsPanel', () => {
     try {
       // Given a running job whose first reads return records and log tails with offsets
       const client = stubClient({
-        jobs: jest.fn().mockResolvedValue([JOB]),
+        jobs: jest.fn().mockResolvedValue({ jobs: [JOB], total: 1 }),
         jobMetrics: jest
           .fn()
           .mockResolvedValueOnce({
@@ -350,10 +358,36 @@ describe('JobsPanel', () => {
   it('says how to launch a job when there is none', async () => {
     render(
       <JobsPanel
-        {...panelProps(stubClient({ jobs: jest.fn().mockResolvedValue([]) }))}
+        {...panelProps(
+          stubClient({
+            jobs: jest.fn().mockResolvedValue({ jobs: [], total: 0 })
+          })
+        )}
       />
     );
     expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
+  });
+
+  it('asks for one page of jobs, and lists an older running job too', async () => {
+    // Given 10,000 jobs, the newest 50 ended, and an older one still running
+    const ended = Array.from({ length: JOB_PAGE }, (_, i) => ({
+      ...JOB,
+      id: `done-${i}`,
+      name: `done-${i}`,
+      status: 'succeeded' as const
+    }));
+    const jobs = jest.fn(async (options?: IJobListQuery) =>
+      options?.status === 'running'
+        ? { jobs: [JOB], total: 1 }
+        : { jobs: ended, total: 10000 }
+    );
+    render(<JobsPanel {...panelProps(stubClient({ jobs }))} />);
+    // Then the panel lists the page and the running job, and says there are more
+    expect(await screen.findByText(/The newest 51 of 10000 jobs/)).toBeTruthy();
+    expect(screen.getByText('done-49')).toBeTruthy();
+    expect(screen.getByText('train')).toBeTruthy();
+    expect(jobs).toHaveBeenCalledWith({ limit: JOB_PAGE });
+    expect(jobs).toHaveBeenCalledWith({ status: 'running', limit: JOB_PAGE });
   });
 });
 
@@ -422,7 +456,7 @@ function modelClient(role: 'reader' | 'writer' | 'maintainer') {
     ]),
     namespace: jest
       .fn()
-      .mockResolvedValue({ name: 'vision', exists: true, role, grants: [] }),
+      .mockResolvedValue({ name: 'vision', role, grants: [] }),
     lineage: jest.fn().mockResolvedValue(LINEAGE),
     job: jest.fn().mockResolvedValue({ ...JOB, status: 'succeeded' }),
     run: jest.fn().mockResolvedValue({ id: 'run-9', status: 'completed' }),
@@ -461,6 +495,67 @@ describe('ModelsPanel', () => {
       'disabled',
       false
     );
+  });
+
+  it('marks a yanked version with its reason and does not offer it for promotion', async () => {
+    // Given v2 was yanked
+    const client = modelClient('maintainer');
+    client.versions = jest.fn().mockResolvedValue([
+      {
+        ...MODEL,
+        version: 1,
+        digest: 'blake3:1111',
+        aliases: [],
+        metrics: {},
+        files: []
+      },
+      {
+        ...MODEL,
+        version: 2,
+        digest: 'blake3:2222',
+        aliases: [],
+        metrics: {},
+        files: [],
+        yanked: {
+          reason: 'trained on the test split',
+          by: 'alice',
+          at: '2026-12-03T10:00:00Z'
+        }
+      }
+    ]);
+    render(<ModelsPanel {...panelProps(client)} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'vision/resnet' })
+    );
+    // Then its entry says so, with who and why, and Promote offers only v1
+    expect(await screen.findByText('yanked')).toBeTruthy();
+    expect(
+      screen.getByText(/yanked by alice: trained on the test split/)
+    ).toBeTruthy();
+    const choices = screen.getByLabelText('to').querySelectorAll('option');
+    expect([...choices].map(o => o.textContent)).toEqual(['v1']);
+  });
+
+  it('says why when the role can no longer be read (revoked: a 404)', async () => {
+    const client = modelClient('maintainer');
+    client.namespace = jest
+      .fn()
+      .mockRejectedValue(
+        new Error(
+          "Namespace 'vision' does not exist or you have no role there."
+        )
+      );
+    render(<ModelsPanel {...panelProps(client)} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'vision/resnet' })
+    );
+    const rollback = await screen.findByRole('button', { name: 'Roll back' });
+    await waitFor(() =>
+      expect(rollback.getAttribute('title')).toContain(
+        'does not exist or you have no role there'
+      )
+    );
+    expect(rollback).toHaveProperty('disabled', true);
   });
 
   it('lets a maintainer promote and roll back, and draws the lineage graph', async () => {
@@ -624,6 +719,18 @@ describe('RunsPanel', () => {
       await screen.findByText(/Run run-2 vs run-1: identical/)
     ).toBeTruthy();
     expect(client.runDiff).toHaveBeenCalledWith('run-2');
+
+    // And the rerun's output (a record, not a notebook to edit) opens read-only
+    await act(async () => {
+      fireEvent.click(
+        screen.getByRole('button', { name: 'Open output (read-only)' })
+      );
+    });
+    expect(props.context.openRunOutput).toHaveBeenCalledWith(
+      'run-2',
+      'train.ipynb'
+    );
+    expect(props.context.openFile).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -15,7 +15,7 @@ function emptyContext() {
   return stubContext(
     stubClient({
       attachedDatasets: empty,
-      jobs: empty,
+      jobs: jest.fn().mockResolvedValue({ jobs: [], total: 0 }),
       models: empty,
       runs: empty
     })
@@ -68,6 +68,59 @@ describe('LeptonSidebar', () => {
     expect(models?.textContent).toContain('Not configured');
     expect(models?.textContent).toContain('no registry service');
     expect(container.querySelector('.lepton-error')).toBeNull();
+  });
+
+  it('opens a section as a wide tab, which shows only that section', async () => {
+    // Given the sidebar where JupyterLab can open main-area tabs
+    const fetchStatus = jest.fn().mockResolvedValue(STATUS);
+    const context = { ...emptyContext(), openWide: jest.fn() };
+    const { unmount } = render(
+      <LeptonSidebar
+        fetchStatus={fetchStatus}
+        settings={DEFAULT_SETTINGS}
+        context={context}
+      />
+    );
+    // When the user clicks the Runs heading's "open in a tab" button
+    fireEvent.click(
+      await screen.findByRole('button', { name: 'Open Runs in a tab' })
+    );
+    expect(context.openWide).toHaveBeenCalledWith('runs');
+    unmount();
+    // Then the tab renders the Runs section alone, with no button to open it again
+    const { container } = render(
+      <LeptonSidebar
+        fetchStatus={fetchStatus}
+        settings={DEFAULT_SETTINGS}
+        context={context}
+        only="runs"
+      />
+    );
+    await screen.findByText('Runs');
+    expect(
+      Array.from(container.querySelectorAll('[data-lepton-section]')).map(s =>
+        s.getAttribute('data-lepton-section')
+      )
+    ).toEqual(['runs']);
+    expect(screen.queryByRole('button', { name: /in a tab/ })).toBeNull();
+  });
+
+  it('starts the Datasets panel on the data registry the server is configured with', async () => {
+    // Given a server whose lepton.json names a data registry, and no remembered one
+    const fetchStatus = jest.fn().mockResolvedValue({
+      ...STATUS,
+      data_registries: ['/srv/data-registry']
+    });
+    render(
+      <LeptonSidebar
+        fetchStatus={fetchStatus}
+        settings={DEFAULT_SETTINGS}
+        context={emptyContext()}
+      />
+    );
+    // Then the registry field holds it, ready to browse
+    const field = await screen.findByLabelText('Data registry');
+    expect((field as HTMLInputElement).value).toBe('/srv/data-registry');
   });
 
   it('collapses a section from its heading button', async () => {

@@ -31,7 +31,9 @@ export function stubClient(answers: Partial<StubClient> = {}): StubClient {
     'runs',
     'run',
     'rerun',
-    'runDiff'
+    'runDiff',
+    'series',
+    'setChecks'
   ];
   const client = {} as StubClient;
   for (const name of names) {
@@ -45,12 +47,14 @@ export function stubClient(answers: Partial<StubClient> = {}): StubClient {
 export function stubContext(client: StubClient): ILeptonContext & {
   openFile: jest.Mock;
   rememberDataRegistry: jest.Mock;
+  openRunOutput: jest.Mock;
 } {
   return {
     client: client as unknown as ILeptonClient,
     serverRoot: '/srv/work',
     openFile: jest.fn().mockResolvedValue(undefined),
-    rememberDataRegistry: jest.fn().mockResolvedValue(undefined)
+    rememberDataRegistry: jest.fn().mockResolvedValue(undefined),
+    openRunOutput: jest.fn().mockResolvedValue(undefined)
   };
 }
 

@@ -105,12 +105,11 @@ export function ComparisonsView({
         ? relativeToRoot(run.output_path, context.serverRoot)
         : null;
       if (output === null) {
-        throw new Error(
-          `its output ${run.output_path ?? '(none)'} is outside the Jupyter server root; ` +
-            `\`lepton runs show ${id}\` describes it.`
-        );
+        // Kept in the run folder, outside the root: shown read-only.
+        await context.openRunOutput(id, `evaluation run ${id}`);
+      } else {
+        await context.openFile(output);
       }
-      await context.openFile(output);
     } catch (error) {
       notifyError(`Opening evaluation run ${id}`, error);
     }

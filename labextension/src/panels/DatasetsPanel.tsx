@@ -23,10 +23,12 @@ export function DatasetsPanel({
   status,
   settings,
   context,
-  refreshToken
+  refreshToken,
+  dataRegistries = []
 }: IPanelProps): React.ReactElement {
   const { client } = context;
-  const remembered = settings.dataRegistries[0] ?? '';
+  // The user's last registry, else the first one the server is configured with.
+  const remembered = settings.dataRegistries[0] ?? dataRegistries[0] ?? '';
   const [url, setUrl] = React.useState(remembered);
   const [listing, setListing] = React.useState<IRegistryListing | null>(null);
   const [browsing, setBrowsing] = React.useState(false);

@@ -1,6 +1,12 @@
 import * as React from 'react';
 
-import { ENDED_JOB_STATUSES, IJobInfo, IMetricRecord } from '../api';
+import {
+  ENDED_JOB_STATUSES,
+  IJobInfo,
+  IJobList,
+  ILeptonClient,
+  IMetricRecord
+} from '../api';
 import { formatTime, formatValue } from '../format';
 import { notifyError, notifySuccess } from '../notify';
 import {
@@ -12,7 +18,7 @@ import {
   valueOf
 } from './common';
 import { LossChart, chartMetric } from './LossChart';
-import { Section } from './Section';
+import { Section, useWide } from './Section';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { IPanelProps } from './types';
 
@@ -21,8 +27,23 @@ export const JOB_POLL_MS = 2000;
 /** How often the list is read when nothing runs, to notice jobs launched from notebooks. */
 export const IDLE_POLL_MS = 10000;
 
+/** The newest jobs the panel lists; `lepton jobs list` shows every one. */
+export const JOB_PAGE = 50;
+
 export function isRunning(job: IJobInfo): boolean {
   return !ENDED_JOB_STATUSES.includes(job.status);
+}
+
+/** One page of the newest jobs, with any older one still running first: a poll costs the
+ * same however many jobs ended before. `total` counts every job. */
+export async function loadJobs(client: ILeptonClient): Promise<IJobList> {
+  const [page, running] = await Promise.all([
+    client.jobs({ limit: JOB_PAGE }),
+    client.jobs({ status: 'running', limit: JOB_PAGE })
+  ]);
+  const listed = new Set(page.jobs.map(j => j.id));
+  const older = running.jobs.filter(j => !listed.has(j.id));
+  return { jobs: [...older, ...page.jobs], total: page.total };
 }
 
 /** Jobs with their status; the selected one's ranks, loss chart, logs and cancel. */
@@ -33,11 +54,11 @@ export function JobsPanel({
 }: IPanelProps): React.ReactElement {
   const { client } = context;
   const [jobs, reloadJobs] = useLoader(
-    () => client.jobs(),
+    () => loadJobs(client),
     [client, refreshToken]
   );
   const [selected, setSelected] = React.useState<string | null>(null);
-  const list = valueOf(jobs) ?? [];
+  const list = valueOf(jobs)?.jobs ?? [];
   usePoll(
     () => void reloadJobs(),
     list.some(isRunning) ? JOB_POLL_MS : IDLE_POLL_MS,
@@ -51,7 +72,7 @@ export function JobsPanel({
       <LoadState
         state={jobs}
         what="jobs"
-        isEmpty={items => items.length === 0}
+        isEmpty={page => page.jobs.length === 0}
         empty={
           <>
             No jobs yet: run <code>lepton_jupyter.launch(train, nprocs=2)</code>{' '}
@@ -59,28 +80,36 @@ export function JobsPanel({
           </>
         }
       >
-        {items => (
-          <SelectableList
-            items={items}
-            selected={selected}
-            onSelect={setSelected}
-            getKey={item => item.id}
-            getLabel={item => `${item.name} ${item.status}`}
-            className="lepton-list lepton-jobs"
-            itemClassName="lepton-job"
-            label="Jobs"
-          >
-            {item => (
-              <>
-                <span className="lepton-item-title">{item.name}</span>{' '}
-                <StatusBadge status={item.status} />
-                <div className="lepton-item-detail">
-                  {item.id} · {item.nprocs * item.nnodes} rank(s) on{' '}
-                  {item.backend} · {formatTime(item.created_at)}
-                </div>
-              </>
+        {page => (
+          <>
+            <SelectableList
+              items={page.jobs}
+              selected={selected}
+              onSelect={setSelected}
+              getKey={item => item.id}
+              getLabel={item => `${item.name} ${item.status}`}
+              className="lepton-list lepton-jobs"
+              itemClassName="lepton-job"
+              label="Jobs"
+            >
+              {item => (
+                <>
+                  <span className="lepton-item-title">{item.name}</span>{' '}
+                  <StatusBadge status={item.status} />
+                  <div className="lepton-item-detail">
+                    {item.id} · {item.nprocs * item.nnodes} rank(s) on{' '}
+                    {item.backend} · {formatTime(item.created_at)}
+                  </div>
+                </>
+              )}
+            </SelectableList>
+            {page.total > page.jobs.length && (
+              <p className="lepton-item-detail lepton-jobs-more">
+                The newest {page.jobs.length} of {page.total} jobs;{' '}
+                <code>lepton jobs list</code> shows every one.
+              </p>
             )}
-          </SelectableList>
+          </>
         )}
       </LoadState>
       {job && (
@@ -128,13 +157,18 @@ const EMPTY_FEED: IJobFeed = {
   error: null
 };
 
-function lastLines(lines: string[], text: string): string[] {
+function lastLines(
+  lines: string[],
+  text: string,
+  keep: number | null
+): string[] {
   const added = text.split('\n');
   // A text ending with a newline splits into a last empty part: not a line.
   if (added[added.length - 1] === '') {
     added.pop();
   }
-  return [...lines, ...added].slice(-LOG_LINES);
+  const all = [...lines, ...added];
+  return keep === null ? all : all.slice(-keep);
 }
 
 /**
@@ -145,7 +179,9 @@ function lastLines(lines: string[], text: string): string[] {
 export function useJobFeed(
   client: IPanelProps['context']['client'],
   jobId: string,
-  running: boolean
+  running: boolean,
+  /** Lines kept per rank; null keeps the whole log (the wide view). */
+  keep: number | null = LOG_LINES
 ): IJobFeed {
   const [feed, setFeed] = React.useState<IJobFeed>(EMPTY_FEED);
   const current = React.useRef<IJobFeed>(EMPTY_FEED);
@@ -162,7 +198,7 @@ export function useJobFeed(
       const [metrics, logs] = await Promise.all([
         client.jobMetrics(jobId, before.metricsOffset),
         first
-          ? client.jobLogs(jobId, null, LOG_LINES)
+          ? client.jobLogs(jobId, null, keep)
           : client.jobLogs(
               jobId,
               null,
@@ -175,7 +211,7 @@ export function useJobFeed(
         metricsOffset: metrics.offset,
         logs: logs.chunks.map((chunk, i) => ({
           rank: chunk.rank,
-          lines: lastLines(first ? [] : before.logs[i].lines, chunk.text),
+          lines: lastLines(first ? [] : before.logs[i].lines, chunk.text, keep),
           offset: chunk.offset
         })),
         error: null
@@ -187,7 +223,7 @@ export function useJobFeed(
     } finally {
       busy.current = false;
     }
-  }, [client, jobId]);
+  }, [client, jobId, keep]);
 
   React.useEffect(() => {
     current.current = EMPTY_FEED;
@@ -220,7 +256,8 @@ function JobDetail({
 }): React.ReactElement {
   const { client } = context;
   const running = isRunning(job);
-  const feed = useJobFeed(client, job.id, running);
+  const wide = useWide();
+  const feed = useJobFeed(client, job.id, running, wide ? null : LOG_LINES);
   const records = feed.records;
 
   return (
@@ -263,7 +300,11 @@ function JobDetail({
         />
       )}
       <details className="lepton-logs" open={!running}>
-        <summary>Logs (last {LOG_LINES} lines per rank)</summary>
+        <summary>
+          {wide
+            ? 'Logs (every line)'
+            : `Logs (last ${LOG_LINES} lines per rank)`}
+        </summary>
         <pre className="lepton-log-text" tabIndex={0}>
           {logText(feed) || 'No output yet.'}
         </pre>

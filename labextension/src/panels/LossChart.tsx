@@ -53,6 +53,78 @@ const COLOURS = [
   'var(--jp-error-color1)'
 ];
 
+export interface IChartPad {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+/** The axes of a small SVG chart, labelled with the y range and the first and last x. */
+export function ChartAxes({
+  width,
+  height,
+  pad,
+  yMin,
+  yMax,
+  xFirst,
+  xLast
+}: {
+  width: number;
+  height: number;
+  pad: IChartPad;
+  yMin: number;
+  yMax: number;
+  xFirst: string;
+  xLast: string;
+}): React.ReactElement {
+  return (
+    <>
+      <line
+        className="lepton-chart-axis"
+        x1={pad.left}
+        y1={height - pad.bottom}
+        x2={width - pad.right}
+        y2={height - pad.bottom}
+      />
+      <line
+        className="lepton-chart-axis"
+        x1={pad.left}
+        y1={pad.top}
+        x2={pad.left}
+        y2={height - pad.bottom}
+      />
+      <text
+        className="lepton-chart-label"
+        x={pad.left - 4}
+        y={pad.top + 8}
+        textAnchor="end"
+      >
+        {yMax.toPrecision(3)}
+      </text>
+      <text
+        className="lepton-chart-label"
+        x={pad.left - 4}
+        y={height - pad.bottom}
+        textAnchor="end"
+      >
+        {yMin.toPrecision(3)}
+      </text>
+      <text className="lepton-chart-label" x={pad.left} y={height - 6}>
+        {xFirst}
+      </text>
+      <text
+        className="lepton-chart-label"
+        x={width - pad.right}
+        y={height - 6}
+        textAnchor="end"
+      >
+        {xLast}
+      </text>
+    </>
+  );
+}
+
 /** A line chart of a job's loss against step, one line per rank, in plain SVG. */
 export function LossChart({
   records
@@ -92,47 +164,15 @@ export function LossChart({
         role="img"
         aria-label={`${metric} by step for ${series.length} rank(s); latest ${last.toPrecision(4)}`}
       >
-        <line
-          className="lepton-chart-axis"
-          x1={PAD.left}
-          y1={HEIGHT - PAD.bottom}
-          x2={WIDTH - PAD.right}
-          y2={HEIGHT - PAD.bottom}
+        <ChartAxes
+          width={WIDTH}
+          height={HEIGHT}
+          pad={PAD}
+          yMin={yMin}
+          yMax={yMax}
+          xFirst={String(xMin)}
+          xLast={`step ${xMax}`}
         />
-        <line
-          className="lepton-chart-axis"
-          x1={PAD.left}
-          y1={PAD.top}
-          x2={PAD.left}
-          y2={HEIGHT - PAD.bottom}
-        />
-        <text
-          className="lepton-chart-label"
-          x={PAD.left - 4}
-          y={PAD.top + 8}
-          textAnchor="end"
-        >
-          {yMax.toPrecision(3)}
-        </text>
-        <text
-          className="lepton-chart-label"
-          x={PAD.left - 4}
-          y={HEIGHT - PAD.bottom}
-          textAnchor="end"
-        >
-          {yMin.toPrecision(3)}
-        </text>
-        <text className="lepton-chart-label" x={PAD.left} y={HEIGHT - 6}>
-          {xMin}
-        </text>
-        <text
-          className="lepton-chart-label"
-          x={WIDTH - PAD.right}
-          y={HEIGHT - 6}
-          textAnchor="end"
-        >
-          step {xMax}
-        </text>
         {series.map((s, i) => (
           <polyline
             key={s.rank}

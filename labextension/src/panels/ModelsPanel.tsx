@@ -154,6 +154,9 @@ function ModelDetail({
     [client, model.namespace]
   );
   const role = valueOf(namespace)?.role ?? null;
+  // A 404 (the role was revoked since the listing) or another error says why.
+  const checking =
+    namespace.kind === 'error' ? namespace.message : 'Checking your role…';
   const aliasNames = Object.keys(model.aliases);
   const [alias, setAlias] = React.useState(
     aliasNames[0] ?? protectedAliases[0] ?? 'prod'
@@ -167,7 +170,7 @@ function ModelDetail({
   const refusal =
     namespace.kind === 'ready'
       ? aliasRefusal(alias, model.namespace, role, protectedAliases)
-      : 'Checking your role…';
+      : checking;
   const aliasId = React.useId();
   const versionId = React.useId();
 
@@ -196,7 +199,7 @@ function ModelDetail({
             const why =
               namespace.kind === 'ready'
                 ? aliasRefusal(name, model.namespace, role, protectedAliases)
-                : 'Checking your role…';
+                : checking;
             return (
               <li
                 key={name}
@@ -287,11 +290,13 @@ function ModelDetail({
           value={version}
           onChange={event => setVersion(Number(event.target.value))}
         >
-          {(valueOf(versions) ?? []).map(v => (
-            <option key={v.version} value={v.version}>
-              v{v.version}
-            </option>
-          ))}
+          {(valueOf(versions) ?? [])
+            .filter(v => !v.yanked)
+            .map(v => (
+              <option key={v.version} value={v.version}>
+                v{v.version}
+              </option>
+            ))}
         </select>
         <ActionButton
           label="Promote"
@@ -344,6 +349,14 @@ function ModelDetail({
                 label={`version ${v.version}`}
               >
                 <span className="lepton-item-title">v{v.version}</span>{' '}
+                {v.yanked && (
+                  <span
+                    className="lepton-badge lepton-yanked"
+                    title={`Yanked by ${v.yanked.by}: ${v.yanked.reason}`}
+                  >
+                    yanked
+                  </span>
+                )}
                 {v.aliases.map(a => (
                   <span key={a} className="lepton-alias-chip">
                     @{a}
@@ -358,6 +371,12 @@ function ModelDetail({
                       · {k} {formatValue(value)}
                     </span>
                   ))}
+                  {v.yanked && (
+                    <span className="lepton-yank-reason">
+                      {' '}
+                      · yanked by {v.yanked.by}: {v.yanked.reason}
+                    </span>
+                  )}
                 </div>
               </SelectableItem>
             ))}

@@ -7,12 +7,15 @@ import { StatusBadge } from './JobsPanel';
 import {
   ActionButton,
   LoadState,
+  PathText,
   SelectableList,
   useLoader,
   usePoll,
   valueOf
 } from './common';
-import { Section } from './Section';
+import { RunsTable } from './RunsTable';
+import { Section, useWide } from './Section';
+import { SeriesView } from './SeriesView';
 import { ServiceStatusLine } from './ServiceStatusLine';
 import { IPanelProps } from './types';
 
@@ -56,6 +59,7 @@ export function RunsPanel({
     list.some(r => r.status === 'running')
   );
   const run = list.find(r => r.id === selected) ?? null;
+  const wide = useWide();
 
   return (
     <Section id="runs" title="Runs">
@@ -71,33 +75,43 @@ export function RunsPanel({
           </>
         }
       >
-        {items => (
-          <SelectableList
-            items={items}
-            selected={selected}
-            onSelect={setSelected}
-            getKey={item => item.id}
-            getLabel={item => `run ${item.id} ${item.status}`}
-            className="lepton-list lepton-runs"
-            itemClassName="lepton-run"
-            label="Runs"
-          >
-            {item => (
-              <>
-                <span className="lepton-item-title">
-                  {baseName(item.notebook.path)}
-                </span>{' '}
-                <StatusBadge status={item.status} />
-                <div className="lepton-item-detail">
-                  {item.id}
-                  {item.rerun_of &&
-                    ` · ${item.rerun_mode ?? 'apply'} rerun of ${item.rerun_of}`}{' '}
-                  · {formatTime(item.started_at)}
-                </div>
-              </>
-            )}
-          </SelectableList>
-        )}
+        {items =>
+          wide ? (
+            <RunsTable
+              runs={items}
+              selected={selected}
+              onSelect={setSelected}
+            />
+          ) : (
+            <SelectableList
+              items={items}
+              selected={selected}
+              onSelect={setSelected}
+              getKey={item => item.id}
+              getLabel={item => `run ${item.id} ${item.status}`}
+              className="lepton-list lepton-runs"
+              itemClassName="lepton-run"
+              label="Runs"
+            >
+              {item => (
+                <>
+                  <span className="lepton-item-title">
+                    {baseName(item.notebook.path)}
+                  </span>{' '}
+                  <StatusBadge status={item.status} />
+                  <div className="lepton-item-detail">
+                    {item.id}
+                    {item.rerun_of &&
+                      ` · ${item.rerun_mode ?? 'apply'} rerun of ${item.rerun_of}`}
+                    {item.scheduled &&
+                      ` · scheduled job ${item.scheduled.job_name || item.scheduled.job_id}`}{' '}
+                    · {formatTime(item.started_at)}
+                  </div>
+                </>
+              )}
+            </SelectableList>
+          )
+        }
       </LoadState>
       {run && (
         <RunDetail
@@ -127,7 +141,12 @@ function RunDetail({
   const output = run.output_path
     ? relativeToRoot(run.output_path, context.serverRoot)
     : null;
+  // A rerun's output is a record, not a notebook to edit; so is one outside the root.
+  const readOnly = run.rerun_of !== null || output === null;
   const [showDiff, setShowDiff] = React.useState(run.rerun_of !== null);
+  const scheduled = run.scheduled ?? null;
+  const previous = scheduled?.previous_run ?? null;
+  const [showPrevious, setShowPrevious] = React.useState(false);
   return (
     <div
       className="lepton-detail lepton-run-detail"
@@ -138,11 +157,15 @@ function RunDetail({
       </h4>
       <dl className="lepton-settings-list">
         <dt>notebook</dt>
-        <dd>{run.notebook.path}</dd>
+        <dd>
+          <PathText text={run.notebook.path} />
+        </dd>
         {run.output_path && (
           <>
             <dt>output</dt>
-            <dd>{run.output_path}</dd>
+            <dd>
+              <PathText text={run.output_path} />
+            </dd>
           </>
         )}
         {run.git && (
@@ -154,10 +177,32 @@ function RunDetail({
             </dd>
           </>
         )}
+        {scheduled && (
+          <>
+            <dt>scheduled job</dt>
+            <dd className="lepton-run-job">
+              {scheduled.job_name} ({scheduled.job_id})
+            </dd>
+          </>
+        )}
+        {(scheduled?.checks ?? []).map(c => (
+          <React.Fragment key={`c-${c.check}`}>
+            <dt>check</dt>
+            <dd
+              className={
+                c.passed ? 'lepton-check-passed' : 'lepton-check-failed'
+              }
+            >
+              {c.passed ? '✓' : '✗'} {c.check}: {c.message}
+            </dd>
+          </React.Fragment>
+        ))}
         {Object.entries(run.parameters).map(([k, v]) => (
           <React.Fragment key={`p-${k}`}>
             <dt>param {k}</dt>
-            <dd>{formatValue(v)}</dd>
+            <dd>
+              <PathText text={formatValue(v)} />
+            </dd>
           </React.Fragment>
         ))}
         {Object.entries(run.metrics).map(([k, v]) => (
@@ -170,19 +215,24 @@ function RunDetail({
       {run.error && <pre className="lepton-error">{run.error}</pre>}
       <div className="lepton-row">
         <ActionButton
-          label="Open output"
+          label={readOnly ? 'Open output (read-only)' : 'Open output'}
           className="lepton-open-output"
-          disabled={output === null || run.status === 'running'}
+          disabled={!run.output_path || run.status === 'running'}
           disabledReason={
             run.status === 'running'
               ? 'The run is still writing its output.'
-              : run.output_path
-                ? 'The output notebook is outside the Jupyter server root.'
-                : 'This run recorded no output notebook.'
+              : 'This run recorded no output notebook.'
           }
           onClick={async () => {
             try {
-              await context.openFile(output ?? '');
+              if (readOnly) {
+                await context.openRunOutput(
+                  run.id,
+                  baseName(run.notebook.path)
+                );
+              } else {
+                await context.openFile(output ?? '');
+              }
             } catch (error) {
               notifyError(`Opening ${run.output_path} failed`, error);
             }
@@ -214,6 +264,16 @@ function RunDetail({
             Diff vs {run.rerun_of}
           </button>
         )}
+        {previous && (
+          <button
+            type="button"
+            className="jp-Button lepton-button lepton-previous-toggle"
+            aria-expanded={showPrevious}
+            onClick={() => setShowPrevious(!showPrevious)}
+          >
+            Diff vs previous run {previous}
+          </button>
+        )}
       </div>
       {run.status === 'running' && (
         <p className="lepton-loading" role="status">
@@ -223,20 +283,35 @@ function RunDetail({
       {showDiff && run.rerun_of && run.status !== 'running' && (
         <RunDiffView runId={run.id} context={context} />
       )}
+      {showPrevious && previous && run.status !== 'running' && (
+        <RunDiffView runId={run.id} against={previous} context={context} />
+      )}
+      {scheduled?.job_definition_id && (
+        <SeriesView
+          definitionId={scheduled.job_definition_id}
+          runId={run.id}
+          context={context}
+        />
+      )}
     </div>
   );
 }
 
 function RunDiffView({
   runId,
+  against,
   context
 }: {
   runId: string;
+  against?: string;
   context: IPanelProps['context'];
 }): React.ReactElement {
   const [diff] = useLoader(
-    () => context.client.runDiff(runId),
-    [context.client, runId]
+    () =>
+      against
+        ? context.client.runDiff(runId, against)
+        : context.client.runDiff(runId),
+    [context.client, runId, against]
   );
   return (
     <LoadState state={diff} what="diff" isEmpty={() => false} empty="">
@@ -302,7 +377,7 @@ export function DiffTable({ diff }: { diff: IRunDiff }): React.ReactElement {
               className={p.status === 'held' ? '' : 'lepton-diff-changed'}
             >
               <th scope="row">
-                {p.kind} {p.key}
+                {p.kind} <PathText text={p.label ?? p.key} />
               </th>
               <td>
                 {p.before

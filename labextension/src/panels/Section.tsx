@@ -1,8 +1,29 @@
 import * as React from 'react';
-import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
+import {
+  caretDownIcon,
+  caretRightIcon,
+  launchIcon
+} from '@jupyterlab/ui-components';
 
 /** The sidebar's sections, as named in their `data-lepton-section` hook. */
 export type SectionId = 'datasets' | 'jobs' | 'models' | 'runs';
+
+/**
+ * Where a panel is shown: the narrow sidebar (with a button opening the panel as a
+ * main-area tab) or that wide tab, where panels show more (tables, full logs).
+ */
+export interface IWideView {
+  wide: boolean;
+  /** Open a section as a main-area tab; absent where no tab can be opened. */
+  openWide?: (id: SectionId) => void;
+}
+
+export const WideViewContext = React.createContext<IWideView>({ wide: false });
+
+/** Whether the panel is shown in a wide main-area tab. */
+export function useWide(): boolean {
+  return React.useContext(WideViewContext).wide;
+}
 
 export interface ISectionProps {
   id: SectionId;
@@ -13,7 +34,8 @@ export interface ISectionProps {
 
 /**
  * A collapsible sidebar section: a heading whose button toggles the body
- * (a disclosure: `aria-expanded` + `aria-controls`, operable by keyboard).
+ * (a disclosure: `aria-expanded` + `aria-controls`, operable by keyboard),
+ * and, in the sidebar, a button opening the section as a wide tab.
  */
 export function Section({
   id,
@@ -22,6 +44,7 @@ export function Section({
   children
 }: ISectionProps): React.ReactElement {
   const [open, setOpen] = React.useState(initiallyOpen);
+  const { wide, openWide } = React.useContext(WideViewContext);
   const uid = React.useId();
   const headingId = `${uid}-heading`;
   const bodyId = `${uid}-body`;
@@ -44,6 +67,17 @@ export function Section({
           <Caret.react tag="span" className="lepton-section-caret" />
           <span>{title}</span>
         </button>
+        {!wide && openWide && (
+          <button
+            type="button"
+            className="lepton-section-open-wide"
+            aria-label={`Open ${title} in a tab`}
+            title={`Open ${title} in a tab`}
+            onClick={() => openWide(id)}
+          >
+            <launchIcon.react tag="span" />
+          </button>
+        )}
       </h3>
       <div id={bodyId} className="lepton-section-body" hidden={!open}>
         {children}

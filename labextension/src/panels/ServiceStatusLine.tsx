@@ -1,6 +1,7 @@
 import * as React from 'react';
 
 import { IServiceStatus } from '../handler';
+import { PathText } from './common';
 
 export interface IServiceStatusLineProps {
   status: IServiceStatus | undefined;
@@ -23,7 +24,9 @@ export function ServiceStatusLine({
       <span className="lepton-status-state">
         {status.configured ? 'Configured' : 'Not configured'}
       </span>
-      <span className="lepton-status-detail">{status.detail}</span>
+      <span className="lepton-status-detail">
+        <PathText text={status.detail} />
+      </span>
     </p>
   );
 }

@@ -285,3 +285,26 @@ export function SelectableList<T, K extends React.Key>({
     </ul>
   );
 }
+
+/**
+ * Text holding paths (`/srv/data/registry`), allowed to wrap after each `/` rather than
+ * between any two characters; the CSS (`overflow-wrap: break-word`) breaks inside a
+ * part only when one part alone is wider than the line.
+ */
+export function PathText({ text }: { text: string }): React.ReactElement {
+  const parts = text.split('/');
+  return (
+    <>
+      {parts.map((part, i) => (
+        <React.Fragment key={i}>
+          {part}
+          {i < parts.length - 1 && (
+            <>
+              /<wbr />
+            </>
+          )}
+        </React.Fragment>
+      ))}
+    </>
+  );
+}

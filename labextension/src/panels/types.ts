@@ -1,6 +1,7 @@
 import { ILeptonClient } from '../api';
 import { IServiceStatus } from '../handler';
 import { ILeptonSettings } from '../settings';
+import type { SectionId } from './Section';
 
 /** What the panels need from JupyterLab and the server, injected so tests can stub it. */
 export interface ILeptonContext {
@@ -11,6 +12,10 @@ export interface ILeptonContext {
   rememberDataRegistry(url: string): Promise<void>;
   /** The server root, to turn absolute server paths into JupyterLab paths. */
   serverRoot: string;
+  /** Show a run's output notebook read-only in a main-area tab. */
+  openRunOutput(runId: string, title: string): Promise<void>;
+  /** Open a section as a wide main-area tab; absent where there is no main area. */
+  openWide?: (id: SectionId) => void;
 }
 
 /** What every section panel receives from the sidebar. */
@@ -23,4 +28,6 @@ export interface IPanelProps {
   refreshToken: number;
   /** Aliases that need the maintainer role to move (from `/lepton/api/status`). */
   protectedAliases: string[];
+  /** The data registries the server is configured with (from `/lepton/api/status`). */
+  dataRegistries?: string[];
 }

@@ -25,8 +25,6 @@ from ..schema import JobInfo, JobSpec, JobStatus
 from ..store import JobStore
 
 LOG_LINES_IN_ERROR = 20
-#: What every backend runs in each rank.
-WORKER_MODULE = "lepton_jupyter.jobs.worker"
 
 
 def job_env(

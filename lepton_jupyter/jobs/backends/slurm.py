@@ -26,7 +26,8 @@ from ...errors import Invalid, did_you_mean
 from ...settings import Settings, load_settings
 from ..folder import JobFolder, process_matches
 from ..schema import JobInfo, JobSpec, JobStatus
-from .base import WORKER_MODULE, Backend, Outcome, describe_failure, job_env
+from ..worker import MODULE as WORKER_MODULE
+from .base import Backend, Outcome, describe_failure, job_env
 
 OUTPUT_LINES_IN_ERROR = 20
 

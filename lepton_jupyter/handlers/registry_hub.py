@@ -28,11 +28,11 @@ from tornado import web
 from traitlets import Instance, default
 
 from ..errors import Invalid
-from ..handlers import API_PREFIX
-from ..handlers.registry import POLICY_KEY
+from ..registry.policy import TeamPolicy
 from ..settings import Settings
-from .policy import TeamPolicy
-from .server import RegistryUser, make_app, run
+from . import API_PREFIX
+from .registry import POLICY_KEY
+from .registry_server import RegistryUser, make_app, run
 
 #: Environment a managed JupyterHub service is started with (the hub sets all of them).
 HUB_SERVICE_ENV = (

@@ -21,11 +21,11 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 
 from ..errors import Invalid
-from ..handlers import API_PREFIX
-from ..handlers import compare as compare_handlers
-from ..handlers import registry as registry_handlers
+from ..registry.identity import Principal
 from ..settings import Settings
-from .service import Principal
+from . import API_PREFIX
+from . import compare as compare_handlers
+from . import registry as registry_handlers
 
 
 @dataclass
