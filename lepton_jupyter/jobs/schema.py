@@ -174,7 +174,9 @@ class ListQuery(BaseModel):
     limit: int | None = Field(
         default=None, ge=1, le=1000, description="At most this many jobs (a page); None: all."
     )
-    offset: int = Field(default=0, ge=0, description="Skip this many of the newest first.")
+    offset: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Skip this many of the newest first."
+    )
 
 
 class LogsQuery(BaseModel):

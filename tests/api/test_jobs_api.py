@@ -165,6 +165,16 @@ async def test_rest_lists_jobs_a_page_at_a_time(jp_fetch, store_job, job_manager
     assert len((await get_json(jp_fetch, "jobs"))["jobs"]) == 121
 
 
+async def test_a_page_offset_past_what_the_store_holds_is_a_400(jp_fetch, stored_job):
+    # Found by tests/e2e/test_fuzz.py: SQLite's OFFSET is a 64-bit integer (it was a 500)
+    code, message = await error_of(jp_fetch, "jobs", offset=str(2**70))
+    assert code == 400 and "offset: Input should be less than or equal to" in message
+    # Huge byte offsets and tails are just past the end of a log: nothing new, no error
+    assert (await get_json(jp_fetch, "jobs", stored_job, "metrics", since=str(2**70)))[
+        "metrics"
+    ] == []
+
+
 async def test_rest_cancel_of_an_unknown_job_is_404(jp_fetch, stored_job):
     assert await error_of(jp_fetch, "jobs", "trian-3fa9c1", "cancel", method="POST") == (
         404,
