@@ -50,10 +50,10 @@ class RunOutputHandler(RunsHandler):
     @authorized
     def get(self, run_id: str) -> None:
         html = self.service.output_html(run_id)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
         # Outputs are the run's own, but shown with no scripts and no forms.
         self.set_header("Content-Security-Policy", "sandbox; script-src 'none'")
-        self.finish(html)
+        # APIHandler.finish would stamp application/json over a header set beforehand.
+        self.finish(html, set_content_type="text/html; charset=utf-8")
 
 
 class RerunHandler(RunsHandler):
