@@ -13,7 +13,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from ..errors import Forbidden, Invalid, did_you_mean
+from ..errors import Forbidden, Invalid, NotFound, did_you_mean
 from .schema import (
     AggregatorPlan,
     DatasetPin,
@@ -135,10 +135,13 @@ def check_member(organisation: Organisation) -> None:
                 f"kernel speaks to the registry as {me!r}; {user!r} must start its own node."
             )
         client = DirectClient(settings, Principal(user=user))
-    role = client.namespace(organisation.name).role
+    try:
+        role = client.namespace(organisation.name).role
+    except NotFound:  # the registry answers the same for a missing namespace and no role
+        role = None
     rank = ROLE_ORDER.index(role) if role in ROLE_ORDER else -1
     if rank < ROLE_ORDER.index(MEMBER_ROLE):
-        has = f"is {role}" if role else "has no role there"
+        has = f"is {role}" if role else "has no role there (or it does not exist)"
         raise Forbidden(
             f"Organisation {organisation.name!r}: {user!r} {has}; contributing an "
             f"organisation's data needs the {MEMBER_ROLE} role on its namespace "
