@@ -114,6 +114,11 @@ class LeptonHandler(APIHandler):
             self.set_header("Location", location)
         self.finish(json.dumps(_jsonable(payload)))
 
+    def reply_page(self, html: str) -> None:
+        """A page, not JSON: shown with no scripts and no forms (APIHandler.finish stamps JSON)."""
+        self.set_header("Content-Security-Policy", "sandbox; script-src 'none'")
+        self.finish(html, set_content_type="text/html; charset=utf-8")
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors as ``{"message": ..., "reason": ...}``; a traceback only reaches the log."""
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -49,11 +49,7 @@ class RunOutputHandler(RunsHandler):
     @web.authenticated
     @authorized
     def get(self, run_id: str) -> None:
-        html = self.service.output_html(run_id)
-        # Outputs are the run's own, but shown with no scripts and no forms.
-        self.set_header("Content-Security-Policy", "sandbox; script-src 'none'")
-        # APIHandler.finish would stamp application/json over a header set beforehand.
-        self.finish(html, set_content_type="text/html; charset=utf-8")
+        self.reply_page(self.service.output_html(run_id))
 
 
 class RerunHandler(RunsHandler):
