@@ -25,7 +25,7 @@ from lepton_jupyter.registry import client as registry_client
 from lepton_jupyter.registry.api import YankedVersionWarning
 
 from .conftest import LabServer, LabWorld, save_screenshot
-from .test_panels import collapse_others, open_sidebar, section, widen_sidebar
+from .test_panels import open_model
 
 pytestmark = pytest.mark.browser
 
@@ -70,12 +70,7 @@ def test_yank_a_version_and_revoke_a_grant_from_the_models_panel(
     lab_server: LabServer, lab_world: LabWorld, page: Page, artifacts_dir: Path
 ) -> None:
     me = getpass.getuser()
-    sidebar = open_sidebar(page, lab_server)
-    widen_sidebar(page)
-    collapse_others(sidebar, "models")
-    models = section(sidebar, "models")
-    models.get_by_role("option", name="vision/spiral").click()
-    detail = models.locator(".lepton-model-detail")
+    models, detail = open_model(page, lab_server, "vision/spiral")
     expect(detail.locator(".lepton-role strong")).to_have_text("admin")
 
     # When the user yanks v2 from its row, giving the reason the dialog asks for

@@ -32,7 +32,7 @@ import { JOB_PAGE, JOB_POLL_MS } from '../panels/JobsPanel';
 import { lineageGraph } from '../panels/LineageGraph';
 import { aliasRefusal } from '../panels/ModelsPanel';
 import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
-import { panelProps, stubClient } from './stubs';
+import { panelProps, StubClient, stubClient } from './stubs';
 
 let notifyError: jest.SpyInstance;
 let notifySuccess: jest.SpyInstance;
@@ -617,6 +617,13 @@ async function press(label: string): Promise<void> {
   await waitFor(() => expect(open.isConnected).toBe(false));
 }
 
+/** The panel on `client`, vision/resnet selected, once the caller's role shows. */
+async function openResnet(client: StubClient, role: Role): Promise<void> {
+  render(<ModelsPanel {...panelProps(client)} />);
+  fireEvent.click(await screen.findByRole('option', { name: 'vision/resnet' }));
+  await screen.findByText(role);
+}
+
 describe('ModelsPanel: yank', () => {
   it('yanks a version with a reason from its row, then shows it yanked', async () => {
     // Given a maintainer, v2 at @prod
@@ -631,11 +638,7 @@ describe('ModelsPanel: yank', () => {
       .mockResolvedValueOnce(listed)
       .mockResolvedValue(yanked);
     client.yankVersion = jest.fn().mockResolvedValue(yanked[1]);
-    render(<ModelsPanel {...panelProps(client)} />);
-    fireEvent.click(
-      await screen.findByRole('option', { name: 'vision/resnet' })
-    );
-    await screen.findByText('maintainer');
+    await openResnet(client, 'maintainer');
     const v2 = await screen.findByRole('option', { name: 'version 2' });
 
     // When they press Yank on v2's row, a dialog asks why (and says @prod will stop resolving)
@@ -700,11 +703,7 @@ describe('ModelsPanel: yank', () => {
           409
         )
       );
-    render(<ModelsPanel {...panelProps(client)} />);
-    fireEvent.click(
-      await screen.findByRole('option', { name: 'vision/resnet' })
-    );
-    await screen.findByText('maintainer');
+    await openResnet(client, 'maintainer');
     const v1 = await screen.findByRole('option', { name: 'version 1' });
     // Cancelled: nothing asked, nothing selected by the click on the row's button
     fireEvent.click(within(v1).getByRole('button', { name: 'Yank' }));

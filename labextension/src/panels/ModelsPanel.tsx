@@ -542,15 +542,18 @@ function RowActions({
  * An "Access" toggle beside a namespace's heading: who holds which role there, and
  * (for its admins) a Revoke button on each grant, confirmed first.
  */
+interface INamespaceProps {
+  namespace: string;
+  context: IPanelProps['context'];
+  /** Reload what the panel shows after a grant changed. */
+  onChanged: () => Promise<void>;
+}
+
 function NamespaceAccess({
   namespace,
   context,
   onChanged
-}: {
-  namespace: string;
-  context: IPanelProps['context'];
-  onChanged: () => Promise<void>;
-}): React.ReactElement {
+}: INamespaceProps): React.ReactElement {
   const [open, setOpen] = React.useState(false);
   return (
     <>
@@ -583,11 +586,7 @@ function NamespaceGrants({
   namespace,
   context,
   onChanged
-}: {
-  namespace: string;
-  context: IPanelProps['context'];
-  onChanged: () => Promise<void>;
-}): React.ReactElement {
+}: INamespaceProps): React.ReactElement {
   const { client } = context;
   const [info, reload] = useLoader(
     () => client.namespace(namespace),
