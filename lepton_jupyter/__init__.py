@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "grant": ".registry",
     "revoke": ".registry",
     "yank": ".registry",
+    "unyank": ".registry",
     "ModelVersion": ".registry",
     "rerun": ".runs.api",
     "Run": ".runs.api",
