@@ -246,7 +246,13 @@ def test_publishes_racing_the_collector_never_name_a_removed_blob(net, tmp_path)
     assert not collector.is_alive()
     assert net.fsck(verify=False).missing == []
     published = [n for n in outcomes if n is not None]
-    assert published and published == list(range(1, len(published) + 1))
+    # Which publishes win depends on the machine's timing; whole either way: the ones
+    # committed are numbered without a gap and nothing else was stored
+    assert published == list(range(1, len(published) + 1))
+    assert removed or published
+    if published:
+        listed = net.versions(BOB, "bob/race", include_yanked=True)
+        assert [v.version for v in listed] == published
     for number in published:
         entry = net.resolve(BOB, f"bob/race:{number}").files[0]
         assert net.blobs.exists(entry.digest)
