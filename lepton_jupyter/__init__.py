@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "grant": ".registry",
     "revoke": ".registry",
     "yank": ".registry",
+    "unyank": ".registry",
     "ModelVersion": ".registry",
     "rerun": ".runs.api",
     "Run": ".runs.api",
