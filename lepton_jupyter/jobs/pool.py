@@ -47,10 +47,14 @@ SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
 PROTOCOL = 1
 DIR_ENV = "LEPTON_JOB_POOL_DIR"
 #: What every job's supervisor, agent and ranks import; ``job_pool_preload`` adds to it.
+#: ``torch._dynamo`` is what a training step imports: DistributedDataParallel's constructor
+#: reads its settings (and ``torch.compile`` runs on it), 3 s of imports (sympy, inductor's
+#: config) each rank would otherwise pay before its first step. It touches no GPU.
 PRELOAD = (
     "torch",
     "torch.distributed",
     "torch.distributed.launcher.api",
+    "torch._dynamo",
     "cloudpickle",
     "lepton_jupyter.jobs.supervisor",
     "lepton_jupyter.jobs.worker",
