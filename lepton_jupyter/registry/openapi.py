@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compare.schema import (
-    Comparison,
-    ComparisonRequest,
-    ComparisonsQuery,
-    GateReport,
-    GatesQuery,
-)
 from ..openapi import Operation, document, write
 from .schema import (
     AliasEvent,
     AliasInfo,
+    Comparison,
+    ComparisonRequest,
+    ComparisonsQuery,
     DeleteQuery,
+    GateReport,
+    GatesQuery,
     GrantInfo,
     GrantRequest,
     Lineage,
