@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compare.schema import (
+from ..openapi import Operation, document, write
+from .schema import (
+    AliasEvent,
+    AliasInfo,
     Comparison,
     ComparisonRequest,
     ComparisonsQuery,
     GateReport,
     GatesQuery,
-)
-from ..openapi import Operation, document, write
-from .schema import (
-    AliasEvent,
-    AliasInfo,
     GrantInfo,
     GrantRequest,
     Lineage,

@@ -27,13 +27,14 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import blake3
 
 from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound, did_you_mean
 from ..settings import Settings, default_value
 from .blobs import BlobStore, BlobWriter, StatCache, parse_address
+from .gates import check_promotion, gate_for, gate_reports, parse_gates
 from .identity import Principal
 from .maintenance import fsck
 from .policy import NamespacePolicy
@@ -42,8 +43,10 @@ from .schema import (
     MAX_VERSION,
     AliasEvent,
     AliasInfo,
+    Comparison,
     FileEntry,
     FsckReport,
+    GateReport,
     GrantInfo,
     Lineage,
     LoadRequest,
@@ -62,9 +65,6 @@ from .store import (
     SqlRegistryStore,
     VersionRow,
 )
-
-if TYPE_CHECKING:
-    from ..compare.schema import Comparison
 
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 NAME_RULE_TEXT = (
@@ -183,7 +183,8 @@ def lacks_role(role: str | None, needed: str, doing: str, namespace: str) -> For
 
 
 class RegistryService:
-    """Models, versions, aliases, lineage and grants over one store and one blob store."""
+    """Models, versions, aliases, lineage, grants and the comparisons promotion gates check,
+    over one store and one blob store."""
 
     def __init__(
         self,
@@ -194,8 +195,6 @@ class RegistryService:
         promotion_gates: Mapping[str, Any] | None = None,
         upload_grace_seconds: float = default_value("registry_upload_grace_seconds"),
     ) -> None:
-        from ..compare.gates import parse_gates
-
         self.store = store
         self.blobs = blobs
         self.protected_aliases = frozenset(protected_aliases)
@@ -440,8 +439,6 @@ class RegistryService:
         override: str | None = None,
     ) -> dict[str, Any] | None:
         """The evidence a gated alias move needs (a passing comparison, or an override)."""
-        from ..compare.gates import check_promotion, gate_for
-
         name = f"{ns.name}/{model.name}"
         found = gate_for(self.promotion_gates, name, alias)
         if found is None:
@@ -773,6 +770,90 @@ class RegistryService:
         with self.store.reading() as tx:
             ns, role = self._visible(tx, principal, name)
             return NamespaceInfo(name=name, role=role, grants=tx.grants(ns))
+
+    # comparisons: the evidence promotion gates check
+
+    def record_comparison(self, principal: Principal, comparison: Comparison) -> Comparison:
+        """Store a computed comparison (its id assigned here); readers of every candidate
+        may record, and each candidate must be the registry's content of its version."""
+
+        def write(tx: RegistryTransaction) -> Comparison:
+            ids = []
+            for candidate in comparison.candidates:
+                version = self._candidate(tx, principal, candidate.label)
+                if version.digest != candidate.digest:
+                    raise Invalid(
+                        f"Candidate {candidate.label} was evaluated with content "
+                        f"{candidate.digest}, but the registry's {candidate.label} is "
+                        f"{version.digest}."
+                    )
+                ids.append(version.id)
+            return tx.add_comparison(comparison, ids)
+
+        return self.store.writing(write)
+
+    def comparison(self, principal: Principal, comparison_id: int) -> Comparison:
+        """Comparison ``comparison_id``, if the caller can read every candidate."""
+        with self.store.reading() as tx:
+            found = tx.comparison(comparison_id)
+            if found is None:
+                raise NotFound(f"There is no comparison {comparison_id}.")
+            for candidate in found.candidates:
+                self._candidate(tx, principal, candidate.label)
+            return found
+
+    def comparisons(
+        self,
+        principal: Principal,
+        *,
+        ref: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+    ) -> list[Comparison]:
+        """Comparisons of one version (``ref``) or of any version of a model (``name``),
+        newest first; those with a candidate the caller may not read are left out."""
+        if (ref is None) == (name is None):
+            raise Invalid("Name exactly one of ref='ns/model:N' or name='ns/model'.")
+        with self.store.reading() as tx:
+            if ref is not None:
+                found = tx.comparisons_of(self._candidate(tx, principal, ref).id, limit=limit)
+            else:
+                namespace, model_name = parse_name(name or "", principal)
+                _, model = self._model(tx, principal, namespace, model_name)
+                found = tx.model_comparisons(model.id, limit)
+            return [c for c in found if self._may_read_candidates(tx, principal, c)]
+
+    def gates(self, principal: Principal, name: str, limit: int = 20) -> list[GateReport]:
+        """Each gated alias of ``name``: who holds it and whether each recent comparison
+        lets another candidate take it (what the Models panel shows)."""
+        namespace, model_name = parse_name(name, principal)
+        full_name = f"{namespace}/{model_name}"
+        recent = self.comparisons(principal, name=full_name, limit=limit)
+        holders = {a.alias: a.version for a in self.aliases(principal, full_name)}
+        return gate_reports(self.promotion_gates, full_name, holders, recent)
+
+    def _candidate(self, tx: RegistryTransaction, principal: Principal, label: str) -> VersionRow:
+        """The version a comparison's candidate names, if the caller may read it."""
+        return self._resolve(tx, principal, parse_ref(label, principal))[1]
+
+    def _may_read_candidates(
+        self, tx: RegistryTransaction, principal: Principal, comparison: Comparison
+    ) -> bool:
+        """Whether the caller may read every candidate (others' comparisons stay hidden)."""
+        try:
+            for candidate in comparison.candidates:
+                self._candidate(tx, principal, candidate.label)
+        except LeptonError:
+            return False
+        return True
+
+    def role_of(self, principal: Principal, namespace: str) -> str | None:
+        """The caller's role on ``namespace``; None both where it has none and where the
+        namespace does not exist (the caller learns only what :meth:`namespace` tells it)."""
+        check_name(namespace, "namespace")
+        with self.store.reading() as tx:
+            found = tx.namespace(namespace)
+            return None if found is None else self._role(tx, principal, found)
 
     def file(self, principal: Principal, name: str, version: int, path: str) -> FileEntry:
         """A version's file, for download: readers only."""

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import tables as t
 from .schema import (
     AliasEvent,
+    Comparison,
     FileEntry,
     GrantInfo,
     LoadInfo,
@@ -40,9 +41,6 @@ from .schema import (
     ModelVersion,
     YankInfo,
 )
-
-if TYPE_CHECKING:
-    from ..compare.schema import Comparison
 
 T = TypeVar("T")
 
@@ -223,11 +221,17 @@ class RegistryTransaction(Protocol):
     def loads(self, version_id: int) -> list[LoadInfo]:
         """Who loaded a version, oldest first."""
 
+    def add_comparison(self, comparison: Comparison, version_ids: list[int]) -> Comparison:
+        """Store a computed comparison of these versions; it comes back with its id."""
+
     def comparison(self, comparison_id: int) -> Comparison | None:
         """A recorded comparison, or None."""
 
     def comparisons_of(self, version_id: int, limit: int | None = None) -> list[Comparison]:
         """The comparisons a version took part in, newest first."""
+
+    def model_comparisons(self, model_id: int, limit: int) -> list[Comparison]:
+        """The comparisons any version of a model took part in, newest first."""
 
 
 class RegistryStore(Protocol):
@@ -279,8 +283,7 @@ WRITE_ATTEMPTS = 20
 class SqlRegistryStore:
     """:class:`RegistryStore` over SQLAlchemy: SQLite (a file) or PostgreSQL (shared).
 
-    ``read()`` and ``write()`` hand out plain sessions for the tables kept beside the
-    registry's in the same database (the compare subsystem's comparisons).
+    ``read()`` and ``write()`` hand out plain sessions (tests look at rows with them).
     """
 
     def __init__(self, url: str) -> None:
@@ -740,15 +743,50 @@ class SqlTransaction:
             LoadInfo(user=x.user, notebook=x.notebook, job=x.job, run=x.run, at=x.at) for x in rows
         ]
 
-    def comparison(self, comparison_id: int) -> Comparison | None:
-        from ..compare import store as comparisons
+    def add_comparison(self, comparison: Comparison, version_ids: list[int]) -> Comparison:
+        row = t.ComparisonRow(
+            metric=comparison.metric,
+            record={},
+            created_by=comparison.created_by,
+            created_at=comparison.created_at,
+        )
+        self.session.add(row)
+        self.session.flush()
+        stored = comparison.model_copy(update={"id": row.id})
+        row.record = stored.model_dump(mode="json")
+        self.session.add_all(
+            t.ComparedVersion(comparison_id=row.id, version_id=v) for v in version_ids
+        )
+        self.session.flush()
+        return stored
 
-        return comparisons.get(self.session, comparison_id)
+    def comparison(self, comparison_id: int) -> Comparison | None:
+        row = self.session.get(t.ComparisonRow, comparison_id)
+        return None if row is None else Comparison.model_validate(row.record)
 
     def comparisons_of(self, version_id: int, limit: int | None = None) -> list[Comparison]:
-        from ..compare import store as comparisons
+        ids = select(t.ComparedVersion.comparison_id).where(
+            t.ComparedVersion.version_id == version_id
+        )
+        return self._comparisons(ids, limit)
 
-        return comparisons.of_version(self.session, version_id, limit=limit)
+    def model_comparisons(self, model_id: int, limit: int) -> list[Comparison]:
+        ids = (
+            select(t.ComparedVersion.comparison_id)
+            .join(t.Version, t.Version.id == t.ComparedVersion.version_id)
+            .where(t.Version.model_id == model_id)
+        )
+        return self._comparisons(ids, limit)
+
+    def _comparisons(self, ids: Any, limit: int | None) -> list[Comparison]:
+        """The comparisons whose id ``ids`` selects, newest first."""
+        query = (
+            select(t.ComparisonRow.record)
+            .where(t.ComparisonRow.id.in_(ids))
+            .order_by(t.ComparisonRow.id.desc())
+            .limit(limit)
+        )
+        return [Comparison.model_validate(r) for r in self.session.scalars(query)]
 
     def _version_where(self, *where: Any, join: tuple[Any, Any] | None = None) -> VersionRow | None:
         query = select(t.Version)

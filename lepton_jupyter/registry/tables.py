@@ -1,7 +1,8 @@
 """The registry's tables in SQL, and opening a database migrated to them.
 
 SQLite by default, PostgreSQL for a shared deployment. Files live in the blob store; these
-tables hold what names them. Versions, files and the alias ledger are only ever inserted.
+tables hold what names them. Versions, files, the alias ledger and comparisons (the
+evidence promotion gates check, beside the versions they compare) are only ever inserted.
 The schema is created and upgraded by the Alembic migrations in ``migrations/`` whenever a
 database is opened (:func:`open_engines`). The queries over these tables are
 :mod:`~lepton_jupyter.registry.store`'s.
@@ -157,6 +158,27 @@ class LoadEvent(Base):
     job: Mapped[str] = mapped_column(String(128), default="")
     run: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ComparisonRow(Base):
+    """A recorded comparison (tables from migration ``0003``); its record is the model."""
+
+    __tablename__ = "comparisons"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(200))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ComparedVersion(Base):
+    """Which versions a comparison covers: how a version finds its comparisons."""
+
+    __tablename__ = "comparison_versions"
+    __table_args__ = (Index("ix_comparison_versions_version", "version_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparisons.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
 
 
 def open_engines(url: str) -> tuple[Engine, Engine]:

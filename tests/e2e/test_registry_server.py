@@ -16,6 +16,7 @@ import torch
 import lepton_jupyter as lepton
 from lepton_jupyter.errors import Conflict, Forbidden, NotFound
 from lepton_jupyter.registry.api import YankedVersionWarning
+from lepton_jupyter.registry.client import get_client
 
 # `lepton registry serve` as a subprocess.
 pytestmark = pytest.mark.slow
@@ -70,11 +71,15 @@ def test_a_team_shares_models_through_the_standalone_service(
         lepton.publish("vision/resnet", model)
     with pytest.raises(Forbidden, match="protected alias 'prod' in 'vision' needs the maintainer"):
         lepton.rollback("vision/resnet", "prod")
+    # as her role there says (what a federated member check asks)
+    assert get_client().role_of("vision") == "reader"
 
     # And bob, outside both, cannot even tell that vision exists
     _as(monkeypatch, server, "bob", tmp_path)
     with pytest.raises(NotFound, match="'vision' does not exist or you have no role there"):
         lepton.load("vision/resnet@prod")
+    # nor by asking for his role there: none, as for a namespace that does not exist
+    assert get_client().role_of("vision") is None and get_client().role_of("nothing") is None
 
     # When alice rolls prod back with the CLI
     rolled = _cli(server, "alice", tmp_path, "rollback", "vision/resnet", "prod")
