@@ -41,7 +41,6 @@ from .base import LeptonHandler
 SERVICE_KEY = "lepton_registry"
 #: Application setting holding the service's namespace policy (a hub's TeamPolicy).
 POLICY_KEY = "lepton_registry_policy"
-MAX_UPLOAD_BYTES = 1 << 40
 
 
 def registry_service(settings: dict[str, Any]) -> RegistryService:
@@ -312,8 +311,7 @@ class BlobUploadHandler(RegistryHandler):
 
     writer: BlobWriter | None = None
 
-    def body_limit(self) -> int:
-        return MAX_UPLOAD_BYTES
+    body_limit_setting = "registry_max_upload_bytes"
 
     async def prepare(self) -> None:
         # The base authenticates and authorizes before a byte is read.

@@ -174,8 +174,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--grace",
         type=float,
-        default=3600.0,
-        help="seconds an orphan must be old before --gc removes it",
+        default=None,
+        help="seconds an orphan must be old before --gc removes it (default: the "
+        "registry_upload_grace_seconds setting, 3600)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_fsck)

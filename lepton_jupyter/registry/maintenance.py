@@ -24,7 +24,7 @@ def fsck(
     *,
     verify: bool = True,
     gc: bool = False,
-    grace_seconds: float = 3600.0,
+    grace_seconds: float,
 ) -> FsckReport:
     """Compare the blob store with the metadata: orphans, leftovers, missing, corrupt.
 

@@ -32,7 +32,7 @@ from typing import Any
 import blake3
 
 from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound, did_you_mean
-from ..settings import Settings
+from ..settings import Settings, default_value
 from .blobs import BlobStore, BlobWriter, StatCache, parse_address
 from .gates import check_promotion, gate_for, gate_reports, parse_gates
 from .identity import Principal
@@ -79,9 +79,6 @@ ALIAS_RULE_TEXT = (
 RESERVED_ALIASES = ("latest",)
 VERSION_RULE = re.compile(r"^[0-9]{1,10}$")
 EVERYONE = "*"
-#: How long a blob a caller uploaded counts as theirs to publish (a publish in progress);
-#: the same grace as fsck's for a young orphan.
-UPLOAD_GRACE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -197,6 +194,7 @@ class RegistryService:
         protected_aliases: Iterable[str] = ("prod",),
         policy: NamespacePolicy | None = None,
         promotion_gates: Mapping[str, Any] | None = None,
+        upload_grace_seconds: float = default_value("registry_upload_grace_seconds"),
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -206,8 +204,10 @@ class RegistryService:
         # alias() answers, valid while the store's generation stays the same
         self._alias_cache: dict[tuple[str, str, str, Principal], AliasInfo] = {}
         self._alias_generation: int | None = None
-        # user -> {address: when} of blobs they uploaded (proved they hold the bytes)
+        # user -> {address: when} of blobs they uploaded (proved they hold the bytes),
+        # theirs to publish for upload_grace_seconds (fsck's default grace for an orphan)
         self._uploads: dict[str, dict[str, float]] = {}
+        self.upload_grace_seconds = upload_grace_seconds
 
     # permissions
 
@@ -983,7 +983,7 @@ class RegistryService:
         self.blobs.refresh(address)
         now = time.monotonic()
         mine = self._uploads.setdefault(principal.user, {})
-        for old in [a for a, t in mine.items() if now - t > UPLOAD_GRACE_SECONDS]:
+        for old in [a for a, t in mine.items() if now - t > self.upload_grace_seconds]:
             del mine[old]
         mine[address] = now
 
@@ -1000,7 +1000,7 @@ class RegistryService:
         wanted = list(dict.fromkeys(addresses))
         now = time.monotonic()
         mine = self._uploads.get(principal.user, {})
-        usable = {a for a in wanted if a in mine and now - mine[a] <= UPLOAD_GRACE_SECONDS}
+        usable = {a for a in wanted if a in mine and now - mine[a] <= self.upload_grace_seconds}
         others = [a for a in wanted if a not in usable]
         if others:
             usable |= self._readable_blobs(principal, others)
@@ -1014,9 +1014,11 @@ class RegistryService:
         return {digest for digest, ns in pairs if role_rank(roles.get(ns)) >= role_rank("reader")}
 
     def fsck(
-        self, *, verify: bool = True, gc: bool = False, grace_seconds: float = 3600.0
+        self, *, verify: bool = True, gc: bool = False, grace_seconds: float | None = None
     ) -> FsckReport:
         """The blob store checked against the metadata (:func:`.maintenance.fsck`)."""
+        if grace_seconds is None:
+            grace_seconds = self.upload_grace_seconds
         return fsck(self.store, self.blobs, verify=verify, gc=gc, grace_seconds=grace_seconds)
 
 
@@ -1029,6 +1031,7 @@ def open_service(settings: Settings, policy: NamespacePolicy | None = None) -> R
         settings.protected_aliases,
         policy,
         promotion_gates=settings.promotion_gates,
+        upload_grace_seconds=settings.registry_upload_grace_seconds,
     )
 
 
