@@ -716,7 +716,7 @@ class RegistryService:
             dry_run=False,
             deleted=tombstone.deleted,
             blobs=only,
-            reclaimed=reclaim(self.store, self.blobs, only, UPLOAD_GRACE_SECONDS),
+            reclaimed=reclaim(self.store, self.blobs, only, self.upload_grace_seconds),
         )
 
     def record_load(
