@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "ModelVersion",
+    "delete_version",
     "grant",
     "history",
     "lineage",
@@ -22,6 +23,7 @@ __all__ = [
     "revoke",
     "rollback",
     "set_alias",
+    "unyank",
     "versions",
     "yank",
 ]

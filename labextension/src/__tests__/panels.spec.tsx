@@ -11,7 +11,6 @@ import {
   waitFor,
   within
 } from '@testing-library/react';
-import { Notification } from '@jupyterlab/apputils';
 
 import {
   IAttachedDataset,
@@ -32,20 +31,10 @@ import { JOB_PAGE, JOB_POLL_MS } from '../panels/JobsPanel';
 import { lineageGraph } from '../panels/LineageGraph';
 import { aliasRefusal } from '../panels/ModelsPanel';
 import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
+import { runDiff, runManifest, spyOnNotifications } from './fixtures';
 import { panelProps, StubClient, stubClient } from './stubs';
 
-let notifyError: jest.SpyInstance;
-let notifySuccess: jest.SpyInstance;
-
-beforeEach(() => {
-  notifyError = jest.spyOn(Notification, 'error').mockReturnValue('id');
-  notifySuccess = jest.spyOn(Notification, 'success').mockReturnValue('id');
-});
-
-afterEach(() => {
-  notifyError.mockRestore();
-  notifySuccess.mockRestore();
-});
+const notify = spyOnNotifications();
 
 const ATTACHED: IAttachedDataset = {
   to: 'data/points',
@@ -153,7 +142,7 @@ describe('DatasetsPanel', () => {
     });
     expect(within(attached).getByText('data/points')).toBeTruthy();
     expect(await screen.findByText('Newer version available: v2')).toBeTruthy();
-    expect(notifySuccess).toHaveBeenCalled();
+    expect(notify.success).toHaveBeenCalled();
   });
 
   it("shows a refused attach as a notification with the server's message", async () => {
@@ -177,7 +166,7 @@ describe('DatasetsPanel', () => {
       fireEvent.click(screen.getByRole('button', { name: 'Browse' }));
     });
 
-    expect(notifyError).toHaveBeenCalledWith(
+    expect(notify.error).toHaveBeenCalledWith(
       expect.stringContaining("Data registry '/nope' is not a git repository."),
       expect.anything()
     );
@@ -680,7 +669,7 @@ describe('ModelsPanel: yank', () => {
     ) as HTMLElement;
     expect(prod.textContent).toContain('on a yanked version');
     expect(prod.textContent).toContain('@prod does not resolve until moved');
-    expect(notifySuccess).toHaveBeenCalledWith(
+    expect(notify.success).toHaveBeenCalledWith(
       'vision/resnet:2 yanked: trained on the test split',
       expect.anything()
     );
@@ -718,7 +707,7 @@ describe('ModelsPanel: yank', () => {
     );
     await press('Yank');
     await waitFor(() =>
-      expect(notifyError).toHaveBeenCalledWith(
+      expect(notify.error).toHaveBeenCalledWith(
         'Yanking vision/resnet:1 failed: vision/resnet:1 is already yanked by bob: bad labels.',
         expect.anything()
       )
@@ -837,7 +826,7 @@ describe('ModelsPanel: revoke', () => {
       expect(within(region).queryByText('user bob')).toBeNull()
     );
     expect(within(region).getByText('group nlp')).toBeTruthy();
-    expect(notifySuccess).toHaveBeenCalledWith(
+    expect(notify.success).toHaveBeenCalledWith(
       'The writer role of user bob on vision revoked.',
       expect.anything()
     );
@@ -866,7 +855,7 @@ describe('ModelsPanel: revoke', () => {
     await press('Revoke');
     expect(client.revokeGrant).toHaveBeenCalledWith('vision', NLP_READER);
     await waitFor(() =>
-      expect(notifyError).toHaveBeenCalledWith(
+      expect(notify.error).toHaveBeenCalledWith(
         "Revoking the role of group nlp on vision failed: Namespace 'vision' does not exist or you have no role there.",
         expect.anything()
       )
@@ -923,36 +912,9 @@ describe('lineageGraph', () => {
   });
 });
 
-const RUN: IRunManifest = {
-  id: 'run-1',
-  status: 'completed',
-  engine: 'lepton',
-  notebook: { path: '/srv/work/train.ipynb', digest: 'd', cells: [] },
-  kernel_name: 'python3',
-  cwd: '/srv/work',
-  parameters: { lr: 0.1 },
-  ledger: [],
-  metrics: { loss: 0.25 },
-  packages: {},
-  python: '3.11',
-  git: null,
-  started_at: '2026-01-01T00:00:00Z',
-  ended_at: '2026-01-01T00:01:00Z',
-  output_path: '/srv/work/out/train-out.ipynb',
-  output_digest: null,
-  error: null,
-  rerun_of: null,
-  user: 'ada',
-  pid: null
-};
+const RUN = runManifest();
 
-const DIFF: IRunDiff = {
-  before: 'run-1',
-  after: 'run-2',
-  abs_tol: 0,
-  rel_tol: 0,
-  notebook_changed: false,
-  parameters: [],
+const DIFF = runDiff({
   pins: [
     {
       kind: 'model',
@@ -971,9 +933,8 @@ const DIFF: IRunDiff = {
       rel_diff: 0,
       equal: true
     }
-  ],
-  cells: []
-};
+  ]
+});
 
 describe('RunsPanel', () => {
   it('opens the output in JupyterLab and reruns, then shows the diff', async () => {
