@@ -308,8 +308,6 @@ class NamespaceQuery(BaseModel):
     )
 
 
-
-
 # comparisons: promotion evidence
 
 
