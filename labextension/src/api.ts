@@ -195,6 +195,8 @@ export interface IModelVersion {
   files: IFileEntry[];
   /** Set once the version is yanked (listed only when asked for). */
   yanked?: IYankInfo | null;
+  /** Set once the yanked version is deleted: its files are gone, its number stays taken. */
+  deleted?: { by: string; at: string } | null;
 }
 
 export interface IModelSummary {
@@ -563,6 +565,8 @@ export interface ILeptonClient {
     version: number,
     reason: string
   ): Promise<IModelVersion>;
+  /** Undo a yank (maintainers): listed again, the latest if highest; no alias moves back. */
+  unyankVersion(name: string, version: number): Promise<IModelVersion>;
   namespace(name: string): Promise<INamespaceInfo>;
   /** Take back the role a grant gave (admins); the removed grant. */
   revokeGrant(namespace: string, grant: IGrantSubject): Promise<IGrantInfo>;
@@ -654,6 +658,11 @@ export const leptonClient: ILeptonClient = {
     requestAPI<IModelVersion>(
       `registry/models/${modelPath(name)}/versions/${version}/yank`,
       post({ reason })
+    ),
+  unyankVersion: (name, version) =>
+    requestAPI<IModelVersion>(
+      `registry/models/${modelPath(name)}/versions/${version}/yank`,
+      { method: 'DELETE' }
     ),
   namespace: name =>
     requestAPI<INamespaceInfo>(

@@ -67,6 +67,9 @@ export type RepliesFit = [
     Fits<Reply<`${Model}/versions/{version}/yank`, 'post'>, api.IModelVersion>
   >,
   Holds<
+    Fits<Reply<`${Model}/versions/{version}/yank`, 'delete'>, api.IModelVersion>
+  >,
+  Holds<
     Fits<
       Reply<
         '/lepton/api/registry/namespaces/{namespace}/grants/{subject_kind}/{subject}',

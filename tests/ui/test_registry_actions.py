@@ -134,3 +134,17 @@ def test_yank_a_version_and_revoke_a_grant_from_the_models_panel(
         assert [(g.user, g.role) for g in grants] == [(me, "admin")]
         with pytest.raises(NotFound, match="no grant for the user 'bob'"):
             lepton.revoke("vision", user="bob")
+
+    # When the user un-yanks v2 from its row and confirms
+    v2.get_by_role("button", name="Un-yank").click()
+    expect(dialog).to_contain_text("vision/spiral resolves to it (the latest)")
+    dialog.get_by_role("button", name="Un-yank").click()
+    # Then the row is a plain version again, and the registry lists and resolves it
+    expect(v2.get_by_role("button", name="Yank")).to_be_visible()
+    expect(v2.locator(".lepton-yanked")).to_have_count(0)
+    with registry_of(lab_world.state_dir):
+        import lepton_jupyter as lepton
+        from lepton_jupyter.registry.api import resolve
+
+        assert [v.version for v in lepton.versions("vision/spiral")] == [1, 2]
+        assert resolve("vision/spiral@prod").version == 2

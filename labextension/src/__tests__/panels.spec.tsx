@@ -714,6 +714,56 @@ describe('ModelsPanel: yank', () => {
     );
   });
 
+  it('un-yanks after confirming; a deleted version offers no Un-yank', async () => {
+    // Given v2 yanked and v3 yanked then deleted
+    const client = modelClient('maintainer');
+    const deleted = modelVersion(3, {
+      yanked: YANK,
+      deleted: { by: 'alice', at: '2026-12-03T11:00:00Z' }
+    });
+    client.versions = jest
+      .fn()
+      .mockResolvedValueOnce([
+        modelVersion(1),
+        modelVersion(2, { yanked: YANK }),
+        deleted
+      ])
+      .mockResolvedValue([modelVersion(1), modelVersion(2), deleted]);
+    client.unyankVersion = jest.fn().mockResolvedValue(modelVersion(2));
+    await openResnet(client, 'maintainer');
+    const v3 = await screen.findByRole('option', { name: 'version 3' });
+    expect(within(v3).getByText('deleted')).toBeTruthy();
+    expect(within(v3).queryByRole('button', { name: 'Un-yank' })).toBeNull();
+
+    // When they un-yank v2, the dialog says it becomes the latest, and they confirm
+    const v2 = screen.getByRole('option', { name: 'version 2' });
+    fireEvent.click(within(v2).getByRole('button', { name: 'Un-yank' }));
+    expect((await dialog()).textContent).toContain(
+      'vision/resnet resolves to it (the latest)'
+    );
+    await press('Un-yank');
+
+    // Then the server is asked and the row is listed as a plain version again
+    expect(client.unyankVersion).toHaveBeenCalledWith('vision/resnet', 2);
+    await waitFor(() =>
+      expect(
+        screen
+          .getByRole('option', { name: 'version 2' })
+          .classList.contains('lepton-mod-yanked')
+      ).toBe(false)
+    );
+    expect(
+      within(screen.getByRole('option', { name: 'version 2' })).getByRole(
+        'button',
+        { name: 'Yank' }
+      )
+    ).toBeTruthy();
+    expect(notify.success).toHaveBeenCalledWith(
+      'vision/resnet:2 un-yanked.',
+      expect.anything()
+    );
+  });
+
   it('offers no Yank to a writer and says which role it needs', async () => {
     render(<ModelsPanel {...panelProps(modelClient('writer'))} />);
     fireEvent.click(
@@ -721,7 +771,7 @@ describe('ModelsPanel: yank', () => {
     );
     expect(
       await screen.findByText(
-        "Yanking versions in 'vision' needs the maintainer role; you are writer."
+        "Yanking or un-yanking versions in 'vision' needs the maintainer role; you are writer."
       )
     ).toBeTruthy();
     await screen.findByRole('option', { name: 'version 2' });

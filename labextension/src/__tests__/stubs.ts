@@ -22,6 +22,7 @@ export function stubClient(answers: Partial<StubClient> = {}): StubClient {
     'models',
     'versions',
     'yankVersion',
+    'unyankVersion',
     'namespace',
     'revokeGrant',
     'setAlias',

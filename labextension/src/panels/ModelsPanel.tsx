@@ -219,7 +219,12 @@ function ModelDetail({
       : checking;
   const yankRefusal =
     namespace.kind === 'ready'
-      ? roleRefusal('Yanking versions', model.namespace, role, 'maintainer')
+      ? roleRefusal(
+          'Yanking or un-yanking versions',
+          model.namespace,
+          role,
+          'maintainer'
+        )
       : checking;
   const aliasId = React.useId();
   const versionId = React.useId();
@@ -251,6 +256,29 @@ function ModelDetail({
       await changed();
     } catch (error) {
       notifyError(`Yanking ${ref} failed`, error);
+    }
+  };
+
+  const unyank = async (v: IModelVersion): Promise<void> => {
+    const ref = `${model.name}:${v.version}`;
+    const newest = live.every(other => other.version < v.version);
+    const accepted = await confirmAction({
+      title: `Un-yank ${ref}?`,
+      body:
+        `Listings show v${v.version} again` +
+        (newest ? ` and ${model.name} resolves to it (the latest)` : '') +
+        '; no alias moves back onto it.',
+      accept: 'Un-yank'
+    });
+    if (!accepted) {
+      return;
+    }
+    try {
+      await client.unyankVersion(model.name, v.version);
+      notifySuccess(`${ref} un-yanked.`);
+      await changed();
+    } catch (error) {
+      notifyError(`Un-yanking ${ref} failed`, error);
     }
   };
 
@@ -470,6 +498,14 @@ function ModelDetail({
                         yanked
                       </span>
                     )}
+                    {v.deleted && (
+                      <span
+                        className="lepton-badge lepton-deleted"
+                        title={`Deleted by ${v.deleted.by}: its files are gone`}
+                      >
+                        deleted
+                      </span>
+                    )}
                     {v.aliases.map(a => (
                       <span key={a} className="lepton-alias-chip">
                         @{a}
@@ -490,6 +526,13 @@ function ModelDetail({
                           · yanked by {v.yanked.by}: {v.yanked.reason}
                         </span>
                       )}
+                      {v.deleted && (
+                        <span className="lepton-delete-note">
+                          {' '}
+                          · deleted by {v.deleted.by},{' '}
+                          {formatTime(v.deleted.at)}
+                        </span>
+                      )}
                     </div>
                     {yankRefusal === null && !v.yanked && (
                       <RowActions>
@@ -499,6 +542,17 @@ function ModelDetail({
                           className="lepton-yank"
                           title={`Withdraw v${v.version}: listings and aliases skip it, its number still loads it`}
                           onClick={() => yank(v)}
+                        />
+                      </RowActions>
+                    )}
+                    {yankRefusal === null && v.yanked && !v.deleted && (
+                      <RowActions>
+                        <ActionButton
+                          label="Un-yank"
+                          busyLabel="Un-yanking…"
+                          className="lepton-unyank"
+                          title={`List v${v.version} again (no alias moves back)`}
+                          onClick={() => unyank(v)}
                         />
                       </RowActions>
                     )}
