@@ -392,10 +392,7 @@ class DatasetService:
         """
         attached = None
         if not replace:
-            try:
-                attached = self._attach_warm(url, path, rev, to_rel, dest, dvc_file, pin, emit)
-            except warm.NotWarm as e:
-                logging.getLogger(__name__).debug("attach of %s takes DVC's path: %s", path, e)
+            attached = self._try_warm(url, path, rev, to_rel, dest, dvc_file, pin, emit)
         result, upstream = attached or self._attach_with_dvc(
             url, path, rev, to_rel, dest, dvc_file, pin, emit, replace
         )
@@ -409,6 +406,22 @@ class DatasetService:
                 stacklevel=4,
             )
         return result
+
+    def _try_warm(self, *args: Any) -> tuple[AttachedDataset, str | None] | None:
+        """``_attach_warm``, or None (the debug log says why) where DVC's path must attach. A
+        workspace without its DVC project has DVC make it first (once: DVC's bookkeeping)."""
+        log = logging.getLogger(__name__)
+        try:
+            try:
+                return self._attach_warm(*args)
+            except warm.ProjectNotReady as e:
+                log.debug("DVC sets up the workspace's project first: %s", e)
+                with self._project():
+                    pass
+                return self._attach_warm(*args)
+        except warm.NotWarm as e:
+            log.debug("attach of %s takes DVC's path: %s", args[1], e)
+            return None
 
     def _attach_with_dvc(
         self,
@@ -480,7 +493,8 @@ class DatasetService:
         refuse_links(dvc_file)
         root = warm.project_root(self.workspace)
         uses_git = warm.check_project(root, self._cache_config())
-        registry = warm.open_registry(url)
+        self._ensure_cache()
+        registry = warm.open_registry(url, self.cache_dir)
         held = warm.held_import(dvc_file)
         upstream = None
         wanted = pin["commit"] if pin else rev
@@ -491,11 +505,10 @@ class DatasetService:
             if pin is None:
                 wanted = held.rev_lock
                 with suppress(warm.NotWarm):
-                    upstream = warm.resolve(registry, rev)
-        commit = warm.resolve(registry, wanted)
-        out = warm.tracked_output(registry, commit, path)
+                    upstream = registry.resolve(rev)
+        commit = registry.resolve(wanted)
+        out = warm.tracked_output(registry.repo, commit, path)
         emit(AttachProgress("resolve"))
-        self._ensure_cache()
         checker = self._object_checker()
         linker = Linker(self.settings.cache_link_types)
         placement = Placement(dest, dvc_file)
