@@ -35,10 +35,10 @@ _MODULES = {
     "update": ".api",
     "verify": ".api",
     "DatasetService": ".service",
-    "AttachProgress": ".models",
-    "AttachedDataset": ".models",
-    "CacheReport": ".models",
-    "RegistryListing": ".models",
+    "AttachProgress": ".schema",
+    "AttachedDataset": ".schema",
+    "CacheReport": ".schema",
+    "RegistryListing": ".schema",
 }
 
 

@@ -139,6 +139,15 @@ class YankHandler(RegistryHandler):
             )
         )
 
+    @web.authenticated
+    @authorized
+    async def delete(self, namespace: str, model: str, number: str) -> None:
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.unyank, self.principal, f"{namespace}/{model}", parse_version(number)
+            )
+        )
+
 
 class PublishCheckHandler(RegistryHandler):
     """The HTTP client's early refusal: what a publish would answer, before any upload."""

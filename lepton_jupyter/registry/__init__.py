@@ -22,6 +22,7 @@ __all__ = [
     "revoke",
     "rollback",
     "set_alias",
+    "unyank",
     "versions",
     "yank",
 ]

@@ -446,3 +446,20 @@ def yank(name: str, version: int, reason: str) -> ModelVersion:
         applied=not pins.dry_run(),
     )
     return found
+
+
+def unyank(name: str, version: int) -> ModelVersion:
+    """Restore a yanked version (maintainers): listed again, possibly the latest again; no
+    alias is moved back onto it. A deleted version cannot be restored.
+
+    In a dry-run rerun the un-yank is recorded in the run ledger, not made.
+    """
+    client = get_client()
+    if pins.dry_run():
+        found = client.resolve(f"{name}:{int(version)}")
+    else:
+        found = client.unyank(name, version)
+    pins.record(
+        "unyank", found.ref, name=found.name, version=found.version, applied=not pins.dry_run()
+    )
+    return found

@@ -268,6 +268,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("--reason", {"required": True, "help": "why (shown to whoever still loads it)"}),
         call=lambda a: _api("yank")(a.name, a.version, a.reason),
     )
+    verb(
+        "unyank",
+        "restore a yanked version (aliases are not moved back onto it)",
+        ("name", {}),
+        ("version", {"type": int}),
+        call=lambda a: _api("unyank")(a.name, a.version),
+    )
 
 
 def _one_subject(args: argparse.Namespace) -> None:
@@ -297,6 +304,7 @@ API_VERBS = (
     "grant",
     "revoke",
     "yank",
+    "unyank",
 )
 
 

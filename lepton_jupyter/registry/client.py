@@ -178,6 +178,9 @@ class RegistryClient(ABC):
     def yank(self, name: str, version: int, reason: str) -> ModelVersion:
         return self.service.yank(self.principal, name, version, reason)
 
+    def unyank(self, name: str, version: int) -> ModelVersion:
+        return self.service.unyank(self.principal, name, version)
+
     def namespace(self, name: str) -> NamespaceInfo:
         return self.service.namespace(self.principal, name)
 

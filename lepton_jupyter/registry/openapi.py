@@ -91,7 +91,11 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             "loadable by its number, with the reason",
             ModelVersion,
             body=YankRequest,
-        )
+        ),
+        "delete": Operation(
+            "Restore a yanked version (maintainer); aliases are not moved back onto it",
+            ModelVersion,
+        ),
     },
     f"{MODEL}/versions/{{version}}/files/{{path}}": {
         "get": Operation(

@@ -172,6 +172,10 @@ class RemoteRegistry:
         path = f"{self._model_path(principal, name)}/versions/{int(version)}/yank"
         return ModelVersion.model_validate(self.rest.call("POST", path, json={"reason": reason}))
 
+    def unyank(self, principal: Principal, name: str, version: int) -> ModelVersion:
+        path = f"{self._model_path(principal, name)}/versions/{int(version)}/yank"
+        return ModelVersion.model_validate(self.rest.call("DELETE", path))
+
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
         return NamespaceInfo.model_validate(self.rest.call("GET", f"/namespaces/{name}"))
 

@@ -619,6 +619,24 @@ class RegistryService:
 
         return self.store.writing(write)
 
+    def unyank(self, principal: Principal, name: str, version: int) -> ModelVersion:
+        """Restore a yanked version (maintainers, as for a yank): it is listed again and may
+        be the latest; no alias is moved back onto it (that stays a deliberate move)."""
+        namespace, model_name = parse_name(name, principal)
+        version = parse_version(version)
+        full_name = f"{namespace}/{model_name}"
+
+        def write(tx: RegistryTransaction) -> ModelVersion:
+            _, model = self._model(
+                tx, principal, namespace, model_name, "maintainer", "un-yanking versions in"
+            )
+            target = self._version(tx, model, full_name, version)
+            if target.yanked is None:
+                raise Conflict(f"{full_name}:{version} is not yanked.")
+            return self._describe(tx, full_name, tx.unyank(target))
+
+        return self.store.writing(write)
+
     def record_load(
         self, principal: Principal, name: str, version: int, request: LoadRequest
     ) -> None:

@@ -169,6 +169,9 @@ class RegistryTransaction(Protocol):
     def yank(self, version: VersionRow, reason: str, by: str) -> VersionRow:
         """Mark ``version`` yanked (by whom, now, why); the row as it is then."""
 
+    def unyank(self, version: VersionRow) -> VersionRow:
+        """Clear ``version``'s yank; the row as it is then."""
+
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         """Store version ``number`` with its files."""
 
@@ -560,6 +563,12 @@ class SqlTransaction:
     def yank(self, version: VersionRow, reason: str, by: str) -> VersionRow:
         row = self.session.get_one(t.Version, version.id)
         row.yanked_at, row.yanked_by, row.yank_reason = t.utcnow(), by, reason
+        self.session.flush()
+        return _version_row(row)
+
+    def unyank(self, version: VersionRow) -> VersionRow:
+        row = self.session.get_one(t.Version, version.id)
+        row.yanked_at = row.yanked_by = row.yank_reason = None
         self.session.flush()
         return _version_row(row)
 

@@ -50,6 +50,27 @@ async def test_yank_over_rest(jp_fetch):
     assert code == 400 and "reason" in text
 
 
+async def test_unyank_over_rest(jp_fetch):
+    # Given version 2 yanked
+    await publish(jp_fetch, "vision/resnet", b"one")
+    await publish(jp_fetch, "vision/resnet", b"two")
+    yank = ("models", "vision", "resnet", "versions", "2", "yank")
+    await call(jp_fetch, "POST", *yank, body={"reason": "bad labels"})
+    # When it is un-yanked (DELETE of its yank)
+    code, restored, _ = await call(jp_fetch, "DELETE", *yank)
+    # Then it is listed and the latest again
+    assert code == 200 and restored["version"] == 2 and restored["yanked"] is None
+    _, listed, _ = await call(jp_fetch, "GET", "models", "vision", "resnet", "versions")
+    assert [v["version"] for v in listed] == [1, 2]
+    # And a version that is not yanked answers 409, a bad number 400
+    code, text = await error(jp_fetch, "DELETE", *yank)
+    assert code == 409 and "vision/resnet:2 is not yanked" in text
+    code, text = await error(
+        jp_fetch, "DELETE", "models", "vision", "resnet", "versions", "x", "yank"
+    )
+    assert code == 400 and "Invalid version 'x'" in text
+
+
 async def test_revoke_over_rest(jp_fetch):
     await publish(jp_fetch, "vision/resnet", b"one")
     await call(jp_fetch, "POST", "namespaces", "vision", "grants",
@@ -84,6 +105,7 @@ async def test_no_role_gets_the_same_404_for_what_exists_and_what_does_not(
         ("GET", ("namespaces", "{ns}", "grants"), None),
         ("PUT", ("models", "{ns}", "resnet", "aliases", "prod"), {"version": 1}),
         ("POST", ("models", "{ns}", "resnet", "versions", "1", "yank"), {"reason": "x"}),
+        ("DELETE", ("models", "{ns}", "resnet", "versions", "1", "yank"), None),
         ("DELETE", ("namespaces", "{ns}", "grants", "user", "alice"), None),
     ]
     for method, path, body in paths:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 import requests
@@ -134,6 +135,16 @@ def test_yank_and_revoke_through_the_standalone_service(registry_server, monkeyp
     _as(monkeypatch, server, "alice", tmp_path)
     with pytest.raises(Conflict, match="version 2 of vision/resnet is yanked"):
         lepton.set_alias("vision/resnet", "prod", 2)
+    # When alice un-yanks it with the CLI, it is listed again and carol loads it unwarned
+    unyanked = _cli(server, "alice", tmp_path, "unyank", "vision/resnet", "2", "--json")
+    assert unyanked.returncode == 0, unyanked.stderr
+    assert json.loads(unyanked.stdout)["yanked"] is None
+    _as(monkeypatch, server, "carol", tmp_path)
+    assert [v.version for v in lepton.versions("vision/resnet")] == [1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", YankedVersionWarning)
+        lepton.load_state_dict("vision/resnet:2")
+    _as(monkeypatch, server, "alice", tmp_path)
 
     # When alice revokes the group's grant with the CLI
     revoked = _cli(server, "alice", tmp_path, "revoke", "vision", "--group", "vision-readers")

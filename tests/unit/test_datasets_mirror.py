@@ -17,8 +17,8 @@ import pygit2
 import pytest
 
 from lepton_jupyter.datasets import DatasetService
+from lepton_jupyter.datasets.attaching import Attacher, RevisionMoved
 from lepton_jupyter.datasets.mirror import MirroredRegistry, mirror_path
-from lepton_jupyter.datasets.service import RevisionMoved
 from lepton_jupyter.errors import NotFound
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_PATH, dvc, force_cold_attach, warm_up
@@ -52,14 +52,14 @@ def _warm_workspace(path: Path, filled_cache: Path) -> Path:
 def warm_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The destinations the warm path attached (DVC's path attached the others)."""
     calls: list[str] = []
-    warm_attach = DatasetService._attach_warm
+    warm_attach = Attacher._attach_warm
 
     def counted(self, *args, **kwargs):
         result = warm_attach(self, *args, **kwargs)
         calls.append(result[0].to)
         return result
 
-    monkeypatch.setattr(DatasetService, "_attach_warm", counted)
+    monkeypatch.setattr(Attacher, "_attach_warm", counted)
     return calls
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lepton_jupyter.datasets import DatasetService
+from lepton_jupyter.datasets.attaching import Attacher
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_PATH, dvc, force_cold_attach, warm_up
 from tests.fixtures.runs import git
@@ -60,14 +61,14 @@ def test_warm_and_cold_attach_leave_identical_workspaces(
     cold_ws = _git_workspace(tmp_path / "cold", filled_cache)
     warm_ws = _git_workspace(tmp_path / "warm", filled_cache)
     warm_calls = []
-    warm_attach = DatasetService._attach_warm
+    warm_attach = Attacher._attach_warm
 
     def counted(self, *args, **kwargs):
         result = warm_attach(self, *args, **kwargs)
         warm_calls.append(result[0].to)
         return result
 
-    monkeypatch.setattr(DatasetService, "_attach_warm", counted)
+    monkeypatch.setattr(Attacher, "_attach_warm", counted)
     # A tag, an annotated tag, no rev, a branch, a short commit; nested and odd names
     attaches = [
         (POINTS, "v1", None),
