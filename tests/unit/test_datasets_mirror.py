@@ -17,7 +17,7 @@ import pygit2
 import pytest
 
 from lepton_jupyter.datasets import DatasetService
-from lepton_jupyter.datasets.attaching import Attacher, RevisionMoved
+from lepton_jupyter.datasets.attaching import RevisionMoved
 from lepton_jupyter.datasets.mirror import MirroredRegistry, mirror_path
 from lepton_jupyter.errors import NotFound
 from lepton_jupyter.settings import load_settings
@@ -46,21 +46,6 @@ def _warm_workspace(path: Path, filled_cache: Path) -> Path:
     path.mkdir()
     warm_up(load_settings().data_cache, filled_cache, path)
     return path
-
-
-@pytest.fixture
-def warm_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The destinations the warm path attached (DVC's path attached the others)."""
-    calls: list[str] = []
-    warm_attach = Attacher._attach_warm
-
-    def counted(self, *args, **kwargs):
-        result = warm_attach(self, *args, **kwargs)
-        calls.append(result[0].to)
-        return result
-
-    monkeypatch.setattr(Attacher, "_attach_warm", counted)
-    return calls
 
 
 @pytest.fixture
