@@ -18,13 +18,14 @@ from typing import Any
 from ..errors import Invalid
 from ..registry.api import resolve
 from ..registry.client import get_client
+from ..registry.schema import Comparison, PairStat, Standing
 from ..runs.schema import Manifest
 from ..runs.store import RunStore
 from ..settings import Settings, load_settings
 from .comparable import assemble
 from .evaluate import dataset_pins, function_notebook, run_evaluation
 from .render import comparison_html, comparison_text
-from .schema import Comparison, PairStat, Standing
+from .service import recorder
 
 
 class ComparisonResult:
@@ -176,7 +177,8 @@ def _record(
     request.rerun_of = rerun_of
     for candidate, ref in zip(request.candidates, asked or [], strict=False):
         candidate.ref = ref
-    return ComparisonResult(get_client(settings).record_comparison(request))
+    client = get_client(settings)
+    return ComparisonResult(recorder(client).record(client.principal, request))
 
 
 def compare_runs(
