@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "ModelVersion",
+    "delete_version",
     "grant",
     "history",
     "lineage",

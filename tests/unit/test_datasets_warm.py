@@ -179,3 +179,15 @@ def test_importing_lepton_jupyter_stays_light():
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
     # Then neither DVC, torch nor SQLAlchemy was imported
     assert HEAVY.isdisjoint(loaded), HEAVY & loaded
+
+
+def test_every_name_the_datasets_package_offers_resolves():
+    # The package resolves its names lazily; each must lead to what it names
+    import lepton_jupyter.datasets as datasets
+    from lepton_jupyter.datasets import api, schema, service
+
+    for name in datasets.__all__:
+        assert getattr(datasets, name) is getattr(
+            {"api": api, "schema": schema, "service": service}[datasets._MODULES[name].lstrip(".")],
+            name,
+        )
