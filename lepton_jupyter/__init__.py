@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "revoke": ".registry",
     "yank": ".registry",
     "unyank": ".registry",
+    "delete_version": ".registry",
     "ModelVersion": ".registry",
     "rerun": ".runs.api",
     "Run": ".runs.api",

@@ -21,6 +21,7 @@ from ..registry import openapi
 from ..registry.blobs import CHUNK, BlobWriter
 from ..registry.identity import Principal, principal_of, service_auth
 from ..registry.schema import (
+    DeleteQuery,
     GrantRequest,
     LoadRequest,
     MissingBlobs,
@@ -121,6 +122,20 @@ class VersionHandler(RegistryHandler):
     def get(self, namespace: str, model: str, number: str) -> None:
         ref = f"{namespace}/{model}:{parse_version(number)}"
         self.reply(self.registry.resolve(self.principal, ref))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, namespace: str, model: str, number: str) -> None:
+        query = self.query(DeleteQuery)
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.delete_version,
+                self.principal,
+                f"{namespace}/{model}",
+                parse_version(number),
+                dry_run=query.dry_run,
+            )
+        )
 
 
 class YankHandler(RegistryHandler):

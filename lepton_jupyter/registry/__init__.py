@@ -11,6 +11,7 @@ from .._lazy import lazy_exports
 
 __all__ = [
     "ModelVersion",
+    "delete_version",
     "grant",
     "history",
     "lineage",

@@ -87,8 +87,8 @@ def _fsck(args: argparse.Namespace) -> int:
     problems = report.missing or report.mismatches
     if not args.gc and (report.orphans or report.stale_uploads):
         print(
-            "orphans and stale uploads are garbage from interrupted publishes; "
-            "`lepton registry fsck --gc` removes them"
+            "orphans and stale uploads are garbage from interrupted publishes and deleted "
+            "versions; `lepton registry fsck --gc` removes those older than --grace"
         )
     return 1 if problems else 0
 
@@ -166,7 +166,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default="")
     p.add_argument("--storage", default="")
     p.add_argument("--quick", action="store_true", help="do not re-hash every blob")
-    p.add_argument("--gc", action="store_true", help="remove orphans and stale uploads")
+    p.add_argument(
+        "--gc",
+        action="store_true",
+        help="remove orphans (among them the blobs of deleted versions) and stale uploads",
+    )
     p.add_argument(
         "--grace",
         type=float,
@@ -276,6 +280,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("version", {"type": int}),
         call=lambda a: _api("unyank")(a.name, a.version),
     )
+    verb(
+        "delete",
+        "hard-delete a yanked version (admins): its files go, its number stays taken",
+        ("name", {}),
+        ("version", {"type": int}),
+        ("--dry-run", {"action": "store_true", "help": "only say what would go"}),
+        call=lambda a: _api("delete_version")(a.name, a.version, dry_run=a.dry_run),
+    )
 
 
 def _one_subject(args: argparse.Namespace) -> None:
@@ -306,6 +318,7 @@ API_VERBS = (
     "revoke",
     "yank",
     "unyank",
+    "delete",
 )
 
 

@@ -46,6 +46,7 @@ from .schema import (
     NamespaceInfo,
     PublishRequest,
     Role,
+    VersionDeletion,
 )
 from .service import RegistryService, open_service
 
@@ -178,6 +179,9 @@ class RegistryClient(ABC):
 
     def unyank(self, name: str, version: int) -> ModelVersion:
         return self.service.unyank(self.principal, name, version)
+
+    def delete_version(self, name: str, version: int, *, dry_run: bool = False) -> VersionDeletion:
+        return self.service.delete_version(self.principal, name, version, dry_run=dry_run)
 
     def namespace(self, name: str) -> NamespaceInfo:
         return self.service.namespace(self.principal, name)

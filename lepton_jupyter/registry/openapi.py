@@ -16,6 +16,7 @@ from .schema import (
     Comparison,
     ComparisonRequest,
     ComparisonsQuery,
+    DeleteQuery,
     GateReport,
     GatesQuery,
     GrantInfo,
@@ -33,6 +34,7 @@ from .schema import (
     PublishRequest,
     RefQuery,
     SetAliasRequest,
+    VersionDeletion,
     VersionsQuery,
     YankRequest,
 )
@@ -77,7 +79,15 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             status=201,
         ),
     },
-    f"{MODEL}/versions/{{version}}": {"get": Operation("One version", ModelVersion)},
+    f"{MODEL}/versions/{{version}}": {
+        "get": Operation("One version", ModelVersion),
+        "delete": Operation(
+            "Hard-delete a yanked version (admin): its files and the blobs only it held go, "
+            "its number stays taken; refused while an alias or a comparison points at it",
+            VersionDeletion,
+            query=DeleteQuery,
+        ),
+    },
     f"{MODEL}/versions/{{version}}/loads": {
         "post": Operation(
             "Record that a run loaded this version", dict, body=LoadRequest, status=201

@@ -32,6 +32,7 @@ from .schema import (
     NamespaceInfo,
     PublishRequest,
     Role,
+    VersionDeletion,
 )
 from .service import parse_name
 
@@ -174,6 +175,13 @@ class RemoteRegistry:
     def unyank(self, principal: Principal, name: str, version: int) -> ModelVersion:
         path = f"{self._model_path(principal, name)}/versions/{int(version)}/yank"
         return ModelVersion.model_validate(self.rest.call("DELETE", path))
+
+    def delete_version(
+        self, principal: Principal, name: str, version: int, *, dry_run: bool = False
+    ) -> VersionDeletion:
+        path = f"{self._model_path(principal, name)}/versions/{int(version)}"
+        params = {"dry_run": "true"} if dry_run else None
+        return VersionDeletion.model_validate(self.rest.call("DELETE", path, params=params))
 
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
         return NamespaceInfo.model_validate(self.rest.call("GET", f"/namespaces/{name}"))

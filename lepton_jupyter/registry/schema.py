@@ -59,6 +59,14 @@ class YankInfo(BaseModel):
     at: UtcDatetime
 
 
+class DeletionInfo(BaseModel):
+    """Who hard-deleted a yanked version and when: its files are gone, its number stays
+    taken (a pin naming it fails with this, never loads other bytes)."""
+
+    by: str
+    at: UtcDatetime
+
+
 class ModelVersion(BaseModel):
     """One immutable version; ``ref`` (``ns/model:N``) names it for ever."""
 
@@ -77,6 +85,9 @@ class ModelVersion(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
     yanked: YankInfo | None = Field(default=None, description="Set once the version is yanked.")
+    deleted: DeletionInfo | None = Field(
+        default=None, description="Set once the yanked version is deleted (its files are gone)."
+    )
 
     @property
     def ref(self) -> str:
@@ -187,6 +198,22 @@ class FsckReport(BaseModel):
         return not (self.orphans or self.stale_uploads or self.missing or self.mismatches)
 
 
+class VersionDeletion(BaseModel):
+    """What a hard delete of a yanked version removed, or (``dry_run``) would remove."""
+
+    name: str
+    version: int
+    dry_run: bool
+    deleted: DeletionInfo | None = Field(description="Who deleted it, when (None in a dry run).")
+    blobs: list[str] = Field(
+        description="Blobs no other version names: they go with it (after the upload grace)."
+    )
+    reclaimed: list[str] = Field(
+        description="Those of blobs removed now; the rest (uploaded within the grace, so "
+        "perhaps about to be named by a publish) go with a later `fsck --gc`."
+    )
+
+
 # Request bodies
 
 
@@ -218,6 +245,10 @@ class GrantRequest(BaseModel):
     role: Role
     user: str | None = None
     group: str | None = None
+
+
+class DeleteQuery(BaseModel):
+    dry_run: bool = Field(default=False, description="Only say what the delete would remove.")
 
 
 class YankRequest(BaseModel):

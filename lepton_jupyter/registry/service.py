@@ -36,7 +36,7 @@ from ..settings import Settings, default_value
 from .blobs import BlobStore, BlobWriter, StatCache, parse_address
 from .gates import check_promotion, gate_for, gate_reports, parse_gates
 from .identity import Principal
-from .maintenance import fsck
+from .maintenance import fsck, reclaim
 from .policy import NamespacePolicy
 from .schema import (
     MAX_PAGE,
@@ -55,6 +55,7 @@ from .schema import (
     NamespaceInfo,
     PublishRequest,
     Role,
+    VersionDeletion,
 )
 from .store import (
     ModelRow,
@@ -316,7 +317,7 @@ class RegistryService:
     ) -> tuple[ModelRow, VersionRow]:
         _, model = self._model(tx, principal, ref.namespace, ref.model)
         if ref.version is not None:
-            return model, self._version(tx, model, ref.name, ref.version)
+            return model, _live(self._version(tx, model, ref.name, ref.version), ref.name)
         if ref.alias is not None:
             version = tx.alias_target(model.id, ref.alias)
             if version is None:
@@ -338,6 +339,7 @@ class RegistryService:
 
     def _movable(self, target: VersionRow, name: str, alias: str) -> VersionRow:
         """``target`` unless it is yanked: no alias may be moved onto a yanked version."""
+        _live(target, name)
         if target.yanked is not None:
             raise Conflict(
                 f"Cannot move @{alias}: version {target.number} of {name} is {_yanked(target)}."
@@ -387,9 +389,12 @@ class RegistryService:
             parse_address(f.digest)
         if request.kind != "directory" and request.entry not in paths:
             raise Invalid(f"entry {request.entry!r} is not one of the version's files.")
-        missing = self.missing_blobs(principal, [f.digest for f in request.files])
+        digests = list(dict.fromkeys(f.digest for f in request.files))
+        missing = self.missing_blobs(principal, digests)
         if missing:
             raise Invalid(f"These files were not uploaded first: {', '.join(missing)}.")
+        for digest in digests:
+            self.blobs.refresh(digest)  # young again: the collector leaves it for the grace
         for f in request.files:
             stored = self.blobs.size(f.digest)
             if f.size != stored:
@@ -413,6 +418,13 @@ class RegistryService:
         def insert(tx: RegistryTransaction) -> ModelVersion:
             ns = self._ensure_namespace(tx, principal, namespace)
             self._require(tx, principal, ns, "writer", "publishing to")
+            tx.lock_blobs(exclusive=False)
+            gone = [d for d in digests if not self.blobs.exists(d)]
+            if gone:  # collected since the check above (older than the grace, unnamed)
+                raise Invalid(
+                    f"These files were removed by the blob collector while this publish ran: "
+                    f"{', '.join(gone)}. Publish again (they are uploaded again)."
+                )
             if request.alias is not None:
                 self._require(tx, principal, ns, *self._alias_role(request.alias))
             model = tx.model(ns.id, model_name, lock=True)
@@ -628,11 +640,84 @@ class RegistryService:
                 tx, principal, namespace, model_name, "maintainer", "un-yanking versions in"
             )
             target = self._version(tx, model, full_name, version)
+            if target.deleted is not None:
+                raise Conflict(f"{_gone(target, full_name)} It cannot be un-yanked.")
             if target.yanked is None:
                 raise Conflict(f"{full_name}:{version} is not yanked.")
             return self._describe(tx, full_name, tx.unyank(target))
 
         return self.store.writing(write)
+
+    def delete_version(
+        self, principal: Principal, name: str, version: int, *, dry_run: bool = False
+    ) -> VersionDeletion:
+        """Hard-delete a yanked version (admins of its namespace, or the registry's).
+
+        Its row stays as a tombstone, so its number is never given to other bytes and a pin
+        naming it fails saying who deleted it; its files go, and with them the blobs no
+        other version names (those stored within the upload grace are left to a later
+        ``fsck --gc``: a publish may be about to name them). Refused while an alias or a
+        comparison points at it. ``dry_run`` only says what would go.
+        """
+        namespace, model_name = parse_name(name, principal)
+        version = parse_version(version)
+        full_name = f"{namespace}/{model_name}"
+
+        def check(tx: RegistryTransaction) -> tuple[VersionRow, list[str]]:
+            _, model = self._model(
+                tx, principal, namespace, model_name, "admin", "deleting versions in"
+            )
+            target = self._version(tx, model, full_name, version)
+            if target.deleted is not None:
+                raise Conflict(_gone(target, full_name))
+            if target.yanked is None:
+                raise Conflict(
+                    f"{full_name}:{version} is not yanked; only a yanked version can be "
+                    "deleted (yank it first, with the reason)."
+                )
+            described = self._describe(tx, full_name, target)
+            if described.aliases:
+                held = ", ".join(f"@{a}" for a in described.aliases)
+                raise Conflict(
+                    f"Cannot delete {full_name}:{version}: {held} still points at it; "
+                    "move the alias first."
+                )
+            compared = tx.comparisons_of(target.id)
+            if compared:
+                ids = ", ".join(str(c.id) for c in compared)
+                raise Conflict(
+                    f"Cannot delete {full_name}:{version}: comparison {ids} includes it "
+                    "(a comparison's evidence keeps its candidates)."
+                )
+            digests = sorted({f.digest for f in described.files})
+            others = tx.referenced(digests, excluding=target.id)
+            return target, [d for d in digests if d not in others]
+
+        if dry_run:
+            with self.store.reading() as tx:
+                _, only = check(tx)
+            return VersionDeletion(
+                name=full_name,
+                version=version,
+                dry_run=True,
+                deleted=None,
+                blobs=only,
+                reclaimed=[],
+            )
+
+        def write(tx: RegistryTransaction) -> tuple[VersionRow, list[str]]:
+            target, only = check(tx)
+            return tx.delete_version(target, principal.user), only
+
+        tombstone, only = self.store.writing(write)
+        return VersionDeletion(
+            name=full_name,
+            version=version,
+            dry_run=False,
+            deleted=tombstone.deleted,
+            blobs=only,
+            reclaimed=reclaim(self.store, self.blobs, only, self.upload_grace_seconds),
+        )
 
     def record_load(
         self, principal: Principal, name: str, version: int, request: LoadRequest
@@ -642,7 +727,8 @@ class RegistryService:
 
         def write(tx: RegistryTransaction) -> None:
             _, model = self._model(tx, principal, namespace, model_name)
-            target = self._version(tx, model, f"{namespace}/{model_name}", version)
+            full_name = f"{namespace}/{model_name}"
+            target = _live(self._version(tx, model, full_name, version), full_name)
             tx.add_load(target.id, principal.user, request)
 
         self.store.writing(write)
@@ -861,7 +947,7 @@ class RegistryService:
         full_name = f"{namespace}/{model_name}"
         with self.store.reading() as tx:
             _, model = self._model(tx, principal, namespace, model_name)
-            target = self._version(tx, model, full_name, version)
+            target = _live(self._version(tx, model, full_name, version), full_name)
             found = tx.file(target.id, path)
             if found is None:
                 known = tx.file_paths(target.id)
@@ -894,6 +980,7 @@ class RegistryService:
 
     def record_upload(self, principal: Principal, address: str) -> None:
         """Note that ``principal`` uploaded ``address`` (a direct client stores blobs itself)."""
+        self.blobs.refresh(address)
         now = time.monotonic()
         mine = self._uploads.setdefault(principal.user, {})
         for old in [a for a, t in mine.items() if now - t > self.upload_grace_seconds]:
@@ -952,6 +1039,24 @@ def _yanked(version: VersionRow) -> str:
     """'yanked by alice: reason', for messages about a yanked version."""
     assert version.yanked is not None
     return f"yanked by {version.yanked.by}: {version.yanked.reason}"
+
+
+def _live(version: VersionRow, name: str) -> VersionRow:
+    """``version`` unless it was deleted: then NotFound saying who deleted it, when, why."""
+    if version.deleted is not None:
+        raise NotFound(_gone(version, name))
+    return version
+
+
+def _gone(version: VersionRow, name: str) -> str:
+    """'ns/m:3 was deleted by alice at ... (yanked by bob: reason); its number ...'."""
+    assert version.deleted is not None
+    why = f" ({_yanked(version)})" if version.yanked is not None else ""
+    return (
+        f"{name}:{version.number} was deleted by {version.deleted.by} at "
+        f"{version.deleted.at:%Y-%m-%d %H:%M} UTC{why}; its files are gone and its number "
+        "is not reused."
+    )
 
 
 def _alias_stack(events: list[AliasEvent]) -> list[int]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import bindparam, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +33,7 @@ from . import tables as t
 from .schema import (
     AliasEvent,
     Comparison,
+    DeletionInfo,
     FileEntry,
     GrantInfo,
     LoadInfo,
@@ -76,6 +77,7 @@ class VersionRow:
     created_by: str
     created_at: datetime
     yanked: YankInfo | None = None
+    deleted: DeletionInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,9 @@ class RegistryTransaction(Protocol):
     def unyank(self, version: VersionRow) -> VersionRow:
         """Clear ``version``'s yank; the row as it is then."""
 
+    def delete_version(self, version: VersionRow, by: str) -> VersionRow:
+        """Make ``version`` a tombstone: deleted by whom, now; its file rows removed."""
+
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         """Store version ``number`` with its files."""
 
@@ -184,6 +189,14 @@ class RegistryTransaction(Protocol):
 
     def blob_namespaces(self, addresses: Collection[str]) -> list[tuple[str, int]]:
         """(address, namespace id) for each namespace holding a version with that blob."""
+
+    def referenced(self, addresses: Collection[str], *, excluding: int | None = None) -> set[str]:
+        """Those of ``addresses`` some version (other than ``excluding``) names."""
+
+    def lock_blobs(self, *, exclusive: bool) -> None:
+        """Until commit, order this transaction against the blob store's collector: a
+        publish (shared) checks its blobs exist and names them; the collector (exclusive)
+        checks a blob is named by nothing and removes it. Neither sees the other halfway."""
 
     # aliases and their ledger
 
@@ -275,6 +288,9 @@ _GRANTED_ALIAS = text("""
      WHERE n.name = :namespace AND m.name = :model AND a.name = :alias
        AND v.yanked_at IS NULL
 """).bindparams(bindparam("groups", expanding=True))
+
+#: The PostgreSQL advisory lock ordering publishes against the blob collector.
+_BLOB_LOCK_ID = 0x1E9708
 
 #: How often a write transaction is tried when concurrent writers keep winning races.
 WRITE_ATTEMPTS = 20
@@ -575,6 +591,13 @@ class SqlTransaction:
         self.session.flush()
         return _version_row(row)
 
+    def delete_version(self, version: VersionRow, by: str) -> VersionRow:
+        self.session.execute(delete(t.VersionFile).where(t.VersionFile.version_id == version.id))
+        row = self.session.get_one(t.Version, version.id)
+        row.deleted_at, row.deleted_by = t.utcnow(), by
+        self.session.flush()
+        return _version_row(row)
+
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         version = t.Version(
             model_id=model_id,
@@ -623,6 +646,7 @@ class SqlTransaction:
                 files=files[v.id],
                 **{k: getattr(v, k) for k in _DESCRIBED},
                 yanked=v.yanked,
+                deleted=v.deleted,
             )
             for v in versions
         ]
@@ -651,6 +675,19 @@ class SqlTransaction:
             .distinct()
         )
         return [(digest, namespace_id) for digest, namespace_id in rows]
+
+    def referenced(self, addresses: Collection[str], *, excluding: int | None = None) -> set[str]:
+        query = select(t.VersionFile.digest).where(t.VersionFile.digest.in_(list(addresses)))
+        if excluding is not None:
+            query = query.where(t.VersionFile.version_id != excluding)
+        return set(self.session.scalars(query.distinct()))
+
+    def lock_blobs(self, *, exclusive: bool) -> None:
+        # SQLite: every write transaction already holds the one database lock (BEGIN
+        # IMMEDIATE). PostgreSQL: an advisory lock, shared among publishes.
+        if self.session.get_bind().dialect.name == "postgresql":
+            lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            self.session.execute(text(f"SELECT {lock}(:id)"), {"id": _BLOB_LOCK_ID})
 
     # aliases and their ledger
 
@@ -812,11 +849,16 @@ _DESCRIBED = (
 
 
 def _version_row(v: t.Version) -> VersionRow:
-    row = {f.name: getattr(v, f.name) for f in fields(VersionRow) if f.name != "yanked"}
-    yanked = None
+    row = {f.name: getattr(v, f.name) for f in fields(VersionRow) if f.name not in _WITHDRAWN}
+    yanked = deleted = None
     if v.yanked_at is not None:
         yanked = YankInfo(reason=v.yank_reason or "", by=v.yanked_by or "", at=v.yanked_at)
-    return VersionRow(**row, yanked=yanked)
+    if v.deleted_at is not None:
+        deleted = DeletionInfo(by=v.deleted_by or "", at=v.deleted_at)
+    return VersionRow(**row, yanked=yanked, deleted=deleted)
+
+
+_WITHDRAWN = ("yanked", "deleted")
 
 
 def _grant_info(namespace: str, grant: t.Grant) -> GrantInfo:

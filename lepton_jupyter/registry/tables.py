@@ -2,7 +2,9 @@
 
 SQLite by default, PostgreSQL for a shared deployment. Files live in the blob store; these
 tables hold what names them. Versions, files, the alias ledger and comparisons (the
-evidence promotion gates check, beside the versions they compare) are only ever inserted.
+evidence promotion gates check, beside the versions they compare) are only ever inserted,
+but for a yank and the hard delete of a yanked version (its files go, its row stays as a
+tombstone).
 The schema is created and upgraded by the Alembic migrations in ``migrations/`` whenever a
 database is opened (:func:`open_engines`). The queries over these tables are
 :mod:`~lepton_jupyter.registry.store`'s.
@@ -84,6 +86,10 @@ class Version(Base):
     yanked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     yanked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     yank_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # set once by a hard delete of a yanked version: the row stays as a tombstone (its
+    # number is never reused), its file rows go
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class VersionFile(Base):

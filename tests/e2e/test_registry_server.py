@@ -45,6 +45,19 @@ def _cli(server, user: str, tmp_path, *args: str) -> subprocess.CompletedProcess
     )
 
 
+def _fsck(server, *args: str) -> subprocess.CompletedProcess:
+    """``lepton registry fsck`` as the operator: on the service's database and storage."""
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "lepton_jupyter.cli", "registry", "fsck", *args),
+            *("--db", server.db_url, "--storage", str(server.storage)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_team_shares_models_through_the_standalone_service(
     registry_server, monkeypatch, tmp_path
 ):
@@ -96,23 +109,7 @@ def test_a_team_shares_models_through_the_standalone_service(
     assert [x.user for x in lepton.lineage("vision/resnet:2").loaded_by] == ["carol"]
 
     # Then the store behind the service is consistent
-    fsck = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lepton_jupyter.cli",
-            "registry",
-            "fsck",
-            "--json",
-            "--db",
-            server.db_url,
-            "--storage",
-            str(server.storage),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    fsck = _fsck(server, "--json")
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     assert json.loads(fsck.stdout.split("\norphans")[0])["mismatches"] == []
 
@@ -149,6 +146,27 @@ def test_yank_and_revoke_through_the_standalone_service(registry_server, monkeyp
     with warnings.catch_warnings():
         warnings.simplefilter("error", YankedVersionWarning)
         lepton.load_state_dict("vision/resnet:2")
+
+    # When alice yanks it again and deletes it with the CLI (bob, no admin, may not)
+    _as(monkeypatch, server, "alice", tmp_path)
+    lepton.yank("vision/resnet", 2, "NaN loss")
+    refused = _cli(server, "bob", tmp_path, "delete", "vision/resnet", "2")
+    assert refused.returncode != 0 and "does not exist or you have no role there" in refused.stderr
+    plan = _cli(server, "alice", tmp_path, "delete", "vision/resnet", "2", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    blobs = json.loads(plan.stdout)["blobs"]
+    assert blobs and json.loads(plan.stdout)["dry_run"] is True
+    deleted = _cli(server, "alice", tmp_path, "delete", "vision/resnet", "2", "--json")
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout)["deleted"]["by"] == "alice"
+    # Then carol's load of it names the deletion, and the operator's gc reclaims its blobs
+    _as(monkeypatch, server, "carol", tmp_path)
+    with pytest.raises(NotFound, match="vision/resnet:2 was deleted by alice"):
+        lepton.load_state_dict("vision/resnet:2")
+    gc = _fsck(server, "--gc", "--grace", "0", "--json")
+    assert gc.returncode == 0, gc.stderr
+    assert set(blobs) <= set(json.loads(gc.stdout)["removed"])
+    assert lepton.load_state_dict("vision/resnet@prod")["weight"].shape == (2, 3)
     _as(monkeypatch, server, "alice", tmp_path)
 
     # When alice revokes the group's grant with the CLI
