@@ -230,13 +230,16 @@ class MirroredRegistry:
 
         parent = self.path.parent
         _make_shared_folder(parent)
-        building = Path(tempfile.mkdtemp(prefix=".building-", dir=parent))
+        try:
+            building = Path(tempfile.mkdtemp(prefix=".building-", dir=parent))
+        except OSError as e:
+            raise NotWarm(f"no mirror can be built in {parent}: {e}") from None
         try:
             repo = pygit2.init_repository(str(building), bare=True)
             repo.remotes.create_anonymous(self.url).fetch(REFSPECS)
             _share(building)
             os.rename(building, self.path)
-        except (pygit2.GitError, ValueError) as e:
+        except (pygit2.GitError, ValueError, OSError) as e:
             raise NotWarm(f"the registry cannot be mirrored without DVC: {e}") from None
         finally:
             shutil.rmtree(building, ignore_errors=True)
@@ -246,13 +249,15 @@ class MirroredRegistry:
         with self._lock():
             if not os.path.lexists(self.path):
                 return
-            doomed = Path(tempfile.mkdtemp(prefix=".broken-", dir=self.path.parent))
+            doomed = None
             try:
+                doomed = Path(tempfile.mkdtemp(prefix=".broken-", dir=self.path.parent))
                 os.rename(self.path, doomed / "mirror")
             except OSError as e:
                 raise NotWarm(f"a broken mirror {self.path} cannot be moved aside: {e}") from None
             finally:
-                shutil.rmtree(doomed, ignore_errors=True)
+                if doomed is not None:
+                    shutil.rmtree(doomed, ignore_errors=True)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -325,7 +330,10 @@ def _share(root: Path) -> None:
     for top, dirs, files in os.walk(root):
         for name, wanted in [(d, FOLDER_MODE) for d in dirs] + [(f, 0o040) for f in files]:
             path = os.path.join(top, name)
-            st = os.lstat(path)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
             if st.st_uid == uid and not stat.S_ISLNK(st.st_mode):
                 mode = stat.S_IMODE(st.st_mode)
                 if mode & wanted != wanted:
