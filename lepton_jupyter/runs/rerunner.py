@@ -19,7 +19,7 @@ from typing import Any
 import nbformat
 
 from .. import errors, pins
-from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
+from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean, json_object
 from ..workdir import mirror, release
 from .diff import RunDiff, compare_runs
 from .manifest import git_info, notebook_info, now, strip_injected
@@ -365,13 +365,13 @@ def parse_parameters(pairs: list[str] | None, as_json: str | None = None) -> dic
     """``name=value`` pairs (values read as JSON when they parse, else as strings)."""
     result: dict[str, Any] = {}
     if as_json:
-        try:
-            loaded = json.loads(as_json)
-        except json.JSONDecodeError as e:
-            raise Invalid(f"Parameters are not valid JSON: {e}") from e
-        if not isinstance(loaded, dict):
-            raise Invalid("Parameters must be a JSON object of name: value.")
-        result.update(loaded)
+        result.update(
+            json_object(
+                as_json,
+                not_json="Parameters are not valid JSON",
+                not_object="Parameters must be a JSON object of name: value.",
+            )
+        )
     for pair in pairs or []:
         name, sep, raw = pair.partition("=")
         if not sep or not name:
