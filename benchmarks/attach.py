@@ -126,7 +126,7 @@ def run_size(root: Path, n: int, size: int, repeat: int) -> dict[str, Any]:
         peer's project below and as any workspace after its first attach."""
         folder = root / name
         folder.mkdir()
-        with DatasetService(folder, settings)._project():
+        with DatasetService(folder, settings).project.open():
             pass
         return folder
 

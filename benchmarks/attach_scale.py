@@ -113,7 +113,7 @@ def main() -> None:
             proc_ws, api_ws = base / f"proc{n}", base / f"api{n}"
             for ws in (proc_ws, api_ws):
                 ws.mkdir()
-                with DatasetService(ws, settings)._project():
+                with DatasetService(ws, settings).project.open():
                     pass  # a DVC project pointed at the cache, as after a first attach
             path = f"datasets/images{n}"
             t = time.perf_counter()

@@ -15,10 +15,16 @@ for the same tiny DDP training:
   as in a notebook), when accelerate is importable (``--accelerate-path DIR`` adds a
   folder where it was installed with ``pip install --target``; never a dependency).
 
+Rank 0 of the training marks three moments on every path, so the table of phases says
+where each path's time goes: entering ``train()`` (an interpreter, torch and the
+function's arrival), the DDP model built (process group and DDP's own imports), the
+first step; lepton's paths also say when the supervisor ran and the ranks started.
+
 Run: ``python benchmarks/launch.py [--repeat 5] [--device cuda]``; prints the best of N
-(and medians) and ratios. With ``--device cuda`` each rank trains on its own GPU (two GPUs
-needed) and the process group is ``cpu:gloo,cuda:nccl`` on every path. Goals, to the first
-step: lepton pool <= notebook_launcher and <= 0.5x torchrun.
+(and medians), ratios, and the median time of each phase. With ``--device cuda`` each
+rank trains on its own GPU (two GPUs needed) and the process group is
+``cpu:gloo,cuda:nccl`` on every path. Goals, to the first step: lepton pool <=
+notebook_launcher and <= 0.5x torchrun.
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 STEPS = 20
-MARK_ENV = "BENCH_FIRST_STEP_FILE"
+MARKS_ENV = "BENCH_MARKS_DIR"
+#: What rank 0 marks, in order: entering train(), DDP built, the first step done.
+MARKS = ("entered", "ddp", "first-step")
 DEVICE_ENV = "BENCH_DEVICE"
 #: Where accelerate was installed (--accelerate-path), appended to sys.path.
 EXTRA_PATH: list[str] = []
@@ -47,7 +55,13 @@ import os, time
 import torch
 import torch.distributed as dist
 
+def mark(moment):
+    if os.environ.get("RANK", "0") == "0":
+        with open(os.path.join(os.environ["{MARKS_ENV}"], moment), "w") as f:
+            f.write(repr(time.time()))
+
 def train(steps={STEPS}):
+    mark("entered")
     from lepton_jupyter.jobs import report
     device = torch.device(os.environ.get("{DEVICE_ENV}", "cpu"))
     if device.type == "cuda":
@@ -59,6 +73,7 @@ def train(steps={STEPS}):
     model = torch.nn.parallel.DistributedDataParallel(
         torch.nn.Linear(16, 1).to(device), device_ids=[device] if device.type == "cuda" else None
     )
+    mark("ddp")
     optimiser = torch.optim.SGD(model.parameters(), lr=0.05)
     for step in range(steps):
         x = torch.randn(64, 16, device=device)
@@ -66,9 +81,8 @@ def train(steps={STEPS}):
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        if step == 0 and dist.get_rank() == 0:
-            with open(os.environ["{MARK_ENV}"], "w") as f:
-                f.write(repr(time.time()))
+        if step == 0:
+            mark("first-step")
         report(step=step, loss=loss.item())
     return loss.item()
 
@@ -78,13 +92,31 @@ if __name__ == "__main__":
 '''
 
 
-def timed(run: Callable[[], Any], mark: Path) -> tuple[float, float, str]:
-    """(seconds to rank 0's first step, seconds to completion, where lepton's time went)."""
-    mark.unlink(missing_ok=True)
+class Timing:
+    """One run: seconds from the launch call to each of rank 0's marks, to completion, and
+    (lepton) to the supervisor running and the first rank started."""
+
+    def __init__(self, marks: dict[str, float], done: float, lepton: dict[str, float]) -> None:
+        self.marks = marks
+        self.done = done
+        self.lepton = lepton
+
+    @property
+    def first(self) -> float:
+        return self.marks["first-step"]
+
+    def describe(self) -> str:
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in {**self.lepton, **self.marks}.items())
+        return f"first step {self.first:5.2f} s, done {self.done:5.2f} s ({phases})"
+
+
+def timed(run: Callable[[], Any], marks: Path) -> Timing:
+    for moment in MARKS:
+        (marks / moment).unlink(missing_ok=True)
     start = time.time()
     job = run()
     end = time.time()
-    detail = ""
+    lepton = {}
     if isinstance(job, tuple):  # a run in a process of its own: its call's start and end
         start, end = job
         job = None
@@ -92,12 +124,12 @@ def timed(run: Callable[[], Any], mark: Path) -> tuple[float, float, str]:
         from lepton_jupyter.jobs.folder import JobFolder
 
         pids = JobFolder(job.folder).path.glob("ranks/*.pid")
-        ranks_at = min(p.stat().st_mtime for p in pids) - start
-        detail = (
-            f" (supervisor running {job.info.started_at.timestamp() - start:.2f} s, "
-            f"ranks started {ranks_at:.2f} s)"
-        )
-    return float(mark.read_text()) - start, end - start, detail
+        lepton = {
+            "supervisor": job.info.started_at.timestamp() - start,
+            "ranks": min(p.stat().st_mtime for p in pids) - start,
+        }
+    at = {moment: float((marks / moment).read_text()) - start for moment in MARKS}
+    return Timing(at, end - start, lepton)
 
 
 def main() -> int:
@@ -137,8 +169,9 @@ def start_pool(work: Path) -> subprocess.Popen:
 def bench(work: Path, repeat: int, device: str = "cpu") -> int:
     os.environ.setdefault("LEPTON_STATE_DIR", str(work / "state"))
     os.environ[DEVICE_ENV] = device
-    mark = work / "first-step"
-    os.environ[MARK_ENV] = str(mark)
+    marks = work / "marks"
+    marks.mkdir()
+    os.environ[MARKS_ENV] = str(marks)
     script = work / "train.py"
     script.write_text(SCRIPT)
     namespace: dict = {"__name__": "bench_train"}
@@ -216,7 +249,8 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
         print("accelerate is not importable (--accelerate-path): notebook_launcher skipped")
 
     warm = start_pool(work)
-    results: dict[str, list[tuple[float, float, str]]] = {name: [] for name in runs}
+    results: dict[str, list[Timing]] = {name: [] for name in runs}
+    failures: list[str] = []
     try:
         launch(train, nprocs=1, gpus=gpus).wait()  # this process's first launch imports
         for i in range(repeat):
@@ -224,19 +258,27 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
             # Interleaved, and the order rotated each round, so load drifts and caches
             # warmed by the previous run hit every path alike.
             for name in names[i % len(names) :] + names[: i % len(names)]:
-                results[name].append(timed(runs[name], mark))
-                first, done, detail = results[name][-1]
-                print(
-                    f"run {i + 1} {name:18s} first step {first:5.2f} s, done {done:5.2f} s{detail}",
-                    flush=True,
-                )
+                try:
+                    results[name].append(timed(runs[name], marks))
+                except Exception as e:  # one failed run is reported, not the round lost
+                    failures.append(f"run {i + 1} {name}: {e}")
+                    print(f"run {i + 1} {name:18s} FAILED: {e}", flush=True)
+                    continue
+                print(f"run {i + 1} {name:18s} {results[name][-1].describe()}", flush=True)
     finally:
         pool.stop(warm)
         shutil.rmtree(pool.pool_dir(), ignore_errors=True)
 
-    best = {name: (min(r[0] for r in rs), min(r[1] for r in rs)) for name, rs in results.items()}
+    if failures:
+        print(f"\n{len(failures)} failed run(s), left out of the figures:", *failures, sep="\n  ")
+    results = {name: timings for name, timings in results.items() if timings}
+    if "torchrun" not in results or "lepton pool" not in results:
+        return 1
+    best = {
+        name: (min(r.first for r in rs), min(r.done for r in rs)) for name, rs in results.items()
+    }
     median = {
-        name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+        name: (statistics.median(r.first for r in rs), statistics.median(r.done for r in rs))
         for name, rs in results.items()
     }
     base_first = best["torchrun"][0]
@@ -254,6 +296,7 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
             f"{name:18s} {first:6.3f}s ({mf:5.3f}) {done:6.3f}s ({md:5.3f}) "
             f"{first / base_first:14.2f}x {versus_peer}"
         )
+    print_phases(results)
     ours = best["lepton pool"][0]
     print(
         f"\ngoal: to the first step <= 0.5x torchrun: {verdict(ours / base_first <= 0.5)} "
@@ -264,7 +307,27 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
             f"goal: to the first step <= notebook_launcher: {verdict(ours <= peer[0])} "
             f"({ours:.3f} s vs {peer[0]:.3f} s, {ours / peer[0]:.2f}x)"
         )
-    return 0
+    return 1 if failures else 0
+
+
+def print_phases(results: dict[str, list[Timing]]) -> None:
+    """Median seconds from the launch call to each moment, per path: where the time goes."""
+    columns = {
+        "supervisor": "supervisor",
+        "ranks": "ranks started",
+        "entered": "in train()",
+        "ddp": "DDP built",
+        "first-step": "first step",
+    }
+    print("\nmedian seconds from the call to each moment (- : not seen on that path)")
+    print(f"{'path':18s}" + "".join(f" {title:>13s}" for title in columns.values()))
+    for name, runs in results.items():
+        row = []
+        for key in columns:
+            seen = [{**r.lepton, **r.marks}.get(key) for r in runs]
+            values = [v for v in seen if v is not None]
+            row.append(f"{statistics.median(values):13.3f}" if values else f"{'-':>13s}")
+        print(f"{name:18s} " + " ".join(row))
 
 
 def verdict(met: bool) -> str:

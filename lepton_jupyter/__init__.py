@@ -7,8 +7,13 @@ versions, and rerun any notebook run exactly. The top-level names are imported l
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ._lazy import lazy_exports
+from .jobs.api import show_jobs_with
+
+if TYPE_CHECKING:
+    from .jobs.api import Job
 
 try:
     from ._version import __version__
@@ -38,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "grant": ".registry",
     "revoke": ".registry",
     "yank": ".registry",
+    "unyank": ".registry",
+    "delete_version": ".registry",
     "ModelVersion": ".registry",
     "rerun": ".runs.api",
     "Run": ".runs.api",
@@ -54,12 +61,18 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *_EXPORTS]
 
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lepton_jupyter' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+
+def _job_monitor(job: Job) -> Any:
+    from .widgets.jobs import JobMonitor
+
+    return JobMonitor(job)
+
+
+# The package root runs before any of its modules, so a Job anywhere (kernel, script, test)
+# shows the widgets' monitor, while the jobs domain never imports a view.
+show_jobs_with(_job_monitor)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -52,6 +52,8 @@ class LeptonApp(ExtensionApp):
     registry_storage_url = option("registry_storage_url")
     protected_aliases = option("protected_aliases")
     max_json_body_bytes = option("max_json_body_bytes")
+    registry_max_upload_bytes = option("registry_max_upload_bytes")
+    registry_upload_grace_seconds = option("registry_upload_grace_seconds")
     promotion_gates = option("promotion_gates")
     jobs_dir = option("jobs_dir")
     slurm_defaults = option("slurm_defaults")

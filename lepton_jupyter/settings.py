@@ -83,6 +83,20 @@ class Settings(BaseModel):
         "authenticating the caller (also `lepton registry serve`); only blob uploads stream "
         "more.",
     )
+    registry_max_upload_bytes: int = Field(
+        default=1 << 40,
+        gt=0,
+        description="Largest blob (one model file), in bytes, an upload to the registry may "
+        "send (also `lepton registry serve`); a larger one is refused with 413 before it is "
+        "read.",
+    )
+    registry_upload_grace_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds a blob a user uploaded counts as theirs to publish (a publish in "
+        "progress); also how old an orphan must be before `lepton registry fsck --gc` removes "
+        "it, unless `--grace` says otherwise.",
+    )
     promotion_gates: dict[str, Any] = Field(
         default_factory=dict,
         description="Aliases that move only on evidence, as JSON: alias (or `ns/model@alias`) "
@@ -164,6 +178,11 @@ def is_set(name: str, value: object) -> bool:
     if value is None:
         return False
     return value != "" or _is_collection(Settings.model_fields[name])
+
+
+def default_value(name: str) -> Any:
+    """Setting ``name``'s built-in default, for code that runs without a ``Settings``."""
+    return Settings.model_fields[name].get_default(call_default_factory=True)
 
 
 def shown_default(name: str) -> str:

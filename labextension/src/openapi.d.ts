@@ -669,7 +669,79 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        delete?: never;
+        /** Hard-delete a yanked version (admin): its files and the blobs only it held go, its number stays taken; refused while an alias or a comparison points at it */
+        delete: {
+            parameters: {
+                query?: {
+                    /** @description Only say what the delete would remove. */
+                    dry_run?: boolean;
+                };
+                header?: never;
+                path: {
+                    namespace: string;
+                    model: string;
+                    version: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VersionDeletion"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -855,7 +927,76 @@ export interface paths {
                 };
             };
         };
-        delete?: never;
+        /** Restore a yanked version (maintainer); aliases are not moved back onto it */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    namespace: string;
+                    model: string;
+                    version: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelVersion"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -4603,6 +4744,20 @@ export interface components {
              */
             checks: string[];
         };
+        /**
+         * DeletionInfo
+         * @description Who hard-deleted a yanked version and when: its files are gone, its number stays
+         *     taken (a pin naming it fails with this, never loads other bytes).
+         */
+        DeletionInfo: {
+            /** By */
+            by: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
         Error: {
             message: string;
             reason?: string;
@@ -5350,6 +5505,11 @@ export interface components {
              * @default null
              */
             yanked: components["schemas"]["YankInfo"] | null;
+            /**
+             * @description Set once the yanked version is deleted (its files are gone).
+             * @default null
+             */
+            deleted: components["schemas"]["DeletionInfo"] | null;
         };
         /**
          * NamespaceInfo
@@ -5937,6 +6097,30 @@ export interface components {
              * @default null
              */
             rev?: string | null;
+        };
+        /**
+         * VersionDeletion
+         * @description What a hard delete of a yanked version removed, or (``dry_run``) would remove.
+         */
+        VersionDeletion: {
+            /** Name */
+            name: string;
+            /** Version */
+            version: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /** @description Who deleted it, when (None in a dry run). */
+            deleted: components["schemas"]["DeletionInfo"] | null;
+            /**
+             * Blobs
+             * @description Blobs no other version names: they go with it (after the upload grace).
+             */
+            blobs: string[];
+            /**
+             * Reclaimed
+             * @description Those of blobs removed now; the rest (uploaded within the grace, so perhaps about to be named by a publish) go with a later `fsck --gc`.
+             */
+            reclaimed: string[];
         };
         /**
          * YankInfo

@@ -5,8 +5,9 @@
 resolves every candidate to a version, runs the evaluation once per candidate as a
 recorded run (the candidate's exact ``ns/model:N`` as the notebook parameter), with every
 run after the first pinned to the data commits the first one read, checks that the runs
-are comparable, and records the comparison in the registry, which computes its paired
-statistics. The evaluation logs per-example results with ``log_metric(name, array)``.
+are comparable, computes their paired statistics (a remote registry's server does) and
+records the comparison in the registry. The evaluation logs per-example results with
+``log_metric(name, array)``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from typing import Any
 from ..errors import Invalid
 from ..registry.api import resolve
 from ..registry.client import get_client
+from ..registry.schema import Comparison, PairStat, Standing
 from ..runs.schema import Manifest
 from ..runs.store import RunStore
 from ..settings import Settings, load_settings
 from .comparable import assemble
 from .evaluate import dataset_pins, function_notebook, run_evaluation
 from .render import comparison_html, comparison_text
-from .schema import Comparison, PairStat, Standing
+from .service import recorder
 
 
 class ComparisonResult:
@@ -176,7 +178,8 @@ def _record(
     request.rerun_of = rerun_of
     for candidate, ref in zip(request.candidates, asked or [], strict=False):
         candidate.ref = ref
-    return ComparisonResult(get_client(settings).record_comparison(request))
+    client = get_client(settings)
+    return ComparisonResult(recorder(client).record(client.principal, request))
 
 
 def compare_runs(

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import Conflict, Invalid
+from ..registry.schema import CandidateResult, ComparisonRequest, DatasetPin, EvaluationInfo
 from ..runs.schema import Manifest
-from .schema import CandidateResult, ComparisonRequest, DatasetPin, EvaluationInfo
 
 FUNCTION_NOTEBOOK_TAG = "lepton-compare-function"
 

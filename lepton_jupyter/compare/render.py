@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .schema import Comparison
+from ..registry.schema import Comparison
 
 
 def _interval(low: float, high: float) -> str:

@@ -18,7 +18,7 @@ from itertools import combinations
 import numpy as np
 
 from ..errors import Invalid
-from .schema import PairStat, Standing
+from ..registry.schema import PairStat, Standing
 
 NO_DIFFERENCE = "no detectable difference"
 

@@ -26,16 +26,21 @@ import pwd
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
+from .linker import Linker, check_link_types
 from .schema import CacheReport, CorruptObject, PermissionProblem
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 FOLDER_MODE = 0o3775  # setgid + sticky + rwxrwxr-x
 OBJECT_MODE = 0o444  # what DVC leaves every object at (its CACHE_MODE)
 PREFIXES = tuple(f"{i:02x}" for i in range(256))
+MIRRORS = "git"  # the registries' git mirrors (``mirror.py``)
 
 
 def objects_root(cache: Path) -> Path:
@@ -235,9 +240,14 @@ def _objects(cache: Path) -> list[Path]:
 
 
 def _walk_folders(cache: Path) -> Iterator[Path]:
+    """The cache's folders, less the registries' git mirrors (``mirror.py``: modes of their own)."""
     for top, dirs, _ in os.walk(cache):
         yield Path(top)
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not os.path.islink(os.path.join(top, d)) and (d, top) != (MIRRORS, str(cache))
+        ]
 
 
 def verify(
@@ -328,3 +338,46 @@ def verify(
         permissions=problems,
         fixed=fixed,
     )
+
+
+class SharedCache:
+    """The shared cache as one user's settings name it: where it is, how DVC is pointed at
+    it, how its objects are linked out and which of them this user has checked."""
+
+    def __init__(self, settings: Settings) -> None:
+        check_link_types(settings.cache_link_types)
+        self.settings = settings
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.settings.data_cache).resolve()
+
+    def dvc_config(self) -> dict[str, Any]:
+        """The ``cache`` section given to DVC, for a data registry and a workspace alike."""
+        return {
+            "dir": str(self.cache_dir),
+            "shared": "group",
+            "type": ",".join(self.settings.cache_link_types),
+        }
+
+    def prepare(self) -> None:
+        # setgid + sticky folders: objects keep the cache's group; only their owner may
+        # remove or rename them.
+        prepare(self.cache_dir)
+
+    def linker(self) -> Linker:
+        return Linker(self.settings.cache_link_types)
+
+    def object_checker(self) -> ObjectChecker:
+        """Hashes other users' cache objects before their first use by this user."""
+        record = self.settings.state_dir / "checked-cache-objects.sqlite"
+        return ObjectChecker(self.cache_dir, record)
+
+    def check_manifest(self, path: str, checker: ObjectChecker | None = None) -> None:
+        """A folder's manifest is checked before it is read: a planted one could point its
+        files at other objects."""
+        own = checker or self.object_checker()
+        with suppress(FileNotFoundError):  # not fetched: reading it names the problem
+            own.check(path)
+        if checker is None:
+            own.save()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DatasetVersion(BaseModel):
@@ -108,6 +110,34 @@ class AttachProgress:
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+
+
+ProgressCallback = Callable[[AttachProgress], None]
+
+
+def no_progress(_: AttachProgress) -> None:
+    pass
+
+
+class AttachPlan(BaseModel):
+    """One attach, checked, as each way of attaching takes it (warm, through DVC, in a
+    rerun): what to attach, where it lands, what the run ledger pins and whether the import
+    already at the destination is replaced (``update``) or kept as the lock."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(description="Data registry URL, local paths made absolute.")
+    path: str = Field(description="Dataset path inside the registry.")
+    rev: str | None = Field(description="Revision asked for; None: the default branch.")
+    to: str = Field(description="Destination relative to the workspace, POSIX separators.")
+    dest: Path = Field(description="The destination's absolute path.")
+    dvc_file: Path = Field(description="The import's .dvc file beside the destination.")
+    pin: dict[str, Any] | None = Field(
+        default=None, description="What the run ledger recorded for this attach (a rerun)."
+    )
+    replace: bool = Field(
+        default=False, description="Replace the import at the destination, not keep its lock."
+    )
 
 
 class AttachProgressInfo(BaseModel):

@@ -13,7 +13,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from ..errors import Forbidden, Invalid, NotFound, did_you_mean
+from ..errors import Forbidden, Invalid, did_you_mean
 from .schema import (
     AggregatorPlan,
     DatasetPin,
@@ -28,7 +28,6 @@ from .schema import (
 EXTRA_HINT = "pip install 'lepton-jupyter[federated]'"
 #: Writing to an organisation's namespace is what makes a user one of its members.
 MEMBER_ROLE = "writer"
-ROLE_ORDER = ("reader", "writer", "maintainer", "admin")
 
 
 class MissingExtra(Invalid):
@@ -120,7 +119,7 @@ def check_strategy(name: str, options: dict[str, Any]) -> str:
 def check_member(organisation: Organisation) -> None:
     """The organisation's user must hold the writer role on the organisation's namespace."""
     from ..registry.client import DirectClient, current_principal, get_client
-    from ..registry.service import Principal
+    from ..registry.service import Principal, role_rank
     from ..settings import load_settings
 
     me = current_principal().user
@@ -135,12 +134,8 @@ def check_member(organisation: Organisation) -> None:
                 f"kernel speaks to the registry as {me!r}; {user!r} must start its own node."
             )
         client = DirectClient(settings, Principal(user=user))
-    try:
-        role = client.namespace(organisation.name).role
-    except NotFound:  # the registry answers the same for a missing namespace and no role
-        role = None
-    rank = ROLE_ORDER.index(role) if role in ROLE_ORDER else -1
-    if rank < ROLE_ORDER.index(MEMBER_ROLE):
+    role = client.role_of(organisation.name)
+    if role_rank(role) < role_rank(MEMBER_ROLE):
         has = f"is {role}" if role else "has no role there (or it does not exist)"
         raise Forbidden(
             f"Organisation {organisation.name!r}: {user!r} {has}; contributing an "

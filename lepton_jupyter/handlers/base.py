@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from tornado import web
 
 from ..errors import Invalid, LeptonError
-from ..settings import Settings
+from ..settings import ENV_PREFIX, Settings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -37,11 +37,13 @@ class LeptonHandler(APIHandler):
     """
 
     auth_resource = "lepton"
+    #: The setting that caps this route's body; the blob upload route names its own.
+    body_limit_setting = "max_json_body_bytes"
     _body: bytearray
 
     def body_limit(self) -> int:
-        """The largest body this route reads; the blob upload route raises it."""
-        return self.lepton_settings.max_json_body_bytes
+        """The largest body this route reads."""
+        return int(getattr(self.lepton_settings, self.body_limit_setting))
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -57,7 +59,8 @@ class LeptonHandler(APIHandler):
             raise web.HTTPError(
                 413,
                 f"The request body ({declared} bytes) exceeds this route's limit of {limit} "
-                "bytes (c.LeptonApp.max_json_body_bytes / LEPTON_MAX_JSON_BODY_BYTES).",
+                f"bytes (c.LeptonApp.{self.body_limit_setting} / "
+                f"{ENV_PREFIX}{self.body_limit_setting.upper()}).",
             )
         # A chunked body that grows past the limit makes tornado drop the connection.
         self.request.connection.set_max_body_size(limit)

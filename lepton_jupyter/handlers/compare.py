@@ -1,4 +1,5 @@
-"""``/lepton/api/registry/comparisons`` and ``/lepton/api/compare``: thin over the compare API.
+"""``/lepton/api/registry/comparisons`` and ``/lepton/api/compare``: thin over the registry's
+comparisons and the compare service (which computes what the registry records).
 
 The comparison routes live under the registry's prefix because comparisons are stored by
 the registry (they are the evidence its promotion gates check): ``lepton registry serve``
@@ -13,9 +14,10 @@ import asyncio
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..compare.schema import ComparisonRequest, ComparisonsQuery, GatesQuery, RunsRequest
+from ..compare.schema import RunsRequest
 from ..compare.service import CompareService
 from ..errors import Invalid
+from ..registry.schema import ComparisonRequest, ComparisonsQuery, GatesQuery
 from .registry import RegistryHandler
 
 
@@ -35,7 +37,8 @@ class ComparisonsHandler(CompareHandler):
     @authorized
     def get(self) -> None:
         q = self.query(ComparisonsQuery)
-        self.reply(self.compare.list(self.principal, ref=q.ref, name=q.name, limit=q.limit))
+        found = self.registry.comparisons(self.principal, ref=q.ref, name=q.name, limit=q.limit)
+        self.reply(found)
 
     @web.authenticated
     @authorized
@@ -51,14 +54,14 @@ class ComparisonHandler(CompareHandler):
     def get(self, comparison_id: str) -> None:
         if not (comparison_id.isascii() and comparison_id.isdigit()) or len(comparison_id) > 12:
             raise Invalid(f"Invalid comparison id {comparison_id!r}: ids are numbers (1, 2, 3...).")
-        self.reply(self.compare.get(self.principal, int(comparison_id)))
+        self.reply(self.registry.comparison(self.principal, int(comparison_id)))
 
 
 class GatesHandler(CompareHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        self.reply(self.compare.gates(self.principal, self.query(GatesQuery).name))
+        self.reply(self.registry.gates(self.principal, self.query(GatesQuery).name))
 
 
 class CompareRunsHandler(CompareHandler):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..compare.schema import Comparison, RunsRequest
+from ..compare.schema import RunsRequest
 from ..datasets.schema import (
     AttachedDataset,
     AttachProgressInfo,
@@ -25,6 +25,7 @@ from ..jobs.schema import JobInfo, JobList, JobLogs, JobMetrics, LogsQuery, Metr
 from ..jobs.schema import ListQuery as JobListQuery
 from ..openapi import Operation, document, write
 from ..registry import openapi as registry_openapi
+from ..registry.schema import Comparison
 from ..runs.diff import RunDiff
 from ..runs.schema import DiffQuery, Manifest, RerunRequest
 from ..runs.schema import ListQuery as RunListQuery

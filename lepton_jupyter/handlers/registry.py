@@ -21,6 +21,7 @@ from ..registry import openapi
 from ..registry.blobs import CHUNK, BlobWriter
 from ..registry.identity import Principal, principal_of, service_auth
 from ..registry.schema import (
+    DeleteQuery,
     GrantRequest,
     LoadRequest,
     MissingBlobs,
@@ -40,7 +41,6 @@ from .base import LeptonHandler
 SERVICE_KEY = "lepton_registry"
 #: Application setting holding the service's namespace policy (a hub's TeamPolicy).
 POLICY_KEY = "lepton_registry_policy"
-MAX_UPLOAD_BYTES = 1 << 40
 
 
 def registry_service(settings: dict[str, Any]) -> RegistryService:
@@ -123,6 +123,20 @@ class VersionHandler(RegistryHandler):
         ref = f"{namespace}/{model}:{parse_version(number)}"
         self.reply(self.registry.resolve(self.principal, ref))
 
+    @web.authenticated
+    @authorized
+    async def delete(self, namespace: str, model: str, number: str) -> None:
+        query = self.query(DeleteQuery)
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.delete_version,
+                self.principal,
+                f"{namespace}/{model}",
+                parse_version(number),
+                dry_run=query.dry_run,
+            )
+        )
+
 
 class YankHandler(RegistryHandler):
     @web.authenticated
@@ -136,6 +150,15 @@ class YankHandler(RegistryHandler):
                 f"{namespace}/{model}",
                 parse_version(number),
                 request.reason,
+            )
+        )
+
+    @web.authenticated
+    @authorized
+    async def delete(self, namespace: str, model: str, number: str) -> None:
+        self.reply(
+            await asyncio.to_thread(
+                self.registry.unyank, self.principal, f"{namespace}/{model}", parse_version(number)
             )
         )
 
@@ -288,8 +311,7 @@ class BlobUploadHandler(RegistryHandler):
 
     writer: BlobWriter | None = None
 
-    def body_limit(self) -> int:
-        return MAX_UPLOAD_BYTES
+    body_limit_setting = "registry_max_upload_bytes"
 
     async def prepare(self) -> None:
         # The base authenticates and authorizes before a byte is read.

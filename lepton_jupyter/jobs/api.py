@@ -38,6 +38,18 @@ def on_job_end(job_id: str, callback: Callable[[], None]) -> None:
     _end_callbacks.setdefault(job_id, []).append(callback)
 
 
+#: Builds a job's monitor view (an object with ``show()``). A view is a surface, so the
+#: jobs domain does not import one: the package root installs the widgets' JobMonitor with
+#: :func:`show_jobs_with` (it runs before this module can be imported).
+_monitor_view: Callable[[Job], Any] | None = None
+
+
+def show_jobs_with(view: Callable[[Job], Any]) -> None:
+    """Make ``view(job)`` what :meth:`Job.monitor` returns and a notebook shows for a Job."""
+    global _monitor_view
+    _monitor_view = view
+
+
 def _job_ended(job_id: str) -> None:
     for callback in _end_callbacks.pop(job_id, []):
         with contextlib.suppress(Exception):  # a view failing to redraw is no job failure
@@ -110,9 +122,9 @@ class Job:
 
     def monitor(self) -> Any:
         """The live job monitor widget."""
-        from ..widgets.jobs import JobMonitor
-
-        return JobMonitor(self)
+        if _monitor_view is None:
+            raise RuntimeError("No job monitor view is installed (see show_jobs_with).")
+        return _monitor_view(self)
 
     def _ipython_display_(self) -> None:
         self.monitor().show()

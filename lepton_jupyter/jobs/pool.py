@@ -47,10 +47,14 @@ SUPERVISOR_MODULE = "lepton_jupyter.jobs.supervisor"
 PROTOCOL = 1
 DIR_ENV = "LEPTON_JOB_POOL_DIR"
 #: What every job's supervisor, agent and ranks import; ``job_pool_preload`` adds to it.
+#: ``torch._dynamo`` is what a training step imports: DistributedDataParallel's constructor
+#: reads its settings (and ``torch.compile`` runs on it), 3 s of imports (sympy, inductor's
+#: config) each rank would otherwise pay before its first step. It touches no GPU.
 PRELOAD = (
     "torch",
     "torch.distributed",
     "torch.distributed.launcher.api",
+    "torch._dynamo",
     "cloudpickle",
     "lepton_jupyter.jobs.supervisor",
     "lepton_jupyter.jobs.worker",
@@ -58,10 +62,19 @@ PRELOAD = (
     "lepton_jupyter.jobs.backends.rendezvous",
     "lepton_jupyter.jobs.store",
 )
-#: Variables read when torch (or the libraries it loads) is imported: a job whose
-#: environment sets them otherwise than the pool's cannot use the pool's import.
-#: ``OMP_NUM_THREADS`` is not one: each rank applies its own.
-IMPORT_TIME_ENV = ("PYTHON", "LD_", "TORCH_", "PYTORCH_", "MKL_", "KMP_", "GOMP_", "OMP_")
+#: Variables read when the pool's modules are imported (torch, its compiler's settings,
+#: sympy): a job whose environment sets them otherwise than the pool's cannot use the
+#: pool's import. The names torch 2.13's imports read, found by recording every
+#: ``os.environ`` read while a pool warms up (less the shell's own: PATH, HOME, PWD...),
+#: and the native libraries'. ``OMP_NUM_THREADS`` is not one: each rank applies its own.
+IMPORT_TIME_ENV = (
+    *("PYTHON", "LD_", "TORCH", "PYTORCH_", "MKL_", "KMP_", "GOMP_", "OMP_", "KINETO_"),
+    *("AOT", "INDUCTOR_", "TRITON_", "CUTLASS_", "CUTEDSL_", "PARTITIONER_", "PT2_", "FX_"),
+    *("SYMPY_", "MPMATH_", "NPY_", "NUMPY_", "CXX", "LOGLEVEL", "LOG_TLPARSE", "COMPILE_"),
+    *("LOG_AUTOTUNE_RESULTS", "FAKE_ALLOW_META", "UNSAFE_SKIP_FSDP_MODULE_GUARDS"),
+    *("ENABLE_PERSISTENT_TMA_MATMUL", "ENABLE_TEMPLATE_TMA_STORE", "ENABLE_TMA_LOAD_FOR_"),
+    "DUMP_AOTI_MINIFIER",
+)
 NOT_IMPORT_TIME_ENV = frozenset({"OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONUNBUFFERED"})
 #: Seconds the pool waits between checks of its owner.
 TICK = 0.5
@@ -389,6 +402,7 @@ def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: l
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None  # the pool's, cached; the job's TMPDIR decides, as when fresh
     null = os.open(os.devnull, os.O_RDONLY)
     log = os.open(JobFolder(job_dir).supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.dup2(null, 0)

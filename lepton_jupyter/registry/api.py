@@ -27,6 +27,7 @@ from .schema import (
     LoadRequest,
     ModelSummary,
     ModelVersion,
+    VersionDeletion,
 )
 
 
@@ -444,5 +445,41 @@ def yank(name: str, version: int, reason: str) -> ModelVersion:
         version=found.version,
         reason=reason,
         applied=not pins.dry_run(),
+    )
+    return found
+
+
+def unyank(name: str, version: int) -> ModelVersion:
+    """Restore a yanked version (maintainers): listed again, possibly the latest again; no
+    alias is moved back onto it. A deleted version cannot be restored.
+
+    In a dry-run rerun the un-yank is recorded in the run ledger, not made.
+    """
+    client = get_client()
+    if pins.dry_run():
+        found = client.resolve(f"{name}:{int(version)}")
+    else:
+        found = client.unyank(name, version)
+    pins.record(
+        "unyank", found.ref, name=found.name, version=found.version, applied=not pins.dry_run()
+    )
+    return found
+
+
+def delete_version(name: str, version: int, *, dry_run: bool = False) -> VersionDeletion:
+    """Hard-delete a yanked version (admins): its files go, with the blobs no other version
+    names; its number stays taken, and loading it says who deleted it and why it was
+    yanked. Refused while an alias or a comparison points at it. ``dry_run`` only says what
+    would go.
+
+    In a dry-run rerun the deletion is recorded in the run ledger (and checked), not made.
+    """
+    found = get_client().delete_version(name, version, dry_run=dry_run or pins.dry_run())
+    pins.record(
+        "delete",
+        f"{found.name}:{found.version}",
+        name=found.name,
+        version=found.version,
+        applied=not found.dry_run,
     )
     return found

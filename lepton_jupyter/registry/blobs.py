@@ -191,6 +191,15 @@ class BlobStore:
     def writer(self) -> BlobWriter:
         return BlobWriter(self)
 
+    def refresh(self, address: str) -> None:
+        """Restart a stored blob's age (its mtime): a blob just uploaded again, or about to
+        be named by a publish, is young to the collector for its grace, whatever its age.
+        Best effort: a blob another user owns, or a store without mtimes, keeps its age (a
+        publish then still finds it gone, whole, rather than naming a removed blob)."""
+        if self.is_local:
+            with contextlib.suppress(OSError):
+                os.utime(self.key(address))
+
     def put_file(self, path: Path) -> tuple[str, int]:
         """Store a file in one read pass; skip it entirely when its stat is known and stored."""
         st = path.stat()

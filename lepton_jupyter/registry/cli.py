@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import Invalid
+from ..errors import Invalid, json_object
 from ..settings import load_settings
 
 
@@ -67,13 +67,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _gates(text: str) -> dict[str, Any] | None:
     if not text:
         return None  # LEPTON_PROMOTION_GATES, if set
-    try:
-        gates = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise Invalid(f"--promotion-gates is not valid JSON: {e}") from e
-    if not isinstance(gates, dict):
-        raise Invalid('--promotion-gates is a JSON object: {"prod": {"dataset": ..., ...}}.')
-    return gates
+    return json_object(
+        text,
+        not_json="--promotion-gates is not valid JSON",
+        not_object='--promotion-gates is a JSON object: {"prod": {"dataset": ..., ...}}.',
+    )
 
 
 def _fsck(args: argparse.Namespace) -> int:
@@ -87,8 +85,8 @@ def _fsck(args: argparse.Namespace) -> int:
     problems = report.missing or report.mismatches
     if not args.gc and (report.orphans or report.stale_uploads):
         print(
-            "orphans and stale uploads are garbage from interrupted publishes; "
-            "`lepton registry fsck --gc` removes them"
+            "orphans and stale uploads are garbage from interrupted publishes and deleted "
+            "versions; `lepton registry fsck --gc` removes those older than --grace"
         )
     return 1 if problems else 0
 
@@ -166,12 +164,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default="")
     p.add_argument("--storage", default="")
     p.add_argument("--quick", action="store_true", help="do not re-hash every blob")
-    p.add_argument("--gc", action="store_true", help="remove orphans and stale uploads")
+    p.add_argument(
+        "--gc",
+        action="store_true",
+        help="remove orphans (among them the blobs of deleted versions) and stale uploads",
+    )
     p.add_argument(
         "--grace",
         type=float,
-        default=3600.0,
-        help="seconds an orphan must be old before --gc removes it",
+        default=None,
+        help="seconds an orphan must be old before --gc removes it (default: the "
+        "registry_upload_grace_seconds setting, 3600)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_fsck)
@@ -268,6 +271,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("--reason", {"required": True, "help": "why (shown to whoever still loads it)"}),
         call=lambda a: _api("yank")(a.name, a.version, a.reason),
     )
+    verb(
+        "unyank",
+        "restore a yanked version (aliases are not moved back onto it)",
+        ("name", {}),
+        ("version", {"type": int}),
+        call=lambda a: _api("unyank")(a.name, a.version),
+    )
+    verb(
+        "delete",
+        "hard-delete a yanked version (admins): its files go, its number stays taken",
+        ("name", {}),
+        ("version", {"type": int}),
+        ("--dry-run", {"action": "store_true", "help": "only say what would go"}),
+        call=lambda a: _api("delete_version")(a.name, a.version, dry_run=a.dry_run),
+    )
 
 
 def _one_subject(args: argparse.Namespace) -> None:
@@ -297,6 +315,8 @@ API_VERBS = (
     "grant",
     "revoke",
     "yank",
+    "unyank",
+    "delete",
 )
 
 

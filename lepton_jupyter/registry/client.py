@@ -28,16 +28,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..compare.schema import Comparison, ComparisonRequest
-from ..compare.service import CompareService
 from ..errors import Invalid, NotFound
 from ..settings import Settings, load_settings
 from .blobs import StatCache, hash_file, link_or_copy, parse_address
 from .identity import Principal, current_principal
-from .remote import RemoteCompare, RemoteRegistry, Rest
+from .remote import RemoteRegistry, Rest
 from .schema import (
     AliasEvent,
     AliasInfo,
+    Comparison,
     FileEntry,
     GrantInfo,
     Lineage,
@@ -47,6 +46,7 @@ from .schema import (
     NamespaceInfo,
     PublishRequest,
     Role,
+    VersionDeletion,
 )
 from .service import RegistryService, open_service
 
@@ -98,7 +98,6 @@ class RegistryClient(ABC):
     """The registry as the public API sees it: the service's calls as one principal."""
 
     service: RegistryService | RemoteRegistry
-    compare: CompareService | RemoteCompare
 
     def __init__(self, settings: Settings, principal: Principal) -> None:
         self.settings = settings
@@ -178,22 +177,29 @@ class RegistryClient(ABC):
     def yank(self, name: str, version: int, reason: str) -> ModelVersion:
         return self.service.yank(self.principal, name, version, reason)
 
+    def unyank(self, name: str, version: int) -> ModelVersion:
+        return self.service.unyank(self.principal, name, version)
+
+    def delete_version(self, name: str, version: int, *, dry_run: bool = False) -> VersionDeletion:
+        return self.service.delete_version(self.principal, name, version, dry_run=dry_run)
+
     def namespace(self, name: str) -> NamespaceInfo:
         return self.service.namespace(self.principal, name)
+
+    def role_of(self, namespace: str) -> str | None:
+        """Your role on ``namespace``, None without one (or without the namespace)."""
+        return self.service.role_of(self.principal, namespace)
 
     def record_load(self, version: ModelVersion, request: LoadRequest) -> None:
         self.service.record_load(self.principal, version.name, version.version, request)
 
-    def record_comparison(self, request: ComparisonRequest) -> Comparison:
-        return self.compare.record(self.principal, request)
-
     def comparison(self, comparison_id: int) -> Comparison:
-        return self.compare.get(self.principal, comparison_id)
+        return self.service.comparison(self.principal, comparison_id)
 
     def comparisons(
         self, *, ref: str | None = None, name: str | None = None, limit: int = 50
     ) -> list[Comparison]:
-        return self.compare.list(self.principal, ref=ref, name=name, limit=limit)
+        return self.service.comparisons(self.principal, ref=ref, name=name, limit=limit)
 
     # shared behaviour
 
@@ -286,7 +292,6 @@ class DirectClient(RegistryClient):
         super().__init__(settings, principal)
         self.service = open_service(settings)
         self.blobs = self.service.blobs
-        self.compare = CompareService(self.service)
 
     def _store_files(self, staged: Staged) -> list[FileEntry]:
         if staged.state_dict is not None:
@@ -320,9 +325,7 @@ class HttpClient(RegistryClient):
 
     def __init__(self, settings: Settings, principal: Principal) -> None:
         super().__init__(settings, principal)
-        rest = Rest(settings)
-        self.service = RemoteRegistry(rest)
-        self.compare = RemoteCompare(rest)
+        self.service = RemoteRegistry(Rest(settings))
         self.stat_cache = StatCache(self.cache_root / "stat.db")
 
     def _store_files(self, staged: Staged) -> list[FileEntry]:

@@ -2,14 +2,20 @@
 
 A publish stores its files before its metadata, so a blob no version names may be a
 publish in flight (young) or one that died (old); a dead writer leaves a temporary file.
+A deleted version's blobs that no other version names are orphans too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .._process import pid_exists
 from .blobs import BlobStore, age_of
 from .schema import FsckReport
-from .store import RegistryStore
+from .store import RegistryStore, RegistryTransaction
+
+#: Blobs checked and removed per transaction by :func:`reclaim`.
+RECLAIM_BATCH = 500
 
 
 def fsck(
@@ -18,7 +24,7 @@ def fsck(
     *,
     verify: bool = True,
     gc: bool = False,
-    grace_seconds: float = 3600.0,
+    grace_seconds: float,
 ) -> FsckReport:
     """Compare the blob store with the metadata: orphans, leftovers, missing, corrupt.
 
@@ -35,10 +41,7 @@ def fsck(
     mismatches = [a for a in sorted(stored) if verify and blobs.verify(a) != a]
     removed: list[str] = []
     if gc:
-        for address in orphans:
-            if age_of(blobs.fs.info(blobs.key(address))) > grace_seconds:
-                blobs.delete(address)
-                removed.append(address)
+        removed = reclaim(store, blobs, orphans, grace_seconds)
         for key in stale:
             blobs.delete(key)
             removed.append(key)
@@ -53,3 +56,40 @@ def fsck(
         mismatches=mismatches,
         removed=removed,
     )
+
+
+def reclaim(
+    store: RegistryStore, blobs: BlobStore, addresses: Iterable[str], grace_seconds: float
+) -> list[str]:
+    """Remove those of ``addresses`` that no version names and that were stored (or
+    uploaded again) more than ``grace_seconds`` ago; the ones removed.
+
+    Each batch is checked and removed in one write transaction holding the blob lock
+    exclusively, and a publish checks its blobs exist under the same lock (shared) in the
+    transaction that names them: a publish either names a blob first (it is kept) or finds
+    it gone and is refused whole. An upload refreshes a stored blob's age, so a publish in
+    flight keeps the blobs it just uploaded for the grace.
+    """
+    wanted = list(dict.fromkeys(addresses))
+    removed: list[str] = []
+    for start in range(0, len(wanted), RECLAIM_BATCH):
+        batch = wanted[start : start + RECLAIM_BATCH]
+
+        def sweep(tx: RegistryTransaction, batch: list[str] = batch) -> list[str]:
+            tx.lock_blobs(exclusive=True)
+            named = tx.referenced(batch)
+            gone = []
+            for address in batch:
+                if address in named:
+                    continue
+                try:
+                    age = age_of(blobs.fs.info(blobs.key(address)))
+                except FileNotFoundError:
+                    continue
+                if age > grace_seconds:
+                    blobs.delete(address)
+                    gone.append(address)
+            return gone
+
+        removed += store.writing(sweep)
+    return removed

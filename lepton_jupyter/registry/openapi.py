@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compare.schema import (
-    Comparison,
-    ComparisonRequest,
-    ComparisonsQuery,
-    GateReport,
-    GatesQuery,
-)
 from ..openapi import Operation, document, write
 from .schema import (
     AliasEvent,
     AliasInfo,
+    Comparison,
+    ComparisonRequest,
+    ComparisonsQuery,
+    DeleteQuery,
+    GateReport,
+    GatesQuery,
     GrantInfo,
     GrantRequest,
     Lineage,
@@ -35,6 +34,7 @@ from .schema import (
     PublishRequest,
     RefQuery,
     SetAliasRequest,
+    VersionDeletion,
     VersionsQuery,
     YankRequest,
 )
@@ -79,7 +79,15 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             status=201,
         ),
     },
-    f"{MODEL}/versions/{{version}}": {"get": Operation("One version", ModelVersion)},
+    f"{MODEL}/versions/{{version}}": {
+        "get": Operation("One version", ModelVersion),
+        "delete": Operation(
+            "Hard-delete a yanked version (admin): its files and the blobs only it held go, "
+            "its number stays taken; refused while an alias or a comparison points at it",
+            VersionDeletion,
+            query=DeleteQuery,
+        ),
+    },
     f"{MODEL}/versions/{{version}}/loads": {
         "post": Operation(
             "Record that a run loaded this version", dict, body=LoadRequest, status=201
@@ -91,7 +99,11 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             "loadable by its number, with the reason",
             ModelVersion,
             body=YankRequest,
-        )
+        ),
+        "delete": Operation(
+            "Restore a yanked version (maintainer); aliases are not moved back onto it",
+            ModelVersion,
+        ),
     },
     f"{MODEL}/versions/{{version}}/files/{{path}}": {
         "get": Operation(

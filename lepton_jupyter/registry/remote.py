@@ -1,9 +1,8 @@
 """The registry service over REST: the service's methods, each one request away.
 
-:class:`RemoteRegistry` and :class:`RemoteCompare` take the same arguments as
-:class:`~lepton_jupyter.registry.service.RegistryService` and
-:class:`~lepton_jupyter.compare.service.CompareService` and answer with the same models, so
-a client holds either and calls them alike (as MLflow's ``RestStore`` stands in for its SQL
+:class:`RemoteRegistry` takes the same arguments as
+:class:`~lepton_jupyter.registry.service.RegistryService` and answers with the same models,
+so a client holds either and calls them alike (as MLflow's ``RestStore`` stands in for its SQL
 store). The caller's principal only completes bare model names here; the server knows the
 caller by the token sent (``LEPTON_REGISTRY_TOKEN`` or a hub's ``JUPYTERHUB_API_TOKEN``).
 """
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..compare.schema import Comparison, ComparisonRequest
 from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound
 from ..settings import Settings
 from .blobs import CHUNK, new_hasher, parse_address
@@ -24,6 +22,7 @@ from .identity import Principal, service_auth
 from .schema import (
     AliasEvent,
     AliasInfo,
+    Comparison,
     FileEntry,
     GrantInfo,
     Lineage,
@@ -33,6 +32,7 @@ from .schema import (
     NamespaceInfo,
     PublishRequest,
     Role,
+    VersionDeletion,
 )
 from .service import parse_name
 
@@ -172,8 +172,43 @@ class RemoteRegistry:
         path = f"{self._model_path(principal, name)}/versions/{int(version)}/yank"
         return ModelVersion.model_validate(self.rest.call("POST", path, json={"reason": reason}))
 
+    def unyank(self, principal: Principal, name: str, version: int) -> ModelVersion:
+        path = f"{self._model_path(principal, name)}/versions/{int(version)}/yank"
+        return ModelVersion.model_validate(self.rest.call("DELETE", path))
+
+    def delete_version(
+        self, principal: Principal, name: str, version: int, *, dry_run: bool = False
+    ) -> VersionDeletion:
+        path = f"{self._model_path(principal, name)}/versions/{int(version)}"
+        params = {"dry_run": "true"} if dry_run else None
+        return VersionDeletion.model_validate(self.rest.call("DELETE", path, params=params))
+
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
         return NamespaceInfo.model_validate(self.rest.call("GET", f"/namespaces/{name}"))
+
+    def comparison(self, principal: Principal, comparison_id: int) -> Comparison:
+        return Comparison.model_validate(
+            self.rest.call("GET", f"/comparisons/{int(comparison_id)}")
+        )
+
+    def comparisons(
+        self,
+        principal: Principal,
+        *,
+        ref: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+    ) -> list[Comparison]:
+        params = {k: v for k, v in (("ref", ref), ("name", name)) if v is not None}
+        data = self.rest.call("GET", "/comparisons", params={**params, "limit": limit})
+        return [Comparison.model_validate(x) for x in data]
+
+    def role_of(self, principal: Principal, namespace: str) -> str | None:
+        """Over REST the namespace's uniform 404 is the answer for no role."""
+        try:
+            return self.namespace(principal, namespace).role
+        except NotFound:
+            return None
 
     def record_load(
         self, principal: Principal, name: str, version: int, request: LoadRequest
@@ -221,31 +256,3 @@ class RemoteRegistry:
             os.replace(tmp, to)
         finally:
             tmp.unlink(missing_ok=True)
-
-
-class RemoteCompare:
-    """:class:`~lepton_jupyter.compare.service.CompareService`'s methods over REST."""
-
-    def __init__(self, rest: Rest) -> None:
-        self.rest = rest
-
-    def record(self, principal: Principal, request: ComparisonRequest) -> Comparison:
-        data = self.rest.call("POST", "/comparisons", json=request.model_dump(mode="json"))
-        return Comparison.model_validate(data)
-
-    def get(self, principal: Principal, comparison_id: int) -> Comparison:
-        return Comparison.model_validate(
-            self.rest.call("GET", f"/comparisons/{int(comparison_id)}")
-        )
-
-    def list(
-        self,
-        principal: Principal,
-        *,
-        ref: str | None = None,
-        name: str | None = None,
-        limit: int = 50,
-    ) -> list[Comparison]:
-        params = {k: v for k, v in (("ref", ref), ("name", name)) if v is not None}
-        data = self.rest.call("GET", "/comparisons", params={**params, "limit": limit})
-        return [Comparison.model_validate(x) for x in data]

@@ -1,4 +1,8 @@
-"""The registry's data as pydantic models: what the API returns and what REST carries."""
+"""The registry's data as pydantic models: what the API returns and what REST carries.
+
+Comparisons are here too: the registry stores them as the evidence its promotion gates
+check (the compare subsystem computes them, and shows them).
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,14 @@ class YankInfo(BaseModel):
     at: UtcDatetime
 
 
+class DeletionInfo(BaseModel):
+    """Who hard-deleted a yanked version and when: its files are gone, its number stays
+    taken (a pin naming it fails with this, never loads other bytes)."""
+
+    by: str
+    at: UtcDatetime
+
+
 class ModelVersion(BaseModel):
     """One immutable version; ``ref`` (``ns/model:N``) names it for ever."""
 
@@ -73,6 +85,9 @@ class ModelVersion(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
     yanked: YankInfo | None = Field(default=None, description="Set once the version is yanked.")
+    deleted: DeletionInfo | None = Field(
+        default=None, description="Set once the yanked version is deleted (its files are gone)."
+    )
 
     @property
     def ref(self) -> str:
@@ -183,6 +198,22 @@ class FsckReport(BaseModel):
         return not (self.orphans or self.stale_uploads or self.missing or self.mismatches)
 
 
+class VersionDeletion(BaseModel):
+    """What a hard delete of a yanked version removed, or (``dry_run``) would remove."""
+
+    name: str
+    version: int
+    dry_run: bool
+    deleted: DeletionInfo | None = Field(description="Who deleted it, when (None in a dry run).")
+    blobs: list[str] = Field(
+        description="Blobs no other version names: they go with it (after the upload grace)."
+    )
+    reclaimed: list[str] = Field(
+        description="Those of blobs removed now; the rest (uploaded within the grace, so "
+        "perhaps about to be named by a publish) go with a later `fsck --gc`."
+    )
+
+
 # Request bodies
 
 
@@ -214,6 +245,10 @@ class GrantRequest(BaseModel):
     role: Role
     user: str | None = None
     group: str | None = None
+
+
+class DeleteQuery(BaseModel):
+    dry_run: bool = Field(default=False, description="Only say what the delete would remove.")
 
 
 class YankRequest(BaseModel):
@@ -264,3 +299,164 @@ class PublishCheck(BaseModel):
 
 class NamespaceQuery(BaseModel):
     namespace: str | None = None
+
+
+# comparisons: promotion evidence
+
+
+class DatasetPin(BaseModel):
+    """A dataset an evaluation read, at the commit it read."""
+
+    url: str
+    path: str
+    rev: str | None = Field(default=None, description="What the evaluation asked for.")
+    commit: str = Field(description="What that resolved to: the same for every candidate.")
+
+
+class EvaluationInfo(BaseModel):
+    """The evaluation every candidate ran: a notebook (or a function, kept as one)."""
+
+    kind: Literal["notebook", "function"] = "notebook"
+    path: str = Field(description="The notebook that ran (for a function: its generated one).")
+    digest: str = Field(description="Digest of the notebook's cells: the evaluation code.")
+
+
+class CandidateResult(BaseModel):
+    """One candidate's evaluation: which version, which run, what it measured."""
+
+    ref: str = Field(description="The reference as asked: 'ns/net@prod', 'ns/net:7'.")
+    name: str
+    version: int = Field(ge=1)
+    digest: str = Field(description="The version's content address, as the run loaded it.")
+    run: str = Field(description="Id of the recorded evaluation run (rerunnable).")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="The run's scalar metrics.")
+    examples: list[float] = Field(
+        default_factory=list, description="Per-example results of the compared metric."
+    )
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class ComparisonRequest(BaseModel):
+    """What a comparison was computed from; the registry recomputes its statistics."""
+
+    metric: str = Field(min_length=1, max_length=200)
+    higher_is_better: bool = True
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(default=9999, ge=100, le=200_000)
+    seed: int = Field(default=0, ge=0)
+    candidate_parameter: str = Field(default="candidate", min_length=1)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="The evaluation's parameters other than the candidate."
+    )
+    evaluation: EvaluationInfo
+    datasets: list[DatasetPin] = Field(default_factory=list)
+    candidates: list[CandidateResult] = Field(min_length=2, max_length=50)
+    rerun_of: int | None = Field(default=None, description="The comparison this one reran.")
+
+
+class PairStat(BaseModel):
+    """Candidate ``a`` against ``b``: the mean paired difference ``a - b`` and its interval."""
+
+    a: str
+    b: str
+    mean_a: float
+    mean_b: float
+    difference: float
+    low: float
+    high: float
+    confidence: float = Field(description="Of this interval (Bonferroni-adjusted for k > 2).")
+    test: str
+    p_value: float
+    n: int
+    better: str | None = Field(description="The better one when the interval excludes zero.")
+
+
+class Standing(BaseModel):
+    candidate: str
+    mean: float
+    rank: int = Field(description="1 + how many candidates are significantly better.")
+
+
+class Comparison(ComparisonRequest):
+    """A recorded comparison: its inputs, statistics, verdict, and who ran it."""
+
+    id: int
+    pairs: list[PairStat] = Field(default_factory=list)
+    ranking: list[Standing] = Field(default_factory=list)
+    winner: str | None = None
+    verdict: str
+    created_by: str
+    created_at: UtcDatetime
+
+    def candidate(self, label: str) -> CandidateResult:
+        return next(c for c in self.candidates if c.label == label)
+
+    def pair(self, a: str, b: str) -> PairStat | None:
+        """The statistics of ``a`` against ``b`` (sign flipped when stored the other way)."""
+        for p in self.pairs:
+            if (p.a, p.b) == (a, b):
+                return p
+            if (p.a, p.b) == (b, a):
+                return p.model_copy(
+                    update={
+                        "a": a,
+                        "b": b,
+                        "mean_a": p.mean_b,
+                        "mean_b": p.mean_a,
+                        "difference": -p.difference,
+                        "low": -p.high,
+                        "high": -p.low,
+                    }
+                )
+        return None
+
+
+class PromotionGate(BaseModel):
+    """What moving a gated alias needs: a passing comparison of new vs current holder."""
+
+    dataset: str = Field(description="Path of the evaluation dataset in its data registry.")
+    url: str | None = Field(default=None, description="The data registry, if it matters.")
+    metric: str
+    min_delta: float = Field(
+        default=0.0,
+        description="The interval of (new - current) must lie above this (below -this for "
+        "lower-is-better metrics); a negative value allows a bounded loss.",
+    )
+    higher_is_better: bool = True
+
+
+class GateVerdict(BaseModel):
+    """Whether a comparison lets ``new`` take an alias from ``current``, and why."""
+
+    gate: str
+    new: str
+    current: str
+    comparison: int | None = None
+    passed: bool
+    reason: str
+
+
+class GateReport(BaseModel):
+    """A gated alias of one model: its gate, current holder and each comparison's verdict."""
+
+    alias: str
+    gate: str = Field(description="The gate's key: 'alias' or 'ns/model@alias'.")
+    description: str
+    holder: int | None = Field(description="The version holding the alias now.")
+    verdicts: list[GateVerdict] = Field(
+        default_factory=list,
+        description="For each comparison with the holder: may each other candidate take it?",
+    )
+
+
+class GatesQuery(BaseModel):
+    name: str = Field(description="The model: 'ns/model'.")
+
+
+class ComparisonsQuery(BaseModel):
+    ref: str | None = Field(default=None, description="Only comparisons of this version.")
+    name: str | None = Field(default=None, description="Only comparisons of this model.")
+    limit: int = Field(default=50, ge=1, le=1000)

@@ -27,23 +27,26 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import blake3
 
 from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound, did_you_mean
-from ..settings import Settings
+from ..settings import Settings, default_value
 from .blobs import BlobStore, BlobWriter, StatCache, parse_address
+from .gates import check_promotion, gate_for, gate_reports, parse_gates
 from .identity import Principal
-from .maintenance import fsck
+from .maintenance import fsck, reclaim
 from .policy import NamespacePolicy
 from .schema import (
     MAX_PAGE,
     MAX_VERSION,
     AliasEvent,
     AliasInfo,
+    Comparison,
     FileEntry,
     FsckReport,
+    GateReport,
     GrantInfo,
     Lineage,
     LoadRequest,
@@ -52,6 +55,7 @@ from .schema import (
     NamespaceInfo,
     PublishRequest,
     Role,
+    VersionDeletion,
 )
 from .store import (
     ModelRow,
@@ -62,9 +66,6 @@ from .store import (
     SqlRegistryStore,
     VersionRow,
 )
-
-if TYPE_CHECKING:
-    from ..compare.schema import Comparison
 
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 NAME_RULE_TEXT = (
@@ -78,9 +79,6 @@ ALIAS_RULE_TEXT = (
 RESERVED_ALIASES = ("latest",)
 VERSION_RULE = re.compile(r"^[0-9]{1,10}$")
 EVERYONE = "*"
-#: How long a blob a caller uploaded counts as theirs to publish (a publish in progress);
-#: the same grace as fsck's for a young orphan.
-UPLOAD_GRACE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -186,7 +184,8 @@ def lacks_role(role: str | None, needed: str, doing: str, namespace: str) -> For
 
 
 class RegistryService:
-    """Models, versions, aliases, lineage and grants over one store and one blob store."""
+    """Models, versions, aliases, lineage, grants and the comparisons promotion gates check,
+    over one store and one blob store."""
 
     def __init__(
         self,
@@ -195,9 +194,8 @@ class RegistryService:
         protected_aliases: Iterable[str] = ("prod",),
         policy: NamespacePolicy | None = None,
         promotion_gates: Mapping[str, Any] | None = None,
+        upload_grace_seconds: float = default_value("registry_upload_grace_seconds"),
     ) -> None:
-        from ..compare.gates import parse_gates
-
         self.store = store
         self.blobs = blobs
         self.protected_aliases = frozenset(protected_aliases)
@@ -206,8 +204,10 @@ class RegistryService:
         # alias() answers, valid while the store's generation stays the same
         self._alias_cache: dict[tuple[str, str, str, Principal], AliasInfo] = {}
         self._alias_generation: int | None = None
-        # user -> {address: when} of blobs they uploaded (proved they hold the bytes)
+        # user -> {address: when} of blobs they uploaded (proved they hold the bytes),
+        # theirs to publish for upload_grace_seconds (fsck's default grace for an orphan)
         self._uploads: dict[str, dict[str, float]] = {}
+        self.upload_grace_seconds = upload_grace_seconds
 
     # permissions
 
@@ -317,7 +317,7 @@ class RegistryService:
     ) -> tuple[ModelRow, VersionRow]:
         _, model = self._model(tx, principal, ref.namespace, ref.model)
         if ref.version is not None:
-            return model, self._version(tx, model, ref.name, ref.version)
+            return model, _live(self._version(tx, model, ref.name, ref.version), ref.name)
         if ref.alias is not None:
             version = tx.alias_target(model.id, ref.alias)
             if version is None:
@@ -339,6 +339,7 @@ class RegistryService:
 
     def _movable(self, target: VersionRow, name: str, alias: str) -> VersionRow:
         """``target`` unless it is yanked: no alias may be moved onto a yanked version."""
+        _live(target, name)
         if target.yanked is not None:
             raise Conflict(
                 f"Cannot move @{alias}: version {target.number} of {name} is {_yanked(target)}."
@@ -388,9 +389,12 @@ class RegistryService:
             parse_address(f.digest)
         if request.kind != "directory" and request.entry not in paths:
             raise Invalid(f"entry {request.entry!r} is not one of the version's files.")
-        missing = self.missing_blobs(principal, [f.digest for f in request.files])
+        digests = list(dict.fromkeys(f.digest for f in request.files))
+        missing = self.missing_blobs(principal, digests)
         if missing:
             raise Invalid(f"These files were not uploaded first: {', '.join(missing)}.")
+        for digest in digests:
+            self.blobs.refresh(digest)  # young again: the collector leaves it for the grace
         for f in request.files:
             stored = self.blobs.size(f.digest)
             if f.size != stored:
@@ -414,6 +418,13 @@ class RegistryService:
         def insert(tx: RegistryTransaction) -> ModelVersion:
             ns = self._ensure_namespace(tx, principal, namespace)
             self._require(tx, principal, ns, "writer", "publishing to")
+            tx.lock_blobs(exclusive=False)
+            gone = [d for d in digests if not self.blobs.exists(d)]
+            if gone:  # collected since the check above (older than the grace, unnamed)
+                raise Invalid(
+                    f"These files were removed by the blob collector while this publish ran: "
+                    f"{', '.join(gone)}. Publish again (they are uploaded again)."
+                )
             if request.alias is not None:
                 self._require(tx, principal, ns, *self._alias_role(request.alias))
             model = tx.model(ns.id, model_name, lock=True)
@@ -440,8 +451,6 @@ class RegistryService:
         override: str | None = None,
     ) -> dict[str, Any] | None:
         """The evidence a gated alias move needs (a passing comparison, or an override)."""
-        from ..compare.gates import check_promotion, gate_for
-
         name = f"{ns.name}/{model.name}"
         found = gate_for(self.promotion_gates, name, alias)
         if found is None:
@@ -619,6 +628,97 @@ class RegistryService:
 
         return self.store.writing(write)
 
+    def unyank(self, principal: Principal, name: str, version: int) -> ModelVersion:
+        """Restore a yanked version (maintainers, as for a yank): it is listed again and may
+        be the latest; no alias is moved back onto it (that stays a deliberate move)."""
+        namespace, model_name = parse_name(name, principal)
+        version = parse_version(version)
+        full_name = f"{namespace}/{model_name}"
+
+        def write(tx: RegistryTransaction) -> ModelVersion:
+            _, model = self._model(
+                tx, principal, namespace, model_name, "maintainer", "un-yanking versions in"
+            )
+            target = self._version(tx, model, full_name, version)
+            if target.deleted is not None:
+                raise Conflict(f"{_gone(target, full_name)} It cannot be un-yanked.")
+            if target.yanked is None:
+                raise Conflict(f"{full_name}:{version} is not yanked.")
+            return self._describe(tx, full_name, tx.unyank(target))
+
+        return self.store.writing(write)
+
+    def delete_version(
+        self, principal: Principal, name: str, version: int, *, dry_run: bool = False
+    ) -> VersionDeletion:
+        """Hard-delete a yanked version (admins of its namespace, or the registry's).
+
+        Its row stays as a tombstone, so its number is never given to other bytes and a pin
+        naming it fails saying who deleted it; its files go, and with them the blobs no
+        other version names (those stored within the upload grace are left to a later
+        ``fsck --gc``: a publish may be about to name them). Refused while an alias or a
+        comparison points at it. ``dry_run`` only says what would go.
+        """
+        namespace, model_name = parse_name(name, principal)
+        version = parse_version(version)
+        full_name = f"{namespace}/{model_name}"
+
+        def check(tx: RegistryTransaction) -> tuple[VersionRow, list[str]]:
+            _, model = self._model(
+                tx, principal, namespace, model_name, "admin", "deleting versions in"
+            )
+            target = self._version(tx, model, full_name, version)
+            if target.deleted is not None:
+                raise Conflict(_gone(target, full_name))
+            if target.yanked is None:
+                raise Conflict(
+                    f"{full_name}:{version} is not yanked; only a yanked version can be "
+                    "deleted (yank it first, with the reason)."
+                )
+            described = self._describe(tx, full_name, target)
+            if described.aliases:
+                held = ", ".join(f"@{a}" for a in described.aliases)
+                raise Conflict(
+                    f"Cannot delete {full_name}:{version}: {held} still points at it; "
+                    "move the alias first."
+                )
+            compared = tx.comparisons_of(target.id)
+            if compared:
+                ids = ", ".join(str(c.id) for c in compared)
+                raise Conflict(
+                    f"Cannot delete {full_name}:{version}: comparison {ids} includes it "
+                    "(a comparison's evidence keeps its candidates)."
+                )
+            digests = sorted({f.digest for f in described.files})
+            others = tx.referenced(digests, excluding=target.id)
+            return target, [d for d in digests if d not in others]
+
+        if dry_run:
+            with self.store.reading() as tx:
+                _, only = check(tx)
+            return VersionDeletion(
+                name=full_name,
+                version=version,
+                dry_run=True,
+                deleted=None,
+                blobs=only,
+                reclaimed=[],
+            )
+
+        def write(tx: RegistryTransaction) -> tuple[VersionRow, list[str]]:
+            target, only = check(tx)
+            return tx.delete_version(target, principal.user), only
+
+        tombstone, only = self.store.writing(write)
+        return VersionDeletion(
+            name=full_name,
+            version=version,
+            dry_run=False,
+            deleted=tombstone.deleted,
+            blobs=only,
+            reclaimed=reclaim(self.store, self.blobs, only, self.upload_grace_seconds),
+        )
+
     def record_load(
         self, principal: Principal, name: str, version: int, request: LoadRequest
     ) -> None:
@@ -627,7 +727,8 @@ class RegistryService:
 
         def write(tx: RegistryTransaction) -> None:
             _, model = self._model(tx, principal, namespace, model_name)
-            target = self._version(tx, model, f"{namespace}/{model_name}", version)
+            full_name = f"{namespace}/{model_name}"
+            target = _live(self._version(tx, model, full_name, version), full_name)
             tx.add_load(target.id, principal.user, request)
 
         self.store.writing(write)
@@ -756,13 +857,97 @@ class RegistryService:
             ns, role = self._visible(tx, principal, name)
             return NamespaceInfo(name=name, role=role, grants=tx.grants(ns))
 
+    # comparisons: the evidence promotion gates check
+
+    def record_comparison(self, principal: Principal, comparison: Comparison) -> Comparison:
+        """Store a computed comparison (its id assigned here); readers of every candidate
+        may record, and each candidate must be the registry's content of its version."""
+
+        def write(tx: RegistryTransaction) -> Comparison:
+            ids = []
+            for candidate in comparison.candidates:
+                version = self._candidate(tx, principal, candidate.label)
+                if version.digest != candidate.digest:
+                    raise Invalid(
+                        f"Candidate {candidate.label} was evaluated with content "
+                        f"{candidate.digest}, but the registry's {candidate.label} is "
+                        f"{version.digest}."
+                    )
+                ids.append(version.id)
+            return tx.add_comparison(comparison, ids)
+
+        return self.store.writing(write)
+
+    def comparison(self, principal: Principal, comparison_id: int) -> Comparison:
+        """Comparison ``comparison_id``, if the caller can read every candidate."""
+        with self.store.reading() as tx:
+            found = tx.comparison(comparison_id)
+            if found is None:
+                raise NotFound(f"There is no comparison {comparison_id}.")
+            for candidate in found.candidates:
+                self._candidate(tx, principal, candidate.label)
+            return found
+
+    def comparisons(
+        self,
+        principal: Principal,
+        *,
+        ref: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+    ) -> list[Comparison]:
+        """Comparisons of one version (``ref``) or of any version of a model (``name``),
+        newest first; those with a candidate the caller may not read are left out."""
+        if (ref is None) == (name is None):
+            raise Invalid("Name exactly one of ref='ns/model:N' or name='ns/model'.")
+        with self.store.reading() as tx:
+            if ref is not None:
+                found = tx.comparisons_of(self._candidate(tx, principal, ref).id, limit=limit)
+            else:
+                namespace, model_name = parse_name(name or "", principal)
+                _, model = self._model(tx, principal, namespace, model_name)
+                found = tx.model_comparisons(model.id, limit)
+            return [c for c in found if self._may_read_candidates(tx, principal, c)]
+
+    def gates(self, principal: Principal, name: str, limit: int = 20) -> list[GateReport]:
+        """Each gated alias of ``name``: who holds it and whether each recent comparison
+        lets another candidate take it (what the Models panel shows)."""
+        namespace, model_name = parse_name(name, principal)
+        full_name = f"{namespace}/{model_name}"
+        recent = self.comparisons(principal, name=full_name, limit=limit)
+        holders = {a.alias: a.version for a in self.aliases(principal, full_name)}
+        return gate_reports(self.promotion_gates, full_name, holders, recent)
+
+    def _candidate(self, tx: RegistryTransaction, principal: Principal, label: str) -> VersionRow:
+        """The version a comparison's candidate names, if the caller may read it."""
+        return self._resolve(tx, principal, parse_ref(label, principal))[1]
+
+    def _may_read_candidates(
+        self, tx: RegistryTransaction, principal: Principal, comparison: Comparison
+    ) -> bool:
+        """Whether the caller may read every candidate (others' comparisons stay hidden)."""
+        try:
+            for candidate in comparison.candidates:
+                self._candidate(tx, principal, candidate.label)
+        except LeptonError:
+            return False
+        return True
+
+    def role_of(self, principal: Principal, namespace: str) -> str | None:
+        """The caller's role on ``namespace``; None both where it has none and where the
+        namespace does not exist (the caller learns only what :meth:`namespace` tells it)."""
+        check_name(namespace, "namespace")
+        with self.store.reading() as tx:
+            found = tx.namespace(namespace)
+            return None if found is None else self._role(tx, principal, found)
+
     def file(self, principal: Principal, name: str, version: int, path: str) -> FileEntry:
         """A version's file, for download: readers only."""
         namespace, model_name = parse_name(name, principal)
         full_name = f"{namespace}/{model_name}"
         with self.store.reading() as tx:
             _, model = self._model(tx, principal, namespace, model_name)
-            target = self._version(tx, model, full_name, version)
+            target = _live(self._version(tx, model, full_name, version), full_name)
             found = tx.file(target.id, path)
             if found is None:
                 known = tx.file_paths(target.id)
@@ -795,9 +980,10 @@ class RegistryService:
 
     def record_upload(self, principal: Principal, address: str) -> None:
         """Note that ``principal`` uploaded ``address`` (a direct client stores blobs itself)."""
+        self.blobs.refresh(address)
         now = time.monotonic()
         mine = self._uploads.setdefault(principal.user, {})
-        for old in [a for a, t in mine.items() if now - t > UPLOAD_GRACE_SECONDS]:
+        for old in [a for a, t in mine.items() if now - t > self.upload_grace_seconds]:
             del mine[old]
         mine[address] = now
 
@@ -814,7 +1000,7 @@ class RegistryService:
         wanted = list(dict.fromkeys(addresses))
         now = time.monotonic()
         mine = self._uploads.get(principal.user, {})
-        usable = {a for a in wanted if a in mine and now - mine[a] <= UPLOAD_GRACE_SECONDS}
+        usable = {a for a in wanted if a in mine and now - mine[a] <= self.upload_grace_seconds}
         others = [a for a in wanted if a not in usable]
         if others:
             usable |= self._readable_blobs(principal, others)
@@ -828,9 +1014,11 @@ class RegistryService:
         return {digest for digest, ns in pairs if role_rank(roles.get(ns)) >= role_rank("reader")}
 
     def fsck(
-        self, *, verify: bool = True, gc: bool = False, grace_seconds: float = 3600.0
+        self, *, verify: bool = True, gc: bool = False, grace_seconds: float | None = None
     ) -> FsckReport:
         """The blob store checked against the metadata (:func:`.maintenance.fsck`)."""
+        if grace_seconds is None:
+            grace_seconds = self.upload_grace_seconds
         return fsck(self.store, self.blobs, verify=verify, gc=gc, grace_seconds=grace_seconds)
 
 
@@ -843,6 +1031,7 @@ def open_service(settings: Settings, policy: NamespacePolicy | None = None) -> R
         settings.protected_aliases,
         policy,
         promotion_gates=settings.promotion_gates,
+        upload_grace_seconds=settings.registry_upload_grace_seconds,
     )
 
 
@@ -850,6 +1039,24 @@ def _yanked(version: VersionRow) -> str:
     """'yanked by alice: reason', for messages about a yanked version."""
     assert version.yanked is not None
     return f"yanked by {version.yanked.by}: {version.yanked.reason}"
+
+
+def _live(version: VersionRow, name: str) -> VersionRow:
+    """``version`` unless it was deleted: then NotFound saying who deleted it, when, why."""
+    if version.deleted is not None:
+        raise NotFound(_gone(version, name))
+    return version
+
+
+def _gone(version: VersionRow, name: str) -> str:
+    """'ns/m:3 was deleted by alice at ... (yanked by bob: reason); its number ...'."""
+    assert version.deleted is not None
+    why = f" ({_yanked(version)})" if version.yanked is not None else ""
+    return (
+        f"{name}:{version.number} was deleted by {version.deleted.by} at "
+        f"{version.deleted.at:%Y-%m-%d %H:%M} UTC{why}; its files are gone and its number "
+        "is not reused."
+    )
 
 
 def _alias_stack(events: list[AliasEvent]) -> list[int]:

@@ -23,15 +23,17 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import bindparam, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import tables as t
 from .schema import (
     AliasEvent,
+    Comparison,
+    DeletionInfo,
     FileEntry,
     GrantInfo,
     LoadInfo,
@@ -40,9 +42,6 @@ from .schema import (
     ModelVersion,
     YankInfo,
 )
-
-if TYPE_CHECKING:
-    from ..compare.schema import Comparison
 
 T = TypeVar("T")
 
@@ -78,6 +77,7 @@ class VersionRow:
     created_by: str
     created_at: datetime
     yanked: YankInfo | None = None
+    deleted: DeletionInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,12 @@ class RegistryTransaction(Protocol):
     def yank(self, version: VersionRow, reason: str, by: str) -> VersionRow:
         """Mark ``version`` yanked (by whom, now, why); the row as it is then."""
 
+    def unyank(self, version: VersionRow) -> VersionRow:
+        """Clear ``version``'s yank; the row as it is then."""
+
+    def delete_version(self, version: VersionRow, by: str) -> VersionRow:
+        """Make ``version`` a tombstone: deleted by whom, now; its file rows removed."""
+
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         """Store version ``number`` with its files."""
 
@@ -183,6 +189,14 @@ class RegistryTransaction(Protocol):
 
     def blob_namespaces(self, addresses: Collection[str]) -> list[tuple[str, int]]:
         """(address, namespace id) for each namespace holding a version with that blob."""
+
+    def referenced(self, addresses: Collection[str], *, excluding: int | None = None) -> set[str]:
+        """Those of ``addresses`` some version (other than ``excluding``) names."""
+
+    def lock_blobs(self, *, exclusive: bool) -> None:
+        """Until commit, order this transaction against the blob store's collector: a
+        publish (shared) checks its blobs exist and names them; the collector (exclusive)
+        checks a blob is named by nothing and removes it. Neither sees the other halfway."""
 
     # aliases and their ledger
 
@@ -220,11 +234,17 @@ class RegistryTransaction(Protocol):
     def loads(self, version_id: int) -> list[LoadInfo]:
         """Who loaded a version, oldest first."""
 
+    def add_comparison(self, comparison: Comparison, version_ids: list[int]) -> Comparison:
+        """Store a computed comparison of these versions; it comes back with its id."""
+
     def comparison(self, comparison_id: int) -> Comparison | None:
         """A recorded comparison, or None."""
 
     def comparisons_of(self, version_id: int, limit: int | None = None) -> list[Comparison]:
         """The comparisons a version took part in, newest first."""
+
+    def model_comparisons(self, model_id: int, limit: int) -> list[Comparison]:
+        """The comparisons any version of a model took part in, newest first."""
 
 
 class RegistryStore(Protocol):
@@ -269,6 +289,9 @@ _GRANTED_ALIAS = text("""
        AND v.yanked_at IS NULL
 """).bindparams(bindparam("groups", expanding=True))
 
+#: The PostgreSQL advisory lock ordering publishes against the blob collector.
+_BLOB_LOCK_ID = 0x1E9708
+
 #: How often a write transaction is tried when concurrent writers keep winning races.
 WRITE_ATTEMPTS = 20
 
@@ -276,8 +299,7 @@ WRITE_ATTEMPTS = 20
 class SqlRegistryStore:
     """:class:`RegistryStore` over SQLAlchemy: SQLite (a file) or PostgreSQL (shared).
 
-    ``read()`` and ``write()`` hand out plain sessions for the tables kept beside the
-    registry's in the same database (the compare subsystem's comparisons).
+    ``read()`` and ``write()`` hand out plain sessions (tests look at rows with them).
     """
 
     def __init__(self, url: str) -> None:
@@ -563,6 +585,19 @@ class SqlTransaction:
         self.session.flush()
         return _version_row(row)
 
+    def unyank(self, version: VersionRow) -> VersionRow:
+        row = self.session.get_one(t.Version, version.id)
+        row.yanked_at = row.yanked_by = row.yank_reason = None
+        self.session.flush()
+        return _version_row(row)
+
+    def delete_version(self, version: VersionRow, by: str) -> VersionRow:
+        self.session.execute(delete(t.VersionFile).where(t.VersionFile.version_id == version.id))
+        row = self.session.get_one(t.Version, version.id)
+        row.deleted_at, row.deleted_by = t.utcnow(), by
+        self.session.flush()
+        return _version_row(row)
+
     def add_version(self, model_id: int, number: int, new: NewVersion) -> VersionRow:
         version = t.Version(
             model_id=model_id,
@@ -611,6 +646,7 @@ class SqlTransaction:
                 files=files[v.id],
                 **{k: getattr(v, k) for k in _DESCRIBED},
                 yanked=v.yanked,
+                deleted=v.deleted,
             )
             for v in versions
         ]
@@ -639,6 +675,19 @@ class SqlTransaction:
             .distinct()
         )
         return [(digest, namespace_id) for digest, namespace_id in rows]
+
+    def referenced(self, addresses: Collection[str], *, excluding: int | None = None) -> set[str]:
+        query = select(t.VersionFile.digest).where(t.VersionFile.digest.in_(list(addresses)))
+        if excluding is not None:
+            query = query.where(t.VersionFile.version_id != excluding)
+        return set(self.session.scalars(query.distinct()))
+
+    def lock_blobs(self, *, exclusive: bool) -> None:
+        # SQLite: every write transaction already holds the one database lock (BEGIN
+        # IMMEDIATE). PostgreSQL: an advisory lock, shared among publishes.
+        if self.session.get_bind().dialect.name == "postgresql":
+            lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            self.session.execute(text(f"SELECT {lock}(:id)"), {"id": _BLOB_LOCK_ID})
 
     # aliases and their ledger
 
@@ -731,15 +780,50 @@ class SqlTransaction:
             LoadInfo(user=x.user, notebook=x.notebook, job=x.job, run=x.run, at=x.at) for x in rows
         ]
 
-    def comparison(self, comparison_id: int) -> Comparison | None:
-        from ..compare import store as comparisons
+    def add_comparison(self, comparison: Comparison, version_ids: list[int]) -> Comparison:
+        row = t.ComparisonRow(
+            metric=comparison.metric,
+            record={},
+            created_by=comparison.created_by,
+            created_at=comparison.created_at,
+        )
+        self.session.add(row)
+        self.session.flush()
+        stored = comparison.model_copy(update={"id": row.id})
+        row.record = stored.model_dump(mode="json")
+        self.session.add_all(
+            t.ComparedVersion(comparison_id=row.id, version_id=v) for v in version_ids
+        )
+        self.session.flush()
+        return stored
 
-        return comparisons.get(self.session, comparison_id)
+    def comparison(self, comparison_id: int) -> Comparison | None:
+        row = self.session.get(t.ComparisonRow, comparison_id)
+        return None if row is None else Comparison.model_validate(row.record)
 
     def comparisons_of(self, version_id: int, limit: int | None = None) -> list[Comparison]:
-        from ..compare import store as comparisons
+        ids = select(t.ComparedVersion.comparison_id).where(
+            t.ComparedVersion.version_id == version_id
+        )
+        return self._comparisons(ids, limit)
 
-        return comparisons.of_version(self.session, version_id, limit=limit)
+    def model_comparisons(self, model_id: int, limit: int) -> list[Comparison]:
+        ids = (
+            select(t.ComparedVersion.comparison_id)
+            .join(t.Version, t.Version.id == t.ComparedVersion.version_id)
+            .where(t.Version.model_id == model_id)
+        )
+        return self._comparisons(ids, limit)
+
+    def _comparisons(self, ids: Any, limit: int | None) -> list[Comparison]:
+        """The comparisons whose id ``ids`` selects, newest first."""
+        query = (
+            select(t.ComparisonRow.record)
+            .where(t.ComparisonRow.id.in_(ids))
+            .order_by(t.ComparisonRow.id.desc())
+            .limit(limit)
+        )
+        return [Comparison.model_validate(r) for r in self.session.scalars(query)]
 
     def _version_where(self, *where: Any, join: tuple[Any, Any] | None = None) -> VersionRow | None:
         query = select(t.Version)
@@ -765,11 +849,16 @@ _DESCRIBED = (
 
 
 def _version_row(v: t.Version) -> VersionRow:
-    row = {f.name: getattr(v, f.name) for f in fields(VersionRow) if f.name != "yanked"}
-    yanked = None
+    row = {f.name: getattr(v, f.name) for f in fields(VersionRow) if f.name not in _WITHDRAWN}
+    yanked = deleted = None
     if v.yanked_at is not None:
         yanked = YankInfo(reason=v.yank_reason or "", by=v.yanked_by or "", at=v.yanked_at)
-    return VersionRow(**row, yanked=yanked)
+    if v.deleted_at is not None:
+        deleted = DeletionInfo(by=v.deleted_by or "", at=v.deleted_at)
+    return VersionRow(**row, yanked=yanked, deleted=deleted)
+
+
+_WITHDRAWN = ("yanked", "deleted")
 
 
 def _grant_info(namespace: str, grant: t.Grant) -> GrantInfo:

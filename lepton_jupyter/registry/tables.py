@@ -1,7 +1,10 @@
 """The registry's tables in SQL, and opening a database migrated to them.
 
 SQLite by default, PostgreSQL for a shared deployment. Files live in the blob store; these
-tables hold what names them. Versions, files and the alias ledger are only ever inserted.
+tables hold what names them. Versions, files, the alias ledger and comparisons (the
+evidence promotion gates check, beside the versions they compare) are only ever inserted,
+but for a yank and the hard delete of a yanked version (its files go, its row stays as a
+tombstone).
 The schema is created and upgraded by the Alembic migrations in ``migrations/`` whenever a
 database is opened (:func:`open_engines`). The queries over these tables are
 :mod:`~lepton_jupyter.registry.store`'s.
@@ -83,6 +86,10 @@ class Version(Base):
     yanked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     yanked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     yank_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # set once by a hard delete of a yanked version: the row stays as a tombstone (its
+    # number is never reused), its file rows go
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class VersionFile(Base):
@@ -157,6 +164,27 @@ class LoadEvent(Base):
     job: Mapped[str] = mapped_column(String(128), default="")
     run: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ComparisonRow(Base):
+    """A recorded comparison (tables from migration ``0003``); its record is the model."""
+
+    __tablename__ = "comparisons"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(200))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ComparedVersion(Base):
+    """Which versions a comparison covers: how a version finds its comparisons."""
+
+    __tablename__ = "comparison_versions"
+    __table_args__ = (Index("ix_comparison_versions_version", "version_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparisons.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
 
 
 def open_engines(url: str) -> tuple[Engine, Engine]:

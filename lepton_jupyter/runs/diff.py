@@ -422,6 +422,10 @@ def not_applied(entries: list[dict[str, Any]]) -> list[str]:
             said.append(f"{what} {e['namespace']} to {who}")
         elif e["kind"] == "yank":
             said.append(f"yank {e['name']}:{e['version']} ({e['reason']})")
+        elif e["kind"] == "unyank":
+            said.append(f"un-yank {e['name']}:{e['version']}")
+        elif e["kind"] == "delete":
+            said.append(f"delete {e['name']}:{e['version']}")
     return said
 
 

@@ -50,6 +50,57 @@ async def test_yank_over_rest(jp_fetch):
     assert code == 400 and "reason" in text
 
 
+async def test_unyank_over_rest(jp_fetch):
+    # Given version 2 yanked
+    await publish(jp_fetch, "vision/resnet", b"one")
+    await publish(jp_fetch, "vision/resnet", b"two")
+    yank = ("models", "vision", "resnet", "versions", "2", "yank")
+    await call(jp_fetch, "POST", *yank, body={"reason": "bad labels"})
+    # When it is un-yanked (DELETE of its yank)
+    code, restored, _ = await call(jp_fetch, "DELETE", *yank)
+    # Then it is listed and the latest again
+    assert code == 200 and restored["version"] == 2 and restored["yanked"] is None
+    _, listed, _ = await call(jp_fetch, "GET", "models", "vision", "resnet", "versions")
+    assert [v["version"] for v in listed] == [1, 2]
+    # And a version that is not yanked answers 409, a bad number 400
+    code, text = await error(jp_fetch, "DELETE", *yank)
+    assert code == 409 and "vision/resnet:2 is not yanked" in text
+    code, text = await error(
+        jp_fetch, "DELETE", "models", "vision", "resnet", "versions", "x", "yank"
+    )
+    assert code == 400 and "Invalid version 'x'" in text
+
+
+async def test_delete_a_yanked_version_over_rest(jp_fetch):
+    # Given version 2 yanked
+    await publish(jp_fetch, "vision/resnet", b"one", alias="prod")
+    await publish(jp_fetch, "vision/resnet", b"two")
+    version = ("models", "vision", "resnet", "versions")
+    await call(jp_fetch, "POST", *version, "2", "yank", body={"reason": "bad labels"})
+    # A version that is not yanked, or that an alias holds, is refused, naming why
+    code, text = await error(jp_fetch, "DELETE", *version, "1")
+    assert code == 409 and "vision/resnet:1 is not yanked" in text
+    # A dry run says what would go and does nothing
+    code, plan, _ = await call(jp_fetch, "DELETE", *version, "2", params={"dry_run": "true"})
+    assert code == 200 and plan["dry_run"] and plan["deleted"] is None
+    assert len(plan["blobs"]) == 1 and plan["reclaimed"] == []
+    _, kept, _ = await call(jp_fetch, "GET", *version, "2")
+    assert kept["deleted"] is None
+    # When it is deleted
+    code, done, _ = await call(jp_fetch, "DELETE", *version, "2")
+    assert code == 200 and done["deleted"]["by"] == ME and done["blobs"] == plan["blobs"]
+    # Then loading it is a 404 naming who deleted it and why it was yanked
+    code, text = await error(jp_fetch, "GET", *version, "2")
+    assert code == 404 and f"vision/resnet:2 was deleted by {ME}" in text
+    assert "bad labels" in text
+    code, text = await error(jp_fetch, "GET", *version, "2", "files", "model.pt")
+    assert code == 404 and "was deleted" in text
+    # It cannot be un-yanked, and its number is not reused
+    code, text = await error(jp_fetch, "DELETE", *version, "2", "yank")
+    assert code == 409 and "cannot be un-yanked" in text
+    assert (await publish(jp_fetch, "vision/resnet", b"three"))["version"] == 3
+
+
 async def test_revoke_over_rest(jp_fetch):
     await publish(jp_fetch, "vision/resnet", b"one")
     await call(jp_fetch, "POST", "namespaces", "vision", "grants",
@@ -84,6 +135,8 @@ async def test_no_role_gets_the_same_404_for_what_exists_and_what_does_not(
         ("GET", ("namespaces", "{ns}", "grants"), None),
         ("PUT", ("models", "{ns}", "resnet", "aliases", "prod"), {"version": 1}),
         ("POST", ("models", "{ns}", "resnet", "versions", "1", "yank"), {"reason": "x"}),
+        ("DELETE", ("models", "{ns}", "resnet", "versions", "1", "yank"), None),
+        ("DELETE", ("models", "{ns}", "resnet", "versions", "1"), None),
         ("DELETE", ("namespaces", "{ns}", "grants", "user", "alice"), None),
     ]
     for method, path, body in paths:
@@ -105,4 +158,9 @@ async def test_no_role_gets_the_same_404_for_what_exists_and_what_does_not(
     alice.grant(Principal("alice"), "vision", "reader", user=ME)
     code, text = await error(jp_fetch, "GET", "publish-check", params={"name": "vision/resnet"})
     assert (code, text) == (403, "publishing to 'vision' needs the writer role; you are reader.")
+    code, text = await error(jp_fetch, "DELETE", "models", "vision", "resnet", "versions", "1")
+    assert (code, text) == (
+        403,
+        "deleting versions in 'vision' needs the admin role; you are reader.",
+    )
     store.dispose()

@@ -15,14 +15,15 @@ import pytest
 import torch
 
 import lepton_jupyter as lepton
-from lepton_jupyter.compare.schema import (
+from lepton_jupyter.compare.service import recorder
+from lepton_jupyter.errors import Conflict, NotFound
+from lepton_jupyter.registry.client import get_client
+from lepton_jupyter.registry.schema import (
     CandidateResult,
     ComparisonRequest,
     DatasetPin,
     EvaluationInfo,
 )
-from lepton_jupyter.errors import Conflict, NotFound
-from lepton_jupyter.registry.client import get_client
 from tests.e2e.test_registry_server import _as
 
 GATES = {"vision/net@prod": {"dataset": "datasets/eval", "metric": "correct"}}
@@ -68,8 +69,9 @@ def test_gated_alias_on_the_standalone_service(gates_env, registry_server, monke
     # Alice records a comparison over HTTP; the service computes its statistics
     client = get_client()
     digests = {1: v1.digest, 2: v2.digest}
-    recorded = client.record_comparison(
-        request(digests, {2: [1.0] * 45 + [0.0] * 5, 1: [1.0] * 30 + [0.0] * 20})
+    recorded = recorder(client).record(
+        client.principal,
+        request(digests, {2: [1.0] * 45 + [0.0] * 5, 1: [1.0] * 30 + [0.0] * 20}),
     )
     assert recorded.winner == "vision/net:2" and recorded.created_by == "alice"
     assert [c.id for c in client.comparisons(ref="vision/net:2")] == [recorded.id]
@@ -82,4 +84,4 @@ def test_gated_alias_on_the_standalone_service(gates_env, registry_server, monke
     with pytest.raises(NotFound):
         bob.comparison(recorded.id)
     with pytest.raises(NotFound):
-        bob.record_comparison(request(digests, {2: [1.0, 0.0], 1: [0.0, 0.0]}))
+        recorder(bob).record(bob.principal, request(digests, {2: [1.0, 0.0], 1: [0.0, 0.0]}))

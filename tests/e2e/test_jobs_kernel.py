@@ -15,6 +15,7 @@ from jupyter_client.manager import start_new_kernel
 from nbconvert import HTMLExporter
 
 from lepton_jupyter import Job
+from lepton_jupyter.jobs.folder import JobFolder, append_line
 from lepton_jupyter.jobs.schema import JobStatus
 from tests.fixtures.processes import pid_alive, wait_for
 
@@ -136,3 +137,44 @@ def test_job_outlives_a_killed_kernel_and_is_found_with_attach(jobs_path):
     again = Job.attach(job_id)
     assert again.wait(timeout=180) is JobStatus.succeeded
     assert again.result() == {"world_size": 2, "total": float(sum(1 + 2 * s for s in range(30)))}
+
+
+def test_a_kernel_shows_a_job_as_its_monitor(jobs_path, store_job, job_manager):
+    # Given a finished job with a loss curve and a job still queued, in the job store
+    done = store_job(id="train-00dd44", nprocs=1)
+    folder = JobFolder(job_manager.jobs_path / done.id)
+    folder.create()
+    append_line(folder.metrics, {"rank": 0, "step": 0, "time": 0.0, "loss": 0.5})
+    job_manager.store.finish(done.id, JobStatus.succeeded, exit_codes={0: 0})
+    queued = store_job(id="train-00ee55", nprocs=1)
+    # When a kernel shows each as a cell's last expression and asks for a monitor
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(REPO))
+    outputs: list[dict] = []
+    try:
+
+        def run(code: str) -> None:
+            reply = client.execute_interactive(
+                code, timeout=60, output_hook=lambda msg: outputs.append(msg)
+            )
+            assert reply["content"]["status"] == "ok", reply["content"]
+
+        run(
+            "from lepton_jupyter import Job\n"
+            f"print('MONITOR', type(Job.attach({done.id!r}).monitor()).__name__)"
+        )
+        run(f"Job.attach({done.id!r})")
+        run(f"Job.attach({queued.id!r})")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    printed = "".join(m["content"].get("text", "") for m in outputs)
+    shown = [m["content"]["data"] for m in outputs if m["msg_type"] == "display_data"]
+    # Then job.monitor() is the monitor widget
+    assert "MONITOR JobMonitor" in printed
+    # and the finished job shows the monitor's static view (not the Job's repr)
+    assert shown[0]["text/plain"] == (
+        f"Job {done.id} (train): succeeded, 1 rank(s) on local, loss 0.5 at step 0"
+    )
+    assert "<th>rank</th>" in shown[0]["text/html"]
+    # and the queued one the live widget, with the static view beside it
+    assert WIDGET_VIEW in shown[1] and "queued" in shown[1]["text/html"]

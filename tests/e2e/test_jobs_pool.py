@@ -54,12 +54,12 @@ def running_job(job_pool: subprocess.Popen) -> tuple[Job, dict[int, int]]:
     return job, JobFolder(job.folder).rank_pids()
 
 
-def test_jobs_start_from_the_pool_with_fresh_ranks_each_time(job_pool):
+def test_jobs_start_from_the_pool_with_fresh_ranks_each_time(job_pool, tmp_path):
     # Given a warm pool, When two jobs are launched one after the other
     first = launch("tests.fixtures.jobs:train", 3, nprocs=2)
     assert first.wait(timeout=TIMEOUT) is JobStatus.succeeded
     first_ranks = JobFolder(first.folder).rank_pids()
-    second = launch("tests.fixtures.jobs:rank_setup", nprocs=2)
+    second = launch("tests.fixtures.jobs:rank_setup", nprocs=2, env={"TMPDIR": str(tmp_path)})
     assert second.wait(timeout=TIMEOUT) is JobStatus.succeeded
     # Then both came from the pool and did what a fresh start does
     assert_from_pool(first, job_pool)
@@ -72,11 +72,23 @@ def test_jobs_start_from_the_pool_with_fresh_ranks_each_time(job_pool):
     setup = second.result()
     assert setup["backend"] == "gloo" and setup["visible"] == "" and not setup["cuda"]
     assert setup["torch_threads"] == int(setup["omp_threads"])
+    assert setup["tmp"] == str(tmp_path)  # not the pool's (tempfile caches it)
     # and the second job's ranks are new processes: the first's ran user code and are gone
     second_ranks = JobFolder(second.folder).rank_pids()
     assert not set(first_ranks.values()) & set(second_ranks.values())
     assert not any(pid_alive(p) for p in [*first_ranks.values(), *second_ranks.values()])
     assert job_pool.poll() is None
+
+
+def test_a_rank_from_the_pool_has_what_a_training_step_imports(job_pool):
+    # When a pool job wraps a model in DDP and takes a step
+    job = launch("tests.fixtures.jobs:imported_for_a_step", nprocs=1)
+    imported = job.result(timeout=TIMEOUT)
+    assert_from_pool(job, job_pool)
+    # Then it imported nothing heavy: without the pool's preload, DDP's constructor
+    # imports torch._dynamo and sympy, seconds per rank before the first step
+    heavy = ("torch._dynamo", "torch._inductor", "sympy")
+    assert [m for m in imported if m.startswith(heavy)] == []
 
 
 def test_cancel_of_a_pool_job_ends_every_process_and_the_pool_serves_on(job_pool):

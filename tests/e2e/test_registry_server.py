@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 import requests
@@ -15,6 +16,7 @@ import torch
 import lepton_jupyter as lepton
 from lepton_jupyter.errors import Conflict, Forbidden, NotFound
 from lepton_jupyter.registry.api import YankedVersionWarning
+from lepton_jupyter.registry.client import get_client
 
 # `lepton registry serve` as a subprocess.
 pytestmark = pytest.mark.slow
@@ -37,6 +39,19 @@ def _cli(server, user: str, tmp_path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run(
         [sys.executable, "-m", "lepton_jupyter.cli", "registry", *args],
         env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _fsck(server, *args: str) -> subprocess.CompletedProcess:
+    """``lepton registry fsck`` as the operator: on the service's database and storage."""
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "lepton_jupyter.cli", "registry", "fsck", *args),
+            *("--db", server.db_url, "--storage", str(server.storage)),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -69,11 +84,15 @@ def test_a_team_shares_models_through_the_standalone_service(
         lepton.publish("vision/resnet", model)
     with pytest.raises(Forbidden, match="protected alias 'prod' in 'vision' needs the maintainer"):
         lepton.rollback("vision/resnet", "prod")
+    # as her role there says (what a federated member check asks)
+    assert get_client().role_of("vision") == "reader"
 
     # And bob, outside both, cannot even tell that vision exists
     _as(monkeypatch, server, "bob", tmp_path)
     with pytest.raises(NotFound, match="'vision' does not exist or you have no role there"):
         lepton.load("vision/resnet@prod")
+    # nor by asking for his role there: none, as for a namespace that does not exist
+    assert get_client().role_of("vision") is None and get_client().role_of("nothing") is None
 
     # When alice rolls prod back with the CLI
     rolled = _cli(server, "alice", tmp_path, "rollback", "vision/resnet", "prod")
@@ -90,23 +109,7 @@ def test_a_team_shares_models_through_the_standalone_service(
     assert [x.user for x in lepton.lineage("vision/resnet:2").loaded_by] == ["carol"]
 
     # Then the store behind the service is consistent
-    fsck = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lepton_jupyter.cli",
-            "registry",
-            "fsck",
-            "--json",
-            "--db",
-            server.db_url,
-            "--storage",
-            str(server.storage),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    fsck = _fsck(server, "--json")
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     assert json.loads(fsck.stdout.split("\norphans")[0])["mismatches"] == []
 
@@ -134,6 +137,37 @@ def test_yank_and_revoke_through_the_standalone_service(registry_server, monkeyp
     _as(monkeypatch, server, "alice", tmp_path)
     with pytest.raises(Conflict, match="version 2 of vision/resnet is yanked"):
         lepton.set_alias("vision/resnet", "prod", 2)
+    # When alice un-yanks it with the CLI, it is listed again and carol loads it unwarned
+    unyanked = _cli(server, "alice", tmp_path, "unyank", "vision/resnet", "2", "--json")
+    assert unyanked.returncode == 0, unyanked.stderr
+    assert json.loads(unyanked.stdout)["yanked"] is None
+    _as(monkeypatch, server, "carol", tmp_path)
+    assert [v.version for v in lepton.versions("vision/resnet")] == [1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", YankedVersionWarning)
+        lepton.load_state_dict("vision/resnet:2")
+
+    # When alice yanks it again and deletes it with the CLI (bob, no admin, may not)
+    _as(monkeypatch, server, "alice", tmp_path)
+    lepton.yank("vision/resnet", 2, "NaN loss")
+    refused = _cli(server, "bob", tmp_path, "delete", "vision/resnet", "2")
+    assert refused.returncode != 0 and "does not exist or you have no role there" in refused.stderr
+    plan = _cli(server, "alice", tmp_path, "delete", "vision/resnet", "2", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    blobs = json.loads(plan.stdout)["blobs"]
+    assert blobs and json.loads(plan.stdout)["dry_run"] is True
+    deleted = _cli(server, "alice", tmp_path, "delete", "vision/resnet", "2", "--json")
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout)["deleted"]["by"] == "alice"
+    # Then carol's load of it names the deletion, and the operator's gc reclaims its blobs
+    _as(monkeypatch, server, "carol", tmp_path)
+    with pytest.raises(NotFound, match="vision/resnet:2 was deleted by alice"):
+        lepton.load_state_dict("vision/resnet:2")
+    gc = _fsck(server, "--gc", "--grace", "0", "--json")
+    assert gc.returncode == 0, gc.stderr
+    assert set(blobs) <= set(json.loads(gc.stdout)["removed"])
+    assert lepton.load_state_dict("vision/resnet@prod")["weight"].shape == (2, 3)
+    _as(monkeypatch, server, "alice", tmp_path)
 
     # When alice revokes the group's grant with the CLI
     revoked = _cli(server, "alice", tmp_path, "revoke", "vision", "--group", "vision-readers")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from lepton_jupyter.compare.schema import (
+from lepton_jupyter.compare.service import CompareService
+from lepton_jupyter.errors import Conflict, Forbidden, Invalid, NotFound
+from lepton_jupyter.registry.schema import (
     CandidateResult,
     ComparisonRequest,
     DatasetPin,
     EvaluationInfo,
 )
-from lepton_jupyter.compare.service import CompareService
-from lepton_jupyter.errors import Conflict, Forbidden, Invalid, NotFound
 from lepton_jupyter.registry.service import Principal, RegistryService
 from tests.fixtures.registry import ALICE, BOB
 from tests.unit.test_registry_service import put
@@ -155,9 +155,9 @@ def test_recording_checks_candidates_against_the_registry(gated, tmp_path):
         compare.record(stranger, request(gated, {2: BETTER, 1: WORSE}))
     recorded = compare.record(ALICE, request(gated, {2: BETTER, 1: WORSE}))
     with pytest.raises(NotFound):
-        compare.get(stranger, recorded.id)
-    assert [c.id for c in compare.list(ALICE, name="vision/net")] == [recorded.id]
-    assert [c.id for c in compare.list(ALICE, ref="vision/net:1")] == [recorded.id]
+        gated.comparison(stranger, recorded.id)
+    assert [c.id for c in gated.comparisons(ALICE, name="vision/net")] == [recorded.id]
+    assert [c.id for c in gated.comparisons(ALICE, ref="vision/net:1")] == [recorded.id]
 
 
 def test_misconfigured_gate_names_itself(registry):

@@ -54,20 +54,11 @@ def _porcelain(ws: Path) -> set[str]:
 
 
 def test_warm_and_cold_attach_leave_identical_workspaces(
-    data_registry, filled_cache, tmp_path, monkeypatch
+    data_registry, filled_cache, tmp_path, warm_calls
 ):
     # Given two git workspaces whose DVC projects use a shared cache holding the registry
     cold_ws = _git_workspace(tmp_path / "cold", filled_cache)
     warm_ws = _git_workspace(tmp_path / "warm", filled_cache)
-    warm_calls = []
-    warm_attach = DatasetService._attach_warm
-
-    def counted(self, *args, **kwargs):
-        result = warm_attach(self, *args, **kwargs)
-        warm_calls.append(result[0].to)
-        return result
-
-    monkeypatch.setattr(DatasetService, "_attach_warm", counted)
     # A tag, an annotated tag, no rev, a branch, a short commit; nested and odd names
     attaches = [
         (POINTS, "v1", None),
@@ -178,3 +169,15 @@ def test_importing_lepton_jupyter_stays_light():
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
     # Then neither DVC, torch nor SQLAlchemy was imported
     assert HEAVY.isdisjoint(loaded), HEAVY & loaded
+
+
+def test_every_name_the_datasets_package_offers_resolves():
+    # The package resolves its names lazily; each must lead to what it names
+    import lepton_jupyter.datasets as datasets
+    from lepton_jupyter.datasets import api, schema, service
+
+    for name in datasets.__all__:
+        assert getattr(datasets, name) is getattr(
+            {"api": api, "schema": schema, "service": service}[datasets._MODULES[name].lstrip(".")],
+            name,
+        )

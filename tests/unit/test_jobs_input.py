@@ -79,6 +79,38 @@ def test_unknown_backend_names_the_known_ones(jobs_path):
     assert_nothing_started(jobs_path)
 
 
+def test_a_backend_installed_by_a_package_is_found_and_cannot_replace_a_built_in(
+    tmp_path, monkeypatch
+):
+    # Given an installed package (a real dist-info on sys.path) whose entry points name a
+    # backend of its own and one called "local"
+    from lepton_jupyter.jobs.backends import (
+        ENTRY_POINT_GROUP,
+        backend_class,
+        backend_names,
+        check_backend,
+    )
+    from lepton_jupyter.jobs.backends.local import LocalBackend
+    from lepton_jupyter.jobs.backends.slurm import SlurmBackend
+
+    dist_info = tmp_path / "site" / "lepton_cluster_plugin-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: lepton-cluster-plugin\n")
+    (dist_info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\n"
+        "cluster = lepton_jupyter.jobs.backends.slurm:SlurmBackend\n"
+        "local = lepton_jupyter.jobs.backends.slurm:SlurmBackend\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    # Then its backend is known and loads; the built-in "local" stays lepton's own
+    assert "cluster" in backend_names()
+    check_backend("cluster")
+    assert backend_class("cluster") is SlurmBackend
+    assert backend_class("local") is LocalBackend
+    with pytest.raises(Invalid, match="known: cluster, local, slurm"):
+        check_backend("nope")
+
+
 def test_unpicklable_argument_is_named(jobs_path):
     with pytest.raises(Invalid) as info:
         launch("tests.fixtures.jobs:train", 3, pause=threading.Lock())

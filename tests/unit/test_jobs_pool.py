@@ -51,6 +51,9 @@ def test_the_pool_serves_a_job_as_a_fresh_supervisor_would_run_it(warm_pool):
         ({"python": "/usr/bin/python3.99"}, "interpreter /usr/bin/python3.99"),
         ({"package": "/elsewhere/lepton_jupyter"}, "lepton at /elsewhere"),
         ({"env": {**os.environ, "TORCH_LOGS": "+dynamo"}}, "TORCH_LOGS differ"),
+        # read when torch._dynamo (preloaded for DDP) is imported
+        ({"env": {**os.environ, "TORCHINDUCTOR_CACHE_DIR": "/c"}}, "TORCHINDUCTOR_CACHE_DIR"),
+        ({"env": {**os.environ, "SYMPY_USE_CACHE": "no"}}, "SYMPY_USE_CACHE differ"),
         ({"env": {**os.environ, "PYTHONPATH": "/other"}}, "PYTHONPATH differ"),
         ({"env": "secret"}, "no environment"),
     ],

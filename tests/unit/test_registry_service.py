@@ -231,6 +231,11 @@ def test_first_writer_administers_a_new_namespace(registry, tmp_path):
     for unseen in ("bob", "nobody"):  # bob's (no role there) and one that does not exist
         with pytest.raises(NotFound, match="does not exist or you have no role there"):
             registry.namespace(ALICE, unseen)
+        # and asking for a role there tells alice the same: none
+        assert registry.role_of(ALICE, unseen) is None
+    assert registry.role_of(BOB, "bob") == "admin"
+    with pytest.raises(Invalid, match="Invalid namespace name 'Bob'"):
+        registry.role_of(BOB, "Bob")
 
 
 # Bad input

@@ -143,6 +143,41 @@ def test_a_model_whose_every_version_is_yanked_leaves_the_listing(resnet, tmp_pa
     assert put(resnet, ALICE, "vision/vit", b"vit2", tmp_path).version == 2
 
 
+# un-yank
+
+
+def test_an_unyanked_version_is_listed_again_but_no_alias_moves_back(resnet):
+    # Given v2 yanked while staging pointed at it, and staging moved to v1
+    resnet.yank(ALICE, "vision/resnet", 2, "bad labels")
+    resnet.set_alias(ALICE, "vision/resnet", "staging", 1)
+    # When alice un-yanks it
+    restored = resnet.unyank(ALICE, "vision/resnet", 2)
+    # Then it is listed and the latest again, with no yank left on it
+    assert restored.version == 2 and restored.yanked is None
+    assert [v.version for v in resnet.versions(ALICE, "vision/resnet")] == [1, 2]
+    assert resnet.resolve(ALICE, "vision/resnet").version == 2
+    assert resnet.models(ALICE)[0].latest == 2
+    # And staging stays where it was moved: an alias move is a deliberate act
+    assert resnet.alias(ALICE, "vision/resnet", "staging").version == 1
+    assert resnet.set_alias(ALICE, "vision/resnet", "staging", 2).version == 2
+
+
+def test_unyank_needs_a_maintainer_and_a_yanked_version(resnet):
+    resnet.yank(ALICE, "vision/resnet", 2, "bad labels")
+    resnet.grant(ALICE, "vision", "writer", user="bob")
+    with pytest.raises(Forbidden, match="un-yanking versions in 'vision' needs the maintainer"):
+        resnet.unyank(BOB, "vision/resnet", 2)
+    with pytest.raises(NotFound, match="does not exist or you have no role there"):
+        resnet.unyank(CAROL, "vision/resnet", 2)
+    with pytest.raises(Conflict, match="vision/resnet:1 is not yanked"):
+        resnet.unyank(ALICE, "vision/resnet", 1)
+    with pytest.raises(NotFound, match="no version 3"):
+        resnet.unyank(ALICE, "vision/resnet", 3)
+    # A yank after an un-yank records the new reason
+    resnet.unyank(ALICE, "vision/resnet", 2)
+    assert resnet.yank(ALICE, "vision/resnet", 2, "again").yanked.reason == "again"
+
+
 # uniform 404
 
 

@@ -4,13 +4,13 @@
  * notification with the server's message.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { Notification } from '@jupyterlab/apputils';
 import { CommandRegistry } from '@lumino/commands';
 
 import { ILeptonClient } from '../api';
 import { addCommands, CommandIDs } from '../commands';
 import { LeptonAPIError } from '../handler';
 import { DEFAULT_SETTINGS } from '../settings';
+import { spyOnNotifications } from './fixtures';
 import { stubClient } from './stubs';
 
 function setUp(answers: Parameters<typeof stubClient>[0]) {
@@ -28,18 +28,7 @@ function setUp(answers: Parameters<typeof stubClient>[0]) {
 }
 
 describe('palette commands', () => {
-  let error: jest.SpyInstance;
-  let success: jest.SpyInstance;
-
-  beforeEach(() => {
-    error = jest.spyOn(Notification, 'error').mockReturnValue('id');
-    success = jest.spyOn(Notification, 'success').mockReturnValue('id');
-  });
-
-  afterEach(() => {
-    error.mockRestore();
-    success.mockRestore();
-  });
+  const notify = spyOnNotifications();
 
   it('registers every main action', () => {
     const { commands } = setUp({});
@@ -60,7 +49,7 @@ describe('palette commands', () => {
     });
 
     expect(client.rollbackAlias).toHaveBeenCalledWith('vision/resnet', 'prod');
-    expect(success).toHaveBeenCalledWith(
+    expect(notify.success).toHaveBeenCalledWith(
       '@prod of vision/resnet rolled back to v1.',
       expect.anything()
     );
@@ -78,7 +67,7 @@ describe('palette commands', () => {
 
     await commands.execute(CommandIDs.rerun, { id: 'r-9' });
 
-    expect(error).toHaveBeenCalledWith(
+    expect(notify.error).toHaveBeenCalledWith(
       "Rerunning failed: No run 'r-9'. Did you mean 'r-8'?",
       expect.anything()
     );

@@ -11,7 +11,6 @@ import {
   waitFor,
   within
 } from '@testing-library/react';
-import { Notification } from '@jupyterlab/apputils';
 
 import {
   IAttachedDataset,
@@ -28,20 +27,10 @@ import { JOB_PAGE, JOB_POLL_MS } from '../panels/JobsPanel';
 import { lineageGraph } from '../panels/LineageGraph';
 import { aliasRefusal } from '../panels/ModelsPanel';
 import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
+import { runDiff, runManifest, spyOnNotifications } from './fixtures';
 import { panelProps, stubClient } from './stubs';
 
-let notifyError: jest.SpyInstance;
-let notifySuccess: jest.SpyInstance;
-
-beforeEach(() => {
-  notifyError = jest.spyOn(Notification, 'error').mockReturnValue('id');
-  notifySuccess = jest.spyOn(Notification, 'success').mockReturnValue('id');
-});
-
-afterEach(() => {
-  notifyError.mockRestore();
-  notifySuccess.mockRestore();
-});
+const notify = spyOnNotifications();
 
 const ATTACHED: IAttachedDataset = {
   to: 'data/points',
@@ -149,7 +138,7 @@ describe('DatasetsPanel', () => {
     });
     expect(within(attached).getByText('data/points')).toBeTruthy();
     expect(await screen.findByText('Newer version available: v2')).toBeTruthy();
-    expect(notifySuccess).toHaveBeenCalled();
+    expect(notify.success).toHaveBeenCalled();
   });
 
   it("shows a refused attach as a notification with the server's message", async () => {
@@ -173,7 +162,7 @@ describe('DatasetsPanel', () => {
       fireEvent.click(screen.getByRole('button', { name: 'Browse' }));
     });
 
-    expect(notifyError).toHaveBeenCalledWith(
+    expect(notify.error).toHaveBeenCalledWith(
       expect.stringContaining("Data registry '/nope' is not a git repository."),
       expect.anything()
     );
@@ -629,36 +618,9 @@ describe('lineageGraph', () => {
   });
 });
 
-const RUN: IRunManifest = {
-  id: 'run-1',
-  status: 'completed',
-  engine: 'lepton',
-  notebook: { path: '/srv/work/train.ipynb', digest: 'd', cells: [] },
-  kernel_name: 'python3',
-  cwd: '/srv/work',
-  parameters: { lr: 0.1 },
-  ledger: [],
-  metrics: { loss: 0.25 },
-  packages: {},
-  python: '3.11',
-  git: null,
-  started_at: '2026-01-01T00:00:00Z',
-  ended_at: '2026-01-01T00:01:00Z',
-  output_path: '/srv/work/out/train-out.ipynb',
-  output_digest: null,
-  error: null,
-  rerun_of: null,
-  user: 'ada',
-  pid: null
-};
+const RUN = runManifest();
 
-const DIFF: IRunDiff = {
-  before: 'run-1',
-  after: 'run-2',
-  abs_tol: 0,
-  rel_tol: 0,
-  notebook_changed: false,
-  parameters: [],
+const DIFF = runDiff({
   pins: [
     {
       kind: 'model',
@@ -677,9 +639,8 @@ const DIFF: IRunDiff = {
       rel_diff: 0,
       equal: true
     }
-  ],
-  cells: []
-};
+  ]
+});
 
 describe('RunsPanel', () => {
   it('opens the output in JupyterLab and reruns, then shows the diff', async () => {

@@ -5,32 +5,23 @@
 import * as React from 'react';
 import { act, fireEvent, render, screen } from '@testing-library/react';
 
-import { IRunDiff, IRunManifest, ISeries } from '../api';
+import { ISeries } from '../api';
 import { RunsPanel } from '../panels';
 import { metricPoints, seriesMetric, SeriesTable } from '../panels/SeriesView';
+import { runDiff, runManifest } from './fixtures';
 import { panelProps, stubClient } from './stubs';
 
-const SCHEDULED: IRunManifest = {
+const SCHEDULED = runManifest({
   id: 'run-2',
   status: 'failed',
-  engine: 'lepton',
   notebook: { path: '/srv/staging/j2/eval.ipynb', digest: 'd', cells: [] },
-  kernel_name: 'python3',
   cwd: '/srv/staging/j2',
   parameters: { lr: 0.2 },
-  ledger: [],
   metrics: { accuracy: 0.8 },
-  packages: {},
-  python: '3.11',
-  git: null,
   started_at: '2026-01-02T03:00:00Z',
   ended_at: '2026-01-02T03:01:00Z',
   output_path: null,
-  output_digest: null,
   error: 'Check failed: accuracy >= 0.9 (accuracy = 0.8, needs >= 0.9)',
-  rerun_of: null,
-  user: 'ada',
-  pid: null,
   scheduled: {
     job_id: 'job-2',
     job_definition_id: 'def-1',
@@ -44,7 +35,7 @@ const SCHEDULED: IRunManifest = {
       }
     ]
   }
-};
+});
 
 const SERIES: ISeries = {
   job_definition_id: 'def-1',
@@ -77,13 +68,7 @@ const SERIES: ISeries = {
   ]
 };
 
-const DIFF: IRunDiff = {
-  before: 'run-1',
-  after: 'run-2',
-  abs_tol: 0,
-  rel_tol: 0,
-  notebook_changed: false,
-  parameters: [],
+const DIFF = runDiff({
   pins: [
     {
       kind: 'dataset',
@@ -92,10 +77,8 @@ const DIFF: IRunDiff = {
       before: { commit: 'aaa' },
       after: { commit: 'bbb' }
     }
-  ],
-  metrics: [],
-  cells: []
-};
+  ]
+});
 
 describe('SeriesView', () => {
   it('charts the checked metric, marking the run after which data moved', () => {

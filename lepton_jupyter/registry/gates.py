@@ -4,7 +4,8 @@ Gates are configured per alias (``{"prod": {...}}``, every model) or per model a
 (``{"vision/net@prod": {...}}``, which wins). The registry calls :func:`check_promotion`
 inside the transaction that moves the alias; the verdict (:func:`judge`) is a plain
 function of the gate and a recorded comparison. Rollbacks are never gated: they return to
-a version that already held the alias.
+a version that already held the alias. These are the registry's rules over the evidence it
+stores; the compare subsystem computes that evidence and records it through the registry.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ..errors import Conflict, Invalid, NotFound
-from .schema import Comparison, GateVerdict, PromotionGate
+from .schema import Comparison, GateReport, GateVerdict, PromotionGate
 
 
 def parse_gates(raw: Mapping[str, Any] | None) -> dict[str, PromotionGate]:
@@ -154,3 +155,38 @@ def check_promotion(
         f"(compare(['{new_label}', '{current_label}'], ...) or `lepton compare`), or a "
         "maintainer overrides the gate with a reason."
     )
+
+
+def gate_reports(
+    gates: Mapping[str, PromotionGate],
+    name: str,
+    holders: Mapping[str, int],
+    recent: list[Comparison],
+) -> list[GateReport]:
+    """Each gated alias of model ``name``: its holder (``holders``: alias -> version) and
+    whether each of the ``recent`` comparisons lets another candidate take it."""
+    reports = []
+    for alias in sorted({k.split("@", 1)[1] if "@" in k else k for k in gates}):
+        found = gate_for(gates, name, alias)
+        if found is None:
+            continue
+        key, gate = found
+        holder = holders.get(alias)
+        current = f"{name}:{holder}"
+        verdicts = [
+            judge(key, gate, c, other.label, current)
+            for c in recent
+            if holder is not None and any(x.label == current for x in c.candidates)
+            for other in c.candidates
+            if other.label != current
+        ]
+        reports.append(
+            GateReport(
+                alias=alias,
+                gate=key,
+                description=describe(key, gate),
+                holder=holder,
+                verdicts=verdicts,
+            )
+        )
+    return reports
