@@ -250,6 +250,7 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
 
     warm = start_pool(work)
     results: dict[str, list[Timing]] = {name: [] for name in runs}
+    failures: list[str] = []
     try:
         launch(train, nprocs=1, gpus=gpus).wait()  # this process's first launch imports
         for i in range(repeat):
@@ -257,12 +258,22 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
             # Interleaved, and the order rotated each round, so load drifts and caches
             # warmed by the previous run hit every path alike.
             for name in names[i % len(names) :] + names[: i % len(names)]:
-                results[name].append(timed(runs[name], marks))
+                try:
+                    results[name].append(timed(runs[name], marks))
+                except Exception as e:  # one failed run is reported, not the round lost
+                    failures.append(f"run {i + 1} {name}: {e}")
+                    print(f"run {i + 1} {name:18s} FAILED: {e}", flush=True)
+                    continue
                 print(f"run {i + 1} {name:18s} {results[name][-1].describe()}", flush=True)
     finally:
         pool.stop(warm)
         shutil.rmtree(pool.pool_dir(), ignore_errors=True)
 
+    if failures:
+        print(f"\n{len(failures)} failed run(s), left out of the figures:", *failures, sep="\n  ")
+    results = {name: timings for name, timings in results.items() if timings}
+    if "torchrun" not in results or "lepton pool" not in results:
+        return 1
     best = {
         name: (min(r.first for r in rs), min(r.done for r in rs)) for name, rs in results.items()
     }
@@ -296,7 +307,7 @@ def bench(work: Path, repeat: int, device: str = "cpu") -> int:
             f"goal: to the first step <= notebook_launcher: {verdict(ours <= peer[0])} "
             f"({ours:.3f} s vs {peer[0]:.3f} s, {ours / peer[0]:.2f}x)"
         )
-    return 0
+    return 1 if failures else 0
 
 
 def print_phases(results: dict[str, list[Timing]]) -> None:

@@ -7,9 +7,9 @@ versions, and rerun any notebook run exactly. The top-level names are imported l
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._lazy import lazy_exports
 from .jobs.api import show_jobs_with
 
 if TYPE_CHECKING:
@@ -61,12 +61,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *_EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lepton_jupyter' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def _job_monitor(job: Job) -> Any:

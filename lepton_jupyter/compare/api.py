@@ -5,8 +5,9 @@
 resolves every candidate to a version, runs the evaluation once per candidate as a
 recorded run (the candidate's exact ``ns/model:N`` as the notebook parameter), with every
 run after the first pinned to the data commits the first one read, checks that the runs
-are comparable, and records the comparison in the registry, which computes its paired
-statistics. The evaluation logs per-example results with ``log_metric(name, array)``.
+are comparable, computes their paired statistics (a remote registry's server does) and
+records the comparison in the registry. The evaluation logs per-example results with
+``log_metric(name, array)``.
 """
 
 from __future__ import annotations

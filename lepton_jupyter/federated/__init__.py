@@ -8,8 +8,7 @@ lazy, so this package imports without them and says what to install when used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "DifferentialPrivacy",
@@ -27,9 +26,4 @@ _SOURCES = {
     "SecureAggregation": ".schema",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _SOURCES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lepton_jupyter.federated' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)

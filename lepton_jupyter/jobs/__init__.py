@@ -7,21 +7,17 @@ only needs ``report`` never loads the store or pydantic.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
+
+from .._lazy import lazy_exports
 
 __all__ = ["Job", "jobs", "launch", "report"]
 
 _SOURCES = {"launch": ".api", "Job": ".api", "jobs": ".api", "report": ".metrics"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _SOURCES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lepton_jupyter.jobs' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
 
 
 class _CallableJobs(types.ModuleType):

@@ -7,8 +7,7 @@ a local path to it anywhere. Names are imported lazily so importing the package 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "ModelVersion",
@@ -28,10 +27,6 @@ __all__ = [
     "yank",
 ]
 
-_MODULES = {"ModelVersion": ".schema"}
+_MODULES = {name: ".api" for name in __all__} | {"ModelVersion": ".schema"}
 
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'lepton_jupyter.registry' has no attribute {name!r}")
-    return getattr(importlib.import_module(_MODULES.get(name, ".api"), __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)
