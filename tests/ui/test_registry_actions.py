@@ -1,9 +1,10 @@
-"""Yank and revoke from the Models panel in a real JupyterLab, checked through the Python API.
+"""Yank, revoke and un-yank in the Models panel of a real JupyterLab, checked through the API.
 
 The world, made with the public API before the server starts: ``vision/spiral`` versions 1
 and 2 (``@prod`` on 2), published by the server's own user (vision's admin), and the user
 ``bob`` holding the writer role on ``vision``. The browser then yanks v2 with a reason and
-revokes bob's grant; what a notebook sees afterwards is asked of the same registry.
+revokes bob's grant, then un-yanks v2; what a notebook sees after each is asked of the
+same registry.
 """
 
 from __future__ import annotations
