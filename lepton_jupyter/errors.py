@@ -6,6 +6,8 @@ Notebooks see the exception with its message; handlers turn it into JSON
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LeptonError(Exception):
     """Base class of every error lepton_jupyter raises on purpose."""
@@ -59,3 +61,16 @@ def error_class_named(name: str, default: type[LeptonError]) -> type[LeptonError
     """
     cls = globals().get(name)
     return cls if isinstance(cls, type) and issubclass(cls, LeptonError) else default
+
+
+def json_object(text: str, *, not_json: str, not_object: str) -> dict[str, Any]:
+    """``text`` read as a JSON object; Invalid (``not_json: <why>`` or ``not_object``) if not."""
+    import json
+
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Invalid(f"{not_json}: {e}") from e
+    if not isinstance(loaded, dict):
+        raise Invalid(not_object)
+    return loaded

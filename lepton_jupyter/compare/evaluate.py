@@ -16,10 +16,9 @@ from typing import Any
 
 import nbformat
 
-from .. import errors, pins
+from .. import pins
 from ..errors import Conflict, Invalid, NotFound
-from ..runs.outcome import exception_outcome
-from ..runs.rerunner import mark_failed
+from ..runs.rerunner import failures_recorded
 from ..runs.schema import Manifest
 from ..runs.store import OUTPUT, PINS, RunStore
 from .comparable import FUNCTION_NOTEBOOK_TAG
@@ -82,14 +81,21 @@ def run_evaluation(
 ) -> Manifest:
     """Execute ``notebook`` with ``parameters`` under the ``pinned`` ledger entries."""
     import papermill
-    from papermill.exceptions import PapermillExecutionError
 
     if not notebook.is_file():
         raise NotFound(f"Evaluation notebook {notebook} does not exist.")
     run_id = store.create()
     folder = store.root / run_id
     pins_path = pins.write_pins(pinned, folder / PINS) if pinned else None
-    try:
+    with failures_recorded(
+        store,
+        run_id,
+        EvaluationFailed,
+        lambda at: (
+            f"The evaluation of {label} (run {run_id}) failed at {at} "
+            f"(output notebook: {folder / OUTPUT})"
+        ),
+    ):
         papermill.execute_notebook(
             str(notebook),
             str(folder / OUTPUT),
@@ -101,16 +107,6 @@ def run_evaluation(
             lepton_run_id=run_id,
             lepton_pins=str(pins_path) if pins_path else None,
         )
-    except PapermillExecutionError as e:
-        outcome = exception_outcome(e)
-        mark_failed(store, run_id, outcome)
-        raise errors.error_class_named(e.ename, EvaluationFailed)(
-            f"The evaluation of {label} (run {run_id}) failed at {outcome.failure.text()} "
-            f"(output notebook: {folder / OUTPUT})"
-        ) from e
-    except BaseException as e:
-        mark_failed(store, run_id, exception_outcome(e))
-        raise
     return store.get(run_id)
 
 

@@ -75,12 +75,7 @@ class Attacher:
         The same url + path + rev name already imported at ``to`` keeps its locked commit
         and only has its folder made whole; a moved upstream is reported, not taken.
         """
-        attached = None
-        if not plan.replace:
-            try:
-                attached = self._attach_warm(plan, emit)
-            except warm.NotWarm as e:
-                logging.getLogger(__name__).debug("attach of %s takes DVC's path: %s", plan.path, e)
+        attached = None if plan.replace else self._try_warm(plan, emit)
         result, upstream = attached or self._attach_with_dvc(plan, emit)
         if upstream is not None and upstream != result.commit:
             result.upstream_commit = upstream
@@ -92,6 +87,24 @@ class Attacher:
                 stacklevel=5,  # the caller of DatasetService.attach / update
             )
         return result
+
+    def _try_warm(
+        self, plan: AttachPlan, emit: ProgressCallback
+    ) -> tuple[AttachedDataset, str | None] | None:
+        """``_attach_warm``, or None (the debug log says why) where DVC's path must attach. A
+        workspace without its DVC project has DVC make it first (once: DVC's bookkeeping)."""
+        log = logging.getLogger(__name__)
+        try:
+            try:
+                return self._attach_warm(plan, emit)
+            except warm.ProjectNotReady as e:
+                log.debug("DVC sets up the workspace's project first: %s", e)
+                with self.project.open():
+                    pass
+                return self._attach_warm(plan, emit)
+        except warm.NotWarm as e:
+            log.debug("attach of %s takes DVC's path: %s", plan.path, e)
+            return None
 
     def _attach_with_dvc(
         self, plan: AttachPlan, emit: ProgressCallback
@@ -135,7 +148,8 @@ class Attacher:
         refuse_links(dvc_file)
         root = warm.project_root(self.project.workspace)
         uses_git = warm.check_project(root, self.shared.dvc_config())
-        registry = warm.open_registry(url)
+        self.shared.prepare()
+        registry = warm.open_registry(url, self.shared.cache_dir)
         held = warm.held_import(dvc_file)
         upstream = None
         wanted = plan.pin["commit"] if plan.pin else rev
@@ -146,11 +160,10 @@ class Attacher:
             if plan.pin is None:
                 wanted = held.rev_lock
                 with suppress(warm.NotWarm):
-                    upstream = warm.resolve(registry, rev)
-        commit = warm.resolve(registry, wanted)
-        out = warm.tracked_output(registry, commit, path)
+                    upstream = registry.resolve(rev)
+        commit = registry.resolve(wanted)
+        out = warm.tracked_output(registry.repo, commit, path)
         emit(AttachProgress("resolve"))
-        self.shared.prepare()
         checker = self.shared.object_checker()
         linker = self.shared.linker()
         placement = Placement(dest, dvc_file)

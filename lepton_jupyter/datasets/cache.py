@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 FOLDER_MODE = 0o3775  # setgid + sticky + rwxrwxr-x
 OBJECT_MODE = 0o444  # what DVC leaves every object at (its CACHE_MODE)
 PREFIXES = tuple(f"{i:02x}" for i in range(256))
+MIRRORS = "git"  # the registries' git mirrors (``mirror.py``)
 
 
 def objects_root(cache: Path) -> Path:
@@ -239,9 +240,14 @@ def _objects(cache: Path) -> list[Path]:
 
 
 def _walk_folders(cache: Path) -> Iterator[Path]:
+    """The cache's folders, less the registries' git mirrors (``mirror.py``: modes of their own)."""
     for top, dirs, _ in os.walk(cache):
         yield Path(top)
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not os.path.islink(os.path.join(top, d)) and (d, top) != (MIRRORS, str(cache))
+        ]
 
 
 def verify(

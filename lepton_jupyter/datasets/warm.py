@@ -8,7 +8,8 @@ commit, its ``.dir`` manifest from the cache, and the import's ``.dvc`` file is 
 DVC's own format (ruamel.yaml as DVC dumps it, the stage md5 as DVC computes it) under DVC's
 project lock (``.dvc/tmp/lock``, the same ``flock`` DVC takes).
 
-Anything else -- a registry that is not a local git repository, a dataset tracked in
+A registry given as a remote git URL is read from a shared mirror of it (``mirror.py``).
+Anything else -- a registry libgit2 cannot reach or resolve without DVC, a dataset tracked in
 ``dvc.yaml`` or inside a tracked folder, an object the cache lacks, a workspace without a
 DVC project already pointed at the shared cache, an import already at the destination --
 raises :class:`NotWarm` before anything is written, and the caller takes DVC's path.
@@ -21,12 +22,13 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import Conflict
 from . import cache
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 # The keys of a ``dvc add`` output this path understands (annotations and push settings
 # are not carried into an import); any other sends the attach to DVC.
 _OUT_KEYS = {"md5", "size", "nfiles", "isexec", "hash", "path"}
+# ``user@host:path``, git's scp-like ssh address.
+_SCP_LIKE = re.compile(r"[^/:]+@[^/:]+:")
 _OUT_IGNORED = {"desc", "type", "labels", "meta", "remote", "push"}
 # What DVC leaves out of a stage's md5 (dvc.stage.utils.compute_md5).
 _MD5_EXCLUDED = {
@@ -56,6 +60,11 @@ _MD5_EXCLUDED = {
 
 class NotWarm(Exception):
     """This attach needs DVC (what, in the message); nothing has been written."""
+
+
+class ProjectNotReady(NotWarm):
+    """The workspace has no DVC project pointed at the shared cache yet: DVC makes it (its
+    own bookkeeping, once per workspace), then the warm path can attach."""
 
 
 @dataclass(frozen=True)
@@ -119,20 +128,41 @@ def held_import(dvc_file: Path) -> HeldImport | None:
     return HeldImport(dep["repo"], dep["path"], out["path"], recorded)
 
 
-def open_registry(url: str) -> pygit2.Repository:
-    """The registry's git repository, when ``url`` is a local one (what DVC opens in place)."""
-    import pygit2
+class LocalRegistry:
+    """A registry given as a local folder, opened in place (as DVC opens it)."""
 
-    if not os.path.isdir(url):
-        raise NotWarm(f"{url} is not a local folder")
-    try:
-        repo = pygit2.Repository(url, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-    except pygit2.GitError as e:
-        raise NotWarm(f"libgit2 cannot open {url}: {e}") from None
-    root = repo.workdir or repo.path
-    if os.path.realpath(root) != os.path.realpath(url):
-        raise NotWarm(f"{url} is not the root of its git repository")
-    return repo
+    def __init__(self, url: str) -> None:
+        import pygit2
+
+        if not os.path.isdir(url):
+            raise NotWarm(f"{url} is not a local folder")
+        try:
+            self.repo = pygit2.Repository(url, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+        except pygit2.GitError as e:
+            raise NotWarm(f"libgit2 cannot open {url}: {e}") from None
+        root = self.repo.workdir or self.repo.path
+        if os.path.realpath(root) != os.path.realpath(url):
+            raise NotWarm(f"{url} is not the root of its git repository")
+
+    def resolve(self, rev: str | None) -> str:
+        return resolve(self.repo, rev)
+
+
+class Registry(Protocol):
+    """What the warm path reads of a registry: the commit a rev names, and its git objects."""
+
+    repo: pygit2.Repository
+
+    def resolve(self, rev: str | None) -> str: ...
+
+
+def open_registry(url: str, cache_dir: Path) -> Registry:
+    """A local registry in place; a remote one through its shared mirror (``mirror.py``)."""
+    if "://" not in url and not _SCP_LIKE.match(url):
+        return LocalRegistry(url)
+    from .mirror import MirroredRegistry
+
+    return MirroredRegistry(cache_dir, url)
 
 
 def resolve(repo: pygit2.Repository, rev: str | None) -> str:
@@ -159,16 +189,18 @@ def tracked_output(repo: pygit2.Repository, commit: str, path: str) -> TrackedOu
     """What ``<path>.dvc`` at ``commit`` records, when it is a plain ``dvc add`` file."""
     import pygit2
 
-    tree = repo[commit].peel(pygit2.Tree)
     try:
+        tree = repo[commit].peel(pygit2.Tree)
         if tree[".dvc"].type_str != "tree":
             raise NotWarm("the registry has no .dvc folder")
         entry = tree[f"{path}.dvc"]
+        if entry.type_str != "blob" or entry.filemode == pygit2.enums.FileMode.LINK:
+            raise NotWarm(f"{path}.dvc is not a file")
+        stage = _load_yaml(repo[entry.id].data)
     except KeyError:
         raise NotWarm(f"no {path}.dvc at {commit}") from None
-    if entry.type_str != "blob" or entry.filemode == pygit2.enums.FileMode.LINK:
-        raise NotWarm(f"{path}.dvc is not a file")
-    stage = _load_yaml(repo[entry.id].data)
+    except pygit2.GitError as e:
+        raise NotWarm(f"git cannot read {path}.dvc at {commit}: {e}") from None
     outs = stage.get("outs") if isinstance(stage, dict) else None
     if set(stage or {}) - {"outs", "desc", "meta"} or not isinstance(outs, list) or len(outs) != 1:
         raise NotWarm(f"{path}.dvc is not a single-output dvc add file")
@@ -209,7 +241,7 @@ def project_root(workspace: Path) -> Path:
         if (folder / ".dvc").is_dir():
             return folder
         if os.path.ismount(folder) or folder.parent == folder:
-            raise NotWarm("the workspace is not in a DVC project yet")
+            raise ProjectNotReady("the workspace is not in a DVC project yet")
         folder = folder.parent
 
 
@@ -252,7 +284,7 @@ def check_project(root: Path, cache_config: dict[str, str]) -> bool:
         _write_local_config(local, cache_config)
     config = project_config(root)
     if any(config["cache"].get(k) != v for k, v in cache_config.items()):
-        raise NotWarm("the project is not pointed at the shared cache yet")
+        raise ProjectNotReady("the project is not pointed at the shared cache yet")
     core = config["core"]
     if _true(core.get("hardlink_lock")) or _true(core.get("autostage")):
         raise NotWarm("the project takes a hardlink lock or autostages in git")

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import Invalid
+from ..errors import Invalid, json_object
 from ..settings import load_settings
 
 
@@ -67,13 +67,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _gates(text: str) -> dict[str, Any] | None:
     if not text:
         return None  # LEPTON_PROMOTION_GATES, if set
-    try:
-        gates = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise Invalid(f"--promotion-gates is not valid JSON: {e}") from e
-    if not isinstance(gates, dict):
-        raise Invalid('--promotion-gates is a JSON object: {"prod": {"dataset": ..., ...}}.')
-    return gates
+    return json_object(
+        text,
+        not_json="--promotion-gates is not valid JSON",
+        not_object='--promotion-gates is a JSON object: {"prod": {"dataset": ..., ...}}.',
+    )
 
 
 def _fsck(args: argparse.Namespace) -> int:

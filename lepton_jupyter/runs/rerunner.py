@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import nbformat
 
 from .. import errors, pins
-from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean
+from ..errors import Conflict, Invalid, LeptonError, NotFound, did_you_mean, json_object
 from ..workdir import mirror, release
 from .diff import RunDiff, compare_runs
 from .manifest import git_info, notebook_info, now, strip_injected
@@ -208,7 +210,6 @@ def execute_rerun(
     that no longer exists) are re-raised as the same class, naming the run and the cell.
     """
     import papermill
-    from papermill.exceptions import PapermillExecutionError
 
     run_id = run_id or store.create()
     folder = store.root / run_id
@@ -218,7 +219,15 @@ def execute_rerun(
     )
     output = output_path or str(folder / OUTPUT)
     git = git_info(plan.cwd)
-    try:
+    with failures_recorded(
+        store,
+        run_id,
+        RunFailed,
+        lambda at: (
+            f"Rerun {run_id} of run {plan.original.id} failed at {at} (output notebook: {output})"
+        ),
+        settle=lambda: _settle(store, run_id, plan, workdir, git),
+    ):
         papermill.execute_notebook(
             str(plan.notebook),
             output,
@@ -232,18 +241,6 @@ def execute_rerun(
             lepton_rerun_of=plan.original.id,
             lepton_pins=str(pins_path),
         )
-    except PapermillExecutionError as e:
-        _settle(store, run_id, plan, workdir, git)
-        outcome = exception_outcome(e)
-        mark_failed(store, run_id, outcome)
-        raise errors.error_class_named(e.ename, RunFailed)(
-            f"Rerun {run_id} of run {plan.original.id} failed at {outcome.failure.text()} "
-            f"(output notebook: {output})"
-        ) from e
-    except BaseException as e:
-        _settle(store, run_id, plan, workdir, git)
-        mark_failed(store, run_id, exception_outcome(e))
-        raise
     manifest = _settle(store, run_id, plan, workdir, git)
     write_diff(store, plan.original, manifest)
     return manifest
@@ -272,6 +269,33 @@ def _settle(
     )
     store.save(manifest)
     return manifest
+
+
+@contextmanager
+def failures_recorded(
+    store: RunStore,
+    run_id: str,
+    failed: type[LeptonError],
+    describe: Callable[[str], str],
+    *,
+    settle: Callable[[], object] = lambda: None,
+) -> Iterator[None]:
+    """Around a papermill execution of run ``run_id``: any failure is recorded on the run
+    (after ``settle``), so it is never left 'running'; a cell's error is raised again as the
+    lepton class of the same name (else ``failed``), ``describe(the cell that failed)``."""
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        yield
+    except PapermillExecutionError as e:
+        settle()
+        outcome = exception_outcome(e)
+        mark_failed(store, run_id, outcome)
+        raise errors.error_class_named(e.ename, failed)(describe(outcome.failure.text())) from e
+    except BaseException as e:
+        settle()
+        mark_failed(store, run_id, exception_outcome(e))
+        raise
 
 
 def mark_failed(store: RunStore, run_id: str, outcome: Outcome) -> None:
@@ -341,13 +365,13 @@ def parse_parameters(pairs: list[str] | None, as_json: str | None = None) -> dic
     """``name=value`` pairs (values read as JSON when they parse, else as strings)."""
     result: dict[str, Any] = {}
     if as_json:
-        try:
-            loaded = json.loads(as_json)
-        except json.JSONDecodeError as e:
-            raise Invalid(f"Parameters are not valid JSON: {e}") from e
-        if not isinstance(loaded, dict):
-            raise Invalid("Parameters must be a JSON object of name: value.")
-        result.update(loaded)
+        result.update(
+            json_object(
+                as_json,
+                not_json="Parameters are not valid JSON",
+                not_object="Parameters must be a JSON object of name: value.",
+            )
+        )
     for pair in pairs or []:
         name, sep, raw = pair.partition("=")
         if not sep or not name:

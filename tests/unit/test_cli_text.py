@@ -93,3 +93,19 @@ def test_magic_help_lists_subcommands_and_shows_the_clis_arguments(
     # %lepton attach -h: what it takes
     magics.lepton("attach -h")
     assert "URL PATH" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{oops", "Parameters are not valid JSON: "), ("[1]", "Parameters must be a JSON object")],
+)
+def test_json_parameters_that_are_not_an_object_are_refused_naming_them(text, message):
+    from lepton_jupyter.errors import Invalid
+    from lepton_jupyter.runs.rerunner import parse_parameters
+
+    # Given `lepton runs rerun --parameters-json` text that is not a JSON object
+    # Then nothing runs, and the error says which option was wrong
+    with pytest.raises(Invalid, match=message):
+        parse_parameters(["lr=0.1"], text)
+    # And a JSON object is read, name=value pairs overriding it
+    assert parse_parameters(["lr=0.1"], '{"lr": 1, "seed": 2}') == {"lr": 0.1, "seed": 2}

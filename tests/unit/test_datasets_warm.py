@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from lepton_jupyter.datasets import DatasetService
-from lepton_jupyter.datasets.attaching import Attacher
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_PATH, dvc, force_cold_attach, warm_up
 from tests.fixtures.runs import git
@@ -55,20 +54,11 @@ def _porcelain(ws: Path) -> set[str]:
 
 
 def test_warm_and_cold_attach_leave_identical_workspaces(
-    data_registry, filled_cache, tmp_path, monkeypatch
+    data_registry, filled_cache, tmp_path, warm_calls
 ):
     # Given two git workspaces whose DVC projects use a shared cache holding the registry
     cold_ws = _git_workspace(tmp_path / "cold", filled_cache)
     warm_ws = _git_workspace(tmp_path / "warm", filled_cache)
-    warm_calls = []
-    warm_attach = Attacher._attach_warm
-
-    def counted(self, *args, **kwargs):
-        result = warm_attach(self, *args, **kwargs)
-        warm_calls.append(result[0].to)
-        return result
-
-    monkeypatch.setattr(Attacher, "_attach_warm", counted)
     # A tag, an annotated tag, no rev, a branch, a short commit; nested and odd names
     attaches = [
         (POINTS, "v1", None),

@@ -263,3 +263,31 @@ def test_hub_identity_supplies_groups_and_single_user_servers_act_as_their_owner
     anonymous = SimpleNamespace(username="3f2a...", hub_user=None)
     owner = principal_of(anonymous, identity_provider=PasswordIdentityProvider())
     assert owner.user == getpass.getuser()
+
+
+def test_unyank_and_delete_through_the_api_and_in_a_dry_run_rerun(tmp_path, monkeypatch):
+    # Given versions 1 and 2 of a model, both yanked
+    model = torch.nn.Linear(2, 2)
+    lepton.publish("team/withdrawn", model)
+    lepton.publish("team/withdrawn", torch.nn.Linear(2, 2))
+    lepton.yank("team/withdrawn", 1, "bad")
+    lepton.yank("team/withdrawn", 2, "worse")
+    # When a dry-run rerun un-yanks 1 and deletes 2
+    path = pins.write_pins([], tmp_path / "pins.json", mode="dry-run", workdir=tmp_path / "w")
+    monkeypatch.setenv(pins.PINS_ENV, str(path))
+    pins.reset()
+    assert lepton.unyank("team/withdrawn", 1).yanked is not None
+    planned = lepton.delete_version("team/withdrawn", 2)
+    # Then both are recorded as not applied and nothing changed
+    assert planned.dry_run and planned.deleted is None and len(planned.blobs) == 1
+    recorded = [(e["kind"], e["applied"]) for e in pins.ledger().entries()[-2:]]
+    assert recorded == [("unyank", False), ("delete", False)]
+    monkeypatch.delenv(pins.PINS_ENV)
+    pins.reset()
+    assert [v.version for v in lepton.versions("team/withdrawn")] == []
+    # Outside the rerun they are made: 1 is listed again, 2 is a tombstone
+    assert lepton.unyank("team/withdrawn", 1).yanked is None
+    assert lepton.delete_version("team/withdrawn", 2).deleted is not None
+    assert [v.version for v in lepton.versions("team/withdrawn")] == [1]
+    with pytest.raises(NotFound, match="team/withdrawn:2 was deleted by"):
+        lepton.load("team/withdrawn:2")
