@@ -76,18 +76,18 @@ def test_yank_a_version_and_revoke_a_grant_from_the_models_panel(
 
     # When the user yanks v2 from its row, giving the reason the dialog asks for
     v2 = detail.get_by_role("option", name="version 2")
-    v2.get_by_role("button", name="Yank").click()
+    v2.get_by_role("button", name="Yank", exact=True).click()
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text("@prod will not resolve until moved")
     dialog.locator("textarea").fill(REASON)
-    dialog.get_by_role("button", name="Yank").click()
+    dialog.get_by_role("button", name="Yank", exact=True).click()
     expect(dialog).to_have_count(0)
 
     # Then the row is shown yanked, with who and why, and offers no Yank any more
     expect(v2).to_have_class(re.compile(r"\blepton-mod-yanked\b"))
     expect(v2.locator(".lepton-yanked")).to_have_text("yanked")
     expect(v2).to_contain_text(f"yanked by {me}: {REASON}")
-    expect(v2.get_by_role("button", name="Yank")).to_have_count(0)
+    expect(v2.get_by_role("button", name="Yank", exact=True)).to_have_count(0)
     # And the model's summary no longer names v2 as its latest, nor @prod on it
     summary = models.get_by_role("option", name="vision/spiral")
     expect(summary).to_contain_text("latest v1")
@@ -141,7 +141,7 @@ def test_yank_a_version_and_revoke_a_grant_from_the_models_panel(
     expect(dialog).to_contain_text("vision/spiral resolves to it (the latest)")
     dialog.get_by_role("button", name="Un-yank").click()
     # Then the row is a plain version again, and the registry lists and resolves it
-    expect(v2.get_by_role("button", name="Yank")).to_be_visible()
+    expect(v2.get_by_role("button", name="Yank", exact=True)).to_be_visible()
     expect(v2.locator(".lepton-yanked")).to_have_count(0)
     with registry_of(lab_world.state_dir):
         import lepton_jupyter as lepton
