@@ -195,12 +195,15 @@ export interface IModelVersion {
   files: IFileEntry[];
   /** Set once the version is yanked (listed only when asked for). */
   yanked?: IYankInfo | null;
+  /** Set once the yanked version is deleted: its files are gone, its number stays taken. */
+  deleted?: { by: string; at: string } | null;
 }
 
 export interface IModelSummary {
   name: string;
   namespace: string;
-  latest: number;
+  /** The highest version not yanked; null when every version is. */
+  latest: number | null;
   /** Alias -> the version it points at. */
   aliases: Record<string, number>;
   description: string;
@@ -233,6 +236,16 @@ export interface IGrantInfo {
   group: string | null;
   granted_by: string;
   granted_at: string;
+}
+
+/** Who holds a grant: a user or a group (as in {@link IGrantInfo}). */
+export type IGrantSubject = Pick<IGrantInfo, 'user' | 'group'>;
+
+/** `user/NAME` or `group/NAME`: the grant's part of its route. */
+function grantPath(grant: IGrantSubject): string {
+  return grant.user !== null
+    ? `user/${encodeURIComponent(grant.user)}`
+    : `group/${encodeURIComponent(grant.group ?? '')}`;
 }
 
 /** A namespace the caller has a role in; to anyone else it is a 404. */
@@ -542,10 +555,21 @@ export interface ILeptonClient {
   ): Promise<IJobLogs>;
   cancelJob(id: string): Promise<IJobInfo>;
 
-  models(namespace?: string): Promise<IModelSummary[]>;
+  /** Models; with `includeYanked` those whose every version is yanked too. */
+  models(namespace?: string, includeYanked?: boolean): Promise<IModelSummary[]>;
   /** Every version, yanked ones too (each says so). */
   versions(name: string): Promise<IModelVersion[]>;
+  /** Withdraw a version (maintainers): gone from listings and aliases, loadable by number. */
+  yankVersion(
+    name: string,
+    version: number,
+    reason: string
+  ): Promise<IModelVersion>;
+  /** Undo a yank (maintainers): listed again, the latest if highest; no alias moves back. */
+  unyankVersion(name: string, version: number): Promise<IModelVersion>;
   namespace(name: string): Promise<INamespaceInfo>;
+  /** Take back the role a grant gave (admins); the removed grant. */
+  revokeGrant(namespace: string, grant: IGrantSubject): Promise<IGrantInfo>;
   setAlias(name: string, alias: string, version: number): Promise<IAliasInfo>;
   rollbackAlias(name: string, alias: string): Promise<IAliasInfo>;
   aliasHistory(name: string, alias: string): Promise<IAliasEvent[]>;
@@ -619,15 +643,35 @@ export const leptonClient: ILeptonClient = {
   cancelJob: id =>
     requestAPI<IJobInfo>(`jobs/${encodeURIComponent(id)}/cancel`, post({})),
 
-  models: namespace =>
-    requestAPI<IModelSummary[]>(`registry/models${query({ namespace })}`),
+  models: (namespace, includeYanked) =>
+    requestAPI<IModelSummary[]>(
+      `registry/models${query({
+        namespace,
+        include_yanked: includeYanked ? 'true' : null
+      })}`
+    ),
   versions: name =>
     requestAPI<IModelVersion[]>(
       `registry/models/${modelPath(name)}/versions${query({ include_yanked: 'true' })}`
     ),
+  yankVersion: (name, version, reason) =>
+    requestAPI<IModelVersion>(
+      `registry/models/${modelPath(name)}/versions/${version}/yank`,
+      post({ reason })
+    ),
+  unyankVersion: (name, version) =>
+    requestAPI<IModelVersion>(
+      `registry/models/${modelPath(name)}/versions/${version}/yank`,
+      { method: 'DELETE' }
+    ),
   namespace: name =>
     requestAPI<INamespaceInfo>(
       `registry/namespaces/${encodeURIComponent(name)}`
+    ),
+  revokeGrant: (namespace, grant) =>
+    requestAPI<IGrantInfo>(
+      `registry/namespaces/${encodeURIComponent(namespace)}/grants/${grantPath(grant)}`,
+      { method: 'DELETE' }
     ),
   setAlias: (name, alias, version) =>
     requestAPI<IAliasInfo>(

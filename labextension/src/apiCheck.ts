@@ -64,6 +64,21 @@ export type RepliesFit = [
   Holds<Fits<Reply<'/lepton/api/registry/models', 'get'>, api.IModelSummary[]>>,
   Holds<Fits<Reply<`${Model}/versions`, 'get'>, api.IModelVersion[]>>,
   Holds<
+    Fits<Reply<`${Model}/versions/{version}/yank`, 'post'>, api.IModelVersion>
+  >,
+  Holds<
+    Fits<Reply<`${Model}/versions/{version}/yank`, 'delete'>, api.IModelVersion>
+  >,
+  Holds<
+    Fits<
+      Reply<
+        '/lepton/api/registry/namespaces/{namespace}/grants/{subject_kind}/{subject}',
+        'delete'
+      >,
+      api.IGrantInfo
+    >
+  >,
+  Holds<
     Fits<
       Reply<'/lepton/api/registry/namespaces/{namespace}', 'get'>,
       api.INamespaceInfo
@@ -104,6 +119,9 @@ export type BodiesFit = [
     >
   >,
   Holds<Fits<{ version: number }, Body<`${Model}/aliases/{alias}`, 'put'>>>,
+  Holds<
+    Fits<{ reason: string }, Body<`${Model}/versions/{version}/yank`, 'post'>>
+  >,
   Holds<
     Fits<
       { parameters: Record<string, unknown> },

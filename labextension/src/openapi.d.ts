@@ -97,6 +97,8 @@ export interface paths {
             parameters: {
                 query?: {
                     namespace?: string;
+                    /** @description List models whose every version is yanked too (their latest is null). */
+                    include_yanked?: boolean;
                 };
                 header?: never;
                 path?: never;
@@ -5421,8 +5423,11 @@ export interface components {
             name: string;
             /** Namespace */
             namespace: string;
-            /** Latest */
-            latest: number;
+            /**
+             * Latest
+             * @description The highest version not yanked; null when every version is (such a model is listed only when yanked ones are asked for).
+             */
+            latest: number | null;
             /**
              * Aliases
              * @description Alias -> version it points at.

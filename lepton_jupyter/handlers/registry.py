@@ -73,7 +73,11 @@ class ModelsHandler(RegistryHandler):
     @authorized
     def get(self) -> None:
         query = self.query(NamespaceQuery)
-        self.reply(self.registry.models(self.principal, query.namespace))
+        self.reply(
+            self.registry.models(
+                self.principal, query.namespace, include_yanked=query.include_yanked
+            )
+        )
 
 
 class ResolveHandler(RegistryHandler):

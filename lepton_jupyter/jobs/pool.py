@@ -390,19 +390,8 @@ class Pool:
 def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: list[int]) -> int:
     """In the forked child: leave the pool, turn into the job's supervisor, answer the
     kernel with this pid once the command line names the job, run the job."""
-    for fd in pool_fds:
-        os.close(fd)  # the pool's socket and lock stay the pool's
-    os.setsid()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
-    from .supervisor import main
-
+    # First the job's log: whatever fails from here on is written where the job's is.
     job_dir = request["job_dir"]
-    set_process_title(f"{request['python']} -m {SUPERVISOR_MODULE} {job_dir}")
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    tempfile.tempdir = None  # the pool's, cached; the job's TMPDIR decides, as when fresh
     null = os.open(os.devnull, os.O_RDONLY)
     log = os.open(JobFolder(job_dir).supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.dup2(null, 0)
@@ -410,6 +399,18 @@ def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: l
     os.dup2(log, 2)
     os.close(null)
     os.close(log)
+    for fd in pool_fds:
+        os.close(fd)  # the pool's socket and lock stay the pool's
+    os.setsid()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    from .supervisor import main
+
+    set_process_title(f"{request['python']} -m {SUPERVISOR_MODULE} {job_dir}")
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    tempfile.tempdir = None  # the pool's, cached; the job's TMPDIR decides, as when fresh
     conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     conn.close()
     return main(job_dir)

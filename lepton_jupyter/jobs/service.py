@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +44,8 @@ from .store import JobStore, adopt_store, sqlite_url, store_path, utcnow
 
 #: Most seconds ``wait()`` goes without checking that the job's supervisor lives.
 LIVENESS_INTERVAL = 1.0
+#: Most seconds a fresh supervisor's exec may take before launch() gives up on it.
+SUPERVISOR_EXEC_TIMEOUT = 60.0
 
 
 class JobService:
@@ -159,7 +162,15 @@ class JobService:
                 shutil.copyfile(script, folder.script)
             folder.environment.write_text(json.dumps(_environment(spec), indent=2))
             info = self.store.create(spec, folder.path)
-            pid = _start_supervisor(spec, folder, claim.fds if claim else [], self.settings)
+            try:
+                pid = _start_supervisor(
+                    spec, folder, claim.fds if claim else [], self.settings, self._supervisor_ended
+                )
+            except Exception as e:  # no process to run it: the job ends here, saying why
+                why = f"The job's supervisor could not start: {e}"
+                _append_log(folder, f"lepton: {why}")
+                self.store.finish(job_id, JobStatus.failed, error=why)
+                return self.store.get(job_id)
         finally:
             if claim is not None:
                 claim.release()
@@ -298,23 +309,41 @@ class JobService:
         job = self.store.get(job.id)
         if job.status.ended:
             return job
-        # Nothing of the job may outlive its supervisor: what the ranks started is orphaned.
-        end_job_processes(job.job_dir)
-        if job.cancel_requested:
-            self.store.finish(job.id, JobStatus.cancelled)
-        else:
-            folder = JobFolder(job.job_dir)
-            log = folder.tail(folder.supervisor_log, 20).strip()
-            self.store.finish(
-                job.id,
-                JobStatus.failed,
-                error=(
-                    f"The job's supervisor (pid {job.supervisor_pid}) ended without recording "
-                    f"how the job ended; it was killed or crashed. Last lines of "
-                    f"{folder.supervisor_log}:\n{log}"
-                ),
-            )
+        self._record_lost_supervisor(job, "ended", "it was killed or crashed")
         return self.store.get(job.id)
+
+    def _supervisor_ended(self, job_id: str, pid: int, returncode: int) -> None:
+        """The fresh supervisor this process started ended (its reaper calls this): when
+        it recorded no end, record how it ended, in its log and as the job's error."""
+        job = self.store.get(job_id)
+        if job.status.ended:
+            return
+        how = (
+            f"was killed by {_signal_name(-returncode)}"
+            if returncode < 0
+            else f"exited with code {returncode}"
+        )
+        _append_log(JobFolder(job.job_dir), f"lepton: the job's supervisor (pid {pid}) {how}")
+        self._record_lost_supervisor(job.model_copy(update={"supervisor_pid": pid}), how)
+
+    def _record_lost_supervisor(self, job: JobInfo, how: str, guess: str = "") -> None:
+        """End a job whose supervisor is gone without recording the end, and every process
+        it left (what the ranks started is orphaned)."""
+        end_job_processes(job.job_dir)
+        if job.cancel_requested or self.store.get(job.id).cancel_requested:
+            self.store.finish(job.id, JobStatus.cancelled)
+            return
+        folder = JobFolder(job.job_dir)
+        log = folder.tail(folder.supervisor_log, 20).strip()
+        self.store.finish(
+            job.id,
+            JobStatus.failed,
+            error=(
+                f"The job's supervisor (pid {job.supervisor_pid}) {how} without recording "
+                f"how the job ended{'; ' + guess if guess else ''}. Last lines of "
+                f"{folder.supervisor_log}:\n{log}"
+            ),
+        )
 
 
 def _check_count(name: str, value: Any, minimum: int) -> None:
@@ -462,12 +491,48 @@ def _environment(spec: JobSpec) -> dict[str, Any]:
     }
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _append_log(folder: JobFolder, line: str) -> None:
+    with folder.supervisor_log.open("a") as log:
+        log.write(line.rstrip("\n") + "\n")
+
+
+def _await_exec(proc: subprocess.Popen, marker: str) -> None:
+    """Return once ``proc``'s command line names ``marker`` (or it ended).
+
+    Popen returns when the child's exec began, and Linux shows a process's new command
+    line only once exec has loaded the interpreter: a few microseconds, or tens of ms
+    under load. A liveness check (``process_matches``) in that gap takes the starting
+    supervisor for a dead one, fails the job and kills it.
+    """
+    deadline = time.monotonic() + SUPERVISOR_EXEC_TIMEOUT
+    while not process_matches(proc.pid, marker) and proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(
+                f"the supervisor (pid {proc.pid}) did not start within "
+                f"{SUPERVISOR_EXEC_TIMEOUT:.0f} s"
+            )
+        time.sleep(0.0005)
+
+
 def _start_supervisor(
-    spec: JobSpec, folder: JobFolder, keep_fds: list[int], settings: Settings
+    spec: JobSpec,
+    folder: JobFolder,
+    keep_fds: list[int],
+    settings: Settings,
+    on_end: Callable[[str, int, int], None],
 ) -> int:
     """Start the supervisor detached: own session, no stdin, output to the job folder,
     holding ``keep_fds`` (the job's GPU locks). A local job's comes from the warm pool
-    when one can take it; else it starts fresh, and a pool is started for the next."""
+    when one can take it; else it starts fresh, and a pool is started for the next.
+    A fresh one is reaped here: ``on_end(job_id, pid, returncode)`` when it ends."""
     # Local ranks share this machine's CPUs; a Slurm job's script splits its own.
     threads = thread_env(spec.nprocs, spec.env) if spec.backend == "local" else None
     env = job_env(spec, folder.path, os.environ, threads)
@@ -490,8 +555,19 @@ def _start_supervisor(
             close_fds=True,
             pass_fds=keep_fds,
         )
-    # Reap it when it ends, so it never lingers as a zombie of this kernel.
-    threading.Thread(target=proc.wait, name=f"reap-{spec.id}", daemon=True).start()
+    try:
+        _await_exec(proc, str(folder.path))
+    finally:
+        # Reap it when it ends, so it never lingers as a zombie of this kernel, and say
+        # how it ended if it could not.
+        def reap() -> None:
+            returncode = proc.wait()
+            try:
+                on_end(spec.id, proc.pid, returncode)
+            except Exception as e:  # the store gone with the kernel's state; get() still checks
+                print(f"lepton: could not record the end of job {spec.id}: {e!r}", file=sys.stderr)
+
+        threading.Thread(target=reap, name=f"reap-{spec.id}", daemon=True).start()
     if pooled:
         pool.start_in_background(spec.python, settings.job_pool_preload)
     return proc.pid

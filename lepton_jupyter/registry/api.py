@@ -267,9 +267,10 @@ def load_state_dict(ref: str, map_location: str = "cpu") -> dict[str, Any]:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def models(namespace: str | None = None) -> list[ModelSummary]:
-    """Models you can read, optionally in one namespace."""
-    return get_client().models(namespace)
+def models(namespace: str | None = None, *, include_yanked: bool = False) -> list[ModelSummary]:
+    """Models you can read, optionally in one namespace; with ``include_yanked`` also
+    those whose every version is yanked (``latest`` None)."""
+    return get_client().models(namespace, include_yanked=include_yanked)
 
 
 def versions(

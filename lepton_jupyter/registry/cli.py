@@ -190,7 +190,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "models",
         "list models you can read",
         ("namespace", {"nargs": "?"}),
-        call=lambda a: _api("models")(a.namespace),
+        ("--yanked", {"action": "store_true", "help": "list models with only yanked versions"}),
+        call=lambda a: _api("models")(a.namespace, include_yanked=a.yanked),
     )
     verb(
         "versions",

@@ -139,8 +139,10 @@ class RegistryClient(ABC):
             self.principal, name, limit=limit, before=before, include_yanked=include_yanked
         )
 
-    def models(self, namespace: str | None = None) -> list[ModelSummary]:
-        return self.service.models(self.principal, namespace)
+    def models(
+        self, namespace: str | None = None, *, include_yanked: bool = False
+    ) -> list[ModelSummary]:
+        return self.service.models(self.principal, namespace, include_yanked=include_yanked)
 
     def set_alias(
         self,

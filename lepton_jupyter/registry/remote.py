@@ -113,8 +113,12 @@ class RemoteRegistry:
         path = f"{self._model_path(principal, name)}/versions"
         return [ModelVersion.model_validate(x) for x in self.rest.call("GET", path, params=page)]
 
-    def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:
+    def models(
+        self, principal: Principal, namespace: str | None = None, *, include_yanked: bool = False
+    ) -> list[ModelSummary]:
         params = {"namespace": namespace} if namespace else {}
+        if include_yanked:
+            params["include_yanked"] = "true"
         data = self.rest.call("GET", "/models", params=params)
         return [ModelSummary.model_validate(x) for x in data]
 

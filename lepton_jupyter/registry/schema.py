@@ -97,7 +97,10 @@ class ModelVersion(BaseModel):
 class ModelSummary(BaseModel):
     name: str
     namespace: str
-    latest: int
+    latest: int | None = Field(
+        description="The highest version not yanked; null when every version is (such a "
+        "model is listed only when yanked ones are asked for)."
+    )
     aliases: dict[str, int] = Field(description="Alias -> version it points at.")
     description: str = ""
     created_by: str
@@ -299,6 +302,10 @@ class PublishCheck(BaseModel):
 
 class NamespaceQuery(BaseModel):
     namespace: str | None = None
+    include_yanked: bool = Field(
+        default=False,
+        description="List models whose every version is yanked too (their latest is null).",
+    )
 
 
 # comparisons: promotion evidence

@@ -807,15 +807,19 @@ class RegistryService:
             rows = tx.versions(model.id, limit, before, include_yanked=include_yanked)
             return tx.describe(f"{namespace}/{model_name}", rows)
 
-    def models(self, principal: Principal, namespace: str | None = None) -> list[ModelSummary]:
-        """Models in ``namespace``, or in every namespace the caller can read."""
+    def models(
+        self, principal: Principal, namespace: str | None = None, *, include_yanked: bool = False
+    ) -> list[ModelSummary]:
+        """Models in ``namespace``, or in every namespace the caller can read; with
+        ``include_yanked`` those whose every version is yanked too (so they can be seen and
+        un-yanked)."""
         with self.store.reading() as tx:
             if namespace is not None:
                 ns, _ = self._visible(tx, principal, check_name(namespace, "namespace"))
                 spaces = [ns]
             else:
                 spaces = self._readable(tx, principal)
-            return tx.model_summaries([ns.id for ns in spaces])
+            return tx.model_summaries([ns.id for ns in spaces], include_yanked=include_yanked)
 
     def history(self, principal: Principal, name: str, alias: str) -> list[AliasEvent]:
         """Every move of ``alias``, oldest first: who moved it, when, from where to where."""

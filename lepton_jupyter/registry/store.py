@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, delete, func, or_, select, text
+from sqlalchemy import bindparam, case, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -144,10 +144,13 @@ class RegistryTransaction(Protocol):
     def create_model(self, namespace_id: int, name: str, created_by: str) -> ModelRow:
         """A new model; an integrity error when a concurrent writer created it first."""
 
-    def model_summaries(self, namespace_ids: Collection[int]) -> list[ModelSummary]:
-        """Every model with a version that is not yanked in these namespaces, by namespace
-        and name, with its latest such version and the aliases pointing at such versions:
-        two statements however many models there are."""
+    def model_summaries(
+        self, namespace_ids: Collection[int], *, include_yanked: bool = False
+    ) -> list[ModelSummary]:
+        """Every model with a version that is not yanked in these namespaces (with
+        ``include_yanked`` every model with a version), by namespace and name, with its
+        latest such version and the aliases pointing at such versions: two statements
+        however many models there are."""
 
     def version(self, model_id: int, number: int) -> VersionRow | None:
         """Version ``number`` of a model, or None."""
@@ -504,7 +507,9 @@ class SqlTransaction:
         self.session.flush()
         return ModelRow(model.id, namespace_id, name)
 
-    def model_summaries(self, namespace_ids: Collection[int]) -> list[ModelSummary]:
+    def model_summaries(
+        self, namespace_ids: Collection[int], *, include_yanked: bool = False
+    ) -> list[ModelSummary]:
         ids = list(namespace_ids)
         if not ids:
             return []
@@ -516,6 +521,19 @@ class SqlTransaction:
             .correlate(t.Model)
             .scalar_subquery()
         )
+        # With yanked ones: a model whose every version is yanked is described by its
+        # highest version, and reports no latest.
+        shown = (
+            func.coalesce(
+                latest,
+                select(func.max(t.Version.number))
+                .where(t.Version.model_id == t.Model.id)
+                .correlate(t.Model)
+                .scalar_subquery(),
+            )
+            if include_yanked
+            else latest
+        )
         rows = self.session.execute(
             select(
                 t.Model.id,
@@ -523,11 +541,12 @@ class SqlTransaction:
                 t.Model.name,
                 t.Model.created_by,
                 t.Model.created_at,
-                t.Version.number,
+                # A yanked version (every one of the model's is) is no model's latest.
+                case((t.Version.yanked_at.is_(None), t.Version.number)),
                 t.Version.description,
             )
             .join(t.Model, t.Model.namespace_id == t.Namespace.id)
-            .join(t.Version, (t.Version.model_id == t.Model.id) & (t.Version.number == latest))
+            .join(t.Version, (t.Version.model_id == t.Model.id) & (t.Version.number == shown))
             .where(t.Namespace.id.in_(ids))
             .order_by(t.Namespace.name, t.Model.name)
         ).all()
@@ -543,13 +562,13 @@ class SqlTransaction:
             ModelSummary(
                 name=f"{namespace}/{name}",
                 namespace=namespace,
-                latest=number,
+                latest=latest,
                 aliases=dict(sorted(aliases.get(model_id, {}).items())),
                 description=description,
                 created_by=created_by,
                 created_at=created_at,
             )
-            for model_id, namespace, name, created_by, created_at, number, description in rows
+            for model_id, namespace, name, created_by, created_at, latest, description in rows
         ]
 
     def version(self, model_id: int, number: int) -> VersionRow | None:

@@ -50,6 +50,20 @@ async def test_yank_over_rest(jp_fetch):
     assert code == 400 and "reason" in text
 
 
+async def test_a_model_with_only_yanked_versions_is_listed_when_asked(jp_fetch):
+    # Given vision/vit whose only version is yanked
+    await publish(jp_fetch, "vision/vit", b"vit")
+    await call(jp_fetch, "POST", "models", "vision", "vit", "versions", "1", "yank",
+               body={"reason": "leaked data"})  # fmt: skip
+    # Then the plain listing leaves it out, and ?include_yanked=true shows it, no latest
+    _, models, _ = await call(jp_fetch, "GET", "models")
+    assert models == []
+    _, models, _ = await call(jp_fetch, "GET", "models", params={"include_yanked": "true"})
+    assert [(m["name"], m["latest"]) for m in models] == [("vision/vit", None)]
+    code, text = await error(jp_fetch, "GET", "models", params={"include_yanked": "maybe"})
+    assert code == 400 and "include_yanked" in text
+
+
 async def test_unyank_over_rest(jp_fetch):
     # Given version 2 yanked
     await publish(jp_fetch, "vision/resnet", b"one")

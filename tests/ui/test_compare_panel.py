@@ -24,7 +24,7 @@ from tests.e2e.test_compare import EVALUATE, PARAMETERS, train
 from tests.fixtures.runs import write_notebook
 
 from .conftest import LabServer, LabWorld, save_screenshot
-from .test_panels import collapse_others, open_sidebar, section, widen_sidebar
+from .test_panels import open_model
 
 pytestmark = pytest.mark.browser
 
@@ -77,11 +77,7 @@ def test_models_panel_shows_the_comparison_and_the_gate_verdict(
     lab_server: LabServer, page: Page, artifacts_dir: Path
 ) -> None:
     # Given vision/spiral:2 compared with @prod (v1) on one commit of datasets/points
-    sidebar = open_sidebar(page, lab_server)
-    widen_sidebar(page)
-    collapse_others(sidebar, "models")
-    models = section(sidebar, "models")
-    models.get_by_role("option", name="vision/spiral").click()
+    models, detail = open_model(page, lab_server, "vision/spiral")
     view = models.locator(".lepton-comparisons")
     comparison = view.locator(".lepton-comparison")
     # Then the table ranks v2 first, and v1 against it with an interval below zero
@@ -103,7 +99,6 @@ def test_models_panel_shows_the_comparison_and_the_gate_verdict(
     save_screenshot(models, "models-comparison", artifacts_dir)
 
     # When promoting v2 to @prod, the gate lets it, and the history cites the comparison
-    detail = models.locator(".lepton-model-detail")
     detail.get_by_label("Alias", exact=True).fill("prod")
     detail.locator(".lepton-promote-version").select_option("2")
     detail.get_by_role("button", name="Promote").click()

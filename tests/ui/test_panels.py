@@ -280,16 +280,22 @@ def test_jobs_launch_from_a_cell_and_watch_it_finish(
     save_screenshot(jobs, "jobs-flow", artifacts_dir, readme=False)
 
 
-def test_models_promote_roll_back_history_and_lineage(
-    lab_server: LabServer, world: dict[str, Any], page: Page, artifacts_dir: Path
-) -> None:
-    # Given vision/spiral with @prod at v2 (moved there from v1)
+def open_model(page: Page, lab_server: LabServer, name: str) -> tuple[Locator, Locator]:
+    """The Models section alone in a widened sidebar with model ``name`` selected: the
+    section and the model's detail."""
     sidebar = open_sidebar(page, lab_server)
     widen_sidebar(page)
     collapse_others(sidebar, "models")
     models = section(sidebar, "models")
-    models.get_by_role("option", name="vision/spiral").click()
-    detail = models.locator(".lepton-model-detail")
+    models.get_by_role("option", name=name).click()
+    return models, models.locator(".lepton-model-detail")
+
+
+def test_models_promote_roll_back_history_and_lineage(
+    lab_server: LabServer, world: dict[str, Any], page: Page, artifacts_dir: Path
+) -> None:
+    # Given vision/spiral with @prod at v2 (moved there from v1)
+    models, detail = open_model(page, lab_server, "vision/spiral")
     prod = detail.locator('.lepton-alias[data-alias="prod"]')
     expect(prod.locator(".lepton-alias-version")).to_have_text("v2")
     expect(detail.locator(".lepton-role strong")).to_have_text("admin")

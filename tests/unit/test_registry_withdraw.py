@@ -143,6 +143,25 @@ def test_a_model_whose_every_version_is_yanked_leaves_the_listing(resnet, tmp_pa
     assert put(resnet, ALICE, "vision/vit", b"vit2", tmp_path).version == 2
 
 
+def test_asked_for_yanked_ones_the_listing_shows_a_model_with_only_yanked_versions(
+    resnet, tmp_path
+):
+    # Given vision/vit whose only version is yanked (the panel must still offer it)
+    put(resnet, ALICE, "vision/vit", b"vit", tmp_path, description="first try")
+    resnet.yank(ALICE, "vision/vit", 1, "leaked data")
+    resnet.yank(ALICE, "vision/resnet", 2, "bad labels")
+    # When the listing includes yanked ones, vit is there with no latest
+    listed = {m.name: m for m in resnet.models(ALICE, include_yanked=True)}
+    assert list(listed) == ["vision/resnet", "vision/vit"]
+    assert listed["vision/vit"].latest is None
+    assert listed["vision/vit"].description == "first try" and listed["vision/vit"].aliases == {}
+    # And a model with a live version still reports that one as its latest
+    assert listed["vision/resnet"].latest == 1
+    assert resnet.models(ALICE, "vision", include_yanked=True) == list(listed.values())
+    # A caller without a role still sees nothing
+    assert resnet.models(CAROL, include_yanked=True) == []
+
+
 # un-yank
 
 

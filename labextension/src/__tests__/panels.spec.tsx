@@ -17,9 +17,13 @@ import {
   IJobInfo,
   IJobListQuery,
   ILineage,
+  IGrantInfo,
   IModelSummary,
+  IModelVersion,
+  INamespaceInfo,
   IRunDiff,
-  IRunManifest
+  IRunManifest,
+  Role
 } from '../api';
 import { LeptonAPIError } from '../handler';
 import { DatasetsPanel, JobsPanel, ModelsPanel, RunsPanel } from '../panels';
@@ -28,7 +32,7 @@ import { lineageGraph } from '../panels/LineageGraph';
 import { aliasRefusal } from '../panels/ModelsPanel';
 import { DiffTable, relativeToRoot } from '../panels/RunsPanel';
 import { runDiff, runManifest, spyOnNotifications } from './fixtures';
-import { panelProps, stubClient } from './stubs';
+import { panelProps, StubClient, stubClient } from './stubs';
 
 const notify = spyOnNotifications();
 
@@ -422,27 +426,42 @@ const LINEAGE: ILineage = {
   ]
 };
 
-function modelClient(role: 'reader' | 'writer' | 'maintainer') {
+/** Version `number` of vision/resnet (digest blake3:NNNN), with `extra` fields. */
+function modelVersion(
+  number: number,
+  extra: Partial<IModelVersion> = {}
+): IModelVersion {
+  return {
+    ...MODEL,
+    version: number,
+    digest: `blake3:${String(number).repeat(4)}`,
+    kind: 'file',
+    entry: 'model.pt',
+    size: 3,
+    metrics: {},
+    params: {},
+    lineage: {},
+    aliases: [],
+    files: [],
+    ...extra
+  };
+}
+
+const YANK = {
+  reason: 'trained on the test split',
+  by: 'alice',
+  at: '2026-12-03T10:00:00Z'
+};
+
+function modelClient(role: Role) {
   return stubClient({
     models: jest.fn().mockResolvedValue([MODEL]),
-    versions: jest.fn().mockResolvedValue([
-      {
-        ...MODEL,
-        version: 1,
-        digest: 'blake3:1111',
-        aliases: [],
-        metrics: {},
-        files: []
-      },
-      {
-        ...MODEL,
-        version: 2,
-        digest: 'blake3:2222',
-        aliases: ['prod'],
-        metrics: {},
-        files: []
-      }
-    ]),
+    versions: jest
+      .fn()
+      .mockResolvedValue([
+        modelVersion(1),
+        modelVersion(2, { aliases: ['prod'] })
+      ]),
     namespace: jest
       .fn()
       .mockResolvedValue({ name: 'vision', role, grants: [] }),
@@ -489,29 +508,9 @@ describe('ModelsPanel', () => {
   it('marks a yanked version with its reason and does not offer it for promotion', async () => {
     // Given v2 was yanked
     const client = modelClient('maintainer');
-    client.versions = jest.fn().mockResolvedValue([
-      {
-        ...MODEL,
-        version: 1,
-        digest: 'blake3:1111',
-        aliases: [],
-        metrics: {},
-        files: []
-      },
-      {
-        ...MODEL,
-        version: 2,
-        digest: 'blake3:2222',
-        aliases: [],
-        metrics: {},
-        files: [],
-        yanked: {
-          reason: 'trained on the test split',
-          by: 'alice',
-          at: '2026-12-03T10:00:00Z'
-        }
-      }
-    ]);
+    client.versions = jest
+      .fn()
+      .mockResolvedValue([modelVersion(1), modelVersion(2, { yanked: YANK })]);
     render(<ModelsPanel {...panelProps(client)} />);
     fireEvent.click(
       await screen.findByRole('option', { name: 'vision/resnet' })
@@ -580,6 +579,351 @@ describe('ModelsPanel', () => {
     });
     expect(await within(details).findByText('succeeded')).toBeTruthy();
     expect(client.job).toHaveBeenCalledWith('train-1');
+  });
+});
+
+/** The JupyterLab dialog on screen (attached to the page's body), once it shows. */
+async function dialog(): Promise<HTMLElement> {
+  return waitFor(() => {
+    const found = document.querySelector<HTMLElement>('.jp-Dialog');
+    if (!found) {
+      throw new Error('no dialog yet');
+    }
+    return found;
+  });
+}
+
+/** Press one of the open dialog's buttons, and wait for the dialog to go. */
+async function press(label: string): Promise<void> {
+  const open = await dialog();
+  await act(async () => {
+    // By its label: jsdom does not open the <dialog>, so its buttons have no role.
+    const button = [...open.querySelectorAll('.jp-Dialog-button')].find(
+      b => b.textContent === label
+    );
+    fireEvent.click(button as HTMLElement);
+  });
+  await waitFor(() => expect(open.isConnected).toBe(false));
+}
+
+/** The panel on `client`, vision/resnet selected, once the caller's role shows. */
+async function openResnet(client: StubClient, role: Role): Promise<void> {
+  render(<ModelsPanel {...panelProps(client)} />);
+  fireEvent.click(await screen.findByRole('option', { name: 'vision/resnet' }));
+  await screen.findByText(role);
+}
+
+describe('ModelsPanel: yank', () => {
+  it('yanks a version with a reason from its row, then shows it yanked', async () => {
+    // Given a maintainer, v2 at @prod
+    const client = modelClient('maintainer');
+    const listed = [modelVersion(1), modelVersion(2, { aliases: ['prod'] })];
+    const yanked = [
+      modelVersion(1),
+      modelVersion(2, { aliases: ['prod'], yanked: YANK })
+    ];
+    client.versions = jest
+      .fn()
+      .mockResolvedValueOnce(listed)
+      .mockResolvedValue(yanked);
+    client.yankVersion = jest.fn().mockResolvedValue(yanked[1]);
+    await openResnet(client, 'maintainer');
+    const v2 = await screen.findByRole('option', { name: 'version 2' });
+
+    // When they press Yank on v2's row, a dialog asks why (and says @prod will stop resolving)
+    fireEvent.click(within(v2).getByRole('button', { name: 'Yank' }));
+    let open = await dialog();
+    expect(open.textContent).toContain('Yank vision/resnet:2?');
+    expect(open.textContent).toContain('@prod will not resolve until moved');
+    // A blank reason is not taken: the dialog comes back saying so
+    await press('Yank');
+    open = await dialog();
+    expect(open.querySelector('[role="alert"]')?.textContent).toBe(
+      'A reason is required.'
+    );
+    expect(client.yankVersion).not.toHaveBeenCalled();
+    fireEvent.change(open.querySelector('textarea') as HTMLTextAreaElement, {
+      target: { value: '  trained on the test split ' }
+    });
+    await press('Yank');
+
+    // Then the server is asked, and the row is shown yanked with who and why
+    expect(client.yankVersion).toHaveBeenCalledWith(
+      'vision/resnet',
+      2,
+      'trained on the test split'
+    );
+    await waitFor(() =>
+      expect(
+        screen
+          .getByRole('option', { name: 'version 2' })
+          .classList.contains('lepton-mod-yanked')
+      ).toBe(true)
+    );
+    const row = screen.getByRole('option', { name: 'version 2' });
+    expect(within(row).getByText(/yanked by alice: trained/)).toBeTruthy();
+    expect(within(row).queryByRole('button', { name: 'Yank' })).toBeNull();
+    // And @prod, left on it, is shown as not resolving until moved
+    const prod = document.querySelector(
+      '.lepton-alias[data-alias="prod"]'
+    ) as HTMLElement;
+    expect(prod.textContent).toContain('on a yanked version');
+    expect(prod.textContent).toContain('@prod does not resolve until moved');
+    expect(notify.success).toHaveBeenCalledWith(
+      'vision/resnet:2 yanked: trained on the test split',
+      expect.anything()
+    );
+    // And the models and versions were asked again; the toggle hides the yanked row
+    expect(client.versions).toHaveBeenCalledTimes(2);
+    expect(client.models).toHaveBeenCalledTimes(2);
+    expect(client.models).toHaveBeenCalledWith(undefined, true);
+    fireEvent.click(screen.getByLabelText('Show yanked versions (1)'));
+    expect(screen.queryByRole('option', { name: 'version 2' })).toBeNull();
+    expect(screen.getByRole('option', { name: 'version 1' })).toBeTruthy();
+  });
+
+  it('does nothing when the dialog is cancelled, and shows a refusal', async () => {
+    const client = modelClient('maintainer');
+    client.yankVersion = jest
+      .fn()
+      .mockRejectedValue(
+        new LeptonAPIError(
+          'vision/resnet:1 is already yanked by bob: bad labels.',
+          409
+        )
+      );
+    await openResnet(client, 'maintainer');
+    const v1 = await screen.findByRole('option', { name: 'version 1' });
+    // Cancelled: nothing asked, nothing selected by the click on the row's button
+    fireEvent.click(within(v1).getByRole('button', { name: 'Yank' }));
+    await press('Cancel');
+    expect(client.yankVersion).not.toHaveBeenCalled();
+    expect(v1.getAttribute('aria-selected')).toBe('false');
+    // Refused by the server: its message in an error notification
+    fireEvent.click(within(v1).getByRole('button', { name: 'Yank' }));
+    fireEvent.change(
+      (await dialog()).querySelector('textarea') as HTMLTextAreaElement,
+      { target: { value: 'bad labels' } }
+    );
+    await press('Yank');
+    await waitFor(() =>
+      expect(notify.error).toHaveBeenCalledWith(
+        'Yanking vision/resnet:1 failed: vision/resnet:1 is already yanked by bob: bad labels.',
+        expect.anything()
+      )
+    );
+  });
+
+  it('un-yanks after confirming; a deleted version offers no Un-yank', async () => {
+    // Given v2 yanked and v3 yanked then deleted
+    const client = modelClient('maintainer');
+    const deleted = modelVersion(3, {
+      yanked: YANK,
+      deleted: { by: 'alice', at: '2026-12-03T11:00:00Z' }
+    });
+    client.versions = jest
+      .fn()
+      .mockResolvedValueOnce([
+        modelVersion(1),
+        modelVersion(2, { yanked: YANK }),
+        deleted
+      ])
+      .mockResolvedValue([modelVersion(1), modelVersion(2), deleted]);
+    client.unyankVersion = jest.fn().mockResolvedValue(modelVersion(2));
+    await openResnet(client, 'maintainer');
+    const v3 = await screen.findByRole('option', { name: 'version 3' });
+    expect(within(v3).getByText('deleted')).toBeTruthy();
+    expect(within(v3).queryByRole('button', { name: 'Un-yank' })).toBeNull();
+
+    // When they un-yank v2, the dialog says it becomes the latest, and they confirm
+    const v2 = screen.getByRole('option', { name: 'version 2' });
+    fireEvent.click(within(v2).getByRole('button', { name: 'Un-yank' }));
+    expect((await dialog()).textContent).toContain(
+      'vision/resnet resolves to it (the latest)'
+    );
+    await press('Un-yank');
+
+    // Then the server is asked and the row is listed as a plain version again
+    expect(client.unyankVersion).toHaveBeenCalledWith('vision/resnet', 2);
+    await waitFor(() =>
+      expect(
+        screen
+          .getByRole('option', { name: 'version 2' })
+          .classList.contains('lepton-mod-yanked')
+      ).toBe(false)
+    );
+    expect(
+      within(screen.getByRole('option', { name: 'version 2' })).getByRole(
+        'button',
+        { name: 'Yank' }
+      )
+    ).toBeTruthy();
+    expect(notify.success).toHaveBeenCalledWith(
+      'vision/resnet:2 un-yanked.',
+      expect.anything()
+    );
+  });
+
+  it('offers no Yank to a writer and says which role it needs', async () => {
+    render(<ModelsPanel {...panelProps(modelClient('writer'))} />);
+    fireEvent.click(
+      await screen.findByRole('option', { name: 'vision/resnet' })
+    );
+    expect(
+      await screen.findByText(
+        "Yanking or un-yanking versions in 'vision' needs the maintainer role; you are writer."
+      )
+    ).toBeTruthy();
+    await screen.findByRole('option', { name: 'version 2' });
+    expect(screen.queryByRole('button', { name: 'Yank' })).toBeNull();
+  });
+
+  it('keeps a model whose every version is yanked in reach, with nothing to promote', async () => {
+    const client = modelClient('maintainer');
+    client.models = jest
+      .fn()
+      .mockResolvedValue([{ ...MODEL, latest: null, aliases: {} }]);
+    client.versions = jest
+      .fn()
+      .mockResolvedValue([modelVersion(1, { yanked: YANK })]);
+    render(<ModelsPanel {...panelProps(client)} />);
+    expect(await screen.findByText('every version yanked')).toBeTruthy();
+    fireEvent.click(screen.getByRole('option', { name: 'vision/resnet' }));
+    const promote = await screen.findByRole('button', { name: 'Promote' });
+    await screen.findByRole('option', { name: 'version 1' });
+    expect(promote).toHaveProperty('disabled', true);
+    expect(promote.getAttribute('title')).toBe(
+      'Every version is yanked: there is none to promote.'
+    );
+    // The lineage shown is the newest version's, yanked or not
+    expect(client.lineage).toHaveBeenCalledWith('vision/resnet:1');
+  });
+});
+
+function grant(
+  role: Role,
+  holder: { user: string } | { group: string }
+): IGrantInfo {
+  return {
+    namespace: 'vision',
+    role,
+    user: 'user' in holder ? holder.user : null,
+    group: 'group' in holder ? holder.group : null,
+    granted_by: 'alice',
+    granted_at: '2026-12-01T09:00:00Z'
+  };
+}
+
+const ALICE_ADMIN = grant('admin', { user: 'alice' });
+const BOB_WRITER = grant('writer', { user: 'bob' });
+const NLP_READER = grant('reader', { group: 'nlp' });
+
+function access(role: Role, grants: IGrantInfo[]): INamespaceInfo {
+  return { name: 'vision', role, grants };
+}
+
+/** Open the namespace's Access list; its region once the grants show. */
+async function openAccess(): Promise<HTMLElement> {
+  const namespace = (await screen.findByText('vision')).closest(
+    '.lepton-namespace'
+  ) as HTMLElement;
+  fireEvent.click(within(namespace).getByRole('button', { name: 'Access' }));
+  const region = await screen.findByRole('region', {
+    name: 'Access to vision'
+  });
+  await within(region).findByText('user alice');
+  return region;
+}
+
+describe('ModelsPanel: revoke', () => {
+  it('lets an admin revoke a grant after confirming, then lists what is left', async () => {
+    // Given vision's admin alice, writer bob and the reader group nlp
+    const client = modelClient('maintainer');
+    client.namespace = jest
+      .fn()
+      .mockResolvedValueOnce(
+        access('admin', [ALICE_ADMIN, BOB_WRITER, NLP_READER])
+      )
+      .mockResolvedValue(access('admin', [ALICE_ADMIN, NLP_READER]));
+    client.revokeGrant = jest.fn().mockResolvedValue(BOB_WRITER);
+    render(<ModelsPanel {...panelProps(client)} />);
+    const region = await openAccess();
+    // The last admin grant cannot be revoked, and says why
+    const alice = within(region)
+      .getByText('user alice')
+      .closest('li') as HTMLElement;
+    const aliceRevoke = within(alice).getByRole('button', { name: 'Revoke' });
+    expect(aliceRevoke).toHaveProperty('disabled', true);
+    expect(aliceRevoke.getAttribute('title')).toContain(
+      'The last admin grant stays'
+    );
+
+    // When the admin presses Revoke on bob's grant and cancels, nothing happens
+    const bob = within(region)
+      .getByText('user bob')
+      .closest('li') as HTMLElement;
+    fireEvent.click(within(bob).getByRole('button', { name: 'Revoke' }));
+    expect((await dialog()).textContent).toContain(
+      'Revoke the writer role of user bob on vision?'
+    );
+    await press('Cancel');
+    expect(client.revokeGrant).not.toHaveBeenCalled();
+    // When they confirm, the grant is revoked and the list asked again
+    fireEvent.click(within(bob).getByRole('button', { name: 'Revoke' }));
+    await press('Revoke');
+    expect(client.revokeGrant).toHaveBeenCalledWith('vision', BOB_WRITER);
+    await waitFor(() =>
+      expect(within(region).queryByText('user bob')).toBeNull()
+    );
+    expect(within(region).getByText('group nlp')).toBeTruthy();
+    expect(notify.success).toHaveBeenCalledWith(
+      'The writer role of user bob on vision revoked.',
+      expect.anything()
+    );
+    expect(client.models).toHaveBeenCalledTimes(2);
+  });
+
+  it("shows a refused revoke with the server's message", async () => {
+    const client = modelClient('maintainer');
+    client.namespace = jest
+      .fn()
+      .mockResolvedValue(access('admin', [ALICE_ADMIN, NLP_READER]));
+    client.revokeGrant = jest
+      .fn()
+      .mockRejectedValue(
+        new LeptonAPIError(
+          "Namespace 'vision' does not exist or you have no role there.",
+          404
+        )
+      );
+    render(<ModelsPanel {...panelProps(client)} />);
+    const region = await openAccess();
+    const nlp = within(region)
+      .getByText('group nlp')
+      .closest('li') as HTMLElement;
+    fireEvent.click(within(nlp).getByRole('button', { name: 'Revoke' }));
+    await press('Revoke');
+    expect(client.revokeGrant).toHaveBeenCalledWith('vision', NLP_READER);
+    await waitFor(() =>
+      expect(notify.error).toHaveBeenCalledWith(
+        "Revoking the role of group nlp on vision failed: Namespace 'vision' does not exist or you have no role there.",
+        expect.anything()
+      )
+    );
+  });
+
+  it('shows a writer who holds which role, with no Revoke and the reason', async () => {
+    const client = modelClient('writer');
+    client.namespace = jest
+      .fn()
+      .mockResolvedValue(access('writer', [ALICE_ADMIN, BOB_WRITER]));
+    render(<ModelsPanel {...panelProps(client)} />);
+    const region = await openAccess();
+    expect(within(region).getByText('user bob')).toBeTruthy();
+    expect(within(region).queryByRole('button', { name: 'Revoke' })).toBeNull();
+    expect(region.textContent).toContain(
+      "Revoking roles in 'vision' needs the admin role; you are writer."
+    );
   });
 });
 

@@ -1,6 +1,13 @@
 import * as React from 'react';
 
-import { IModelSummary, Role, roleRank } from '../api';
+import {
+  IGrantInfo,
+  IModelSummary,
+  IModelVersion,
+  Role,
+  roleRank
+} from '../api';
+import { askReason, confirmAction } from '../dialogs';
 import { formatTime, formatValue, shortHash } from '../format';
 import { notifyError, notifySuccess } from '../notify';
 import { StatusBadge } from './JobsPanel';
@@ -20,6 +27,23 @@ import { SettingsList } from './SettingsList';
 import { IPanelProps } from './types';
 
 /**
+ * Why `role` may not do `action` ("Yanking versions") in `namespace`, which
+ * needs the role `needed`, or null when it may.
+ */
+export function roleRefusal(
+  action: string,
+  namespace: string,
+  role: Role | null,
+  needed: Role
+): string | null {
+  if (roleRank(role) >= roleRank(needed)) {
+    return null;
+  }
+  const you = role ? `you are ${role}` : 'you have no role there';
+  return `${action} in '${namespace}' needs the ${needed} role; ${you}.`;
+}
+
+/**
  * Why the user may not move `alias`, or null when they may: unprotected
  * aliases need the writer role, protected ones (prod) the maintainer role.
  */
@@ -30,15 +54,11 @@ export function aliasRefusal(
   protectedAliases: string[]
 ): string | null {
   const isProtected = protectedAliases.includes(alias);
-  const needed: Role = isProtected ? 'maintainer' : 'writer';
-  if (roleRank(role) >= roleRank(needed)) {
-    return null;
-  }
-  const you = role ? `you are ${role}` : 'you have no role there';
   const what = isProtected
     ? `the protected alias '${alias}'`
     : `alias '${alias}'`;
-  return `Moving ${what} in '${namespace}' needs the ${needed} role; ${you}.`;
+  const needed: Role = isProtected ? 'maintainer' : 'writer';
+  return roleRefusal(`Moving ${what}`, namespace, role, needed);
 }
 
 /** Namespaces and their models; the selected model's versions, aliases and lineage. */
@@ -51,7 +71,8 @@ export function ModelsPanel({
 }: IPanelProps): React.ReactElement {
   const { client } = context;
   const [models, reloadModels] = useLoader(
-    () => client.models(),
+    // Yanked ones too: a model whose every version is yanked stays in reach.
+    () => client.models(undefined, true),
     [client, refreshToken]
   );
   const [selected, setSelected] = React.useState<string | null>(null);
@@ -89,6 +110,11 @@ export function ModelsPanel({
                 data-namespace={namespace}
               >
                 <h4 className="lepton-subheading">{namespace}</h4>
+                <NamespaceAccess
+                  namespace={namespace}
+                  context={context}
+                  onChanged={reloadModels}
+                />
                 <SelectableList
                   items={items}
                   selected={selected}
@@ -103,7 +129,9 @@ export function ModelsPanel({
                     <>
                       <span className="lepton-item-title">{item.name}</span>
                       <div className="lepton-item-detail">
-                        latest v{item.latest}
+                        {item.latest === null
+                          ? 'every version yanked'
+                          : `latest v${item.latest}`}
                         {Object.entries(item.aliases).map(
                           ([alias, version]) => (
                             <span key={alias} className="lepton-alias-chip">
@@ -164,12 +192,39 @@ function ModelDetail({
   const [version, setVersion] = React.useState(model.latest);
   const [historyOf, setHistoryOf] = React.useState<string | null>(null);
   const [historyToken, setHistoryToken] = React.useState(0);
-  const [lineageOf, setLineageOf] = React.useState(
+  const [lineageOf, setLineageOf] = React.useState<number | null>(
     model.aliases[aliasNames[0]] ?? model.latest
   );
+  const [showYanked, setShowYanked] = React.useState(true);
+  const listed = valueOf(versions) ?? [];
+  const live = listed.filter(v => !v.yanked);
+  // The version to promote: the one chosen while it is not yanked, else the newest such.
+  const promoted = live.some(v => v.version === version)
+    ? version
+    : (live[live.length - 1]?.version ?? null);
+  const lineageShown = lineageOf ?? listed[listed.length - 1]?.version ?? null;
+  // Where each alias points, from the versions once loaded: the summary leaves out an
+  // alias left on a yanked version, which resolves no more until it is moved.
+  const aliasTargets: Record<string, number> = listed.length
+    ? Object.fromEntries(
+        listed.flatMap(v => v.aliases.map(a => [a, v.version] as const))
+      )
+    : model.aliases;
+  const shownAliases = Object.keys(aliasTargets).sort();
+  const yankedTarget = (name: string) =>
+    listed.find(v => v.version === aliasTargets[name])?.yanked ?? null;
   const refusal =
     namespace.kind === 'ready'
       ? aliasRefusal(alias, model.namespace, role, protectedAliases)
+      : checking;
+  const yankRefusal =
+    namespace.kind === 'ready'
+      ? roleRefusal(
+          'Yanking or un-yanking versions',
+          model.namespace,
+          role,
+          'maintainer'
+        )
       : checking;
   const aliasId = React.useId();
   const versionId = React.useId();
@@ -177,6 +232,54 @@ function ModelDetail({
   const changed = async (): Promise<void> => {
     await Promise.all([onChanged(), reloadVersions()]);
     setHistoryToken(t => t + 1);
+  };
+
+  const yank = async (v: IModelVersion): Promise<void> => {
+    const ref = `${model.name}:${v.version}`;
+    const aliased = v.aliases.length
+      ? ` ${v.aliases.map(a => `@${a}`).join(', ')} will not resolve until moved.`
+      : '';
+    const reason = await askReason({
+      title: `Yank ${ref}?`,
+      body:
+        `Listings, the latest and aliases will skip v${v.version}; ${ref} and runs ` +
+        `pinned to it still load it, with your reason.${aliased}`,
+      label: 'Reason (shown to whoever loads it)',
+      accept: 'Yank'
+    });
+    if (reason === null) {
+      return;
+    }
+    try {
+      await client.yankVersion(model.name, v.version, reason);
+      notifySuccess(`${ref} yanked: ${reason}`);
+      await changed();
+    } catch (error) {
+      notifyError(`Yanking ${ref} failed`, error);
+    }
+  };
+
+  const unyank = async (v: IModelVersion): Promise<void> => {
+    const ref = `${model.name}:${v.version}`;
+    const newest = live.every(other => other.version < v.version);
+    const accepted = await confirmAction({
+      title: `Un-yank ${ref}?`,
+      body:
+        `Listings show v${v.version} again` +
+        (newest ? ` and ${model.name} resolves to it (the latest)` : '') +
+        '; no alias moves back onto it.',
+      accept: 'Un-yank'
+    });
+    if (!accepted) {
+      return;
+    }
+    try {
+      await client.unyankVersion(model.name, v.version);
+      notifySuccess(`${ref} un-yanked.`);
+      await changed();
+    } catch (error) {
+      notifyError(`Un-yanking ${ref} failed`, error);
+    }
   };
 
   return (
@@ -191,15 +294,16 @@ function ModelDetail({
       </p>
 
       <h5 className="lepton-minor-heading">Aliases</h5>
-      {aliasNames.length === 0 ? (
+      {shownAliases.length === 0 ? (
         <p className="lepton-empty">No aliases yet: promote a version below.</p>
       ) : (
         <ul className="lepton-list lepton-aliases">
-          {aliasNames.map(name => {
+          {shownAliases.map(name => {
             const why =
               namespace.kind === 'ready'
                 ? aliasRefusal(name, model.namespace, role, protectedAliases)
                 : checking;
+            const stale = yankedTarget(name);
             return (
               <li
                 key={name}
@@ -209,11 +313,20 @@ function ModelDetail({
                 <span className="lepton-item-title">
                   @{name} →{' '}
                   <span className="lepton-alias-version">
-                    v{model.aliases[name]}
+                    v{aliasTargets[name]}
                   </span>
                 </span>
                 {protectedAliases.includes(name) && (
                   <span className="lepton-badge">protected</span>
+                )}
+                {stale && (
+                  <div className="lepton-item-detail lepton-alias-stale">
+                    <span className="lepton-badge lepton-yanked">
+                      on a yanked version
+                    </span>{' '}
+                    @{name} does not resolve until moved (v
+                    {aliasTargets[name]} yanked by {stale.by}: {stale.reason}).
+                  </div>
                 )}
                 <div className="lepton-row">
                   <ActionButton
@@ -275,7 +388,7 @@ function ModelDetail({
           onChange={event => setAlias(event.target.value.trim())}
         />
         <datalist id={`${aliasId}-list`}>
-          {[...new Set([...aliasNames, ...protectedAliases, 'staging'])].map(
+          {[...new Set([...shownAliases, ...protectedAliases, 'staging'])].map(
             a => (
               <option key={a} value={a} />
             )
@@ -287,34 +400,40 @@ function ModelDetail({
         <select
           id={versionId}
           className="jp-mod-styled lepton-promote-version"
-          value={version}
+          value={promoted ?? ''}
           onChange={event => setVersion(Number(event.target.value))}
         >
-          {(valueOf(versions) ?? [])
-            .filter(v => !v.yanked)
-            .map(v => (
-              <option key={v.version} value={v.version}>
-                v{v.version}
-              </option>
-            ))}
+          {live.map(v => (
+            <option key={v.version} value={v.version}>
+              v{v.version}
+            </option>
+          ))}
         </select>
         <ActionButton
           label="Promote"
           busyLabel="Promoting…"
           className="lepton-promote-button"
-          disabled={!alias || refusal !== null}
+          disabled={!alias || refusal !== null || promoted === null}
           disabledReason={
-            alias ? (refusal ?? undefined) : 'Name the alias to move.'
+            !alias
+              ? 'Name the alias to move.'
+              : (refusal ??
+                (promoted === null
+                  ? 'Every version is yanked: there is none to promote.'
+                  : undefined))
           }
           onClick={async () => {
+            if (promoted === null) {
+              return;
+            }
             try {
-              const moved = await client.setAlias(model.name, alias, version);
+              const moved = await client.setAlias(model.name, alias, promoted);
               notifySuccess(
                 `@${moved.alias} of ${model.name} now points at v${moved.version}.`
               );
               await changed();
             } catch (error) {
-              notifyError(`Promoting v${version} to @${alias} failed`, error);
+              notifyError(`Promoting v${promoted} to @${alias} failed`, error);
             }
           }}
         />
@@ -328,64 +447,300 @@ function ModelDetail({
       />
 
       <h5 className="lepton-minor-heading">Versions</h5>
+      {namespace.kind === 'ready' && yankRefusal !== null && (
+        <p className="lepton-item-detail lepton-yank-refusal">{yankRefusal}</p>
+      )}
       <LoadState
         state={versions}
         what="versions"
         isEmpty={items => items.length === 0}
         empty="This model has no versions."
       >
-        {items => (
-          <ul
-            className="lepton-list lepton-versions"
-            role="listbox"
-            aria-label={`Versions of ${model.name}`}
-          >
-            {[...items].reverse().map(v => (
-              <SelectableItem
-                key={v.version}
-                selected={v.version === lineageOf}
-                onSelect={() => setLineageOf(v.version)}
-                className="lepton-model-version"
-                label={`version ${v.version}`}
+        {items => {
+          const yankedCount = items.length - live.length;
+          const shown = showYanked ? items : live;
+          return (
+            <>
+              {yankedCount > 0 && (
+                <label className="lepton-show-yanked">
+                  <input
+                    type="checkbox"
+                    checked={showYanked}
+                    onChange={event => setShowYanked(event.target.checked)}
+                  />{' '}
+                  Show yanked versions ({yankedCount})
+                </label>
+              )}
+              {shown.length === 0 && (
+                <p className="lepton-empty">
+                  Every version is yanked; show them to see why.
+                </p>
+              )}
+              <ul
+                className="lepton-list lepton-versions"
+                role="listbox"
+                aria-label={`Versions of ${model.name}`}
               >
-                <span className="lepton-item-title">v{v.version}</span>{' '}
-                {v.yanked && (
-                  <span
-                    className="lepton-badge lepton-yanked"
-                    title={`Yanked by ${v.yanked.by}: ${v.yanked.reason}`}
+                {[...shown].reverse().map(v => (
+                  <SelectableItem
+                    key={v.version}
+                    selected={v.version === lineageShown}
+                    onSelect={() => setLineageOf(v.version)}
+                    className={`lepton-model-version${v.yanked ? ' lepton-mod-yanked' : ''}`}
+                    label={`version ${v.version}`}
                   >
-                    yanked
-                  </span>
-                )}
-                {v.aliases.map(a => (
-                  <span key={a} className="lepton-alias-chip">
-                    @{a}
-                  </span>
+                    <span className="lepton-item-title">v{v.version}</span>{' '}
+                    {v.yanked && (
+                      <span
+                        className="lepton-badge lepton-yanked"
+                        title={`Yanked by ${v.yanked.by}: ${v.yanked.reason}`}
+                      >
+                        yanked
+                      </span>
+                    )}
+                    {v.deleted && (
+                      <span
+                        className="lepton-badge lepton-deleted"
+                        title={`Deleted by ${v.deleted.by}: its files are gone`}
+                      >
+                        deleted
+                      </span>
+                    )}
+                    {v.aliases.map(a => (
+                      <span key={a} className="lepton-alias-chip">
+                        @{a}
+                      </span>
+                    ))}
+                    <div className="lepton-item-detail">
+                      {shortHash(v.digest)} · {v.created_by} ·{' '}
+                      {formatTime(v.created_at)}
+                      {Object.entries(v.metrics).map(([k, value]) => (
+                        <span key={k}>
+                          {' '}
+                          · {k} {formatValue(value)}
+                        </span>
+                      ))}
+                      {v.yanked && (
+                        <span className="lepton-yank-reason">
+                          {' '}
+                          · yanked by {v.yanked.by}: {v.yanked.reason}
+                        </span>
+                      )}
+                      {v.deleted && (
+                        <span className="lepton-delete-note">
+                          {' '}
+                          · deleted by {v.deleted.by},{' '}
+                          {formatTime(v.deleted.at)}
+                        </span>
+                      )}
+                    </div>
+                    {yankRefusal === null && !v.yanked && (
+                      <RowActions>
+                        <ActionButton
+                          label="Yank"
+                          busyLabel="Yanking…"
+                          className="lepton-yank"
+                          title={`Withdraw v${v.version}: listings and aliases skip it, its number still loads it`}
+                          onClick={() => yank(v)}
+                        />
+                      </RowActions>
+                    )}
+                    {yankRefusal === null && v.yanked && !v.deleted && (
+                      <RowActions>
+                        <ActionButton
+                          label="Un-yank"
+                          busyLabel="Un-yanking…"
+                          className="lepton-unyank"
+                          title={`List v${v.version} again (no alias moves back)`}
+                          onClick={() => unyank(v)}
+                        />
+                      </RowActions>
+                    )}
+                  </SelectableItem>
                 ))}
-                <div className="lepton-item-detail">
-                  {shortHash(v.digest)} · {v.created_by} ·{' '}
-                  {formatTime(v.created_at)}
-                  {Object.entries(v.metrics).map(([k, value]) => (
-                    <span key={k}>
-                      {' '}
-                      · {k} {formatValue(value)}
-                    </span>
-                  ))}
-                  {v.yanked && (
-                    <span className="lepton-yank-reason">
-                      {' '}
-                      · yanked by {v.yanked.by}: {v.yanked.reason}
-                    </span>
-                  )}
-                </div>
-              </SelectableItem>
-            ))}
-          </ul>
-        )}
+              </ul>
+            </>
+          );
+        }}
       </LoadState>
 
-      <h5 className="lepton-minor-heading">Lineage of v{lineageOf}</h5>
-      <Lineage name={model.name} version={lineageOf} context={context} />
+      {lineageShown !== null && (
+        <>
+          <h5 className="lepton-minor-heading">Lineage of v{lineageShown}</h5>
+          <Lineage name={model.name} version={lineageShown} context={context} />
+        </>
+      )}
+    </div>
+  );
+}
+
+/** Buttons inside a selectable row: a click or a key on them does not select the row. */
+function RowActions({
+  children
+}: {
+  children: React.ReactNode;
+}): React.ReactElement {
+  const keep = (event: React.SyntheticEvent) => event.stopPropagation();
+  return (
+    <div
+      className="lepton-row lepton-row-actions"
+      onClick={keep}
+      onKeyDown={keep}
+    >
+      {children}
+    </div>
+  );
+}
+
+/**
+ * An "Access" toggle beside a namespace's heading: who holds which role there, and
+ * (for its admins) a Revoke button on each grant, confirmed first.
+ */
+interface INamespaceProps {
+  namespace: string;
+  context: IPanelProps['context'];
+  /** Reload what the panel shows after a grant changed. */
+  onChanged: () => Promise<void>;
+}
+
+function NamespaceAccess({
+  namespace,
+  context,
+  onChanged
+}: INamespaceProps): React.ReactElement {
+  const [open, setOpen] = React.useState(false);
+  return (
+    <>
+      <button
+        type="button"
+        className="jp-Button lepton-button lepton-access-toggle"
+        aria-expanded={open}
+        title={`Who has which role in ${namespace}`}
+        onClick={() => setOpen(!open)}
+      >
+        Access
+      </button>
+      {open && (
+        <NamespaceGrants
+          namespace={namespace}
+          context={context}
+          onChanged={onChanged}
+        />
+      )}
+    </>
+  );
+}
+
+/** A grant's holder in words: "user bob", "group vision-team". */
+export function grantHolder(grant: IGrantInfo): string {
+  return grant.user !== null ? `user ${grant.user}` : `group ${grant.group}`;
+}
+
+function NamespaceGrants({
+  namespace,
+  context,
+  onChanged
+}: INamespaceProps): React.ReactElement {
+  const { client } = context;
+  const [info, reload] = useLoader(
+    () => client.namespace(namespace),
+    [client, namespace]
+  );
+
+  const revoke = async (grant: IGrantInfo): Promise<void> => {
+    const who = grantHolder(grant);
+    const accepted = await confirmAction({
+      title: `Revoke the ${grant.role} role of ${who} on ${namespace}?`,
+      body:
+        `The ${who} loses what this grant gave in ${namespace} ` +
+        "(a role from another grant, such as a group's, stays).",
+      accept: 'Revoke'
+    });
+    if (!accepted) {
+      return;
+    }
+    try {
+      await client.revokeGrant(namespace, grant);
+      notifySuccess(
+        `The ${grant.role} role of ${who} on ${namespace} revoked.`
+      );
+    } catch (error) {
+      notifyError(`Revoking the role of ${who} on ${namespace} failed`, error);
+    }
+    await Promise.all([reload(), onChanged()]);
+  };
+
+  return (
+    <div
+      className="lepton-grants-box"
+      role="region"
+      aria-label={`Access to ${namespace}`}
+    >
+      <LoadState
+        state={info}
+        what="grants"
+        isEmpty={value => value.grants.length === 0}
+        empty="No grants."
+      >
+        {value => {
+          const refusal = roleRefusal(
+            'Revoking roles',
+            namespace,
+            value.role,
+            'admin'
+          );
+          const admins = value.grants.filter(g => g.role === 'admin').length;
+          return (
+            <>
+              <p className="lepton-item-detail">
+                Your role: <strong>{value.role}</strong>
+                {refusal && <> · {refusal}</>}
+              </p>
+              <ul
+                className="lepton-list lepton-grants"
+                aria-label={`Grants in ${namespace}`}
+              >
+                {value.grants.map(grant => {
+                  const who = grantHolder(grant);
+                  const last = grant.role === 'admin' && admins === 1;
+                  return (
+                    <li
+                      key={who}
+                      className="lepton-item lepton-grant"
+                      data-holder={who}
+                    >
+                      <span className="lepton-item-title">{who}</span>
+                      <span className="lepton-badge lepton-grant-role">
+                        {grant.role}
+                      </span>
+                      <div className="lepton-item-detail">
+                        granted by {grant.granted_by},{' '}
+                        {formatTime(grant.granted_at)}
+                      </div>
+                      {refusal === null && (
+                        <div className="lepton-row">
+                          <ActionButton
+                            label="Revoke"
+                            busyLabel="Revoking…"
+                            className="lepton-revoke"
+                            disabled={last}
+                            disabledReason={
+                              last
+                                ? 'The last admin grant stays: grant admin to someone else first.'
+                                : undefined
+                            }
+                            onClick={() => revoke(grant)}
+                          />
+                        </div>
+                      )}
+                    </li>
+                  );
+                })}
+              </ul>
+            </>
+          );
+        }}
+      </LoadState>
     </div>
   );
 }
