@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,13 +47,26 @@ def _env(tmp_path: Path, db_url: str, storage: Path) -> dict[str, str]:
     }
 
 
-def _service(db_url: str, storage: Path, tmp_path: Path) -> RegistryService:
-    blobs = BlobStore(str(storage), StatCache(tmp_path / "s.db"))
-    return RegistryService(SqlRegistryStore(db_url), blobs)
+@pytest.fixture
+def open_service(
+    registry_db_url, registry_storage, tmp_path
+) -> Iterator[Callable[[], RegistryService]]:
+    """Opens a service on the test's store; its connections are closed at teardown (a pooled
+    PostgreSQL connection left to the GC is a ResourceWarning)."""
+    stores: list[SqlRegistryStore] = []
+
+    def open_() -> RegistryService:
+        stores.append(SqlRegistryStore(registry_db_url))
+        blobs = BlobStore(str(registry_storage), StatCache(tmp_path / "s.db"))
+        return RegistryService(stores[-1], blobs)
+
+    yield open_
+    for store in stores:
+        store.dispose()
 
 
 def test_concurrent_publishers_get_every_number_exactly_once(
-    registry_db_url, registry_storage, tmp_path, started_processes
+    registry_db_url, registry_storage, tmp_path, started_processes, open_service
 ):
     # Given 8 processes that publish the same model 25 times each, all starting at once
     go = tmp_path / "go"
@@ -74,7 +88,7 @@ def test_concurrent_publishers_get_every_number_exactly_once(
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     # Then the versions are exactly 1..200, each one a distinct publish
-    service = _service(registry_db_url, registry_storage, tmp_path)
+    service = open_service()
     me = Principal(os.environ.get("USER") or __import__("getpass").getuser())
     versions = service.versions(me, "team/model")
     assert [v.version for v in versions] == list(range(1, PUBLISHERS * PUBLISHES + 1))
@@ -122,9 +136,9 @@ KILLED_PUBLISHER = textwrap.dedent("""
 
 @pytest.mark.parametrize("point", ["mid-file", "before-metadata", "mid-transaction"])
 def test_a_killed_publish_leaves_no_partial_version(
-    registry_db_url, registry_storage, tmp_path, started_processes, point
+    registry_db_url, registry_storage, tmp_path, started_processes, point, open_service
 ):
-    service = _service(registry_db_url, registry_storage, tmp_path)
+    service = open_service()
     me = Principal(__import__("getpass").getuser())
     # Given a model with one version
     first = tmp_path / "first.bin"
