@@ -42,6 +42,20 @@ ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 BIN = Path(sys.executable).parent
 
 
+def dvc_project(folder: Path, cache: Path) -> Path:
+    """A git + DVC project pointed at the shared cache as lepton points one (untimed)."""
+    folder.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
+    for args in (
+        ["init", "-q"],
+        ["config", "cache.dir", str(cache)],
+        ["config", "cache.shared", "group"],
+        ["config", "cache.type", "reflink,hardlink,symlink"],
+    ):
+        subprocess.run([str(BIN / "dvc"), *args], cwd=folder, env=ENV, check=True)
+    return folder
+
+
 def build_registry(root: Path, n: int, size: int) -> str:
     """A git + DVC registry holding ``datasets/images`` (n files), pushed, tagged v1."""
     from dvc.repo import Repo
@@ -174,16 +188,7 @@ def run_size(root: Path, n: int, size: int, repeat: int) -> dict[str, Any]:
                 [sys.executable, "-c", snippet, url, "datasets/images"], project(f"py-{i}"), env
             )
         )
-        peer = root / f"dvc-import-{i}"
-        peer.mkdir()
-        subprocess.run(["git", "init", "-q"], cwd=peer, check=True)
-        for args in (
-            ["init", "-q"],
-            ["config", "cache.dir", str(cache)],
-            ["config", "cache.shared", "group"],
-            ["config", "cache.type", "reflink,hardlink,symlink"],
-        ):
-            subprocess.run([str(BIN / "dvc"), *args], cwd=peer, env=ENV, check=True)
+        peer = dvc_project(root / f"dvc-import-{i}", cache)
         import_runs.append(
             timed_cpu(
                 [str(BIN / "dvc"), "import", url, "datasets/images", "--rev", "v1", "-o", "images"],

@@ -29,26 +29,12 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attach import BIN, ENV, best, build_registry, timed_cpu
+from attach import BIN, ENV, best, build_registry, dvc_project, timed_cpu
 
 SNIPPET = (
     "import sys; from lepton_jupyter import attach; "
     "attach(sys.argv[1], 'datasets/images', rev=sys.argv[2], progress=False)"
 )
-
-
-def dvc_project(folder: Path, cache: Path) -> Path:
-    """A git + DVC project pointed at the shared cache as lepton points one (untimed)."""
-    folder.mkdir()
-    subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
-    for args in (
-        ["init", "-q"],
-        ["config", "cache.dir", str(cache)],
-        ["config", "cache.shared", "group"],
-        ["config", "cache.type", "reflink,hardlink,symlink"],
-    ):
-        subprocess.run([str(BIN / "dvc"), *args], cwd=folder, env=ENV, check=True)
-    return folder
 
 
 def run(root: Path, files: int, size: int, repeat: int) -> dict[str, tuple[float, float]]:
