@@ -567,20 +567,30 @@ function ModelDetail({
       {lineageShown !== null && (
         <>
           <h5 className="lepton-minor-heading">Lineage of v{lineageShown}</h5>
-          <Lineage name={model.name} version={lineageShown} context={context} />
+          <Lineage
+            name={model.name}
+            version={lineageShown}
+            context={context}
+            token={historyToken}
+          />
         </>
       )}
     </div>
   );
 }
 
-/** Buttons inside a selectable row: a click or a key on them does not select the row. */
+/** Buttons inside a selectable row: a click or a key on a button does not select the row. */
 function RowActions({
   children
 }: {
   children: React.ReactNode;
 }): React.ReactElement {
-  const keep = (event: React.SyntheticEvent) => event.stopPropagation();
+  // Only a control keeps its event: the strip's empty space selects the row like the rest.
+  const keep = (event: React.SyntheticEvent) => {
+    if ((event.target as Element).closest('button, input, select, a')) {
+      event.stopPropagation();
+    }
+  };
   return (
     <div
       className="lepton-row lepton-row-actions"
@@ -796,15 +806,18 @@ function AliasHistory({
 function Lineage({
   name,
   version,
-  context
+  context,
+  token
 }: {
   name: string;
   version: number;
   context: IPanelProps['context'];
+  /** Changes after each action in the panel: a promotion or a yank shows in the lineage. */
+  token: number;
 }): React.ReactElement {
   const [lineage] = useLoader(
     () => context.client.lineage(`${name}:${version}`),
-    [context.client, name, version]
+    [context.client, name, version, token]
   );
   const [node, setNode] = React.useState<ILineageNode | null>(null);
   return (
