@@ -26,21 +26,17 @@ def open_lab(page: Page, lab_server: LabServer) -> None:
     expect(page.locator('.jp-SideBar [data-id="filebrowser"]')).to_be_visible(timeout=UI_TIMEOUT_MS)
 
 
-def search_palette(page: Page, text: str, item: str) -> Locator:
-    """Ctrl+Shift+C, type ``text``, until the palette shows ``item``. On a loaded machine the
-    first press can arrive while JupyterLab is still restoring its layout, which moves the
-    focus and closes the palette again, so the whole search is repeated until the item
-    shows, up to UI_TIMEOUT_MS."""
+def open_palette(page: Page) -> Locator:
+    """Ctrl+Shift+C until the palette's input has the focus. On a loaded machine the
+    first press can arrive while JupyterLab is still restoring its layout (which moves the
+    focus), so the press is repeated until the palette shows, up to UI_TIMEOUT_MS."""
     palette_input = page.locator(".lm-CommandPalette-input")
-    found = page.locator(".lm-CommandPalette-item", has_text=item)
     deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
     while True:
         page.keyboard.press("Control+Shift+C")
         try:
             expect(palette_input).to_be_focused(timeout=5_000)
-            palette_input.fill(text)
-            expect(found.first).to_be_visible(timeout=5_000)
-            return found
+            return palette_input
         except AssertionError:
             if time.monotonic() > deadline:
                 raise
@@ -83,14 +79,18 @@ def test_palette_command_opens_sidebar(lab_server: LabServer, page: Page) -> Non
     expect(page.locator("#lepton-sidebar")).to_be_hidden()
 
     # When the user runs "Open Lepton sidebar" from the command palette by keyboard
-    search_palette(page, "Open Lepton sidebar", "Open Lepton sidebar")
+    palette_input = open_palette(page)
+    palette_input.fill("Open Lepton sidebar")
+    expect(page.locator(".lm-CommandPalette-item", has_text="Open Lepton sidebar")).to_be_visible(
+        timeout=UI_TIMEOUT_MS
+    )
     page.keyboard.press("Enter")
 
     # Then the sidebar opens and loads
     expect_loaded_sidebar(page, status["version"])
 
     # And the palette offers the main actions under "Lepton"
-    search_palette(page, "Lepton", "Refresh Lepton sidebar")
+    open_palette(page).fill("Lepton")
     for label in (
         "Attach a dataset…",
         "Cancel a job…",
