@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from .conftest import LabServer, save_screenshot
 
@@ -26,18 +27,25 @@ def open_lab(page: Page, lab_server: LabServer) -> None:
     expect(page.locator('.jp-SideBar [data-id="filebrowser"]')).to_be_visible(timeout=UI_TIMEOUT_MS)
 
 
-def open_palette(page: Page) -> Locator:
-    """Ctrl+Shift+C until the palette's input has the focus. On a loaded machine the
-    first press can arrive while JupyterLab is still restoring its layout (which moves the
-    focus), so the press is repeated until the palette shows, up to UI_TIMEOUT_MS."""
+def search_palette(page: Page, text: str, labels: tuple[str, ...]) -> None:
+    """Open the palette by keyboard and type ``text`` until it offers every one of
+    ``labels``. On a loaded machine JupyterLab can still be settling (restoring its layout,
+    activating the sidebar) when the palette opens, and the focus that moves closes the
+    palette again: the whole search is repeated, pressing Ctrl+Shift+C only while the
+    palette is closed (the key toggles it), up to UI_TIMEOUT_MS."""
     palette_input = page.locator(".lm-CommandPalette-input")
     deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
     while True:
-        page.keyboard.press("Control+Shift+C")
+        if not palette_input.is_visible():
+            page.keyboard.press("Control+Shift+C")
         try:
             expect(palette_input).to_be_focused(timeout=5_000)
-            return palette_input
-        except AssertionError:
+            palette_input.fill(text, timeout=5_000)
+            for label in labels:
+                item = page.locator(".lm-CommandPalette-item", has_text=label)
+                expect(item).to_have_count(1, timeout=5_000)
+            return
+        except (AssertionError, PlaywrightTimeoutError):
             if time.monotonic() > deadline:
                 raise
 
@@ -79,25 +87,30 @@ def test_palette_command_opens_sidebar(lab_server: LabServer, page: Page) -> Non
     expect(page.locator("#lepton-sidebar")).to_be_hidden()
 
     # When the user runs "Open Lepton sidebar" from the command palette by keyboard
-    palette_input = open_palette(page)
-    palette_input.fill("Open Lepton sidebar")
-    expect(page.locator(".lm-CommandPalette-item", has_text="Open Lepton sidebar")).to_be_visible(
-        timeout=UI_TIMEOUT_MS
-    )
-    page.keyboard.press("Enter")
+    sidebar = page.locator("#lepton-sidebar.lepton-sidebar")
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while not sidebar.is_visible():  # Enter on a palette that closed meanwhile runs nothing
+        search_palette(page, "Open Lepton sidebar", ("Open Lepton sidebar",))
+        page.keyboard.press("Enter")
+        try:
+            expect(sidebar).to_be_visible(timeout=10_000)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
 
     # Then the sidebar opens and loads
     expect_loaded_sidebar(page, status["version"])
 
     # And the palette offers the main actions under "Lepton"
-    open_palette(page).fill("Lepton")
-    for label in (
-        "Attach a dataset…",
-        "Cancel a job…",
-        "Promote a model version…",
-        "Roll back a model alias…",
-        "Rerun a notebook run…",
-        "Refresh Lepton sidebar",
-    ):
-        item = page.locator(".lm-CommandPalette-item", has_text=label)
-        expect(item).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    search_palette(
+        page,
+        "Lepton",
+        (
+            "Attach a dataset…",
+            "Cancel a job…",
+            "Promote a model version…",
+            "Roll back a model alias…",
+            "Rerun a notebook run…",
+            "Refresh Lepton sidebar",
+        ),
+    )
