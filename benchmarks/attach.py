@@ -42,6 +42,21 @@ ENV = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 BIN = Path(sys.executable).parent
 
 
+def shared_cache_env(root: Path) -> tuple[Path, dict[str, str], Any]:
+    """The shared cache under ``root``, the environment and the settings that point lepton at
+    it (for whole-process runs and in-process ones alike)."""
+    from lepton_jupyter.settings import load_settings
+
+    cache = root / "shared-cache"
+    env = {
+        **ENV,
+        "LEPTON_DATA_CACHE": str(cache),
+        "LEPTON_STATE_DIR": str(root / "state"),
+        "LEPTON_CACHE_LINK_TYPES": "reflink,hardlink,symlink",
+    }
+    return cache, env, load_settings(data_cache=cache, state_dir=root / "state")
+
+
 def dvc_project(folder: Path, cache: Path) -> Path:
     """A git + DVC project pointed at the shared cache as lepton points one (untimed)."""
     folder.mkdir()
@@ -114,20 +129,12 @@ def best(runs: list[tuple[float, float]]) -> tuple[float, float]:
 
 def run_size(root: Path, n: int, size: int, repeat: int) -> dict[str, Any]:
     from lepton_jupyter.datasets import DatasetService
-    from lepton_jupyter.settings import load_settings
 
     root.mkdir(parents=True)
     t = time.perf_counter()
     url = build_registry(root, n, size)
     print(f"  registry with {n} files built in {time.perf_counter() - t:.0f} s", flush=True)
-    cache = root / "shared-cache"
-    env = {
-        **ENV,
-        "LEPTON_DATA_CACHE": str(cache),
-        "LEPTON_STATE_DIR": str(root / "state"),
-        "LEPTON_CACHE_LINK_TYPES": "reflink,hardlink,symlink",
-    }
-    settings = load_settings(data_cache=cache, state_dir=root / "state")
+    cache, env, settings = shared_cache_env(root)
 
     # Cold attach: fills the shared cache.
     (root / "cold").mkdir()

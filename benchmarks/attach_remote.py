@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attach import BIN, ENV, best, build_registry, dvc_project, timed_cpu
+from attach import BIN, ENV, best, build_registry, dvc_project, shared_cache_env, timed_cpu
 
 SNIPPET = (
     "import sys; from lepton_jupyter import attach; "
@@ -40,7 +40,6 @@ SNIPPET = (
 def run(root: Path, files: int, size: int, repeat: int) -> dict[str, tuple[float, float]]:
     from lepton_jupyter.datasets import DatasetService
     from lepton_jupyter.datasets.mirror import mirror_path
-    from lepton_jupyter.settings import load_settings
 
     registry = build_registry(root, files, size)
     server = root / "server.git"
@@ -49,14 +48,7 @@ def run(root: Path, files: int, size: int, repeat: int) -> dict[str, tuple[float
     branch = subprocess.run(
         ["git", "symbolic-ref", "--short", "HEAD"], cwd=server, capture_output=True, text=True
     ).stdout.strip()
-    cache = root / "shared-cache"
-    env = {
-        **ENV,
-        "LEPTON_DATA_CACHE": str(cache),
-        "LEPTON_STATE_DIR": str(root / "state"),
-        "LEPTON_CACHE_LINK_TYPES": "reflink,hardlink,symlink",
-    }
-    settings = load_settings(data_cache=cache, state_dir=root / "state")
+    cache, env, settings = shared_cache_env(root)
     (root / "cold").mkdir()
     DatasetService(root / "cold", settings).attach(url, "datasets/images", rev="v1")
     mirror = mirror_path(cache.resolve(), url)
