@@ -364,7 +364,11 @@ def test_runs_rerun_shows_the_diff_and_opens_the_output(
     rerun = runs.locator(".lepton-run-detail", has_text=f"Diff vs {world['run']}")
     diff = rerun.locator(".lepton-diff")
     expect(diff).to_be_visible(timeout=JOB_TIMEOUT_MS)
-    expect(diff.locator(".lepton-diff-verdict")).to_contain_text("identical")
+    try:
+        expect(diff.locator(".lepton-diff-verdict")).to_contain_text("identical")
+    except AssertionError as failure:
+        # The verdict alone does not say why: the whole diff does.
+        raise AssertionError(f"the rerun differs:\n{diff.inner_text()}") from failure
     pin = diff.locator("tr", has_text="vision/spiral@prod")
     expect(pin).to_contain_text("held")
     expect(diff.locator("tr.lepton-diff-metric", has_text="weight_sum")).to_contain_text("yes")
