@@ -248,6 +248,19 @@ function grantPath(grant: IGrantSubject): string {
     : `group/${encodeURIComponent(grant.group ?? '')}`;
 }
 
+/** What a hard delete of a yanked version removed (or, in a dry run, would remove). */
+export interface IVersionDeletion {
+  name: string;
+  version: number;
+  dry_run: boolean;
+  /** Who deleted it, when (null in a dry run). */
+  deleted: { by: string; at: string } | null;
+  /** The blobs no other version names: they go with it. */
+  blobs: string[];
+  /** Those of `blobs` removed now; the rest (uploaded recently) go with `fsck --gc`. */
+  reclaimed: string[];
+}
+
 /** A namespace the caller has a role in; to anyone else it is a 404. */
 export interface INamespaceInfo {
   name: string;
@@ -567,7 +580,22 @@ export interface ILeptonClient {
   ): Promise<IModelVersion>;
   /** Undo a yank (maintainers): listed again, the latest if highest; no alias moves back. */
   unyankVersion(name: string, version: number): Promise<IModelVersion>;
+  /**
+   * Hard-delete a yanked version (admins): a tombstone keeps its number, its files and
+   * the blobs no other version names go. `dryRun` only says what would go.
+   */
+  deleteVersion(
+    name: string,
+    version: number,
+    dryRun?: boolean
+  ): Promise<IVersionDeletion>;
   namespace(name: string): Promise<INamespaceInfo>;
+  /** Give a user or a group a role (admins), replacing the one it held; the grant. */
+  grantRole(
+    namespace: string,
+    role: Role,
+    subject: IGrantSubject
+  ): Promise<IGrantInfo>;
   /** Take back the role a grant gave (admins); the removed grant. */
   revokeGrant(namespace: string, grant: IGrantSubject): Promise<IGrantInfo>;
   setAlias(name: string, alias: string, version: number): Promise<IAliasInfo>;
@@ -664,9 +692,21 @@ export const leptonClient: ILeptonClient = {
       `registry/models/${modelPath(name)}/versions/${version}/yank`,
       { method: 'DELETE' }
     ),
+  deleteVersion: (name, version, dryRun) =>
+    requestAPI<IVersionDeletion>(
+      `registry/models/${modelPath(name)}/versions/${version}${query({
+        dry_run: dryRun ? 'true' : null
+      })}`,
+      { method: 'DELETE' }
+    ),
   namespace: name =>
     requestAPI<INamespaceInfo>(
       `registry/namespaces/${encodeURIComponent(name)}`
+    ),
+  grantRole: (namespace, role, subject) =>
+    requestAPI<IGrantInfo>(
+      `registry/namespaces/${encodeURIComponent(namespace)}/grants`,
+      post({ role, ...subject })
     ),
   revokeGrant: (namespace, grant) =>
     requestAPI<IGrantInfo>(

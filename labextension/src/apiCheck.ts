@@ -70,6 +70,15 @@ export type RepliesFit = [
     Fits<Reply<`${Model}/versions/{version}/yank`, 'delete'>, api.IModelVersion>
   >,
   Holds<
+    Fits<Reply<`${Model}/versions/{version}`, 'delete'>, api.IVersionDeletion>
+  >,
+  Holds<
+    Fits<
+      Reply<'/lepton/api/registry/namespaces/{namespace}/grants', 'post', 201>,
+      api.IGrantInfo
+    >
+  >,
+  Holds<
     Fits<
       Reply<
         '/lepton/api/registry/namespaces/{namespace}/grants/{subject_kind}/{subject}',
@@ -121,6 +130,12 @@ export type BodiesFit = [
   Holds<Fits<{ version: number }, Body<`${Model}/aliases/{alias}`, 'put'>>>,
   Holds<
     Fits<{ reason: string }, Body<`${Model}/versions/{version}/yank`, 'post'>>
+  >,
+  Holds<
+    Fits<
+      { role: api.Role } & api.IGrantSubject,
+      Body<'/lepton/api/registry/namespaces/{namespace}/grants', 'post'>
+    >
   >,
   Holds<
     Fits<

@@ -1,10 +1,12 @@
-"""Yank, revoke and un-yank in the Models panel of a real JupyterLab, checked through the API.
+"""Yank, revoke, un-yank, grant and delete in the Models panel of a real JupyterLab,
+checked through the API.
 
 The world, made with the public API before the server starts: ``vision/spiral`` versions 1
-and 2 (``@prod`` on 2), published by the server's own user (vision's admin), and the user
-``bob`` holding the writer role on ``vision``. The browser then yanks v2 with a reason and
-revokes bob's grant, then un-yanks v2; what a notebook sees after each is asked of the
-same registry.
+and 2 (``@prod`` on 2), published by the server's own user (vision's admin); v3 yanked
+(``@staging`` left on it) and v4 yanked; the user ``bob`` holding the writer role on
+``vision``. The browser then yanks v2 with a reason and revokes bob's grant, then un-yanks
+v2; then grants a group a role and deletes v4 (v3's delete is refused: @staging holds it).
+What a notebook sees after each is asked of the same registry.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .test_panels import open_model
 pytestmark = pytest.mark.browser
 
 REASON = "trained on the test split"
+BAD_SEED = "diverged: bad seed"
 
 
 def weights(value: float) -> dict[str, torch.Tensor]:
@@ -63,6 +66,10 @@ def lab_world(tmp_path_factory: pytest.TempPathFactory) -> LabWorld:
 
         lepton.publish("vision/spiral", weights(1.0))
         lepton.publish("vision/spiral", weights(2.0), alias="prod")
+        lepton.publish("vision/spiral", weights(3.0), alias="staging")
+        lepton.yank("vision/spiral", 3, BAD_SEED)
+        lepton.publish("vision/spiral", weights(4.0))
+        lepton.yank("vision/spiral", 4, BAD_SEED)
         lepton.grant("vision", "writer", user="bob")
     return LabWorld(root_dir=root, state_dir=state)
 
@@ -149,3 +156,66 @@ def test_yank_a_version_and_revoke_a_grant_from_the_models_panel(
 
         assert [v.version for v in lepton.versions("vision/spiral")] == [1, 2]
         assert resolve("vision/spiral@prod").version == 2
+
+
+def test_grant_a_role_and_delete_a_yanked_version_from_the_models_panel(
+    lab_server: LabServer, lab_world: LabWorld, page: Page
+) -> None:
+    me = getpass.getuser()
+    models, detail = open_model(page, lab_server, "vision/spiral")
+    expect(detail.locator(".lepton-role strong")).to_have_text("admin")
+    dialog = page.locator(".jp-Dialog")
+    errors = page.locator(".jp-Notification-Toast-error")
+
+    # When the admin grants the group nlp the maintainer role from vision's access list
+    namespace = models.locator('.lepton-namespace[data-namespace="vision"]')
+    namespace.get_by_role("button", name="Access").click()
+    access = namespace.get_by_role("region", name="Access to vision")
+    form = access.get_by_role("group", name="Grant a role in vision")
+    form.get_by_label("Grant to").select_option("group")
+    form.get_by_label("Name of the group").fill("nlp")
+    form.get_by_label("Role").select_option("maintainer")
+    form.get_by_role("button", name="Grant").click()
+    # Then the grant is listed, and the name field cleared for the next one
+    nlp = access.locator('.lepton-grant[data-holder="group nlp"]')
+    expect(nlp.locator(".lepton-grant-role")).to_have_text("maintainer")
+    expect(form.get_by_label("Name of the group")).to_have_value("")
+
+    # When the admin deletes v3, which @staging still points at, the server's refusal shows
+    v3 = detail.get_by_role("option", name="version 3")
+    v3.get_by_role("button", name="Delete").click()
+    expect(errors.filter(has_text="@staging still points at it")).to_have_count(1)
+    expect(dialog).to_have_count(0)
+
+    # When the admin deletes v4 (yanked, no alias), the dialog says what happens; confirmed
+    v4 = detail.get_by_role("option", name="version 4")
+    v4.get_by_role("button", name="Delete").click()
+    expect(dialog).to_contain_text("Delete vision/spiral:4?")
+    expect(dialog).to_contain_text("its number is never given to other files")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(dialog).to_have_count(0)
+    # Then its row is a tombstone with no action left; v3 still offers both
+    expect(v4.locator(".lepton-deleted")).to_have_text("deleted")
+    expect(v4).to_contain_text(f"deleted by {me}")
+    expect(v4.get_by_role("button")).to_have_count(0)
+    expect(v3.get_by_role("button", name="Un-yank")).to_be_visible()
+
+    # And a notebook on the same registry: nlp maintains vision; v4 is gone for good
+    with registry_of(lab_world.state_dir):
+        import lepton_jupyter as lepton
+        from lepton_jupyter.registry.api import resolve
+        from lepton_jupyter.registry.client import get_client
+
+        grants = get_client().namespace("vision").grants
+        assert ("nlp", "maintainer", me) in [(g.group, g.role, g.granted_by) for g in grants]
+        with pytest.raises(NotFound, match=f"vision/spiral:4 was deleted by {me}"):
+            resolve("vision/spiral:4")
+        everything = lepton.versions("vision/spiral", include_yanked=True)
+        assert [(v.version, v.deleted is not None) for v in everything] == [
+            (1, False),
+            (2, False),
+            (3, False),
+            (4, True),
+        ]
+        # Its number is not given to the next publish
+        assert lepton.publish("vision/spiral", weights(5.0)).version == 5

@@ -126,6 +126,33 @@ describe('leptonClient', () => {
     });
   });
 
+  it('grants a role with POST and deletes a version with DELETE (a dry run in the query)', async () => {
+    makeRequest.mockImplementation(always({}));
+
+    await leptonClient.grantRole('vision', 'writer', {
+      user: null,
+      group: 'nlp team'
+    });
+    expect(lastCall()).toMatchObject({
+      url: 'registry/namespaces/vision/grants',
+      init: {
+        method: 'POST',
+        body: '{"role":"writer","user":null,"group":"nlp team"}'
+      }
+    });
+
+    await leptonClient.deleteVersion('vision/resnet', 2, true);
+    expect(lastCall()).toMatchObject({
+      url: 'registry/models/vision/resnet/versions/2?dry_run=true',
+      init: { method: 'DELETE' }
+    });
+    await leptonClient.deleteVersion('vision/resnet', 2);
+    expect(lastCall()).toMatchObject({
+      url: 'registry/models/vision/resnet/versions/2',
+      init: { method: 'DELETE' }
+    });
+  });
+
   it('asks for lineage by ref, and for a rerun and its diff by run id', async () => {
     makeRequest.mockImplementation(always({}));
 

@@ -764,6 +764,22 @@ describe('ModelsPanel: yank', () => {
     );
   });
 
+  it('offers no Delete to a maintainer, and says it needs an admin', async () => {
+    const client = modelClient('maintainer');
+    client.versions = jest
+      .fn()
+      .mockResolvedValue([modelVersion(1), modelVersion(2, { yanked: YANK })]);
+    await openResnet(client, 'maintainer');
+    const v2 = await screen.findByRole('option', { name: 'version 2' });
+    expect(within(v2).getByRole('button', { name: 'Un-yank' })).toBeTruthy();
+    expect(within(v2).queryByRole('button', { name: 'Delete' })).toBeNull();
+    expect(
+      screen.getByText(
+        "Deleting versions in 'vision' needs the admin role; you are maintainer."
+      )
+    ).toBeTruthy();
+  });
+
   it('offers no Yank to a writer and says which role it needs', async () => {
     render(<ModelsPanel {...panelProps(modelClient('writer'))} />);
     fireEvent.click(
@@ -797,6 +813,103 @@ describe('ModelsPanel: yank', () => {
     );
     // The lineage shown is the newest version's, yanked or not
     expect(client.lineage).toHaveBeenCalledWith('vision/resnet:1');
+  });
+});
+
+describe('ModelsPanel: delete', () => {
+  const DELETED = { by: 'alice', at: '2026-12-03T11:00:00Z' };
+  const BLOB = 'blake3:' + 'a'.repeat(64);
+
+  it('deletes a yanked version after a dialog that says what goes, then shows the tombstone', async () => {
+    // Given an admin, v1 live and v2 yanked (its one blob held by no other version)
+    const client = modelClient('admin');
+    client.versions = jest
+      .fn()
+      .mockResolvedValueOnce([
+        modelVersion(1),
+        modelVersion(2, { yanked: YANK })
+      ])
+      .mockResolvedValue([
+        modelVersion(1),
+        modelVersion(2, { yanked: YANK, deleted: DELETED })
+      ]);
+    client.deleteVersion = jest.fn(
+      async (name: string, version: number, dryRun?: boolean) => ({
+        name,
+        version,
+        dry_run: dryRun === true,
+        deleted: dryRun ? null : DELETED,
+        blobs: [BLOB],
+        reclaimed: dryRun ? [] : [BLOB]
+      })
+    );
+    await openResnet(client, 'admin');
+    const v2 = await screen.findByRole('option', { name: 'version 2' });
+    // A live version offers no Delete (it must be yanked first)
+    const v1 = screen.getByRole('option', { name: 'version 1' });
+    expect(within(v1).queryByRole('button', { name: 'Delete' })).toBeNull();
+
+    // When the admin presses Delete on v2, the dialog says what happens; Cancel deletes nothing
+    fireEvent.click(within(v2).getByRole('button', { name: 'Delete' }));
+    const open = await dialog();
+    expect(open.textContent).toContain('Delete vision/resnet:2?');
+    expect(open.textContent).toContain(
+      'its number is never given to other files'
+    );
+    expect(open.textContent).toContain(
+      '1 blob no other version holds (reclaimed)'
+    );
+    await press('Cancel');
+    expect(client.deleteVersion).toHaveBeenCalledTimes(1);
+    expect(client.deleteVersion).toHaveBeenLastCalledWith(
+      'vision/resnet',
+      2,
+      true
+    );
+
+    // When they confirm, the version is deleted and its row shows the tombstone
+    fireEvent.click(within(v2).getByRole('button', { name: 'Delete' }));
+    await press('Delete');
+    expect(client.deleteVersion).toHaveBeenLastCalledWith('vision/resnet', 2);
+    const row = screen.getByRole('option', { name: 'version 2' });
+    expect(await within(row).findByText('deleted')).toBeTruthy();
+    expect(within(row).queryByRole('button', { name: 'Delete' })).toBeNull();
+    expect(within(row).queryByRole('button', { name: 'Un-yank' })).toBeNull();
+    expect(notify.success).toHaveBeenCalledWith(
+      'vision/resnet:2 deleted; 1 blob(s) reclaimed.',
+      expect.anything()
+    );
+    expect(client.models).toHaveBeenCalledTimes(2);
+  });
+
+  it("shows the server's refusal (an alias still on it) and opens no dialog", async () => {
+    const client = modelClient('admin');
+    client.versions = jest
+      .fn()
+      .mockResolvedValue([
+        modelVersion(1),
+        modelVersion(2, { aliases: ['prod'], yanked: YANK })
+      ]);
+    client.deleteVersion = jest
+      .fn()
+      .mockRejectedValue(
+        new LeptonAPIError(
+          'Cannot delete vision/resnet:2: @prod still points at it; move the alias first.',
+          409
+        )
+      );
+    await openResnet(client, 'admin');
+    const v2 = await screen.findByRole('option', { name: 'version 2' });
+    fireEvent.click(within(v2).getByRole('button', { name: 'Delete' }));
+    await waitFor(() =>
+      expect(notify.error).toHaveBeenCalledWith(
+        'Deleting vision/resnet:2 failed: Cannot delete vision/resnet:2: @prod still points at it; move the alias first.',
+        expect.anything()
+      )
+    );
+    expect(document.querySelector('.jp-Dialog')).toBeNull();
+    expect(client.deleteVersion).toHaveBeenCalledTimes(1);
+    expect(within(v2).getByRole('button', { name: 'Delete' })).toBeTruthy();
   });
 });
 
@@ -922,7 +1035,109 @@ describe('ModelsPanel: revoke', () => {
     expect(within(region).getByText('user bob')).toBeTruthy();
     expect(within(region).queryByRole('button', { name: 'Revoke' })).toBeNull();
     expect(region.textContent).toContain(
-      "Revoking roles in 'vision' needs the admin role; you are writer."
+      "Granting or revoking roles in 'vision' needs the admin role; you are writer."
+    );
+    expect(
+      within(region).queryByRole('group', { name: 'Grant a role in vision' })
+    ).toBeNull();
+  });
+});
+
+describe('ModelsPanel: grant', () => {
+  const NLP_WRITER = grant('writer', { group: 'nlp' });
+
+  /** The admin's grant form in the open Access region. */
+  function grantForm(region: HTMLElement): HTMLElement {
+    return within(region).getByRole('group', {
+      name: 'Grant a role in vision'
+    });
+  }
+
+  it('lets an admin grant a group a role, then lists the grant', async () => {
+    // Given vision's admin alice and nothing else
+    const client = modelClient('admin');
+    client.namespace = jest
+      .fn()
+      .mockResolvedValueOnce(access('admin', [ALICE_ADMIN]))
+      .mockResolvedValue(access('admin', [ALICE_ADMIN, NLP_WRITER]));
+    client.grantRole = jest.fn().mockResolvedValue(NLP_WRITER);
+    render(<ModelsPanel {...panelProps(client)} />);
+    const region = await openAccess();
+    const form = grantForm(region);
+    const button = within(form).getByRole('button', { name: 'Grant' });
+    // The roles offered are the server's four; nothing to grant without a name
+    expect(
+      [...within(form).getByLabelText('Role').querySelectorAll('option')].map(
+        o => o.textContent
+      )
+    ).toEqual(['reader', 'writer', 'maintainer', 'admin']);
+    expect(button).toHaveProperty('disabled', true);
+
+    // When the admin grants the group nlp the writer role
+    fireEvent.change(within(form).getByLabelText('Grant to'), {
+      target: { value: 'group' }
+    });
+    fireEvent.change(within(form).getByLabelText('Name of the group'), {
+      target: { value: ' nlp ' }
+    });
+    fireEvent.change(within(form).getByLabelText('Role'), {
+      target: { value: 'writer' }
+    });
+    fireEvent.click(button);
+
+    // Then the server is asked, the list shows the grant and the name is cleared
+    expect(client.grantRole).toHaveBeenCalledWith('vision', 'writer', {
+      user: null,
+      group: 'nlp'
+    });
+    const nlp = await within(region).findByText('group nlp');
+    expect(
+      within(nlp.closest('li') as HTMLElement).getByText('writer')
+    ).toBeTruthy();
+    expect(notify.success).toHaveBeenCalledWith(
+      'The group nlp now holds the writer role on vision.',
+      expect.anything()
+    );
+    await waitFor(() =>
+      expect(
+        within(grantForm(region)).getByLabelText('Name of the group')
+      ).toHaveProperty('value', '')
+    );
+    expect(client.models).toHaveBeenCalledTimes(2);
+  });
+
+  it("shows a refused grant with the server's message and keeps the name", async () => {
+    const client = modelClient('admin');
+    client.namespace = jest
+      .fn()
+      .mockResolvedValue(access('admin', [ALICE_ADMIN]));
+    client.grantRole = jest
+      .fn()
+      .mockRejectedValue(
+        new LeptonAPIError(
+          "Granting roles on 'vision' needs the admin role.",
+          403
+        )
+      );
+    render(<ModelsPanel {...panelProps(client)} />);
+    const form = grantForm(await openAccess());
+    fireEvent.change(within(form).getByLabelText('Name of the user'), {
+      target: { value: 'bob' }
+    });
+    fireEvent.click(within(form).getByRole('button', { name: 'Grant' }));
+    await waitFor(() =>
+      expect(notify.error).toHaveBeenCalledWith(
+        "Granting reader to user bob on vision failed: Granting roles on 'vision' needs the admin role.",
+        expect.anything()
+      )
+    );
+    expect(client.grantRole).toHaveBeenCalledWith('vision', 'reader', {
+      user: 'bob',
+      group: null
+    });
+    expect(within(form).getByLabelText('Name of the user')).toHaveProperty(
+      'value',
+      'bob'
     );
   });
 });

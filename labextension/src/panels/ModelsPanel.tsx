@@ -2,9 +2,11 @@ import * as React from 'react';
 
 import {
   IGrantInfo,
+  IGrantSubject,
   IModelSummary,
   IModelVersion,
   Role,
+  ROLES,
   roleRank
 } from '../api';
 import { askReason, confirmAction } from '../dialogs';
@@ -226,6 +228,11 @@ function ModelDetail({
           'maintainer'
         )
       : checking;
+  const deleteRefusal =
+    namespace.kind === 'ready'
+      ? roleRefusal('Deleting versions', model.namespace, role, 'admin')
+      : checking;
+  const deletable = listed.some(v => v.yanked && !v.deleted);
   const aliasId = React.useId();
   const versionId = React.useId();
 
@@ -279,6 +286,36 @@ function ModelDetail({
       await changed();
     } catch (error) {
       notifyError(`Un-yanking ${ref} failed`, error);
+    }
+  };
+
+  const remove = async (v: IModelVersion): Promise<void> => {
+    const ref = `${model.name}:${v.version}`;
+    try {
+      // A dry run first: what would go, or the server's refusal before any dialog.
+      const plan = await client.deleteVersion(model.name, v.version, true);
+      const blobs = plan.blobs.length;
+      const accepted = await confirmAction({
+        title: `Delete ${ref}?`,
+        body:
+          `v${v.version} becomes a tombstone: its number is never given to other ` +
+          `files, and a pin naming it fails saying who deleted it. Its files go, ` +
+          `with ${blobs === 1 ? '1 blob' : `${blobs} blobs`} no other version holds ` +
+          '(reclaimed). This cannot be undone.',
+        accept: 'Delete'
+      });
+      if (!accepted) {
+        return;
+      }
+      const done = await client.deleteVersion(model.name, v.version);
+      const later = done.blobs.length - done.reclaimed.length;
+      notifySuccess(
+        `${ref} deleted; ${done.reclaimed.length} blob(s) reclaimed` +
+          (later > 0 ? `, ${later} more at the next fsck --gc.` : '.')
+      );
+      await changed();
+    } catch (error) {
+      notifyError(`Deleting ${ref} failed`, error);
     }
   };
 
@@ -450,6 +487,14 @@ function ModelDetail({
       {namespace.kind === 'ready' && yankRefusal !== null && (
         <p className="lepton-item-detail lepton-yank-refusal">{yankRefusal}</p>
       )}
+      {namespace.kind === 'ready' &&
+        yankRefusal === null &&
+        deleteRefusal !== null &&
+        deletable && (
+          <p className="lepton-item-detail lepton-delete-refusal">
+            {deleteRefusal}
+          </p>
+        )}
       <LoadState
         state={versions}
         what="versions"
@@ -545,17 +590,30 @@ function ModelDetail({
                         />
                       </RowActions>
                     )}
-                    {yankRefusal === null && v.yanked && !v.deleted && (
-                      <RowActions>
-                        <ActionButton
-                          label="Un-yank"
-                          busyLabel="Un-yanking…"
-                          className="lepton-unyank"
-                          title={`List v${v.version} again (no alias moves back)`}
-                          onClick={() => unyank(v)}
-                        />
-                      </RowActions>
-                    )}
+                    {v.yanked &&
+                      !v.deleted &&
+                      (yankRefusal === null || deleteRefusal === null) && (
+                        <RowActions>
+                          {yankRefusal === null && (
+                            <ActionButton
+                              label="Un-yank"
+                              busyLabel="Un-yanking…"
+                              className="lepton-unyank"
+                              title={`List v${v.version} again (no alias moves back)`}
+                              onClick={() => unyank(v)}
+                            />
+                          )}
+                          {deleteRefusal === null && (
+                            <ActionButton
+                              label="Delete"
+                              busyLabel="Deleting…"
+                              className="lepton-delete-version"
+                              title={`Delete v${v.version} for good: its files go, its number stays taken`}
+                              onClick={() => remove(v)}
+                            />
+                          )}
+                        </RowActions>
+                      )}
                   </SelectableItem>
                 ))}
               </ul>
@@ -642,7 +700,7 @@ function NamespaceAccess({
 }
 
 /** A grant's holder in words: "user bob", "group vision-team". */
-export function grantHolder(grant: IGrantInfo): string {
+export function grantHolder(grant: IGrantSubject): string {
   return grant.user !== null ? `user ${grant.user}` : `group ${grant.group}`;
 }
 
@@ -656,6 +714,23 @@ function NamespaceGrants({
     () => client.namespace(namespace),
     [client, namespace]
   );
+
+  const grant = async (
+    role: Role,
+    subject: IGrantSubject
+  ): Promise<boolean> => {
+    const who = grantHolder(subject);
+    let granted = false;
+    try {
+      await client.grantRole(namespace, role, subject);
+      notifySuccess(`The ${who} now holds the ${role} role on ${namespace}.`);
+      granted = true;
+    } catch (error) {
+      notifyError(`Granting ${role} to ${who} on ${namespace} failed`, error);
+    }
+    await Promise.all([reload(), onChanged()]);
+    return granted;
+  };
 
   const revoke = async (grant: IGrantInfo): Promise<void> => {
     const who = grantHolder(grant);
@@ -689,12 +764,13 @@ function NamespaceGrants({
       <LoadState
         state={info}
         what="grants"
-        isEmpty={value => value.grants.length === 0}
-        empty="No grants."
+        // The grant form shows under an empty list too (a registry admin's namespace).
+        isEmpty={() => false}
+        empty=""
       >
         {value => {
           const refusal = roleRefusal(
-            'Revoking roles',
+            'Granting or revoking roles',
             namespace,
             value.role,
             'admin'
@@ -706,6 +782,9 @@ function NamespaceGrants({
                 Your role: <strong>{value.role}</strong>
                 {refusal && <> · {refusal}</>}
               </p>
+              {value.grants.length === 0 && (
+                <p className="lepton-empty">No grants.</p>
+              )}
               <ul
                 className="lepton-list lepton-grants"
                 aria-label={`Grants in ${namespace}`}
@@ -747,10 +826,86 @@ function NamespaceGrants({
                   );
                 })}
               </ul>
+              {refusal === null && (
+                <GrantForm namespace={namespace} onGrant={grant} />
+              )}
             </>
           );
         }}
       </LoadState>
+    </div>
+  );
+}
+
+/** An admin's form under a namespace's grants: a user or a group, its name, a role. */
+function GrantForm({
+  namespace,
+  onGrant
+}: {
+  namespace: string;
+  /** Ask the server; true once granted (the form then clears the name). */
+  onGrant: (role: Role, subject: IGrantSubject) => Promise<boolean>;
+}): React.ReactElement {
+  const [kind, setKind] = React.useState<'user' | 'group'>('user');
+  const [name, setName] = React.useState('');
+  const [role, setRole] = React.useState<Role>('reader');
+  const id = React.useId();
+  const holder = name.trim();
+  return (
+    <div
+      className="lepton-row lepton-grant-form"
+      role="group"
+      aria-label={`Grant a role in ${namespace}`}
+    >
+      <select
+        className="jp-mod-styled lepton-grant-kind"
+        aria-label="Grant to"
+        value={kind}
+        onChange={event => setKind(event.target.value as 'user' | 'group')}
+      >
+        <option value="user">user</option>
+        <option value="group">group</option>
+      </select>
+      <input
+        className="jp-mod-styled lepton-input lepton-grant-name"
+        aria-label={`Name of the ${kind}`}
+        placeholder={kind === 'user' ? 'user name' : 'group name'}
+        maxLength={128}
+        value={name}
+        onChange={event => setName(event.target.value)}
+      />
+      <label htmlFor={id} className="lepton-label">
+        as
+      </label>
+      <select
+        id={id}
+        className="jp-mod-styled lepton-grant-role-select"
+        aria-label="Role"
+        value={role}
+        onChange={event => setRole(event.target.value as Role)}
+      >
+        {ROLES.map(r => (
+          <option key={r} value={r}>
+            {r}
+          </option>
+        ))}
+      </select>
+      <ActionButton
+        label="Grant"
+        busyLabel="Granting…"
+        className="lepton-grant-button"
+        disabled={!holder}
+        title={`Give the ${kind} this role in ${namespace} (replacing the one it holds)`}
+        onClick={async () => {
+          const subject: IGrantSubject =
+            kind === 'user'
+              ? { user: holder, group: null }
+              : { user: null, group: holder };
+          if (await onGrant(role, subject)) {
+            setName('');
+          }
+        }}
+      />
     </div>
   );
 }
