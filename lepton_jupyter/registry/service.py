@@ -37,7 +37,7 @@ from .blobs import BlobStore, BlobWriter, StatCache, parse_address
 from .gates import check_promotion, gate_for, gate_reports, parse_gates
 from .identity import Principal
 from .maintenance import fsck, reclaim
-from .policy import NamespacePolicy
+from .policy import NamespacePolicy, require_registry_admin
 from .schema import (
     MAX_PAGE,
     MAX_VERSION,
@@ -46,6 +46,7 @@ from .schema import (
     Comparison,
     FileEntry,
     FsckReport,
+    FsckRequest,
     GateReport,
     GrantInfo,
     Lineage,
@@ -1018,12 +1019,30 @@ class RegistryService:
         return {digest for digest, ns in pairs if role_rank(roles.get(ns)) >= role_rank("reader")}
 
     def fsck(
-        self, *, verify: bool = True, gc: bool = False, grace_seconds: float | None = None
+        self,
+        *,
+        verify: bool = True,
+        gc: bool = False,
+        dry_run: bool = False,
+        grace_seconds: float | None = None,
     ) -> FsckReport:
         """The blob store checked against the metadata (:func:`.maintenance.fsck`)."""
         if grace_seconds is None:
             grace_seconds = self.upload_grace_seconds
-        return fsck(self.store, self.blobs, verify=verify, gc=gc, grace_seconds=grace_seconds)
+        return fsck(
+            self.store,
+            self.blobs,
+            verify=verify,
+            gc=gc,
+            dry_run=dry_run,
+            grace_seconds=grace_seconds,
+        )
+
+    def admin_fsck(self, principal: Principal, request: FsckRequest) -> FsckReport:
+        """:meth:`fsck` for a caller of the REST API: the registry's admins only (it lists
+        and removes blobs of every namespace), with the configured upload grace."""
+        require_registry_admin(self.policy, principal, "Checking and collecting the blob store")
+        return self.fsck(verify=request.verify, gc=request.gc, dry_run=request.dry_run)
 
 
 def open_service(settings: Settings, policy: NamespacePolicy | None = None) -> RegistryService:
