@@ -157,7 +157,12 @@ async def test_the_http_client_runs_fsck_as_its_token(registry_app, tmp_path):
         settings = load_settings(state_dir=tmp_path / user, registry_url=base, registry_token=token)
         return HttpClient(settings, Principal(user))
 
-    report = await asyncio.to_thread(client("root-token", "root").fsck, gc=True)
-    assert report.dry_run and report.orphans == [] and report.removed == []
-    with pytest.raises(Forbidden, match="registry admin role"):
-        await asyncio.to_thread(client("alice-token", "alice").fsck)
+    root, alice = client("root-token", "root"), client("alice-token", "alice")
+    try:
+        report = await asyncio.to_thread(root.fsck, gc=True)
+        assert report.dry_run and report.orphans == [] and report.removed == []
+        with pytest.raises(Forbidden, match="registry admin role"):
+            await asyncio.to_thread(alice.fsck)
+    finally:
+        for each in (root, alice):
+            each.service.rest.http.close()
