@@ -25,7 +25,8 @@ class ModelRow:
 
 @dataclass(frozen=True)
 class VersionRow:
-    """A stored version without its files and aliases (:meth:`describe` adds them)."""
+    """A stored version without its files and aliases
+    (:meth:`~.store.RegistryTransaction.describe` adds them)."""
 
     id: int
     model_id: int
@@ -46,7 +47,7 @@ class VersionRow:
 
 @dataclass(frozen=True)
 class NewVersion:
-    """What :meth:`RegistryTransaction.add_version` stores (its number is the store's)."""
+    """What :meth:`~.store.RegistryTransaction.add_version` stores (its number is the store's)."""
 
     digest: str
     kind: str
