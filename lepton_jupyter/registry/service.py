@@ -35,10 +35,10 @@ from .grants import GrantOperations
 from .identity import Principal
 from .lifecycle import VersionLifecycle
 from .maintenance import fsck
-from .policy import NamespacePolicy
+from .policy import NamespacePolicy, require_registry_admin
 from .publishing import PublishOperations
 from .reads import ReadOperations
-from .schema import FsckReport
+from .schema import FsckReport, FsckRequest
 from .store import RegistryStore, SqlRegistryStore
 
 __all__ = [
@@ -83,12 +83,30 @@ class RegistryService(
         self.upload_grace_seconds = upload_grace_seconds
 
     def fsck(
-        self, *, verify: bool = True, gc: bool = False, grace_seconds: float | None = None
+        self,
+        *,
+        verify: bool = True,
+        gc: bool = False,
+        dry_run: bool = False,
+        grace_seconds: float | None = None,
     ) -> FsckReport:
         """The blob store checked against the metadata (:func:`.maintenance.fsck`)."""
         if grace_seconds is None:
             grace_seconds = self.upload_grace_seconds
-        return fsck(self.store, self.blobs, verify=verify, gc=gc, grace_seconds=grace_seconds)
+        return fsck(
+            self.store,
+            self.blobs,
+            verify=verify,
+            gc=gc,
+            dry_run=dry_run,
+            grace_seconds=grace_seconds,
+        )
+
+    def admin_fsck(self, principal: Principal, request: FsckRequest) -> FsckReport:
+        """:meth:`fsck` for a caller of the REST API: the registry's admins only (it lists
+        and removes blobs of every namespace), with the configured upload grace."""
+        require_registry_admin(self.policy, principal, "Checking and collecting the blob store")
+        return self.fsck(verify=request.verify, gc=request.gc, dry_run=request.dry_run)
 
 
 def open_service(settings: Settings, policy: NamespacePolicy | None = None) -> RegistryService:
