@@ -33,6 +33,7 @@ from lepton_jupyter.datasets.mirror import MirroredRegistry, mirror_path
 from lepton_jupyter.errors import NotFound
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_PATH, dvc, force_cold_attach, warm_up
+from tests.fixtures.processes import http_server
 from tests.fixtures.runs import git
 
 POINTS = "datasets/points"
@@ -325,15 +326,8 @@ def _http_server(status: int) -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/registry.git", agents
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(30)
+    with http_server(Handler) as url:
+        yield f"{url}/registry.git", agents
 
 
 def test_a_registry_that_stops_answering_fails_the_attach_naming_it(filled_cache, tmp_path):
