@@ -1937,6 +1937,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/lepton/api/registry/fsck": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check the blob store against the metadata and (gc) collect orphans past the upload grace; registry admins only; a dry run unless dry_run is false */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["FsckRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["FsckReport"];
+                    };
+                };
+                /** @description Invalid input (the message names the rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not authenticated, or a role the caller has is too small (the one needed named) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown namespace, model, version, alias, file, dataset, job or run (with suggestions); a namespace the caller has no role in answers as if it did not exist */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state (e.g. nothing to roll back to, a yanked version) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body exceeds the route's limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/lepton/api/registry/comparisons": {
         parameters: {
             query?: never;
@@ -4822,6 +4907,79 @@ export interface components {
             digest: string;
             /** Size */
             size: number;
+        };
+        /** FsckReport */
+        FsckReport: {
+            /** Blobs */
+            blobs: number;
+            /** Referenced */
+            referenced: number;
+            /**
+             * Orphans
+             * @description Stored blobs no version references.
+             */
+            orphans: string[];
+            /**
+             * Stale Uploads
+             * @description Temporary files left by a dead writer.
+             */
+            stale_uploads: string[];
+            /**
+             * Missing
+             * @description Blobs a version references that are not stored.
+             */
+            missing: string[];
+            /**
+             * Mismatches
+             * @description Blobs whose bytes do not hash to their address (when verified).
+             */
+            mismatches: string[];
+            /**
+             * Verified
+             * @description Whether every blob was re-hashed.
+             * @default true
+             */
+            verified: boolean;
+            /**
+             * Reclaimable
+             * @description What a gc would remove now: orphans and stale uploads past the grace.
+             */
+            reclaimable: string[];
+            /**
+             * Dry Run
+             * @description A gc that only listed what would go.
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * Removed
+             * @description What the gc removed.
+             */
+            removed: string[];
+        };
+        /**
+         * FsckRequest
+         * @description ``POST /registry/fsck``: what a registry admin asks of the blob store check.
+         */
+        FsckRequest: {
+            /**
+             * Gc
+             * @description Collect: remove orphans and stale uploads older than the upload grace.
+             * @default false
+             */
+            gc?: boolean;
+            /**
+             * Dry Run
+             * @description With gc, only list what it would remove (the default).
+             * @default true
+             */
+            dry_run?: boolean;
+            /**
+             * Verify
+             * @description Re-hash every blob (reads the whole store: slow).
+             * @default false
+             */
+            verify?: boolean;
         };
         /**
          * GateReport

@@ -22,6 +22,7 @@ from ..registry.blobs import CHUNK, BlobWriter
 from ..registry.identity import Principal, principal_of, service_auth
 from ..registry.schema import (
     DeleteQuery,
+    FsckRequest,
     GrantRequest,
     LoadRequest,
     MissingBlobs,
@@ -310,6 +311,17 @@ class MissingBlobsHandler(RegistryHandler):
         )
 
 
+class FsckHandler(RegistryHandler):
+    """``POST /registry/fsck``: the blob store checked and (``gc``) collected, for the
+    registry's admins; a dry run unless asked otherwise."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.parse(FsckRequest)
+        self.reply(await asyncio.to_thread(self.registry.admin_fsck, self.principal, request))
+
+
 class BlobUploadHandler(RegistryHandler):
     """``PUT /registry/blobs/<address>``: the body streams into the store, hashed on the way."""
 
@@ -452,5 +464,6 @@ routes = [
     (rf"/registry/namespaces/{_NAME}/grants", GrantsHandler),
     (rf"/registry/namespaces/{_NAME}/grants/{_NAME}/{_NAME}", GrantHandler),
     (r"/registry/blobs/missing", MissingBlobsHandler),
+    (r"/registry/fsck", FsckHandler),
     (rf"/registry/blobs/{_NAME}", BlobUploadHandler),
 ]

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -166,6 +167,10 @@ class BlobWriter:
 class BlobStore:
     """Blobs at ``<root>/<algorithm>/<hex[:2]>/<hex[2:]>`` on any fsspec filesystem."""
 
+    #: Object stores: a blob this young is not rewritten by :meth:`refresh` (it was just
+    #: uploaded; the rewrite is a server-side copy of all its bytes).
+    young_seconds = 60.0
+
     def __init__(
         self, url: str, stat_cache: StatCache | None = None, algorithm: str = DEFAULT_ALGORITHM
     ) -> None:
@@ -192,13 +197,38 @@ class BlobStore:
         return BlobWriter(self)
 
     def refresh(self, address: str) -> None:
-        """Restart a stored blob's age (its mtime): a blob just uploaded again, or about to
-        be named by a publish, is young to the collector for its grace, whatever its age.
-        Best effort: a blob another user owns, or a store without mtimes, keeps its age (a
-        publish then still finds it gone, whole, rather than naming a removed blob)."""
+        """Restart a stored blob's age: a blob just uploaded again, or about to be named by
+        a publish, is young to the collector for its grace, whatever its age.
+
+        A local file gets a new mtime. An object store keeps an object's time until the
+        object is written again, so the object is copied onto itself in the store (S3:
+        ``setxattr``'s CopyObject, which stamps a new LastModified; the bytes do not travel)
+        unless it is younger than :attr:`young_seconds` (just uploaded). Best effort: a blob
+        another user owns, an object over S3's 5 GB single-copy limit, or a store with no
+        such call (``memory://``) keeps its age; a publish then still checks, in the
+        transaction that names its blobs, that they exist, and is refused whole otherwise.
+        A download reading the object while it is rewritten may fail (S3 reads are pinned
+        to the ETag, which a copy of a multipart upload changes) and is retried by the
+        user; its bytes are verified either way.
+        """
+        key = self.key(address)
         if self.is_local:
             with contextlib.suppress(OSError):
-                os.utime(self.key(address))
+                os.utime(key)
+            return
+        setxattr = getattr(self.fs, "setxattr", None)
+        with contextlib.suppress(OSError, ValueError, NotImplementedError):
+            if setxattr is None or self.age(address) < self.young_seconds:
+                return
+            setxattr(key, lepton_refreshed=datetime.now(timezone.utc).isoformat())
+            self.fs.invalidate_cache(key)
+
+    def age(self, address: str) -> float:
+        """Seconds since the blob was stored or refreshed, read from the store (not from a
+        listing this process cached: another process may have refreshed it since)."""
+        key = self.key(address)
+        self.fs.invalidate_cache(key)
+        return age_of(self.fs.info(key))
 
     def put_file(self, path: Path) -> tuple[str, int]:
         """Store a file in one read pass; skip it entirely when its stat is known and stored."""

@@ -79,7 +79,7 @@ def _fsck(args: argparse.Namespace) -> int:
 
     settings = load_settings(registry_db_url=args.db, registry_storage_url=args.storage)
     report = open_service(settings).fsck(
-        verify=not args.quick, gc=args.gc, grace_seconds=args.grace
+        verify=not args.quick, gc=args.gc, dry_run=args.dry_run, grace_seconds=args.grace
     )
     _print(report, args.json)
     problems = report.missing or report.mismatches
@@ -168,6 +168,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--gc",
         action="store_true",
         help="remove orphans (among them the blobs of deleted versions) and stale uploads",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --gc, only list what it would remove (under reclaimable)",
     )
     p.add_argument(
         "--grace",

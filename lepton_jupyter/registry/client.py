@@ -38,6 +38,8 @@ from .schema import (
     AliasInfo,
     Comparison,
     FileEntry,
+    FsckReport,
+    FsckRequest,
     GrantInfo,
     Lineage,
     LoadRequest,
@@ -184,6 +186,11 @@ class RegistryClient(ABC):
 
     def delete_version(self, name: str, version: int, *, dry_run: bool = False) -> VersionDeletion:
         return self.service.delete_version(self.principal, name, version, dry_run=dry_run)
+
+    def fsck(self, *, gc: bool = False, dry_run: bool = True, verify: bool = False) -> FsckReport:
+        """The blob store checked and (``gc``, unless ``dry_run``) collected: registry admins."""
+        request = FsckRequest(gc=gc, dry_run=dry_run, verify=verify)
+        return self.service.admin_fsck(self.principal, request)
 
     def namespace(self, name: str) -> NamespaceInfo:
         return self.service.namespace(self.principal, name)

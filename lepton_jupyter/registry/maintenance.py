@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .._process import pid_exists
-from .blobs import BlobStore, age_of
+from .blobs import BlobStore
 from .schema import FsckReport
 from .store import RegistryStore, RegistryTransaction
 
@@ -24,11 +24,13 @@ def fsck(
     *,
     verify: bool = True,
     gc: bool = False,
+    dry_run: bool = False,
     grace_seconds: float,
 ) -> FsckReport:
     """Compare the blob store with the metadata: orphans, leftovers, missing, corrupt.
 
-    ``gc`` removes orphans and dead writers' leftovers older than ``grace_seconds``.
+    ``gc`` removes orphans and dead writers' leftovers older than ``grace_seconds``
+    (``dry_run``: only lists them, as every check does under ``reclaimable``).
     """
     referenced = store.referenced_blobs()
     stored = set(blobs.addresses())
@@ -39,8 +41,9 @@ def fsck(
         if age > grace_seconds or (blobs.is_local and pid is not None and not pid_exists(pid))
     ]
     mismatches = [a for a in sorted(stored) if verify and blobs.verify(a) != a]
+    reclaimable = [a for a in orphans if _age(blobs, a) > grace_seconds] + stale
     removed: list[str] = []
-    if gc:
+    if gc and not dry_run:
         removed = reclaim(store, blobs, orphans, grace_seconds)
         for key in stale:
             blobs.delete(key)
@@ -54,8 +57,19 @@ def fsck(
         stale_uploads=stale,
         missing=sorted(referenced - stored),
         mismatches=mismatches,
+        verified=verify,
+        reclaimable=[] if gc and not dry_run else reclaimable,
+        dry_run=gc and dry_run,
         removed=removed,
     )
+
+
+def _age(blobs: BlobStore, address: str) -> float:
+    """The blob's age, 0 (young) when it is gone."""
+    try:
+        return blobs.age(address)
+    except FileNotFoundError:
+        return 0.0
 
 
 def reclaim(
@@ -83,7 +97,7 @@ def reclaim(
                 if address in named:
                     continue
                 try:
-                    age = age_of(blobs.fs.info(blobs.key(address)))
+                    age = blobs.age(address)
                 except FileNotFoundError:
                     continue
                 if age > grace_seconds:

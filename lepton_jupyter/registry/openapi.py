@@ -17,6 +17,8 @@ from .schema import (
     ComparisonRequest,
     ComparisonsQuery,
     DeleteQuery,
+    FsckReport,
+    FsckRequest,
     GateReport,
     GatesQuery,
     GrantInfo,
@@ -145,6 +147,14 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             "Which of these blob addresses still need uploading",
             MissingBlobs,
             body=MissingBlobsRequest,
+        )
+    },
+    "/registry/fsck": {
+        "post": Operation(
+            "Check the blob store against the metadata and (gc) collect orphans past the "
+            "upload grace; registry admins only; a dry run unless dry_run is false",
+            FsckReport,
+            body=FsckRequest,
         )
     },
     "/registry/comparisons": {

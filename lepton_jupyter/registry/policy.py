@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import Forbidden
+from .identity import Principal
 
 SubjectKind = Literal["user", "group"]
 
@@ -79,3 +80,15 @@ class TeamPolicy(NamespacePolicy):
             f"hub only members of the hub group '{namespace}', the user '{namespace}' or a "
             f"registry admin may create it (you can create: {yours})."
         )
+
+
+def require_registry_admin(policy: NamespacePolicy, principal: Principal, doing: str) -> None:
+    """Raise :class:`Forbidden` naming the registry admin role unless ``principal`` holds it."""
+    if policy.is_admin(principal.user, principal.groups):
+        return
+    raise Forbidden(
+        f"{doing} needs the registry admin role (an admin of every namespace), and "
+        f"{principal.user or 'an anonymous caller'} is not a registry admin. Registry admins "
+        "are configured on a hub's registry service (lepton registry serve --hub --admin USER "
+        "or --admin-group GROUP); elsewhere, run `lepton registry fsck` where the store is."
+    )

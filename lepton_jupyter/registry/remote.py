@@ -24,6 +24,8 @@ from .schema import (
     AliasInfo,
     Comparison,
     FileEntry,
+    FsckReport,
+    FsckRequest,
     GrantInfo,
     Lineage,
     LoadRequest,
@@ -186,6 +188,10 @@ class RemoteRegistry:
         path = f"{self._model_path(principal, name)}/versions/{int(version)}"
         params = {"dry_run": "true"} if dry_run else None
         return VersionDeletion.model_validate(self.rest.call("DELETE", path, params=params))
+
+    def admin_fsck(self, principal: Principal, request: FsckRequest) -> FsckReport:
+        body = request.model_dump(mode="json")
+        return FsckReport.model_validate(self.rest.call("POST", "/fsck", json=body))
 
     def namespace(self, principal: Principal, name: str) -> NamespaceInfo:
         return NamespaceInfo.model_validate(self.rest.call("GET", f"/namespaces/{name}"))

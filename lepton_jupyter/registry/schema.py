@@ -187,14 +187,37 @@ class Lineage(BaseModel):
     )
 
 
+class FsckRequest(BaseModel):
+    """``POST /registry/fsck``: what a registry admin asks of the blob store check."""
+
+    gc: bool = Field(
+        default=False,
+        description="Collect: remove orphans and stale uploads older than the upload grace.",
+    )
+    dry_run: bool = Field(
+        default=True, description="With gc, only list what it would remove (the default)."
+    )
+    verify: bool = Field(
+        default=False, description="Re-hash every blob (reads the whole store: slow)."
+    )
+
+
 class FsckReport(BaseModel):
     blobs: int
     referenced: int
-    orphans: list[str] = Field(description="Stored blobs no version references (reclaimable).")
+    orphans: list[str] = Field(description="Stored blobs no version references.")
     stale_uploads: list[str] = Field(description="Temporary files left by a dead writer.")
     missing: list[str] = Field(description="Blobs a version references that are not stored.")
-    mismatches: list[str] = Field(description="Blobs whose bytes do not hash to their address.")
-    removed: list[str] = Field(default_factory=list)
+    mismatches: list[str] = Field(
+        description="Blobs whose bytes do not hash to their address (when verified)."
+    )
+    verified: bool = Field(default=True, description="Whether every blob was re-hashed.")
+    reclaimable: list[str] = Field(
+        default_factory=list,
+        description="What a gc would remove now: orphans and stale uploads past the grace.",
+    )
+    dry_run: bool = Field(default=False, description="A gc that only listed what would go.")
+    removed: list[str] = Field(default_factory=list, description="What the gc removed.")
 
     @property
     def clean(self) -> bool:

@@ -7,7 +7,7 @@ but for a yank and the hard delete of a yanked version (its files go, its row st
 tombstone).
 The schema is created and upgraded by the Alembic migrations in ``migrations/`` whenever a
 database is opened (:func:`open_engines`). The queries over these tables are
-:mod:`~lepton_jupyter.registry.store`'s.
+:mod:`~lepton_jupyter.registry.sql_store`'s (and its two statement modules).
 """
 
 from __future__ import annotations

@@ -205,6 +205,18 @@ def test_datasets_attach_update_detach(
     expect(attached_images).to_have_count(0, timeout=JOB_TIMEOUT_MS)
 
 
+def rerun_record(world: dict[str, Any]) -> str:
+    """The reruns of the world's run as recorded: status, error and the end of their log."""
+    store = RunStore(world["folder"] / "state" / "runs")
+    lines = []
+    for run in store.list(limit=None):
+        if run.rerun_of == world["run"]:
+            log = store.root / run.id / "rerun.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)"
+            lines.append(f"rerun {run.id}: {run.status} {run.error or ''}\n{tail}")
+    return "\n".join(lines) or "no rerun recorded"
+
+
 def make_images_registry(folder: Path) -> str:
     """The fixture registry with ``datasets/images`` (600 files, ``v3``), made in its own
     process like ``world.py`` (DVC and git identity stay out of the test process)."""
@@ -367,8 +379,10 @@ def test_runs_rerun_shows_the_diff_and_opens_the_output(
     try:
         expect(diff.locator(".lepton-diff-verdict")).to_contain_text("identical")
     except AssertionError as failure:
-        # The verdict alone does not say why: the whole diff does.
-        raise AssertionError(f"the rerun differs:\n{diff.inner_text()}") from failure
+        # The verdict alone does not say why: the whole diff and the rerun's own record do.
+        raise AssertionError(
+            f"the rerun differs:\n{diff.inner_text()}\n{rerun_record(world)}"
+        ) from failure
     pin = diff.locator("tr", has_text="vision/spiral@prod")
     expect(pin).to_contain_text("held")
     expect(diff.locator("tr.lepton-diff-metric", has_text="weight_sum")).to_contain_text("yes")
