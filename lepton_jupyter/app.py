@@ -55,6 +55,8 @@ class LeptonApp(ExtensionApp):
     registry_max_upload_bytes = option("registry_max_upload_bytes")
     registry_upload_grace_seconds = option("registry_upload_grace_seconds")
     promotion_gates = option("promotion_gates")
+    data_registry_timeout = option("data_registry_timeout")
+    data_mirror_max_age_days = option("data_mirror_max_age_days")
     jobs_dir = option("jobs_dir")
     slurm_defaults = option("slurm_defaults")
     job_activity_interval = option("job_activity_interval")

@@ -102,6 +102,18 @@ class Settings(BaseModel):
         description="Aliases that move only on evidence, as JSON: alias (or `ns/model@alias`) "
         '-> `{"dataset": path, "metric": name, "min_delta": 0.0}`; see Comparing versions.',
     )
+    data_registry_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a remote data registry may go without answering while the warm "
+        "attach lists or fetches it; then the attach fails naming the URL.",
+    )
+    data_mirror_max_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Days a remote registry's git mirror in the shared cache may go unused "
+        "before `lepton datasets prune-mirrors` removes it (the next attach rebuilds it).",
+    )
     jobs_dir: Path | None = Field(
         default=None,
         description="Folder of job folders (spec, per-rank logs, metrics); on a filesystem "

@@ -2,7 +2,8 @@
 
 ``browse(url, rev)`` lists a registry's datasets and versions; ``attach(url, path, rev, to)``
 places one in the workspace; ``attached()``, ``update(to, rev)``, ``detach(to)`` manage
-them; ``verify()`` rehashes the shared cache. Names are imported lazily: importing this
+them; ``verify()`` rehashes the shared cache, ``prune_mirrors()`` removes unused mirrors of
+remote registries. Names are imported lazily: importing this
 package does not import DVC.
 """
 
@@ -21,6 +22,7 @@ __all__ = [
     "browse",
     "default_registry",
     "detach",
+    "prune_mirrors",
     "update",
     "verify",
 ]
@@ -31,6 +33,7 @@ _MODULES = {
     "browse": ".api",
     "default_registry": ".api",
     "detach": ".api",
+    "prune_mirrors": ".api",
     "update": ".api",
     "verify": ".api",
     "DatasetService": ".service",

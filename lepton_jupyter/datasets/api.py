@@ -15,7 +15,7 @@ from typing import Any
 from .. import pins
 from ..errors import Invalid
 from ..settings import load_settings
-from .schema import AttachedDataset, AttachProgress, CacheReport, RegistryListing
+from .schema import AttachedDataset, AttachProgress, CacheReport, PrunedMirror, RegistryListing
 from .service import DatasetService, ProgressCallback, browse_key, pin_key
 
 
@@ -203,3 +203,9 @@ def verify(*, fix_permissions: bool = False) -> CacheReport:
     objects whose mode lets a member change what others read (``fix_permissions`` mends
     those this user owns; as root, all of them)."""
     return _service().verify(fix_permissions=fix_permissions)
+
+
+def prune_mirrors(*, max_age_days: float | None = None) -> list[PrunedMirror]:
+    """Remove the shared cache's mirrors of remote registries unused for ``max_age_days``
+    (default: the ``data_mirror_max_age_days`` setting); one in use is left."""
+    return _service().prune_mirrors(max_age_days)

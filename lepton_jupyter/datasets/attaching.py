@@ -149,7 +149,9 @@ class Attacher:
         root = warm.project_root(self.project.workspace)
         uses_git = warm.check_project(root, self.shared.dvc_config())
         self.shared.prepare()
-        registry = warm.open_registry(url, self.shared.cache_dir)
+        registry = warm.open_registry(
+            url, self.shared.cache_dir, self.shared.settings.data_registry_timeout
+        )
         held = warm.held_import(dvc_file)
         upstream = None
         wanted = plan.pin["commit"] if plan.pin else rev

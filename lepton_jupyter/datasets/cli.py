@@ -95,6 +95,18 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if report.corrupted or report.permissions else 0
 
 
+def _prune_mirrors(args: argparse.Namespace) -> int:
+    pruned = api.prune_mirrors(max_age_days=args.older_than)
+    if args.json:
+        _print_json(pruned)
+        return 0
+    for mirror in pruned:
+        size = api.human_bytes(mirror.bytes)
+        print(f"removed {mirror.path} ({size}, last used {mirror.last_used:%Y-%m-%d %H:%M} UTC)")
+    print(f"{len(pruned)} mirror(s) removed")
+    return 0
+
+
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "datasets", help="Browse a DVC data registry; attach pinned datasets into this folder."
@@ -103,7 +115,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def add_actions(sub: Any) -> None:
-    """browse, attach, list, update, detach, verify under ``sub``."""
+    """browse, attach, list, update, detach, verify, prune-mirrors under ``sub``."""
 
     def action(name: str, func: Any, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -142,6 +154,19 @@ def add_actions(sub: Any) -> None:
         help="Make folders 3775 (setgid, sticky) and objects 0444 in the cache's group, where "
         "you own them (as root: everywhere, folders owned by root). Run it as root once on a "
         "new shared cache, and on one made by plain DVC.",
+    )
+
+    p = action(
+        "prune-mirrors",
+        _prune_mirrors,
+        "Remove the shared cache's git mirrors of remote registries that no attach used "
+        "for a while (one in use is left; the next attach from it mirrors it again).",
+    )
+    p.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="Unused for more than DAYS (default: the data_mirror_max_age_days setting).",
     )
 
 

@@ -24,8 +24,21 @@ and users fetch once; a mirror is built in a temporary folder and renamed into p
 crash leaves no half-built mirror. Folders are setgid and group-writable (``2775``), not
 sticky like the object folders: git replaces its ref files by renaming over them, which a
 sticky folder forbids across users. Anything this module cannot answer (no network, a
-remote that wants credentials, a commit the remote does not have) raises :class:`NotWarm`
-and the attach takes DVC's path, which reports the problem as before.
+commit the remote does not have) raises :class:`NotWarm` and the attach takes DVC's path,
+which reports the problem as before.
+
+Credentials stay DVC's: a URL that carries them (``https://user:token@...``) is never
+mirrored (git would write it into the mirror's ``FETCH_HEAD``, readable by the group), and
+a remote that asks for them (libgit2 here has no credential helper or ssh agent) sends the
+attach to DVC's path, which has the user's; either is said once per process and URL, and
+only with the credentials masked (``shown_url``). A remote that stops answering fails the
+attach after ``data_registry_timeout`` seconds without a byte, naming the URL
+(:class:`RegistryTimeout`): DVC's path would hang on it as long as the connection lasts.
+
+Each use of a mirror holds a shared ``flock`` on ``<mirror>.used`` (whose modification
+time is the last use) for as long as the attach reads it; :func:`prune` removes mirrors
+unused for longer than ``data_mirror_max_age_days``, only while it holds that lock and the
+mirror's own lock exclusively, so never one in use, being built or being fetched.
 """
 
 from __future__ import annotations
@@ -38,13 +51,18 @@ import re
 import shutil
 import stat
 import tempfile
+import time
+import urllib.parse
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cache import MIRRORS
-from .warm import NotWarm
+from .schema import PrunedMirror
+from .warm import NotWarm, RegistryTimeout
 
 if TYPE_CHECKING:
     import pygit2
@@ -66,21 +84,76 @@ _CONFIG_KEYS = {
 }
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _ZERO = "0" * 40
+#: What libgit2 says when a socket read or connect ran past its timeout (the SSL layer
+#: reports the socket's EAGAIN).
+_TIMED_OUT = re.compile(r"timed out|temporarily unavailable", re.IGNORECASE)
+#: Schemes whose user name is a credential too (a token sent as the user, over http).
+_TOKEN_USER_SCHEMES = ("http", "https", "ftp", "ftps")
+#: URLs this process found needing credentials: straight to DVC's path, said once.
+_needs_credentials: set[str] = set()
+
+
+class CredentialsNeeded(NotWarm):
+    """The remote (or its URL) involves credentials: DVC's path, which has the user's."""
 
 
 def mirror_path(cache_dir: Path, url: str) -> Path:
     return cache_dir / MIRRORS / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.git"
 
 
-class MirroredRegistry:
-    """A remote registry seen through its mirror: ``resolve`` a rev, read ``repo``."""
+def carries_credentials(url: str) -> bool:
+    """Whether ``url`` holds a password, or a user name that is a token (http, ftp); an ssh
+    user name (``git@host:path``, ``ssh://git@host/...``) is none."""
+    if "://" not in url:
+        return False
+    parts = urllib.parse.urlsplit(url)
+    try:
+        password, user = parts.password, parts.username
+    except ValueError:
+        return True  # unreadable userinfo: mask it
+    return password is not None or (user is not None and parts.scheme in _TOKEN_USER_SCHEMES)
 
-    def __init__(self, cache_dir: Path, url: str) -> None:
+
+def shown_url(url: str) -> str:
+    """``url`` as a log or an error may show it: its credentials masked."""
+    if not carries_credentials(url):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def _to_dvc_path(url: str, why: str) -> CredentialsNeeded:
+    """The fall-back for a URL that involves credentials, said once per process and URL."""
+    if url not in _needs_credentials:
+        _needs_credentials.add(url)
+        log.warning(
+            "%s %s: attaches from it take DVC's path (your git credentials), not the shared mirror",
+            shown_url(url),
+            why,
+        )
+    return CredentialsNeeded(f"{shown_url(url)} {why}")
+
+
+class MirroredRegistry:
+    """A remote registry seen through its mirror: ``resolve`` a rev, read ``repo``.
+
+    ``timeout``: seconds the remote may go without answering (``data_registry_timeout``).
+    The mirror counts as in use (not pruned) while this object lives.
+    """
+
+    def __init__(self, cache_dir: Path, url: str, timeout: float) -> None:
+        if carries_credentials(url):
+            raise _to_dvc_path(url, "carries credentials")
+        if url in _needs_credentials:
+            raise CredentialsNeeded(f"{url} asked for credentials before")
         self.url = url
+        self.timeout = timeout
         self.path = mirror_path(cache_dir, url)
         self._heads: dict[str, str] | None = None
         self._locked = False
         self._rebuilt = False
+        _make_shared_folder(self.path.parent)
+        weakref.finalize(self, os.close, _hold_use(self.path))
         self.repo = self._open()
 
     # -- resolving a rev ----------------------------------------------------------------
@@ -116,7 +189,8 @@ class MirroredRegistry:
             import pygit2
 
             try:
-                listed = self.repo.remotes.create_anonymous(self.url).list_heads()
+                with self._network("listing its refs"):
+                    listed = self.repo.remotes.create_anonymous(self.url).list_heads()
             except (pygit2.GitError, ValueError) as e:
                 raise NotWarm(f"the remote cannot be listed without DVC: {e}") from None
             self._heads = {h.name: str(h.oid) for h in listed if h.oid != _ZERO}
@@ -200,7 +274,8 @@ class MirroredRegistry:
             if wanted is not None and self._commit(wanted) is not None:
                 return
             try:
-                self.repo.remotes.create_anonymous(self.url).fetch(REFSPECS)
+                with self._network("fetching into its mirror"):
+                    self.repo.remotes.create_anonymous(self.url).fetch(REFSPECS)
             except (pygit2.GitError, ValueError) as e:
                 # The remote just answered ls-remote: the mirror is what fails.
                 self._rebuild(f"a fetch into it failed: {e}")
@@ -236,7 +311,8 @@ class MirroredRegistry:
             raise NotWarm(f"no mirror can be built in {parent}: {e}") from None
         try:
             repo = pygit2.init_repository(str(building), bare=True)
-            repo.remotes.create_anonymous(self.url).fetch(REFSPECS)
+            with self._network("mirroring it"):
+                repo.remotes.create_anonymous(self.url).fetch(REFSPECS)
             _share(building)
             os.rename(building, self.path)
         except (pygit2.GitError, ValueError, OSError) as e:
@@ -260,19 +336,37 @@ class MirroredRegistry:
                     shutil.rmtree(doomed, ignore_errors=True)
 
     @contextmanager
+    def _network(self, doing: str) -> Iterator[None]:
+        """Around each libgit2 call that talks to the remote: a remote that stops answering
+        for ``timeout`` seconds is an error naming it; one that asks for credentials sends
+        the attach to DVC's path."""
+        import pygit2
+
+        wait = max(1, round(self.timeout * 1000))  # libgit2's process-wide setting, in ms
+        pygit2.settings.server_connect_timeout = wait
+        pygit2.settings.server_timeout = wait
+        started = time.monotonic()
+        try:
+            yield
+        except pygit2.AuthError:
+            raise _to_dvc_path(self.url, "asks for credentials") from None
+        except pygit2.GitError as e:
+            if _TIMED_OUT.search(str(e)) or time.monotonic() - started >= self.timeout:
+                raise RegistryTimeout(
+                    f"The data registry {self.url} did not answer within {self.timeout:g} s "
+                    f"({doing}: {e}). Check the URL and the network; the wait is the "
+                    f"data_registry_timeout setting."
+                ) from None
+            raise
+
+    @contextmanager
     def _lock(self) -> Iterator[None]:
         """This mirror's lock: an exclusive ``flock`` on ``<mirror>.lock`` (re-entrant)."""
         if self._locked:
             yield
             return
         _make_shared_folder(self.path.parent)
-        lock = self.path.with_suffix(".lock")
-        try:
-            fd = os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o664)
-            if os.fstat(fd).st_uid == os.geteuid():
-                os.fchmod(fd, 0o664)  # whatever the umask: every member takes this lock
-        except OSError as e:
-            raise NotWarm(f"the mirror's lock {lock} cannot be opened: {e}") from None
+        fd = _open_shared_file(self.path.with_suffix(".lock"))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._locked = True
@@ -283,6 +377,100 @@ class MirroredRegistry:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def _used_file(mirror: Path) -> Path:
+    return mirror.with_suffix(".used")
+
+
+def _open_shared_file(path: Path) -> int:
+    """``path`` opened for a lock any member of the cache's group can take (mode 0664
+    whatever the umask, never through a link); NotWarm if it cannot be."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o664)
+    except OSError as e:
+        raise NotWarm(f"{path} cannot be opened: {e}") from None
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, 0o664)
+    return fd
+
+
+def _hold_use(mirror: Path) -> int:
+    """Mark ``mirror`` used now and in use (a shared lock, released when the returned
+    descriptor is closed), so :func:`prune` leaves it."""
+    fd = _open_shared_file(_used_file(mirror))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.utime(fd)  # group-writable: any member may set it to now
+    except OSError:
+        pass  # someone else's file with other modes: the lock alone protects the use
+    return fd
+
+
+def prune(cache_dir: Path, max_age_days: float) -> list[PrunedMirror]:
+    """Remove the mirrors of remote registries unused for longer than ``max_age_days``.
+
+    A mirror in use (an attach holds ``.used``), being built or fetched (``.lock``) is left
+    alone: both are taken exclusively without waiting, and its last use read again under
+    them. Its lock files stay (a process may be opening them; they are empty).
+    """
+    folder = cache_dir / MIRRORS
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    cutoff = time.time() - max_age_days * 86400
+    pruned = []
+    for mirror in sorted(folder.glob("*.git")):
+        if mirror.is_symlink() or not mirror.is_dir() or _last_use(mirror) > cutoff:
+            continue
+        used = lock = -1
+        try:
+            used = _open_shared_file(_used_file(mirror))
+            lock = _open_shared_file(mirror.with_suffix(".lock"))
+            fcntl.flock(used, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            last_use = _last_use(mirror)
+            if last_use > cutoff:
+                continue
+            size = _size(mirror)
+            doomed = Path(tempfile.mkdtemp(prefix=".pruned-", dir=folder))
+            try:
+                os.rename(mirror, doomed / "mirror")
+            finally:
+                shutil.rmtree(doomed, ignore_errors=True)
+            when = datetime.fromtimestamp(last_use, timezone.utc)
+            pruned.append(PrunedMirror(path=str(mirror), last_used=when, bytes=size))
+        except (OSError, NotWarm) as e:  # in use (the lock is taken), or not ours to remove
+            log.debug("the mirror %s stays: %s", mirror, e)
+        finally:
+            for fd in (lock, used):
+                if fd >= 0:
+                    os.close(fd)
+    return pruned
+
+
+def _last_use(mirror: Path) -> float:
+    """When the mirror was last used (its ``.used`` file; a mirror from before use was
+    recorded: its lock's or its own modification time)."""
+    times = [0.0]
+    for path in (_used_file(mirror), mirror.with_suffix(".lock"), mirror):
+        try:
+            times.append(path.stat().st_mtime)
+        except OSError:
+            continue
+        if path == _used_file(mirror):
+            break
+    return max(times)
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for top, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 def _upstream_ref(heads: dict[str, str], rev: str | None) -> str | None:

@@ -101,6 +101,14 @@ class CacheReport(BaseModel):
     fixed: int = Field(default=0, description="Folders and objects --fix-permissions mended.")
 
 
+class PrunedMirror(BaseModel):
+    """A remote registry's mirror ``lepton datasets prune-mirrors`` removed."""
+
+    path: str
+    last_used: datetime
+    bytes: int
+
+
 @dataclass
 class AttachProgress:
     """A progress event: phase ``resolve``, ``fetch``, ``link`` or ``done``, with counts."""

@@ -36,6 +36,7 @@ from .schema import (
     AttachPlan,
     CacheReport,
     ProgressCallback,
+    PrunedMirror,
     RegistryListing,
     no_progress,
 )
@@ -261,3 +262,15 @@ class DatasetService:
         return cache.verify(
             self.shared.cache_dir, self.shared.object_checker(), fix_permissions, progress
         )
+
+    def prune_mirrors(self, max_age_days: float | None = None) -> list[PrunedMirror]:
+        """Remove remote registries' git mirrors unused for ``max_age_days`` (default: the
+        ``data_mirror_max_age_days`` setting), never one in use; the next attach from such
+        a registry mirrors it again."""
+        if max_age_days is None:
+            max_age_days = self.shared.settings.data_mirror_max_age_days
+        if not max_age_days >= 0:
+            raise Invalid(f"max_age_days must be 0 or more days, not {max_age_days!r}.")
+        from .mirror import prune
+
+        return prune(self.shared.cache_dir, max_age_days)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import Conflict
+from ..errors import Conflict, LeptonError
 from . import cache
 
 if TYPE_CHECKING:
@@ -60,6 +60,13 @@ _MD5_EXCLUDED = {
 
 class NotWarm(Exception):
     """This attach needs DVC (what, in the message); nothing has been written."""
+
+
+class RegistryTimeout(LeptonError):
+    """A remote registry stopped answering: the attach fails, naming it (DVC's path would
+    wait on it as long)."""
+
+    status = 504
 
 
 class ProjectNotReady(NotWarm):
@@ -156,13 +163,14 @@ class Registry(Protocol):
     def resolve(self, rev: str | None) -> str: ...
 
 
-def open_registry(url: str, cache_dir: Path) -> Registry:
-    """A local registry in place; a remote one through its shared mirror (``mirror.py``)."""
+def open_registry(url: str, cache_dir: Path, timeout: float) -> Registry:
+    """A local registry in place; a remote one through its shared mirror (``mirror.py``),
+    whose network calls wait ``timeout`` seconds at most for an answer."""
     if "://" not in url and not _SCP_LIKE.match(url):
         return LocalRegistry(url)
     from .mirror import MirroredRegistry
 
-    return MirroredRegistry(cache_dir, url)
+    return MirroredRegistry(cache_dir, url, timeout)
 
 
 def resolve(repo: pygit2.Repository, rev: str | None) -> str:

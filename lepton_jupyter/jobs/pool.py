@@ -11,6 +11,11 @@ passed over the socket). Its agent forks each rank, fresh for every job and ever
 restart, so nothing that ran user code is ever reused, and there is nothing to refill: the
 pool itself never changes. The kernel is never forked.
 
+The pool collects the supervisors it forked. One that ended without recording the job's end
+(killed -9, out of memory) stays a zombie while a process forked for it records how it
+ended (the signal or exit code) and ends whatever of the job is left, as the kernel does for
+a supervisor it started fresh; readers of the job wait for that record meanwhile.
+
 A pool that cannot serve a job exactly as a fresh supervisor would (another interpreter,
 changed lepton files, an environment variable that torch reads at import differing)
 refuses it, and ``launch()`` starts the supervisor fresh, as without a pool.
@@ -38,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._process import pid_alive
+from .._process import ended_child, pid_alive
 from .folder import JOB_DIR_ENV, JOB_ID_ENV, JobFolder, set_process_title
 from .reaping import exit_with
 
@@ -273,6 +278,12 @@ class Pool:
         self.lock_fd = -1
         self.listener: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
+        #: The supervisors this pool forked and has not collected: pid -> job folder.
+        self.supervisors: dict[int, str] = {}
+        #: Supervisors that ended unrecorded -> the process recording how they ended.
+        self.recorders: dict[int, int] = {}
+        #: Written to (by Python's signal handling) when a child ends: wakes the loop.
+        self.child_ended_r, self.child_ended_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def claim(self) -> bool:
         """Take the pool's lock (one pool per socket); False when another pool has it."""
@@ -312,27 +323,107 @@ class Pool:
     def serve(self) -> None:
         assert self.listener is not None
         self.selector.register(self.listener, selectors.EVENT_READ)
+        self.selector.register(self.child_ended_r, selectors.EVENT_READ)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the pipe is written
+        signal.set_wakeup_fd(self.child_ended_w, warn_on_full_buffer=False)
         while pid_alive(self.owner) and not self._stale():
-            if self.selector.select(TICK):
-                conn, _ = self.listener.accept()
-                with conn:
-                    self.answer(conn)
+            for key, _ in self.selector.select(TICK):
+                if key.fileobj is self.listener:
+                    conn, _ = self.listener.accept()
+                    with conn:
+                        self.answer(conn)
+                else:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self.child_ended_r, 4096)
             self._reap()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop serving; the records being written are finished first (running jobs go on:
+        their supervisors are collected by init then)."""
         if self.listener is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()
             self.listener.close()
+        deadline = time.monotonic() + timeout
+        while self.recorders and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.05)
 
     def _stale(self) -> bool:
         return _modules_files() != self.files
 
+    def _own_fds(self) -> list[int]:
+        """What a forked child must close to leave the pool (its socket, lock and wake-up)."""
+        assert self.listener is not None
+        return [
+            self.listener.fileno(),
+            self.lock_fd,
+            self.selector.fileno(),
+            self.child_ended_r,
+            self.child_ended_w,
+        ]
+
     def _reap(self) -> None:
-        """Collect ended supervisors (this pool's children)."""
+        """Collect ended supervisors; one that ended without success is collected only once
+        a forked recorder wrote how it ended (exit 0 is a job that recorded its success)."""
+        for supervisor, recorder in list(self.recorders.items()):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(recorder, os.WNOHANG)[0] == 0:
+                    continue
+            del self.recorders[supervisor]
+            self._collect(supervisor)
+        for pid, job_dir in list(self.supervisors.items()):
+            if pid in self.recorders:
+                continue
+            try:
+                returncode = ended_child(pid, os.WNOHANG)
+            except ChildProcessError:
+                self.supervisors.pop(pid)
+                continue
+            if returncode is None:
+                continue
+            if returncode == 0:
+                self._collect(pid)
+                continue
+            try:
+                self.recorders[pid] = self._fork_recorder(job_dir, pid, returncode)
+            except OSError as e:  # no process for it: readers find the job's end unrecorded
+                print(f"job {job_dir}: cannot record how supervisor {pid} ended: {e}", flush=True)
+                self._collect(pid)
+        self._collect_strays()
+
+    def _collect(self, pid: int) -> None:
+        self.supervisors.pop(pid, None)
         with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
+            os.waitpid(pid, 0)
+
+    def _fork_recorder(self, job_dir: str, pid: int, returncode: int) -> int:
+        """A child that records how the supervisor ``pid`` ended and ends what is left of
+        its job (seconds, at worst: never in the serving loop)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        child = os.fork()
+        if child == 0:
+            _leave_pool(self._own_fds())
+            exit_with(lambda: _record_end(job_dir, pid, returncode))
+        print(
+            f"job {job_dir}: supervisor {pid} ended ({returncode}), recorded by {child}", flush=True
+        )
+        return child
+
+    def _collect_strays(self) -> None:
+        """Collect ended children that are neither supervisors nor recorders (an import's
+        helper process, say): none is left a zombie."""
+        known = set(self.supervisors) | set(self.recorders.values())
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid in known:
+                return
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, 0)
 
     def refusal(self, request: dict[str, Any]) -> str | None:
         """Why this pool cannot start the job as a fresh supervisor would; None if it can."""
@@ -376,8 +467,9 @@ class Pool:
             sys.stderr.flush()
             child = os.fork()
             if child == 0:
-                pool_fds = [self.listener.fileno(), self.lock_fd, self.selector.fileno()]
+                pool_fds = self._own_fds()
                 exit_with(lambda: _become_supervisor(request, conn, pool_fds))
+            self.supervisors[child] = request["job_dir"]
             print(f"job {request['job_dir']}: supervisor {child}", flush=True)
         except Exception as e:
             with contextlib.suppress(OSError):
@@ -399,11 +491,8 @@ def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: l
     os.dup2(log, 2)
     os.close(null)
     os.close(log)
-    for fd in pool_fds:
-        os.close(fd)  # the pool's socket and lock stay the pool's
+    _leave_pool(pool_fds)
     os.setsid()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
     from .supervisor import main
 
     set_process_title(f"{request['python']} -m {SUPERVISOR_MODULE} {job_dir}")
@@ -414,6 +503,28 @@ def _become_supervisor(request: dict[str, Any], conn: socket.socket, pool_fds: l
     conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     conn.close()
     return main(job_dir)
+
+
+def _leave_pool(pool_fds: list[int]) -> None:
+    """In a forked child: the pool's signal handling undone, its socket, lock and wake-up
+    pipe closed (they stay the pool's: a child holding the lock would keep it "running")."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    for fd in pool_fds:
+        os.close(fd)
+
+
+def _record_end(job_dir: str, pid: int, returncode: int) -> int:
+    """In a forked child: record how the job's supervisor ended, as the kernel records a
+    fresh one's (``service.supervisor_ended``), in the job's own store."""
+    from .schema import JobSpec
+    from .service import supervisor_ended
+    from .store import JobStore
+
+    spec = JobSpec.model_validate(JobFolder(job_dir).read_spec())
+    supervisor_ended(JobStore(spec.store_url), spec.id, pid, returncode)
+    return 0
 
 
 def main(argv: list[str]) -> int:

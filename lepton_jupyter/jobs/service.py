@@ -6,6 +6,7 @@ The kernel (through the public API), the CLI and the server's handlers all call 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 import json
@@ -24,6 +25,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from .._process import ended_child, pid_ending
 from ..errors import Conflict, Invalid
 from ..settings import Settings
 from . import pool
@@ -46,6 +48,11 @@ from .store import JobStore, adopt_store, sqlite_url, store_path, utcnow
 LIVENESS_INTERVAL = 1.0
 #: Most seconds a fresh supervisor's exec may take before launch() gives up on it.
 SUPERVISOR_EXEC_TIMEOUT = 60.0
+#: Most seconds a reader leaves an ended supervisor's record to the process collecting it
+#: (the warm pool, or the kernel that started it fresh), which knows how it ended.
+RECORDING_GRACE = 30.0
+#: When this process first saw a job's supervisor ended, uncollected ((job, pid) -> s).
+_ended_since: dict[tuple[str, int], float] = {}
 
 
 class JobService:
@@ -163,8 +170,9 @@ class JobService:
             folder.environment.write_text(json.dumps(_environment(spec), indent=2))
             info = self.store.create(spec, folder.path)
             try:
+                on_end = functools.partial(supervisor_ended, self.store)
                 pid = _start_supervisor(
-                    spec, folder, claim.fds if claim else [], self.settings, self._supervisor_ended
+                    spec, folder, claim.fds if claim else [], self.settings, on_end
                 )
             except Exception as e:  # no process to run it: the job ends here, saying why
                 why = f"The job's supervisor could not start: {e}"
@@ -303,47 +311,64 @@ class JobService:
     def _check_alive(self, job: JobInfo) -> JobInfo:
         if job.status.ended or job.supervisor_pid is None:
             return job
-        if process_matches(job.supervisor_pid, job.job_dir):
+        pid = job.supervisor_pid
+        if process_matches(pid, job.job_dir) or _being_recorded(job.id, pid):
             return job
         # The supervisor may have recorded the end just before exiting: read again.
         job = self.store.get(job.id)
         if job.status.ended:
             return job
-        self._record_lost_supervisor(job, "ended", "it was killed or crashed")
+        record_lost_supervisor(self.store, job, "ended", "it was killed or crashed")
         return self.store.get(job.id)
 
-    def _supervisor_ended(self, job_id: str, pid: int, returncode: int) -> None:
-        """The fresh supervisor this process started ended (its reaper calls this): when
-        it recorded no end, record how it ended, in its log and as the job's error."""
-        job = self.store.get(job_id)
-        if job.status.ended:
-            return
-        how = (
-            f"was killed by {_signal_name(-returncode)}"
-            if returncode < 0
-            else f"exited with code {returncode}"
-        )
-        _append_log(JobFolder(job.job_dir), f"lepton: the job's supervisor (pid {pid}) {how}")
-        self._record_lost_supervisor(job.model_copy(update={"supervisor_pid": pid}), how)
 
-    def _record_lost_supervisor(self, job: JobInfo, how: str, guess: str = "") -> None:
-        """End a job whose supervisor is gone without recording the end, and every process
-        it left (what the ranks started is orphaned)."""
-        end_job_processes(job.job_dir)
-        if job.cancel_requested or self.store.get(job.id).cancel_requested:
-            self.store.finish(job.id, JobStatus.cancelled)
-            return
-        folder = JobFolder(job.job_dir)
-        log = folder.tail(folder.supervisor_log, 20).strip()
-        self.store.finish(
-            job.id,
-            JobStatus.failed,
-            error=(
-                f"The job's supervisor (pid {job.supervisor_pid}) {how} without recording "
-                f"how the job ended{'; ' + guess if guess else ''}. Last lines of "
-                f"{folder.supervisor_log}:\n{log}"
-            ),
-        )
+def _being_recorded(job_id: str, pid: int) -> bool:
+    """Whether the job's supervisor ``pid`` is ending, and its parent (the warm pool, or
+    the kernel that started it fresh) about to record how, before collecting it: a reader
+    leaves the record to the parent, which knows the signal or exit code, for
+    ``RECORDING_GRACE`` seconds."""
+    if not pid_ending(pid):
+        _ended_since.pop((job_id, pid), None)
+        return False
+    now = time.monotonic()
+    return now - _ended_since.setdefault((job_id, pid), now) < RECORDING_GRACE
+
+
+def supervisor_ended(store: JobStore, job_id: str, pid: int, returncode: int) -> None:
+    """The job's supervisor ``pid`` ended with ``returncode`` (negative: killed by that
+    signal), as the process collecting it saw (the kernel that started it fresh, or the
+    warm pool): when it recorded no end, record how it ended, in its log and as the job's
+    error."""
+    job = store.get(job_id)
+    if job.status.ended:
+        return
+    how = (
+        f"was killed by {_signal_name(-returncode)}"
+        if returncode < 0
+        else f"exited with code {returncode}"
+    )
+    _append_log(JobFolder(job.job_dir), f"lepton: the job's supervisor (pid {pid}) {how}")
+    record_lost_supervisor(store, job.model_copy(update={"supervisor_pid": pid}), how)
+
+
+def record_lost_supervisor(store: JobStore, job: JobInfo, how: str, guess: str = "") -> None:
+    """End a job whose supervisor is gone without recording the end, and every process
+    it left (what the ranks started is orphaned)."""
+    end_job_processes(job.job_dir)
+    if job.cancel_requested or store.get(job.id).cancel_requested:
+        store.finish(job.id, JobStatus.cancelled)
+        return
+    folder = JobFolder(job.job_dir)
+    log = folder.tail(folder.supervisor_log, 20).strip()
+    store.finish(
+        job.id,
+        JobStatus.failed,
+        error=(
+            f"The job's supervisor (pid {job.supervisor_pid}) {how} without recording "
+            f"how the job ended{'; ' + guess if guess else ''}. Last lines of "
+            f"{folder.supervisor_log}:\n{log}"
+        ),
+    )
 
 
 def _check_count(name: str, value: Any, minimum: int) -> None:
@@ -561,11 +586,16 @@ def _start_supervisor(
         # Reap it when it ends, so it never lingers as a zombie of this kernel, and say
         # how it ended if it could not.
         def reap() -> None:
-            returncode = proc.wait()
+            try:
+                returncode = ended_child(proc.pid)
+            except ChildProcessError:  # collected already (never, but proc knows how)
+                returncode = proc.wait()
             try:
                 on_end(spec.id, proc.pid, returncode)
             except Exception as e:  # the store gone with the kernel's state; get() still checks
                 print(f"lepton: could not record the end of job {spec.id}: {e!r}", file=sys.stderr)
+            finally:
+                proc.wait()  # collected once recorded: readers wait while it is a zombie
 
         threading.Thread(target=reap, name=f"reap-{spec.id}", daemon=True).start()
     if pooled:

@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import nbformat
@@ -51,11 +52,18 @@ from .store import INPUT, LEDGER, OUTPUT, RunStore
 class RunRecorder:
     """Writes the manifest of one run: at start (status running), then at the end."""
 
-    def __init__(self, store: RunStore, manifest: Manifest, pins_path: str | None) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        manifest: Manifest,
+        pins_path: str | None,
+        on_end: Callable[[Manifest], object] | None = None,
+    ) -> None:
         self.store = store
         self.manifest = manifest
         self.folder = store.root / manifest.id
         self.pins_path = pins_path
+        self.on_end = on_end or store.save
         self._environment: dict[str, Any] = {}
         # Package versions and git state are read while the kernel starts, off the
         # critical path (importing pygit2 and scanning dist-info take a few hundred ms).
@@ -77,12 +85,14 @@ class RunRecorder:
         rerun_of: str | None = None,
         pins_path: str | None = None,
         scheduled: ScheduledJob | None = None,
+        on_end: Callable[[Manifest], object] | None = None,
     ) -> RunRecorder:
         """Create the run folder, keep a copy of the notebook as it runs, write 'running'.
 
         Input and output are read from ``metadata.papermill``, where papermill put them (the
         engine is not told an output of '-'), and resolved as papermill's local I/O handler
         resolved them: against the directory papermill was started in, not ``--cwd``.
+        ``on_end`` is given the finished manifest instead of the store (see ``finish``).
         """
         store = RunStore.from_settings()
         run_id = run_id or store.create()
@@ -115,7 +125,7 @@ class RunRecorder:
             host=socket.gethostname(),
             scheduled=scheduled,
         )
-        recorder = cls(store, manifest, pins_path or os.environ.get(pins.PINS_ENV))
+        recorder = cls(store, manifest, pins_path or os.environ.get(pins.PINS_ENV), on_end)
         store.save(manifest)
         return recorder
 
@@ -132,7 +142,12 @@ class RunRecorder:
         return env
 
     def finish(self, nb: Any, outcome: Outcome) -> Manifest:
-        """Record the ledger, metrics, outputs and outcome; keep a copy of the output."""
+        """Record the ledger, metrics, outputs and outcome; keep a copy of the output.
+
+        The finished manifest goes to ``on_end``: the store, unless the caller still has
+        work to do before the run may show as ended (a rerun: papermill's last write of the
+        output, the workspace it reran in), so no reader sees it ended and half-recorded.
+        """
         ledger = pins.read_ledger_file(self.folder / LEDGER)
         self._capture.join()
         failure = outcome.failure
@@ -153,7 +168,7 @@ class RunRecorder:
         # Parameters JSON cannot hold make it unwritable: papermill refused the run, said why.
         with contextlib.suppress(TypeError, ValueError):
             nbformat.write(nb, str(self.folder / OUTPUT))
-        self.store.save(self.manifest)
+        self.on_end(self.manifest)
         return self.manifest
 
 
@@ -192,8 +207,9 @@ class LeptonEngine(NBClientEngine):
 
     Extra keyword arguments understood (``papermill.execute_notebook(..., **kwargs)``):
     ``lepton_run_id`` (a folder already created by ``RunStore.create``), ``lepton_rerun_of``
-    and ``lepton_pins`` (path of the pins file), all set by ``rerun()``; ``lepton_scheduled``
-    (a :class:`ScheduledJob`), set by the scheduler's execution manager.
+    and ``lepton_pins`` (path of the pins file), all set by ``rerun()``, with ``lepton_on_end``
+    (given the finished manifest to record); ``lepton_scheduled`` (a :class:`ScheduledJob`),
+    set by the scheduler's execution manager.
     """
 
     @classmethod
@@ -214,6 +230,7 @@ class LeptonEngine(NBClientEngine):
             rerun_of=kwargs.pop("lepton_rerun_of", None),
             pins_path=kwargs.pop("lepton_pins", None),
             scheduled=kwargs.pop("lepton_scheduled", None),
+            on_end=kwargs.pop("lepton_on_end", None),
         )
         logger.info(f"Recording run {recorder.manifest.id} in {recorder.folder}")
         try:

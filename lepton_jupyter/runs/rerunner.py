@@ -219,6 +219,9 @@ def execute_rerun(
     )
     output = output_path or str(folder / OUTPUT)
     git = git_info(plan.cwd)
+    # The engine hands over the finished manifest rather than recording it: the rerun shows
+    # as ended only once papermill has written the output and the rerun is settled.
+    ended: list[Manifest] = []
     with failures_recorded(
         store,
         run_id,
@@ -226,7 +229,7 @@ def execute_rerun(
         lambda at: (
             f"Rerun {run_id} of run {plan.original.id} failed at {at} (output notebook: {output})"
         ),
-        settle=lambda: _settle(store, run_id, plan, workdir, git),
+        settle=lambda: _settle(store, run_id, plan, workdir, git, ended),
     ):
         papermill.execute_notebook(
             str(plan.notebook),
@@ -240,23 +243,30 @@ def execute_rerun(
             lepton_run_id=run_id,
             lepton_rerun_of=plan.original.id,
             lepton_pins=str(pins_path),
+            lepton_on_end=ended.append,
         )
-    manifest = _settle(store, run_id, plan, workdir, git)
+    manifest = _settle(store, run_id, plan, workdir, git, ended)
     write_diff(store, plan.original, manifest)
     return manifest
 
 
 def _settle(
-    store: RunStore, run_id: str, plan: RerunPlan, workdir: Path, git: GitInfo | None
+    store: RunStore,
+    run_id: str,
+    plan: RerunPlan,
+    workdir: Path,
+    git: GitInfo | None,
+    ended: list[Manifest],
 ) -> Manifest:
     """Record the rerun as of the workspace it reran in, and free its datasets' links.
 
     The engine saw the rerun's folder as its working directory; the manifest names the
-    workspace (so a rerun of this rerun starts there), the folder and the mode.
+    workspace (so a rerun of this rerun starts there), the folder and the mode. ``ended``
+    holds the manifest the engine finished, if it got that far.
     """
     release(workdir)
     try:
-        manifest = store.get(run_id)
+        manifest = ended[-1] if ended else store.get(run_id)
     except LeptonError:
         return placeholder(store, plan, run_id)
     manifest = manifest.model_copy(

@@ -102,13 +102,27 @@ def test_cancel_of_a_pool_job_ends_every_process_and_the_pool_serves_on(job_pool
     assert_from_pool(nxt, job_pool)
 
 
-def test_a_killed_pool_supervisor_fails_the_job_and_takes_its_ranks(job_pool):
+def test_a_killed_pool_supervisor_fails_the_job_saying_how_and_takes_its_ranks(job_pool):
+    # Given a running job whose supervisor the pool forked
     job, ranks = running_job(job_pool)
-    os.kill(job.info.supervisor_pid, signal.SIGKILL)
-    wait_for(lambda: not any(pid_alive(p) for p in ranks.values()), 30, message="ranks gone")
-    wait_for(lambda: job.status is JobStatus.failed, 30, message="job marked failed")
-    assert "killed or crashed" in job.info.error
-    wait_for(lambda: not job_processes(job.folder), 30, message="ranks gone")
+    pid = job.info.supervisor_pid
+    # When the supervisor is killed -9 (nothing of it can record the end)
+    os.kill(pid, signal.SIGKILL)
+    # Then, with no one reading the job (the store alone is watched), the pool that
+    # collects it records how it died: in the job's error and its log
+    store = job._manager.store
+    wait_for(lambda: store.get(job.id).status.ended, TIMEOUT, message="job ended in the store")
+    info = store.get(job.id)
+    assert info.status is JobStatus.failed
+    assert f"supervisor (pid {pid}) was killed by SIGKILL" in info.error
+    log = supervisor_log(job)
+    assert f"lepton: the job's supervisor (pid {pid}) was killed by SIGKILL" in log
+    with pytest.raises(JobFailed, match="killed by SIGKILL"):
+        job.wait(timeout=TIMEOUT)
+    # and no rank, nor anything of the job, outlives it; the pool serves on
+    assert not any(pid_alive(p) for p in ranks.values())
+    assert job_processes(job.folder) == []
+    wait_for(lambda: not pid_alive(pid), 30, message="the supervisor collected")
     assert job_pool.poll() is None
 
 

@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from lepton_jupyter.runs import rerun
 from lepton_jupyter.runs.manifest import WIDGET_VIEW, normalized_outputs
 from lepton_jupyter.runs.schema import Manifest
 from lepton_jupyter.runs.store import INPUT, RunStore
-from tests.fixtures.processes import pid_alive, wait_for
+from tests.fixtures.processes import http_server, pid_alive, wait_for
 from tests.fixtures.runs import PAPERMILL, write_notebook
 
 pytestmark = pytest.mark.slow
@@ -363,15 +362,8 @@ def http_notebooks(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     folder = tmp_path / "served"
     folder.mkdir()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", folder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=30)
+    with http_server(handler) as url:
+        yield url, folder
 
 
 def test_a_notebook_read_over_http_records_the_url_and_reruns_when_it_is_gone(

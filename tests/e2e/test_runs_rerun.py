@@ -17,7 +17,8 @@ import lepton_jupyter
 from lepton_jupyter import pins
 from lepton_jupyter.errors import Conflict, Invalid, NotFound
 from lepton_jupyter.runs import RunFailed, get_run, list_runs, record_run, rerun
-from lepton_jupyter.runs.store import DIFF, INPUT, OUTPUT, PINS
+from lepton_jupyter.runs.schema import Manifest
+from lepton_jupyter.runs.store import DIFF, INPUT, OUTPUT, PINS, RunStore
 from tests.fixtures.runs import LEPTON, RecordedRun
 
 pytestmark = pytest.mark.slow
@@ -82,6 +83,38 @@ def test_rerun_reproduces_the_metrics_exactly(use_recorded_state: RecordedRun):
     assert json.loads((run.folder / DIFF).read_text())["after"] == run.id
     assert list_runs()[0].id == run.id
     assert get_run(run.id).metrics == original.metrics
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["completed", "failed"])
+def test_a_rerun_shows_as_ended_only_once_wholly_recorded(
+    own_copy_of_run: RecordedRun, monkeypatch: pytest.MonkeyPatch, fail: bool
+):
+    """The Runs panel asks for the diff the moment a rerun shows as ended (another process
+    polls the store): by then the rerun must be settled and its output written, or that
+    diff compares a half-recorded run."""
+    # Given every write of a manifest watched (the store itself still writes it)
+    ended: list[tuple[Manifest, str]] = []
+    real_save = RunStore.save
+
+    def watched_save(store: RunStore, manifest: Manifest):
+        if manifest.status != "running":
+            output = store.root / manifest.id / OUTPUT
+            ended.append((manifest, _text(nbformat.read(output, as_version=4))))
+        return real_save(store, manifest)
+
+    monkeypatch.setattr(RunStore, "save", watched_save)
+    # When the run is rerun (to completion, or through its failing cell)
+    if fail:
+        with pytest.raises(RunFailed):
+            rerun(own_copy_of_run.manifest.id, {"fail": True})
+    else:
+        rerun(own_copy_of_run.manifest.id)
+    # Then it showed as ended once, already settled in the workspace it reran in, with the
+    # output of every cell it ran
+    ((manifest, text),) = ended
+    assert manifest.status == ("failed" if fail else "completed")
+    assert (manifest.rerun_mode, manifest.cwd) == ("dry-run", str(own_copy_of_run.workspace))
+    assert manifest.workdir is not None and "loss " in text
 
 
 def test_cli_rerun_with_an_overridden_parameter_reports_what_changed(

@@ -1,27 +1,39 @@
 """The warm attach from a registry given as a remote git URL (``datasets/mirror.py``): a shared
 bare mirror kept with libgit2 answers it without DVC. Real git + DVC registries reached over
 ``file://`` (libgit2 and DVC treat it as a remote: clone and fetch, never opened in place), a
-real shared cache, real processes racing, the real ``dvc`` CLI as the witness.
+real shared cache, real processes racing, the real ``dvc`` CLI as the witness. Real local
+servers stand for remotes that stall (a socket that accepts and never answers) or ask for
+credentials (HTTP 401); pruning runs the real ``prune-mirrors`` command beside a real process
+using a mirror.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import http.server
 import json
+import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
 import pytest
 
-from lepton_jupyter.datasets import DatasetService
+from lepton_jupyter.datasets import DatasetService, prune_mirrors
 from lepton_jupyter.datasets.attaching import RevisionMoved
 from lepton_jupyter.datasets.mirror import MirroredRegistry, mirror_path
 from lepton_jupyter.errors import NotFound
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.datasets import IMAGES_PATH, dvc, force_cold_attach, warm_up
+from tests.fixtures.processes import http_server
 from tests.fixtures.runs import git
 
 POINTS = "datasets/points"
@@ -269,3 +281,199 @@ def test_a_bad_rev_or_dataset_gets_dvcs_error(
     assert str(warm_error.value) == str(cold_error.value)
     assert (rev if "no-such" in rev or "abc" in rev else path) in str(warm_error.value)
     assert not [p for p in ws.glob("*.dvc") if p.is_file()]
+
+
+@contextlib.contextmanager
+def _stalling_server() -> Iterator[str]:
+    """A git server's address that accepts connections and never answers; closed after."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/registry.git"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(30)
+        for conn in accepted:
+            conn.close()
+
+
+@contextlib.contextmanager
+def _http_server(status: int) -> Iterator[tuple[str, list[str]]]:
+    """A git server over HTTP answering every request with ``status`` (401 asks for
+    credentials); its URL and the User-Agent of each request (libgit2's or DVC's dulwich)."""
+    agents: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            agents.append(self.headers.get("User-Agent", ""))
+            self.send_response(status)
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="registry"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http_server(Handler) as url:
+        yield f"{url}/registry.git", agents
+
+
+def test_a_registry_that_stops_answering_fails_the_attach_naming_it(filled_cache, tmp_path):
+    # Given a git server that accepts connections and never answers, and a 2 s timeout
+    ws = _warm_workspace(tmp_path / "ws", filled_cache)
+    env = {**os.environ, "LEPTON_DATA_REGISTRY_TIMEOUT": "2"}
+    with _stalling_server() as url:
+        # When a new process (a notebook's kernel) attaches from it
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ATTACH_IN_A_NEW_PROCESS, url, POINTS, "v1"],
+            cwd=ws,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("the attach hung on a registry that never answers")
+    # Then it failed once the remote had been silent for the timeout, naming the URL (DVC's
+    # path, which would wait as long as the connection lasts, was not taken)
+    assert proc.returncode != 0
+    assert "RegistryTimeout" in err and f"{url} did not answer within 2 s" in err, err
+    assert "data_registry_timeout" in err
+    assert not [p for p in ws.glob("*.dvc") if p.is_file()] and not (ws / "points").exists()
+    assert not mirror_path(load_settings().data_cache, url).exists()
+
+
+def _lepton_records(
+    caplog: pytest.LogCaptureFixture, text: str, level: int = logging.DEBUG
+) -> list[logging.LogRecord]:
+    """What lepton logged (at ``level`` or above) that holds ``text``."""
+    return [
+        r
+        for r in caplog.records
+        if r.name.startswith("lepton_jupyter") and r.levelno >= level and text in r.getMessage()
+    ]
+
+
+def test_a_registry_asking_for_credentials_takes_dvcs_path_said_once(
+    filled_cache, tmp_path, caplog, warm_calls
+):
+    # Given a registry server that asks for credentials, and a warm workspace
+    ws = _warm_workspace(tmp_path / "ws", filled_cache)
+    with _http_server(401) as (url, agents), caplog.at_level(logging.DEBUG):
+        # When two attaches from it run in this process
+        for to in ("first", "second"):
+            with pytest.raises(NotFound, match="not found or unreachable"):
+                DatasetService(ws).attach(url, POINTS, rev="v1", to=to)
+    # Then libgit2 asked once; both attaches took DVC's path (which has the user's git
+    # credentials; here it has none, and says the registry is unreachable)
+    assert sum("libgit2" in agent for agent in agents) == 1, agents
+    assert sum("dulwich" in agent for agent in agents) >= 2, agents
+    assert warm_calls == []
+    # And the fall-back was said once, as a warning naming the registry
+    said = _lepton_records(caplog, "asks for credentials", logging.WARNING)
+    assert len(said) == 1
+    assert url in said[0].getMessage() and "DVC's path" in said[0].getMessage()
+    assert not mirror_path(load_settings().data_cache, url).exists()
+
+
+def test_credentials_in_a_registry_url_reach_no_log_and_no_mirror(
+    filled_cache, tmp_path, caplog, warm_calls
+):
+    # Given a registry URL that carries credentials (a token as password)
+    ws = _warm_workspace(tmp_path / "ws", filled_cache)
+    with _http_server(404) as (plain, agents), caplog.at_level(logging.DEBUG):
+        url = plain.replace("http://", "http://alice:s3cret-token@")
+        # When two attaches from it run
+        for to in ("first", "second"):
+            with pytest.raises(NotFound):
+                DatasetService(ws).attach(url, POINTS, rev="v1", to=to)
+    # Then the mirror never contacted it (its credentials would land in the mirror's
+    # FETCH_HEAD); DVC's path did
+    assert not [agent for agent in agents if "libgit2" in agent]
+    assert [agent for agent in agents if "dulwich" in agent]
+    assert warm_calls == []
+    # And the fall-back was said once, the credentials masked, in no lepton log at all
+    said = _lepton_records(caplog, "carries credentials", logging.WARNING)
+    assert len(said) == 1
+    assert "http://***@127.0.0.1:" in said[0].getMessage()
+    assert not _lepton_records(caplog, "s3cret")
+    # And nothing under the shared cache's mirrors holds them
+    mirrors = mirror_path(load_settings().data_cache, url).parent
+    files = [p for p in mirrors.rglob("*") if p.is_file()] if mirrors.exists() else []
+    assert not [p for p in files if b"s3cret" in p.read_bytes()]
+
+
+HOLD_MIRROR = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from lepton_jupyter.datasets.mirror import MirroredRegistry\n"
+    "registry = MirroredRegistry(Path(sys.argv[1]), sys.argv[2], 30.0)\n"
+    "print('holding', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_unused_mirrors_are_pruned_but_never_one_in_use(
+    data_registry, filled_cache, tmp_path, warm_calls
+):
+    # Given three remote registries, each attached (and so mirrored) once
+    cache = load_settings().data_cache
+    ws = _warm_workspace(tmp_path / "ws", filled_cache)
+    urls = [_bare_copy(data_registry.url, tmp_path / f"server{i}.git") for i in range(3)]
+    for i, url in enumerate(urls):
+        DatasetService(ws).attach(url, POINTS, rev="v1", to=f"points{i}")
+    mirrors = [mirror_path(cache, url) for url in urls]
+    # And another process using the second mirror right now, a fetch holding the third's
+    # lock, and all three last used 40 days ago
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_MIRROR, str(cache), urls[1]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    fetching = os.open(mirrors[2].with_suffix(".lock"), os.O_RDONLY)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        fcntl.flock(fetching, fcntl.LOCK_EX)
+        long_ago = time.time() - 40 * 86400
+        for mirror in mirrors:
+            os.utime(mirror.with_suffix(".used"), (long_ago, long_ago))
+        # When the cache's mirrors are pruned from the CLI (default: unused for 30 days)
+        out = subprocess.run(
+            [sys.executable, "-m", "lepton_jupyter.datasets", "prune-mirrors", "--json"],
+            cwd=ws,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        # Then only the mirror no one uses went
+        assert [p["path"] for p in json.loads(out.stdout)] == [str(mirrors[0])]
+        assert not mirrors[0].exists() and mirrors[1].is_dir() and mirrors[2].is_dir()
+    finally:
+        os.close(fetching)
+        holder.communicate(input="", timeout=60)  # its stdin closed: it lets go and ends
+    # And once their users are done, the others go too; nothing is left half-removed
+    assert [p.path for p in prune_mirrors()] == sorted(str(m) for m in mirrors[1:])
+    assert not [p for p in mirrors[0].parent.iterdir() if p.suffix == ".git" or p.is_dir()]
+    # And a mirror used recently stays, whatever pruning asks
+    DatasetService(ws).attach(urls[0], POINTS, rev="v2", to="again")
+    assert prune_mirrors() == [] and mirrors[0].is_dir()
+    assert warm_calls[-1] == "again"  # the next attach mirrored its registry again, warm

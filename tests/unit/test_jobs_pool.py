@@ -1,5 +1,6 @@
 """The warm pool's rules, without starting one: what it refuses to serve, where its socket
-may live, that it is on by default; and what a kernel imports for jobs."""
+may live, that it is on by default, how long a reader leaves an ended supervisor to the
+process collecting it; and what a kernel imports for jobs."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import threading
 
 import pytest
 
-from lepton_jupyter.jobs import pool
+from lepton_jupyter._process import pid_ending
+from lepton_jupyter.jobs import pool, service
+from lepton_jupyter.jobs.schema import JobStatus
 from lepton_jupyter.jobs.store import JobStore, sqlite_url
 from lepton_jupyter.settings import load_settings
 from tests.fixtures.jobs import job_spec
+from tests.fixtures.processes import wait_for
 
 
 @pytest.fixture
@@ -127,3 +131,27 @@ def test_a_waiter_is_woken_by_a_change_of_the_store(tmp_path):
         # Then the waiter wakes on the write, long before its timeout
         assert changes.wait(120) is True
         writer.join()
+
+
+def test_a_reader_leaves_an_ended_supervisor_to_its_parent_for_a_while(
+    job_manager, store_job, monkeypatch
+):
+    # Given a running job whose supervisor ended and is not collected yet (a real zombie:
+    # a child of this test that it does not wait for, as the pool holds one while it
+    # records how it died)
+    ended = subprocess.Popen(["true"])
+    try:
+        wait_for(lambda: pid_ending(ended.pid), 60, message="an uncollected child")
+        spec = store_job(id="train-00000z")
+        job_manager.store.mark_running(spec.id)
+        job_manager.store.set_supervisor(spec.id, ended.pid)
+        monkeypatch.setattr(service, "RECORDING_GRACE", 2.0)
+        # When the job is read, Then it still runs: the parent records how it ended
+        assert job_manager.get(spec.id).status is JobStatus.running
+        # and a parent that never does is not waited for past the grace: the reader
+        # records the end itself
+        wait_for(lambda: job_manager.get(spec.id).status.ended, 60, message="the reader's record")
+        info = job_manager.get(spec.id)
+        assert info.status is JobStatus.failed and "killed or crashed" in info.error
+    finally:
+        ended.wait()
