@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+if TYPE_CHECKING:  # SQLAlchemy loads with the first engine: a kernel that only reads
+    from sqlalchemy import Engine  # the stat cache (sqlite3) or a remote registry never does
 
 #: Seconds a connection waits for another's write lock before "database is locked".
 BUSY_TIMEOUT = 60.0
@@ -39,6 +40,8 @@ def sqlite_engine(url: str, *, begin: str | None = None, foreign_keys: bool = Fa
     each transaction, so writers can take the write lock up front; None leaves pysqlite's
     own (deferred) transactions.
     """
+    from sqlalchemy import create_engine, event
+
     _ensure_folder(sqlite_path(url))
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False})
 

@@ -118,8 +118,9 @@ def check_strategy(name: str, options: dict[str, Any]) -> str:
 
 def check_member(organisation: Organisation) -> None:
     """The organisation's user must hold the writer role on the organisation's namespace."""
+    from ..registry.access import role_rank
     from ..registry.client import DirectClient, current_principal, get_client
-    from ..registry.service import Principal, role_rank
+    from ..registry.identity import Principal
     from ..settings import load_settings
 
     me = current_principal().user

@@ -19,6 +19,7 @@ from ..errors import Conflict, Invalid, NotFound
 from ..gitstate import git_state
 from ..jobs.folder import JOB_ID_ENV
 from .client import get_client
+from .grammar import manifest_digest, parse_name
 from .schema import (
     AliasEvent,
     AliasInfo,
@@ -120,8 +121,6 @@ def publish(
 
 
 def _qualified(name: str) -> str:
-    from .service import parse_name
-
     namespace, model = parse_name(name, get_client().principal)
     return f"{namespace}/{model}"
 
@@ -135,8 +134,6 @@ def _publish_dry_run(
     alias: str | None,
     lineage: dict[str, Any],
 ) -> ModelVersion:
-    from .service import manifest_digest
-
     client = get_client()
     full = _qualified(name)
     staged, files = client.would_publish(obj)

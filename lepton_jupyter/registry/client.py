@@ -26,7 +26,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Invalid, NotFound
 from ..settings import Settings, load_settings
@@ -50,7 +50,9 @@ from .schema import (
     Role,
     VersionDeletion,
 )
-from .service import RegistryService, open_service
+
+if TYPE_CHECKING:
+    from .service import RegistryService
 
 STATE_DICT_FILE = "model.pt"
 
@@ -298,6 +300,8 @@ class DirectClient(RegistryClient):
     """The service in this process, on the configured database and blob storage."""
 
     def __init__(self, settings: Settings, principal: Principal) -> None:
+        from .service import open_service  # SQLAlchemy and the stores: only for this transport
+
         super().__init__(settings, principal)
         self.service = open_service(settings)
         self.blobs = self.service.blobs

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from ..errors import Conflict, Forbidden, Invalid, LeptonError, NotFound
 from ..settings import Settings
 from .blobs import CHUNK, new_hasher, parse_address
+from .grammar import parse_name
 from .identity import Principal, service_auth
 from .schema import (
     AliasEvent,
@@ -36,7 +37,6 @@ from .schema import (
     Role,
     VersionDeletion,
 )
-from .service import parse_name
 
 _ERRORS: dict[int, type[LeptonError]] = {400: Invalid, 403: Forbidden, 404: NotFound, 409: Conflict}
 

@@ -86,6 +86,22 @@ def test_a_team_shares_models_through_the_standalone_service(
         lepton.rollback("vision/resnet", "prod")
     # as her role there says (what a federated member check asks)
     assert get_client().role_of("vision") == "reader"
+    # And a kernel of hers that loads over HTTP never imports SQLAlchemy (the stores are the
+    # service's: a team registry's users should not pay for them at import)
+    kernel = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, lepton_jupyter as lepton\n"
+            "lepton.load_state_dict('vision/resnet@prod')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'))",
+        ],
+        env={**os.environ, "LEPTON_STATE_DIR": str(tmp_path / "carol-kernel")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (kernel.returncode, kernel.stdout.strip()) == (0, "[]"), kernel.stderr
 
     # And bob, outside both, cannot even tell that vision exists
     _as(monkeypatch, server, "bob", tmp_path)
@@ -104,9 +120,9 @@ def test_a_team_shares_models_through_the_standalone_service(
         ("set", 2, "alice"),
         ("rollback", 1, "alice"),
     ]
-    # And lineage shows carol's load of version 2
+    # And lineage shows carol's two loads of version 2 (this session's and her kernel's)
     _as(monkeypatch, server, "alice", tmp_path)
-    assert [x.user for x in lepton.lineage("vision/resnet:2").loaded_by] == ["carol"]
+    assert [x.user for x in lepton.lineage("vision/resnet:2").loaded_by] == ["carol", "carol"]
 
     # Then the store behind the service is consistent
     fsck = _fsck(server, "--json")
