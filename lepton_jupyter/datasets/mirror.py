@@ -39,6 +39,10 @@ Each use of a mirror holds a shared ``flock`` on ``<mirror>.used`` (whose modifi
 time is the last use) for as long as the attach reads it; :func:`prune` removes mirrors
 unused for longer than ``data_mirror_max_age_days``, only while it holds that lock and the
 mirror's own lock exclusively, so never one in use, being built or being fetched.
+
+The module is a little over 500 lines because the mirror, its locks and its pruning share
+one set of file conventions (the lock, ``.used`` and the rename-aside): kept together so a
+change to one cannot leave the others reading a different layout.
 """
 
 from __future__ import annotations

@@ -21,7 +21,10 @@ changed lepton files, an environment variable that torch reads at import differi
 refuses it, and ``launch()`` starts the supervisor fresh, as without a pool.
 
 The client half (:func:`hand_over`, :func:`start`) is standard library only: the kernel
-imports it.
+imports it. Both halves stay in this one module (~560 lines) on purpose: the pool refuses a
+job when the lepton files it loaded changed, so the protocol, the socket path and the
+import-time environment both sides compare must come from one file, not two that could be
+updated apart.
 """
 
 from __future__ import annotations
@@ -517,10 +520,10 @@ def _leave_pool(pool_fds: list[int]) -> None:
 
 def _record_end(job_dir: str, pid: int, returncode: int) -> int:
     """In a forked child: record how the job's supervisor ended, as the kernel records a
-    fresh one's (``service.supervisor_ended``), in the job's own store."""
+    fresh one's (``supervision.supervisor_ended``), in the job's own store."""
     from .schema import JobSpec
-    from .service import supervisor_ended
     from .store import JobStore
+    from .supervision import supervisor_ended
 
     spec = JobSpec.model_validate(JobFolder(job_dir).read_spec())
     supervisor_ended(JobStore(spec.store_url), spec.id, pid, returncode)

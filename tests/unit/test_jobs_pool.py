@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from lepton_jupyter._process import pid_ending
-from lepton_jupyter.jobs import pool, service
+from lepton_jupyter.jobs import pool, supervision
 from lepton_jupyter.jobs.schema import JobStatus
 from lepton_jupyter.jobs.store import JobStore, sqlite_url
 from lepton_jupyter.settings import load_settings
@@ -145,7 +145,7 @@ def test_a_reader_leaves_an_ended_supervisor_to_its_parent_for_a_while(
         spec = store_job(id="train-00000z")
         job_manager.store.mark_running(spec.id)
         job_manager.store.set_supervisor(spec.id, ended.pid)
-        monkeypatch.setattr(service, "RECORDING_GRACE", 2.0)
+        monkeypatch.setattr(supervision, "RECORDING_GRACE", 2.0)
         # When the job is read, Then it still runs: the parent records how it ended
         assert job_manager.get(spec.id).status is JobStatus.running
         # and a parent that never does is not waited for past the grace: the reader
