@@ -22,6 +22,7 @@ from tornado.httpserver import HTTPServer
 
 from ..errors import Invalid
 from ..registry.identity import Principal
+from ..registry.policy import NamespacePolicy
 from ..settings import Settings
 from . import API_PREFIX
 from . import compare as compare_handlers
@@ -131,10 +132,17 @@ def _log_request(handler: web.RequestHandler) -> None:
 
 
 def serve(
-    settings: Settings, tokens: dict[str, Principal], host: str, port: int, access_log: bool = False
+    settings: Settings,
+    tokens: dict[str, Principal],
+    host: str,
+    port: int,
+    access_log: bool = False,
+    policy: NamespacePolicy | None = None,
 ) -> None:
-    """Run until interrupted."""
-    run(make_app(settings, TokenIdentityProvider(tokens), access_log=access_log), host, port)
+    """Run until interrupted; ``policy`` names the registry admins, if any."""
+    app_settings = {registry_handlers.POLICY_KEY: policy} if policy is not None else None
+    identity = TokenIdentityProvider(tokens)
+    run(make_app(settings, identity, access_log=access_log, app_settings=app_settings), host, port)
 
 
 def run(app: web.Application, host: str, port: int) -> None:

@@ -51,8 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
         policy = TeamPolicy.of(args.admin, args.admin_group, args.team_role)
         serve_hub(settings, policy, access_log=args.access_log)
         return 0
-    if args.admin or args.admin_group:
-        raise Invalid("--admin and --admin-group apply to a JupyterHub service (see --hub).")
+    from .policy import RegistryAdmins
+
+    admins = RegistryAdmins(frozenset(args.admin), frozenset(args.admin_group))
     tokens = read_tokens(Path(args.tokens)) if args.tokens else {}
     token = args.token or os.environ.get("LEPTON_REGISTRY_TOKEN")
     if token or not tokens:
@@ -60,7 +61,11 @@ def _serve(args: argparse.Namespace) -> int:
             token = new_token()
             print(f"token for {args.user}: {token}", flush=True)
         tokens[token] = Principal(user=args.user)
-    serve(settings, tokens, args.host, args.port, access_log=args.access_log)
+    unknown = sorted(admins.admins - {principal.user for principal in tokens.values()})
+    if unknown:
+        # A typo would leave the store without the admin the operator meant.
+        raise Invalid(f"--admin {', '.join(unknown)}: no token is for that user (see --tokens).")
+    serve(settings, tokens, args.host, args.port, access_log=args.access_log, policy=admins)
     return 0
 
 
@@ -137,19 +142,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="serve as a hub service (default when $JUPYTERHUB_SERVICE_NAME is set)",
     )
-    hub.add_argument(
+    p.add_argument(
         "--admin",
         action="append",
         default=[],
         metavar="USER",
-        help="hub user who administers every namespace (repeatable)",
+        help="user (a token's, or a hub user) who administers every namespace: fsck and gc "
+        "over REST, hard deletes, grants anywhere (repeatable)",
     )
-    hub.add_argument(
+    p.add_argument(
         "--admin-group",
         action="append",
         default=[],
         metavar="GROUP",
-        help="hub group whose members administer every namespace (repeatable)",
+        help="group (of a token, or a hub group) whose members administer every namespace "
+        "(repeatable)",
     )
     hub.add_argument(
         "--team-role",

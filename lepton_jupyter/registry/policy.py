@@ -6,6 +6,9 @@ and when it looks up a caller's role (:meth:`NamespacePolicy.is_admin`).
 
 * :class:`NamespacePolicy` (single user, standalone service): whoever first writes to a
   namespace becomes its admin.
+* :class:`RegistryAdmins` (a standalone service with tokens): the same, plus the registry
+  admins its operator named (``lepton registry serve --admin USER``), who hold the admin
+  role on every namespace (fsck and gc over REST, hard deletes, grants anywhere).
 * :class:`TeamPolicy` (a JupyterHub): hub groups are teams. A namespace named after a hub
   group is created by any member of the group and the group gets ``team_role`` on it; a
   namespace named after a user is that user's, who becomes its admin; any other namespace,
@@ -47,11 +50,21 @@ class NamespacePolicy:
 
 
 @dataclass(frozen=True)
-class TeamPolicy(NamespacePolicy):
-    """A hub's rules: team namespaces from hub groups, operator-configured admins."""
+class RegistryAdmins(NamespacePolicy):
+    """The first writer of a namespace administers it, and the operator's admins (users, or
+    members of admin groups) administer every namespace."""
 
     admins: frozenset[str] = field(default_factory=frozenset)
     admin_groups: frozenset[str] = field(default_factory=frozenset)
+
+    def is_admin(self, user: str, groups: frozenset[str]) -> bool:
+        return user in self.admins or bool(groups & self.admin_groups)
+
+
+@dataclass(frozen=True)
+class TeamPolicy(RegistryAdmins):
+    """A hub's rules: team namespaces from hub groups, operator-configured admins."""
+
     team_role: str = "maintainer"
 
     @classmethod
@@ -63,9 +76,6 @@ class TeamPolicy(NamespacePolicy):
             frozenset(g for g in admin_groups if g),
             team_role or "maintainer",
         )
-
-    def is_admin(self, user: str, groups: frozenset[str]) -> bool:
-        return user in self.admins or bool(groups & self.admin_groups)
 
     def founding(self, user: str, groups: frozenset[str], namespace: str) -> list[FoundingGrant]:
         if namespace in groups:
@@ -89,6 +99,7 @@ def require_registry_admin(policy: NamespacePolicy, principal: Principal, doing:
     raise Forbidden(
         f"{doing} needs the registry admin role (an admin of every namespace), and "
         f"{principal.user or 'an anonymous caller'} is not a registry admin. Registry admins "
-        "are configured on a hub's registry service (lepton registry serve --hub --admin USER "
-        "or --admin-group GROUP); elsewhere, run `lepton registry fsck` where the store is."
+        "are named by the operator of `lepton registry serve` (--admin USER or --admin-group "
+        "GROUP, with tokens or --hub); on a single-user server, run `lepton registry fsck` "
+        "where the store is."
     )

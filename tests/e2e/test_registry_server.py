@@ -213,3 +213,30 @@ def test_the_service_refuses_unknown_tokens_and_bad_cli_input(registry_server, t
     assert "Invalid namespace name 'Vision'" in bad.stderr
     missing = _cli(registry_server, "alice", tmp_path, "grant", "vision", "reader")
     assert missing.returncode == 2 and "exactly one of --user or --group" in missing.stderr
+
+
+def test_the_operators_admin_checks_and_deletes_over_rest(registry_server, monkeypatch, tmp_path):
+    server = registry_server
+    # Given alice's model with a yanked second version, in a namespace root has no role on
+    _as(monkeypatch, server, "alice", tmp_path)
+    model = torch.nn.Linear(3, 2)
+    lepton.publish("vision/resnet", model, alias="prod")
+    lepton.publish("vision/resnet", torch.nn.Linear(3, 2))
+    lepton.yank("vision/resnet", 2, "trained on the test split")
+    # When alice (a namespace admin, not a registry admin) asks for a check of the store
+    with pytest.raises(Forbidden, match=r"needs the registry admin role.*alice is not"):
+        get_client().fsck()
+
+    # Then root, named with --admin on a token-mode service, checks it over REST
+    _as(monkeypatch, server, "root", tmp_path)
+    report = get_client().fsck(verify=True)
+    assert report.verified and report.blobs == report.referenced == 2
+    assert (report.missing, report.mismatches, report.orphans) == ([], [], [])
+    # And may hard-delete the yanked version in alice's namespace, as the one who did it
+    deleted = lepton.delete_version("vision/resnet", 2)
+    assert deleted.deleted is not None and deleted.deleted.by == "root"
+    # While prod's version 1 still loads for alice
+    _as(monkeypatch, server, "alice", tmp_path)
+    assert lepton.load_state_dict("vision/resnet@prod")["weight"].shape == (2, 3)
+    with pytest.raises(NotFound, match="vision/resnet:2 was deleted by root"):
+        lepton.load("vision/resnet:2")

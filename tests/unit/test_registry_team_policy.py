@@ -108,9 +108,13 @@ def test_a_bare_model_name_on_a_hub_is_in_the_hub_users_namespace(monkeypatch):
     assert parse_name("net", current_principal()) == ("alice", "net")
 
 
-def test_hub_only_flags_outside_a_hub_are_a_clear_error(monkeypatch, capsys):
+def test_an_admin_without_a_token_is_a_clear_error(monkeypatch, capsys, tmp_path):
     from lepton_jupyter.cli import main
 
     monkeypatch.delenv("JUPYTERHUB_SERVICE_NAME", raising=False)
-    assert main(["registry", "serve", "--admin", "olga"]) == 2
-    assert "--admin and --admin-group apply to a JupyterHub service" in capsys.readouterr().err
+    monkeypatch.delenv("LEPTON_REGISTRY_TOKEN", raising=False)
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"t1": {"user": "olga"}}')
+    # A misspelt admin would leave the service without the admin its operator meant
+    assert main(["registry", "serve", "--tokens", str(tokens), "--admin", "olag"]) == 2
+    assert "--admin olag: no token is for that user" in capsys.readouterr().err
