@@ -257,9 +257,12 @@ class BlobStore:
             # Read-only: loads hard-link blobs, so a user editing a loaded file in place
             # must not be able to change the stored bytes.
             os.chmod(tmp_key, 0o444)
+            # Stat before the rename (same inode): a collector may remove ``final`` the moment
+            # it lands, and the publish naming it is then refused, not broken here.
+            st = os.stat(tmp_key)
             os.replace(tmp_key, final)
             if self.stat_cache is not None:
-                self.stat_cache.put(os.stat(final), address)
+                self.stat_cache.put(st, address)
         else:
             self.fs.mv(tmp_key, final)
 

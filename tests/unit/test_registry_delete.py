@@ -217,6 +217,33 @@ def test_a_blob_collected_while_a_publish_runs_refuses_the_publish_whole(
     assert net.fsck().missing == []
 
 
+def test_a_blob_collected_the_moment_it_lands_refuses_the_publish(net, tmp_path, monkeypatch):
+    """The collector (no grace) removing an upload between its rename into place and the
+    publish that names it: the upload still answers, the publish is refused whole."""
+    from lepton_jupyter.registry import blobs as blobs_module
+
+    real_replace = os.replace
+
+    def replace_then_collect(src, dst):
+        real_replace(src, dst)
+        if "/blake3/" in str(dst):
+            reclaim(net.store, net.blobs, list(net.blobs.addresses()), -1.0)
+
+    monkeypatch.setattr(blobs_module.os, "replace", replace_then_collect)
+    source = tmp_path / "landed.bin"
+    source.write_bytes(b"collected on arrival")
+    request = one_file_request(net, BOB, source)
+    assert not net.blobs.exists(request.files[0].digest)
+    with pytest.raises(Invalid, match=r"not uploaded first|blob collector"):
+        net.publish(BOB, "bob/landed", request)
+    monkeypatch.setattr(blobs_module.os, "replace", real_replace)
+    # And the same bytes uploaded again are stored and publish (the stat cache does not
+    # answer for a blob that is gone)
+    again = one_file_request(net, BOB, source)
+    assert net.publish(BOB, "bob/landed", again).version == 1
+    assert net.blobs.exists(again.files[0].digest)
+
+
 def test_publishes_racing_the_collector_never_name_a_removed_blob(net, tmp_path):
     """Publishers and a collector with no grace at all, in threads: every publish either
     commits with its blob stored or is refused; no committed version misses a blob."""
