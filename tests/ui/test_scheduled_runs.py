@@ -112,6 +112,14 @@ def test_a_job_from_the_create_job_dialog_shows_in_the_runs_panel(
     expect(detail).to_contain_text("metric accuracy")
     expect(detail).to_contain_text("0.900000")
     save_screenshot(sidebar, "runs-panel-scheduled-run", artifacts_dir, readme=False)
-    # And jupyter-scheduler's own job names the run
-    job = scheduled_lab.get_json(f"scheduler/jobs/{job_id}")
+
+    # And jupyter-scheduler's own job names the run (the scheduler marks its job completed
+    # after the executor returns, so a moment after the run itself is recorded as ended)
+    def scheduler_job_ended() -> dict | None:
+        job = scheduled_lab.get_json(f"scheduler/jobs/{job_id}")
+        return job if job["status"] not in ("CREATED", "QUEUED", "IN_PROGRESS") else None
+
+    job = wait_for(
+        scheduler_job_ended, timeout=JOB_TIMEOUT_S, interval=1, message="the scheduler's job"
+    )
     assert job["status"] == "COMPLETED" and job["status_message"] == f"lepton run {run['id']}"
